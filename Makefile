@@ -1,0 +1,51 @@
+# Two commands: `make run` (set up and start the web app) and `make test` (set up and run every test).
+# Both create or refresh .venv and are quick when nothing changed.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+TEST_ENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=2 TF_ENABLE_ONEDNN_OPTS=0 \
+	KERAS_HOME=$(CURDIR)/.cache/keras CAPTIONER_CACHE_DIR=$(CURDIR)/.cache/captioner
+PYTEST_ARGS ?=
+
+.PHONY: install run dev test test-backend-torch bench system-packages clean
+
+$(STAMP): pyproject.toml requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: its CPU wheel; a looser requirement would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# System packages the tests use (Java for COCO metrics, Chromium for browser tests, Graphviz for
+# model diagrams); installed only where missing and only when we may (root).
+system-packages:
+	@bash scripts/system-packages.sh
+
+run: install
+	$(PY) -m captioner serve --host $(HOST) --port $(PORT)
+
+# The contributors' loop: Flask's development server with reload (never for production).
+dev: install
+	FLASK_APP=captioner.web:create_app $(VENV)/bin/flask run --debug --host $(HOST) --port $(PORT)
+
+test: install system-packages
+	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-backend-torch
+
+# The model and decoding tests again on Keras's PyTorch backend.
+test-backend-torch: install
+	$(TEST_ENV) KERAS_BACKEND=torch $(PY) -m pytest -m backend $(PYTEST_ARGS)
+
+bench: install
+	$(TEST_ENV) $(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .cache

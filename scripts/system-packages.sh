@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite uses, where they are missing and we are allowed to:
+# Java (COCO caption metrics), Chromium + driver (browser tests), Graphviz (model diagrams).
+set -euo pipefail
+need=()
+command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
+[ -x /usr/bin/chromium ] || need+=(chromium chromium-driver)
+command -v dot >/dev/null 2>&1 || need+=(graphviz)
+fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "note: missing system packages (${need[*]}); tests that need them are skipped. Install them with apt-get as root." >&2
+  exit 0
+fi
+echo "installing system packages: ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

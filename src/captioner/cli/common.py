@@ -1,0 +1,52 @@
+"""Small helpers the subcommands share: JSON output, progress bars, argument types."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def print_json(data) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def progress(iterable=None, total=None, desc: str = "", unit: str = "it"):
+    """A progress bar on stderr (tqdm), silent when stderr is not a terminal unless CAPTIONER_PROGRESS=1."""
+    import os
+
+    from tqdm import tqdm
+
+    disable = not (sys.stderr.isatty() or os.environ.get("CAPTIONER_PROGRESS"))
+    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, file=sys.stderr, dynamic_ncols=True)
+
+
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """--beam K, --max-length N and friends, shared by caption and evaluate."""
+    parser.add_argument("--beam", type=positive_int, metavar="K",
+                        help="beam search with K beams (default: the model's own default)")
+    parser.add_argument("--greedy", action="store_true", help="greedy search (the original's decoding)")
+    parser.add_argument("--max-length", type=positive_int, metavar="N", help="most words in a caption")
+
+
+def decoding_from_arguments(args, default):
+    """The Decoding the user asked for, starting from the model's default."""
+    decoding = default
+    if getattr(args, "greedy", False):
+        decoding = decoding.with_changes(method="greedy")
+    if getattr(args, "beam", None):
+        decoding = decoding.with_changes(method="beam", beam_size=args.beam)
+    if getattr(args, "max_length", None):
+        decoding = decoding.with_changes(max_length=args.max_length)
+    return decoding

@@ -1,0 +1,1 @@
+"""Data sets on disk: readers, cleaning, vocabulary, splits, the safe image loader and synthetic data."""

@@ -1,0 +1,1 @@
+"""Captioning models behind one interface (:mod:`captioner.models.base`)."""

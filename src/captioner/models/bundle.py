@@ -1,0 +1,118 @@
+"""Model bundles: a folder ``models/<name>/`` with ``captioner.json`` and the kind's own files.
+
+``captioner.json`` records what made the model (kind, data set, backbone, settings) and how it scored,
+so loading rebuilds the exact model and front ends can show its metrics. Nothing here is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from captioner.errors import ModelError
+
+BUNDLE_FILE = "captioner.json"
+DEFAULT_MODELS_DIR = "models"
+
+
+@dataclass
+class BundleInfo:
+    """The contents of ``captioner.json``."""
+
+    kind: str  # model kind: "lstm", "vit-gpt2"
+    name: str  # bundle name (the folder name)
+    version: str = ""  # captioner version that wrote the bundle
+    dataset: str = ""  # data set the model was trained on ("flickr8k", "shapes", "pretrained", ...)
+    backbone: str = ""  # image encoder ("densenet201", "thumbnail", "google/vit-base-patch16-224", ...)
+    settings: dict = field(default_factory=dict)  # the settings dataclasses that made the model, as dicts
+    metrics: dict = field(default_factory=dict)  # evaluation results by split, e.g. {"test": {"BLEU-4": 0.21}}
+    created_at: str = ""  # ISO 8601, UTC
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BundleInfo":
+        if not isinstance(data, dict) or "kind" not in data or "name" not in data:
+            raise ModelError("captioner.json must be an object with at least 'kind' and 'name'")
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def models_dir(path: str | os.PathLike | None = None) -> Path:
+    """The models folder: ``path`` if given, else ``$CAPTIONER_MODELS_DIR``, else ``./models``."""
+    return Path(path or os.environ.get("CAPTIONER_MODELS_DIR") or DEFAULT_MODELS_DIR)
+
+
+def write_json_atomic(path: Path, data) -> None:
+    """Write JSON to ``path`` through a temporary file in the same folder, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2, ensure_ascii=False)
+            out.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def is_bundle(path: str | os.PathLike) -> bool:
+    return (Path(path) / BUNDLE_FILE).is_file()
+
+
+def read_bundle_info(bundle_dir: str | os.PathLike) -> BundleInfo:
+    path = Path(bundle_dir) / BUNDLE_FILE
+    if not path.is_file():
+        raise ModelError(f"{bundle_dir} is not a model bundle: it has no {BUNDLE_FILE}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"{path} is not valid JSON ({error}); the bundle is damaged, train or copy it again") from None
+    return BundleInfo.from_dict(data)
+
+
+def write_bundle_info(bundle_dir: str | os.PathLike, info: BundleInfo) -> None:
+    from captioner import __version__
+
+    info.version = info.version or __version__
+    info.created_at = info.created_at or utc_now()
+    write_json_atomic(Path(bundle_dir) / BUNDLE_FILE, info.to_dict())
+
+
+def record_metrics(bundle_dir: str | os.PathLike, split: str, metrics: dict) -> BundleInfo:
+    """Store evaluation results for ``split`` in the bundle's ``captioner.json``; returns the new info."""
+    info = read_bundle_info(bundle_dir)
+    info.metrics = {**info.metrics, split: metrics}
+    write_json_atomic(Path(bundle_dir) / BUNDLE_FILE, info.to_dict())
+    return info
+
+
+def list_bundles(folder: str | os.PathLike | None = None) -> list[tuple[Path, BundleInfo]]:
+    """Every readable bundle directly inside the models folder, sorted by name; damaged ones are skipped."""
+    root = models_dir(folder)
+    if not root.is_dir():
+        return []
+    found = []
+    for child in sorted(root.iterdir()):
+        if child.is_dir() and is_bundle(child):
+            try:
+                found.append((child, read_bundle_info(child)))
+            except ModelError:
+                continue
+    return found
+
+
+def bundle_size(bundle_dir: str | os.PathLike) -> int:
+    """Bytes on disk of every file in the bundle."""
+    return sum(p.stat().st_size for p in Path(bundle_dir).rglob("*") if p.is_file())
