@@ -134,5 +134,5 @@ def _wide_to_rgb(image: Image.Image) -> Image.Image:
         scaled = values
     else:
         scaled = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
-    grey = Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+    grey = Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
     return grey.convert("RGB")
