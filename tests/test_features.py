@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from captioner.data.images import load_image
 from captioner.errors import DataError, ModelError, OfflineError
 from captioner.features import (KERAS_BACKBONES, BackboneSpec, UnreadableImageWarning, build_backbone,
                                 ensure_features, extract_features, load_backbone, save_backbone)
@@ -34,7 +35,7 @@ def images(shapes_dataset) -> tuple[Path, list[str]]:
 
 
 def open_images(folder: Path, names: list[str]) -> list[Image.Image]:
-    return [Image.open(folder / name).convert("RGB") for name in names]
+    return [load_image(folder / name) for name in names]
 
 
 def test_importing_features_loads_no_tensorflow():
@@ -228,25 +229,44 @@ def test_ensure_features_covers_every_split(shapes_prepared, tmp_path):
     assert store.get_many(every).shape == (len(every), 768)
 
 
-def write_prepared_shapes(dataset: Path, out: Path) -> Path:
-    """A prepared folder over the shapes data set, written with the project's own prepared-data writer."""
-    import csv
-
-    from captioner.data.prepared import PreparedItem, write_prepared
-    from captioner.data.text import Vocabulary, clean_caption
-
-    captions: dict[str, list[str]] = {}
-    with open(dataset / "captions.txt", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            captions.setdefault(row["image"], []).append(row["caption"])
-    items = [PreparedItem(image, tuple(clean_caption(c) for c in raw), tuple(raw)) for image, raw in captions.items()]
-    splits = {"train": items[:-8], "val": items[-8:-4], "test": items[-4:]}
-    vocabulary = Vocabulary.build(c for item in splits["train"] for c in item.captions)
-    meta = {"name": "shapes", "dataset": str(dataset), "images_dir": str(dataset / "Images")}
-    write_prepared(out, meta, vocabulary, splits)
-    return out
-
-
 @pytest.fixture
 def shapes_prepared(shapes_dataset, tmp_path) -> Path:
-    return write_prepared_shapes(shapes_dataset, tmp_path / "prepared")
+    from captioner.data.prepare import prepare_dataset
+
+    prepare_dataset(shapes_dataset, tmp_path / "prepared")
+    return tmp_path / "prepared"
+
+
+@pytest.mark.slow
+def test_random_weights_are_seeded(images):
+    folder, names = images
+    pictures = open_images(folder, names[:2])
+    spec = BackboneSpec("vgg16", weights="none", image_size=32)
+    first, again = build_backbone(spec).embed(pictures), build_backbone(spec).embed(pictures)
+    other = build_backbone(replace(spec, seed=1)).embed(pictures)
+    assert first.shape == (2, 512)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+@pytest.mark.slow
+def test_local_weights_file_is_used_and_keys_the_cache(images, tmp_path):
+    folder, names = images
+    pictures = open_images(folder, names[:2])
+    random_vgg = build_backbone(BackboneSpec("vgg16", weights="none", image_size=32, seed=3))
+    path = tmp_path / "vgg16.weights.h5"
+    random_vgg.model.save_weights(path)
+    from_file = build_backbone(BackboneSpec("vgg16", weights=str(path), image_size=32))
+    np.testing.assert_array_equal(from_file.embed(pictures), random_vgg.embed(pictures))
+
+    first = extract_features(folder, names[:2], from_file, cache_dir=tmp_path / "cache", progress=False)
+    save_backbone(from_file, tmp_path / "bundle")  # a file's weights travel inside the bundle
+    build_backbone(BackboneSpec("vgg16", weights="none", image_size=32, seed=4)).model.save_weights(path)
+    changed = extract_features(folder, names[:2], BackboneSpec("vgg16", weights=str(path), image_size=32),
+                               cache_dir=tmp_path / "cache", progress=False)
+    assert changed.path != first.path and changed.summary.computed == 2  # new file content, new cache entry
+    path.unlink()
+    np.testing.assert_array_equal(load_backbone(tmp_path / "bundle").embed(pictures), random_vgg.embed(pictures))
+    with pytest.raises(ModelError, match="cannot load"):
+        build_backbone(BackboneSpec("densenet201", weights=str(tmp_path / "bundle" / "backbone.weights.h5"),
+                                    image_size=32))

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from conftest import assert_clean_failure
-from test_features import write_prepared_shapes
 
 
 @pytest.fixture
-def prepared(shapes_dataset, tmp_path) -> Path:
-    return write_prepared_shapes(shapes_dataset, tmp_path / "prepared")
+def prepared(cli, shapes_dataset, tmp_path) -> Path:
+    done = cli("data", "prepare", shapes_dataset, "--out", tmp_path / "prepared")
+    assert done.returncode == 0, done.stderr
+    return tmp_path / "prepared"
 
 
 def test_features_of_a_prepared_folder_then_found_in_the_cache(cli, prepared, tmp_path):
@@ -36,6 +37,29 @@ def test_features_of_a_prepared_folder_then_found_in_the_cache(cli, prepared, tm
                              cache_dir=tmp_path / "cache")
     assert store.summary.found == 1 and store.get("shape_00000.png").shape == (768,)
     assert np.isfinite(store.get("shape_00000.png")).all()
+
+
+def test_raw_dataset_folder_shares_the_cache_with_its_prepared_folder(cli, shapes_dataset, prepared, tmp_path):
+    raw = cli("features", shapes_dataset, "--backbone", "thumbnail", "--cache-dir", tmp_path / "cache", "--json")
+    assert raw.returncode == 0, raw.stderr
+    first = json.loads(raw.stdout)
+    assert first["requested"] == 60 and first["computed"] == 60
+    again = cli("features", prepared, "--backbone", "thumbnail", "--cache-dir", tmp_path / "cache", "--json")
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert report["cache"] == first["cache"] and report["computed"] == 0 and report["found"] == report["requested"]
+
+
+def test_corrupt_image_is_listed_and_the_rest_computed(cli, shapes_dataset, tmp_path):
+    import shutil
+
+    dataset = tmp_path / "shapes"
+    shutil.copytree(shapes_dataset, dataset)
+    (dataset / "Images" / "shape_00003.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    done = cli("features", dataset, "--backbone", "thumbnail", "--cache-dir", tmp_path / "cache")
+    assert done.returncode == 0, done.stderr
+    assert "59 computed, 0 found in the cache, 1 skipped" in done.stdout
+    assert "shape_00003.png" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_cache_dir_from_the_environment(cli, prepared, tmp_path):

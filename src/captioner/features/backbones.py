@@ -12,6 +12,7 @@ import os
 import socket
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
@@ -257,11 +258,10 @@ def _build_model(spec: BackboneSpec, weights: str | None):
     import keras
 
     app = KERAS_BACKBONES[spec.name]
-    if weights is None:
-        _seed_everything_keras_uses(spec.seed)
     try:
-        return getattr(keras.applications, app.constructor)(
-            include_top=False, weights=weights, pooling="avg", input_shape=(spec.size, spec.size, 3))
+        with _seeded(spec.seed if weights is None else None):
+            return getattr(keras.applications, app.constructor)(
+                include_top=False, weights=weights, pooling="avg", input_shape=(spec.size, spec.size, 3))
     except ValueError as error:
         raise ValueError(f"cannot build {spec.name} at {spec.size} px: {error}") from None
     except Exception as error:  # Keras reports a failed download as a bare Exception
@@ -271,24 +271,40 @@ def _build_model(spec: BackboneSpec, weights: str | None):
         raise
 
 
-def _seed_everything_keras_uses(seed: int) -> None:
-    """Seed Keras's initialisers without leaving Python's and NumPy's global generators changed."""
+@contextmanager
+def _seeded(seed: int | None):
+    """Seed Keras's initialisers for the block, then give Python's and NumPy's generators their old state."""
+    if seed is None:
+        yield
+        return
     import random
 
     import keras
 
     python_state, numpy_state = random.getstate(), np.random.get_state()
     keras.utils.set_random_seed(seed)
-    random.setstate(python_state)
-    np.random.set_state(numpy_state)
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
 
 
 def load_weights_file(model, path: Path, name: str) -> None:
-    try:
-        model.load_weights(str(path))
-    except Exception as error:  # h5py, Keras and shape errors all mean the same to the user
-        raise ModelError(f"cannot load {path} into {name}: {error}. The file must hold weights of the same "
-                         "backbone, without the classifier top, at a compatible input size") from None
+    """Load a weights file into ``model``, refusing a partial load (Keras only warns when layers do not match)."""
+    import warnings
+
+    problem = ""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(str(path))
+        except Exception as error:  # h5py, Keras and shape errors all mean the same to the user
+            problem = str(error)
+    skipped = [str(w.message) for w in caught if "freshly-initialized" in str(w.message) or "Skipping" in str(w.message)]
+    if problem or skipped:
+        raise ModelError(f"cannot load {path} into {name}: {problem or skipped[0]}. The file must hold weights of "
+                         "the same backbone, without the classifier top, at a compatible input size")
 
 
 def keras_cache_file(name: str) -> Path:

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from captioner.data.images import load_image
 from captioner.errors import DataError, ImageError
 from captioner.features.backbones import Backbone, BackboneSpec, build_backbone
 from captioner.features.cache import FeatureStore
@@ -41,22 +42,9 @@ class ExtractionSummary:
                 "skipped": dict(self.skipped), "seconds": round(self.seconds, 3)}
 
 
-def _load_image(path: Path):
-    """Decode one image file into an RGB PIL image (stand-in until the project's safe loader is merged)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert("RGB")
-    except FileNotFoundError:
-        raise ImageError(f"{path.name}: file not found") from None
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageError(f"{path.name}: cannot read the image ({error})") from None
-
-
-def _pixels(path: Path, backbone: Backbone) -> np.ndarray:
-    return backbone.preprocess(_load_image(path))  # (size, size, 3)
+def _pixels(images_dir: Path, name: str, backbone: Backbone) -> np.ndarray:
+    """Decode one image with the project's safe loader and preprocess it (runs in a worker thread)."""
+    return backbone.preprocess(load_image(images_dir / name, name=name))  # (size, size, 3)
 
 
 def _check_names(image_names: Sequence[str]) -> list[str]:
@@ -112,7 +100,7 @@ def _compute(images_dir: Path, missing: list[str], backbone: Backbone, store: Fe
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
     try:
         def submit(batch: list[str]) -> list[Future]:
-            return [pool.submit(_pixels, images_dir / name, backbone) for name in batch]
+            return [pool.submit(_pixels, images_dir, name, backbone) for name in batch]
 
         pending = submit(batches[0])
         done = 0
