@@ -79,7 +79,8 @@ def extract_features(images_dir: str | os.PathLike, image_names: Sequence[str], 
             backbone = build_backbone(spec)
         _compute(images_dir, missing, backbone, store, summary, batch_size, progress, on_batch)
     if summary.skipped:
-        listed = "; ".join(f"{reason}" for reason in summary.skipped.values())
+        reasons = list(summary.skipped.values())
+        listed = "; ".join(reasons[:20]) + (f"; and {len(reasons) - 20} more" if len(reasons) > 20 else "")
         warnings.warn(f"skipped {len(summary.skipped)} unreadable image(s): {listed}", UnreadableImageWarning,
                       stacklevel=2)
         if len(summary.skipped) == len(names):
