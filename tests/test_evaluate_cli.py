@@ -118,3 +118,31 @@ def shapes_model(tmp_path_factory) -> Path:
     demo = pytest.importorskip("captioner.training.demo", reason="the LSTM trainer (captioner.training.demo) "
                                "is not in this checkout")
     return Path(demo.build_demo_model(tmp_path_factory.mktemp("models")))
+
+
+@pytest.mark.slow
+def test_evaluating_a_trained_model_writes_report_and_records_metrics_in_its_bundle(shapes_model, prepared, tmp_path):
+    from captioner.evaluation.tokenize import java_available
+    from captioner.models.bundle import read_bundle_info
+
+    result = run_cli("evaluate", shapes_model.name, "--dataset", prepared, "--models-dir", shapes_model.parent,
+                     "--beam", "2", "--report", tmp_path / "report", "--figure-images", "4")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[2].split()[0] == shapes_model.name
+    assert f"recorded in {shapes_model / 'captioner.json'}" in result.stdout
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text(encoding="utf-8"))
+    record = metrics["models"][0]
+    expected = {"BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr"} | ({"METEOR"} if java_available() else set())
+    assert expected <= set(record["metrics"])
+    assert record["kind"] == "lstm" and record["decoding"]["method"] == "beam" and record["decoding"]["beam_size"] == 2
+    assert record["counts"]["images"] == len(test_items(prepared)) and record["timing"]["images_per_s"] > 0
+    stored = read_bundle_info(shapes_model).metrics["test"]
+    assert expected <= set(stored) and stored["images"] == record["counts"]["images"]
+    assert stored["CIDEr"] == pytest.approx(record["metrics"]["CIDEr"])
+    assert (tmp_path / "report" / "results.png").stat().st_size > 10_000
+    # a partial run (--limit) does not overwrite what the bundle says about the whole split
+    partial = run_cli("evaluate", shapes_model, "--dataset", prepared, "--limit", "2", "--report", tmp_path / "partial",
+                      env=no_java_env(tmp_path))
+    assert partial.returncode == 0, partial.stderr
+    assert "Not recorded in the bundle" in partial.stdout
+    assert read_bundle_info(shapes_model).metrics["test"] == stored

@@ -105,3 +105,27 @@ def test_predictions_must_belong_to_the_split_and_may_cover_part_of_it(prepared)
     partial = evaluate_predictions({test_images[0]: "a red circle"}, prepared, java=False)
     assert [item.image for item in partial.items] == test_images[:1]
     assert any(f"cover 1 of the {len(test_images)} images" in note for note in partial.notes)
+
+
+@pytest.mark.slow
+def test_report_and_figure_for_a_trained_captioner(prepared, tmp_path_factory, tmp_path):
+    """A real shapes LSTM captions the test split in batches; its report and figure come from those captions."""
+    demo = pytest.importorskip("captioner.training.demo", reason="the LSTM trainer (captioner.training.demo) "
+                               "is not in this checkout")
+    from captioner.evaluation import diversity_warning, evaluate_captioner
+    from captioner.models.registry import load_captioner
+
+    captioner = load_captioner(demo.build_demo_model(tmp_path_factory.mktemp("models")))
+    result = evaluate_captioner(captioner, prepared, "test", limit=4, batch_size=3, progress=False, java=False)
+    assert [item.image for item in result.items] == [item.image for item in prepared.split("test")[:4]]
+    assert all(isinstance(result.captions[item.image], str) for item in result.items)
+    assert result.decoding == captioner.default_decoding.to_dict() and result.timing["caption_s"] > 0
+    assert result.scores["BLEU-1"] > 0  # a trained shapes model uses the data set's words
+    figure = results_figure([result], prepared, count=4)
+    assert len(figure.axes) == 4 and all(axes.images for axes in figure.axes)
+    paths = write_report([result], prepared, tmp_path, figure_images=4)
+    record = json.loads(paths["metrics.json"].read_text(encoding="utf-8"))["models"][0]
+    assert set(METRIC_KEYS) - {"METEOR"} <= set(record["metrics"]) and record["kind"] == "lstm"
+    assert record["bundle"] is None  # evaluate_captioner alone records nothing; the command does
+    assert f"## {captioner.name}" in paths["report.md"].read_text(encoding="utf-8")
+    assert (diversity_warning(result.diversity) is None) == (result.diversity["distinct_share"] >= 0.2)

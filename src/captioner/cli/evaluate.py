@@ -101,9 +101,12 @@ def evaluate_model(name: str, prepared, args):
     decoding = decoding_from_arguments(args, captioner.default_decoding)
     result = evaluate_captioner(captioner, prepared, args.split, decoding=decoding, limit=args.limit,
                                 batch_size=args.batch_size, progress=True)
-    if args.limit is None:
-        result.bundle_dir = resolve_bundle(name, args.models_dir)
+    bundle = resolve_bundle(name, args.models_dir)
+    if bundle is not None and args.limit is None:
+        result.bundle_dir = bundle
         record_in_bundle(result)
+    elif bundle is not None:
+        result.notes.append("Not recorded in the bundle: --limit scored only part of the split.")
     return result
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from captioner.data.prepared import PreparedData, PreparedItem
-from captioner.errors import DataError, ImageError
+from captioner.errors import DataError, ImageError, ModelError
 from captioner.evaluation.diversity import diversity, diversity_warning
 from captioner.evaluation.metrics import Scores, score_captions
 
@@ -104,7 +104,10 @@ def evaluate_captioner(captioner, prepared: PreparedData, split: str = "test", d
         for start in range(0, len(items), batch_size):
             batch = items[start:start + batch_size]
             images = [_load(load_image, prepared, item) for item in batch]
-            for item, result in zip(batch, captioner.caption(images, decoding=decoding)):
+            results = captioner.caption(images, decoding=decoding)
+            if len(results) != len(batch):
+                raise ModelError(f"{captioner.name} returned {len(results)} captions for {len(batch)} images")
+            for item, result in zip(batch, results):
                 captions[item.image] = result.text
             bar.update(len(batch))
     caption_s = time.perf_counter() - started
