@@ -47,9 +47,9 @@ def test_predictions_file_without_java_prints_table_note_and_writes_report(prepa
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     header = lines[1].split()
-    assert header == ["model", "images", "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr"]
+    assert header == ["model", "images", "distinct", "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr"]
     row = lines[2].split()
-    assert row[:6] == ["system-a", str(len(rows)), "100.0", "100.0", "100.0", "100.0"]  # x100, perfect
+    assert row[:7] == ["system-a", str(len(rows)), "100%", "100.0", "100.0", "100.0", "100.0"]  # x100, perfect
     assert any(line.startswith("note: METEOR missing") and "Java" in line for line in lines)
     # default report folder: reports/<dataset>-<split>-<UTC time>/
     reports = list((tmp_path / "reports").glob("shapes-test-*/report.md"))

@@ -55,13 +55,14 @@ def test_report_files_for_two_models(prepared, two_results, tmp_path):
     # the report names the repetitive model, shows x100 scores and examples
     report = paths["report.md"].read_text(encoding="utf-8")
     assert "Repetitive captioner" in report and '"a red circle" is given to 100%' in report
-    assert f"| close | {images} | {100 * close['BLEU-1']:.1f} |" in report
+    assert f"| close | {images} | 100% | {100 * close['BLEU-1']:.1f} |" in report
+    assert f"| constant | {images} | {1 / images:.0%} | {100 * constant['BLEU-1']:.1f} |" in report
     assert "Best captions" in report and "Worst captions" in report and "![captions" in report
     lines = [json.loads(line) for line in paths["predictions.jsonl"].read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 2 * images and set(lines[0]) == {"model", "image", "caption", "references"}
     assert lines[0]["references"] == list(prepared.split("test")[0].references)  # raw, not cleaned
     table = text_table(list(two_results)).splitlines()
-    assert table[0].split()[:3] == ["model", "images", "BLEU-1"] and len(table) == 3
+    assert table[0].split()[:4] == ["model", "images", "distinct", "BLEU-1"] and len(table) == 3
 
 
 def test_figure_has_one_panel_per_image(prepared, two_results, tmp_path):

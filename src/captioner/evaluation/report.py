@@ -36,10 +36,11 @@ def x100(value: float | None) -> str:
 
 
 def score_rows(results) -> tuple[list[str], list[list[str]]]:
-    """Header and one row per model: name, images, every metric x100."""
+    """Header and one row per model: name, images, share of distinct captions, every metric x100."""
     columns = metric_columns(results)
-    rows = [[r.model, str(len(r.items)), *(x100(r.scores.get(k)) for k in columns)] for r in results]
-    return ["model", "images", *columns], rows
+    rows = [[r.model, str(len(r.items)), f"{r.diversity['distinct_share']:.0%}", *(x100(r.scores.get(k)) for k in columns)]
+            for r in results]
+    return ["model", "images", "distinct", *columns], rows
 
 
 def text_table(results) -> str:
