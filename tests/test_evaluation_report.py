@@ -116,12 +116,15 @@ def test_report_and_figure_for_a_trained_captioner(prepared, tmp_path_factory, t
     from captioner.evaluation import diversity_warning, evaluate_captioner
     from captioner.models.registry import load_captioner
 
-    captioner = load_captioner(demo.build_demo_model(tmp_path_factory.mktemp("models")))
+    # the session's shared demo bundle (also used by test_evaluate_cli); only read here
+    captioner = load_captioner(demo.build_demo_model(tmp_path_factory.getbasetemp() / "demo-models"))
     result = evaluate_captioner(captioner, prepared, "test", limit=4, batch_size=3, progress=False, java=False)
     assert [item.image for item in result.items] == [item.image for item in prepared.split("test")[:4]]
     assert all(isinstance(result.captions[item.image], str) for item in result.items)
     assert result.decoding == captioner.default_decoding.to_dict() and result.timing["caption_s"] > 0
-    assert result.scores["BLEU-1"] > 0  # a trained shapes model uses the data set's words
+    # a trained model beats a captioner that says one sentence for every picture, on every metric
+    constant = evaluate_predictions({item.image: "Two red circles." for item in result.items}, prepared, java=False)
+    assert all(result.scores[key] > constant.scores[key] for key in constant.scores)
     figure = results_figure([result], prepared, count=4)
     assert len(figure.axes) == 4 and all(axes.images for axes in figure.axes)
     paths = write_report([result], prepared, tmp_path, figure_images=4)
