@@ -42,7 +42,7 @@ def model_for(endpoint: str) -> LoadedModel:
 def caption_with(endpoint: str):
     loaded = model_for(endpoint)
     upload = read_upload()
-    image = decode_image(upload.data)
+    image = decode_image(upload)
     svc: CaptionService = current_app.extensions["captioner"]
     try:
         result = svc.caption(image, loaded.name, DecodingRequest())

@@ -38,7 +38,7 @@ def create_caption():
     model = requested_model()
     try:
         service().require_ready()
-        image = decode_image(upload.data)
+        image = decode_image(upload)
         image_info = {"filename": upload.filename, "width": image.width, "height": image.height,
                       "bytes": len(upload.data)}
         if compare:

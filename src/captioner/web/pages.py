@@ -55,7 +55,7 @@ def caption_form():
     try:
         upload = read_upload()
         decoding = read_decoding()
-        image = decode_image(upload.data)
+        image = decode_image(upload)
         model = request.form.get("model", "").strip() or None
         if model == COMPARE_ALL:
             results = service().compare(image, decoding)

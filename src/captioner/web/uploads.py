@@ -20,6 +20,7 @@ from captioner.web.service import DecodingRequest
 
 IMAGE_FIELD = "image"  # the multipart field that carries the image
 LEGACY_FIELDS = ("files",)  # the original page's field name, still accepted
+MAX_SIDE = 1024  # uploads are shrunk to this many pixels per side: every model looks at far fewer
 
 
 class InMemoryRequest(Request):
@@ -58,13 +59,14 @@ def read_upload() -> Upload:
     return Upload(data, filename)
 
 
-def decode_image(data: bytes):
-    """A PIL RGB image from upload bytes, or ApiError bad_image with the loader's clear message."""
-    from captioner.data.images import load_image
+def decode_image(upload: Upload):
+    """A PIL RGB image from the upload, or ApiError bad_image with the loader's clear message."""
+    from captioner.data.images import image_from_bytes
 
     settings = current_app.config["CAPTIONER_SETTINGS"]
+    name = "the upload" if upload.filename == "upload" else f"'{upload.filename}'"
     try:
-        return load_image(data, max_pixels=settings.max_pixels)
+        return image_from_bytes(upload.data, max_pixels=settings.max_pixels, max_side=MAX_SIDE, name=name)
     except ImageError as error:
         raise ApiError("bad_image", str(error), 400) from None
 
