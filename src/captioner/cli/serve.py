@@ -22,9 +22,9 @@ def register(subparsers) -> None:
         "serve", help="run the web app and JSON API on a production server",
         description="Serve the web app and the JSON API. Settings come from the environment or .env "
                     "(see .env.example); the options below win over them.")
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
-                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
-    parser.add_argument("--port", type=port_number, default=os.environ.get("PORT") or DEFAULT_PORT,
+    parser.add_argument("--host", default=None,
+                        help="address to listen on (default $HOST or 127.0.0.1; 0.0.0.0 for every interface)")
+    parser.add_argument("--port", type=port_number, default=None,
                         help=f"port to listen on (default $PORT or {DEFAULT_PORT}; 0 picks a free one)")
     parser.add_argument("--models-dir", metavar="DIR",
                         help="folder of model bundles (default $CAPTIONER_MODELS_DIR or ./models)")
@@ -48,18 +48,21 @@ def port_number(text) -> int:
 def serve(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    from captioner.web.settings import WebSettings, load_dotenv_file
+
+    load_dotenv_file()  # .env first, so PORT, HOST and the app settings may come from it
+    host = args.host or os.environ.get("HOST") or "127.0.0.1"
+    port = port_number(args.port if args.port is not None else os.environ.get("PORT") or DEFAULT_PORT)
     if args.models_dir:
         os.environ["CAPTIONER_MODELS_DIR"] = str(args.models_dir)  # workers read their settings from here
     os.environ.setdefault("CAPTIONER_LOAD_IN_BACKGROUND", "1")  # /healthz answers while models load
     os.environ.pop("FLASK_DEBUG", None)
-    from captioner.web.settings import WebSettings
-
     settings = WebSettings.from_env()  # fails early, as one line, on a bad setting
-    port = port_number(args.port)
     if args.workers > 1:
-        os.environ.setdefault("SECRET_KEY", settings.secret_key)  # one key for every worker's CSRF tokens
-        return serve_gunicorn(args.host, port, args.workers, args.threads, settings)
-    return serve_waitress(args.host, port, args.threads, settings)
+        if not os.environ.get("SECRET_KEY"):
+            os.environ["SECRET_KEY"] = settings.secret_key  # one key for every worker's CSRF tokens
+        return serve_gunicorn(host, port, args.workers, args.threads, settings)
+    return serve_waitress(host, port, args.threads, settings)
 
 
 def serve_waitress(host: str, port: int, threads: int, settings) -> int:

@@ -87,21 +87,27 @@ class DecodingRequest:
 class CaptionService:
     settings: WebSettings
     models: dict[str, LoadedModel] = field(default_factory=dict)
-    state: str = "starting"  # "starting", "loading", "ready" or "failed"
+    loading: bool = True  # until load() has finished
     notes: list[str] = field(default_factory=list)  # what the pages should tell the user about loading
     problems: list[dict] = field(default_factory=list)  # bundles that failed to load: {"name", "message"}
 
     # -- loading ----------------------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        """"loading" until loading has finished, then "ready" (some model loaded) or "failed" (none)."""
+        if self.loading:
+            return "loading"
+        return "ready" if self.models else "failed"
+
     def start(self) -> None:
         """Load the models now, or in a background thread when the settings say so."""
         if self.settings.load_in_background:
-            self.state = "loading"
             threading.Thread(target=self.load, name="model-loader", daemon=True).start()
         else:
             self.load()
 
     def load(self) -> None:
-        self.state = "loading"
+        self.loading = True
         try:
             self._load_bundles()
             if self.settings.try_pretrained and not any(m.info.dataset != DEMO_DATASET for m in self.models.values()):
@@ -114,14 +120,19 @@ class CaptionService:
         if not self.models:
             self.notes.append("No model could be loaded. Add a model bundle to the models folder "
                               f"({self.settings.models_dir}) and restart.")
-        self.state = "ready" if self.models else "failed"
+        self.loading = False
         log.info("models ready: %s", ", ".join(self.models) or "none")
 
-    def _add(self, captioner: Captioner, source: str, path: Path | None, started: float) -> None:
+    def add_model(self, captioner: Captioner, source: str = "bundle", path: Path | None = None,
+                  started: float | None = None) -> LoadedModel:
+        """Serve ``captioner`` (already loaded) behind its own micro-batching queue."""
+        started = time.perf_counter() if started is None else started
         batcher = MicroBatcher(captioner, self.settings.batch_size, self.settings.batch_wait_ms,
                                self.settings.queue_size)
         size = bundle_size(path) if path else None
-        self.models[captioner.name] = LoadedModel(captioner, batcher, source, path, size, time.perf_counter() - started)
+        loaded = LoadedModel(captioner, batcher, source, path, size, time.perf_counter() - started)
+        self.models[captioner.name] = loaded
+        return loaded
 
     def _load_bundles(self) -> None:
         from captioner.models.registry import load_captioner
@@ -141,7 +152,7 @@ class CaptionService:
                 log.warning("could not load model bundle %s: %s", path, error)
                 self.problems.append({"name": info.name, "message": str(error) or type(error).__name__})
                 continue
-            self._add(captioner, "demo" if info.dataset == DEMO_DATASET else "bundle", path, started)
+            self.add_model(captioner, "demo" if info.dataset == DEMO_DATASET else "bundle", path, started)
 
     def _load_pretrained(self) -> None:
         from captioner.models.registry import load_captioner
@@ -153,7 +164,7 @@ class CaptionService:
             log.warning("pretrained ViT-GPT2 not loaded: %s", error)
             self.notes.append(f"The pretrained ViT-GPT2 model could not be loaded ({error}).")
             return
-        self._add(captioner, "pretrained", None, started)
+        self.add_model(captioner, "pretrained", None, started)
 
     def _load_demo(self) -> None:
         from captioner.models.registry import load_captioner
@@ -164,7 +175,7 @@ class CaptionService:
         with build_lock(folder):
             existing = folder / "shapes-demo"
             bundle = existing if (existing / "captioner.json").is_file() else build_demo_model(folder)
-        self._add(load_captioner(bundle), "demo", Path(bundle), started)
+        self.add_model(load_captioner(bundle), "demo", Path(bundle), started)
         self.notes.append(
             "Only the small shapes demo model is loaded: it describes coloured shapes, not photos. "
             "To caption photos, train a model with 'captioner train lstm', or copy a model bundle into "
@@ -190,7 +201,7 @@ class CaptionService:
         return self.models[name]
 
     def require_ready(self) -> None:
-        if self.state in ("starting", "loading"):
+        if self.loading:
             raise NotReady("the models are still loading; try again in a moment")
         if not self.models:
             raise NotReady("no model is loaded: add a model bundle to the models folder and restart")
