@@ -178,7 +178,7 @@ class CaptionService:
         self.add_model(load_captioner(bundle), "demo", Path(bundle), started)
         self.notes.append(
             "Only the small shapes demo model is loaded: it describes coloured shapes, not photos. "
-            "To caption photos, train a model with 'captioner train lstm', or copy a model bundle into "
+            "To caption photos, train a model with 'captioner train lstm' (see the Models page), or copy a model bundle into "
             f"{self.settings.models_dir} and restart; with internet access the pretrained ViT-GPT2 loads by itself.")
 
     # -- captioning -------------------------------------------------------------------------------------
