@@ -130,7 +130,7 @@ def test_models_page_lists_data_set_size_metrics_and_failures(client):
     assert "BLEU-4" in html and "0.123" in html
     assert re.search(r"\d+\.\d (KB|MB)", html)
     assert "Not loaded" in html and "broken" in html  # the damaged bundle is reported, the others still load
-    assert "captioner evaluate shapes-demo" in html
+    assert "accuracy" in html  # the demo's validation figures from training
 
 
 def test_caption_form_without_javascript(client, shapes_dataset):

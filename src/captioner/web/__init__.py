@@ -73,7 +73,7 @@ def create_app(config=None) -> Flask:
     csrf.exempt(api.bp)  # stateless JSON API without cookies; see api.py
     csrf.exempt(api.ops)
     csrf.exempt(aliases.bp)
-    CORS(app, resources={r"/api/*": {"origins": "*"}})
+    CORS(app, resources={r"/api/*": {"origins": "*"}}, send_wildcard=True)  # any site, never with cookies
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

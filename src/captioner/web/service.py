@@ -11,7 +11,6 @@ Each loaded model gets a :class:`~captioner.web.batching.MicroBatcher`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import tempfile
@@ -172,9 +171,7 @@ class CaptionService:
 
         started = time.perf_counter()
         folder = writable_folder(Path(self.settings.models_dir))
-        with build_lock(folder):
-            existing = folder / "shapes-demo"
-            bundle = existing if (existing / "captioner.json").is_file() else build_demo_model(folder)
+        bundle = build_demo_model(folder)  # returns the bundle at once when an earlier start built it
         self.add_model(load_captioner(bundle), "demo", Path(bundle), started)
         self.notes.append(
             "Only the small shapes demo model is loaded: it describes coloured shapes, not photos. "
@@ -294,22 +291,6 @@ def writable_folder(folder: Path) -> Path:
         cache.mkdir(parents=True, exist_ok=True)
         log.warning("models folder %s is not writable: building the demo model in %s", folder, cache)
         return cache
-
-
-@contextlib.contextmanager
-def build_lock(folder: Path):
-    """Only one server worker builds the demo model; the others wait, then load the same bundle."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: a single process, nothing to share
-        yield
-        return
-    with open(folder / ".demo-build.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 __all__ = ["CaptionService", "DecodingRequest", "LoadedModel", "ModelError", "NotReady", "Overloaded",
