@@ -95,7 +95,7 @@ def shoot(base: str, image: Path, out: Path, compare: bool) -> list[Path]:
             page.wait_for_selector("#caption-result .result .caption-text:not(:empty)", timeout=60_000)
             page.evaluate("document.querySelectorAll('details.alternatives:not([hidden])').forEach(d => d.open = true)")
             page.mouse.move(0, 0)
-            page.evaluate("window.scrollTo(0, 0)")  # the sticky header belongs at the top of the picture
+            page.evaluate("document.activeElement.blur(); window.scrollTo(0, 0)")  # the header belongs on top
             path = out / f"caption-{theme}.png"
             page.screenshot(path=str(path), full_page=True)
             saved.append(path)

@@ -116,6 +116,12 @@ class CaptionService:
         except Exception as error:  # a bug must not keep the server from answering /healthz
             log.exception("loading models failed")
             self.problems.append({"name": "(loading)", "message": f"{type(error).__name__}: {error}"})
+        if self.is_demo_only:
+            self.notes.append(
+                "Only the small shapes demo model is loaded: it describes coloured shapes, not photos. "
+                "To caption photos, train a model with 'captioner train lstm' (see the Models page), or copy a "
+                f"model bundle into {self.settings.models_dir} and restart; with internet access the pretrained "
+                "ViT-GPT2 loads by itself.")
         if not self.models:
             self.notes.append("No model could be loaded. Add a model bundle to the models folder "
                               f"({self.settings.models_dir}) and restart.")
@@ -151,6 +157,7 @@ class CaptionService:
                 log.warning("could not load model bundle %s: %s", path, error)
                 self.problems.append({"name": info.name, "message": str(error) or type(error).__name__})
                 continue
+            warm_up(captioner)
             self.add_model(captioner, "demo" if info.dataset == DEMO_DATASET else "bundle", path, started)
 
     def _load_pretrained(self) -> None:
@@ -163,6 +170,7 @@ class CaptionService:
             log.warning("pretrained ViT-GPT2 not loaded: %s", error)
             self.notes.append(f"The pretrained ViT-GPT2 model could not be loaded ({error}).")
             return
+        warm_up(captioner)
         self.add_model(captioner, "pretrained", None, started)
 
     def _load_demo(self) -> None:
@@ -172,11 +180,9 @@ class CaptionService:
         started = time.perf_counter()
         folder = writable_folder(Path(self.settings.models_dir))
         bundle = build_demo_model(folder)  # returns the bundle at once when an earlier start built it
-        self.add_model(load_captioner(bundle), "demo", Path(bundle), started)
-        self.notes.append(
-            "Only the small shapes demo model is loaded: it describes coloured shapes, not photos. "
-            "To caption photos, train a model with 'captioner train lstm' (see the Models page), or copy a model bundle into "
-            f"{self.settings.models_dir} and restart; with internet access the pretrained ViT-GPT2 loads by itself.")
+        captioner = load_captioner(bundle)
+        warm_up(captioner)
+        self.add_model(captioner, "demo", Path(bundle), started)
 
     # -- captioning -------------------------------------------------------------------------------------
     @property
@@ -277,6 +283,16 @@ def error_summary(error: Exception) -> dict:
         return {"code": "timeout", "message": str(error)}
     log.error("model failed: %s", error)
     return {"code": "internal", "message": "the model failed on this image"}
+
+
+def warm_up(captioner: Captioner) -> None:
+    """Caption one blank picture, so the first visitor does not pay for the model's first-call setup."""
+    from PIL import Image
+
+    try:
+        captioner.caption([Image.new("RGB", (64, 64), "white")])
+    except Exception as error:  # a model that cannot warm up is still served; its requests will say why
+        log.warning("warming up %s failed: %s", captioner.name, error)
 
 
 def writable_folder(folder: Path) -> Path:
