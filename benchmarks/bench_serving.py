@@ -102,7 +102,7 @@ def load(base: str, images: list[bytes], clients: int, requests_count: int) -> d
 def measure(models: Path, batch_size: int, images: list[bytes], quick: bool) -> dict[int, dict]:
     process, base = start_server(models, batch_size)
     try:
-        return {clients: load(base, images, clients, max(16, clients * (3 if quick else 8)))
+        return {clients: load(base, images, clients, max(32, clients * (3 if quick else 8)))
                 for clients in CONCURRENCY}
     finally:
         process.terminate()
