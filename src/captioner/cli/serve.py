@@ -1,7 +1,116 @@
-"""`captioner serve`: (in progress)."""
+"""`captioner serve`: the web app and API on a production WSGI server (never Flask's development server).
+
+One worker process (the default) runs on waitress: threads, no fork, so TensorFlow and PyTorch are
+safe and every request of the process shares one micro-batching queue per model. ``--workers N`` (N > 1)
+runs gunicorn with N threaded workers (Unix only); each worker creates the app, and so loads its
+models, after the fork, never before it.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+
+from captioner.cli.common import positive_int
+
+DEFAULT_PORT = 5000
+
 
 def register(subparsers) -> None:
-    subparsers.add_parser("serve", help="(in progress)")
+    parser = subparsers.add_parser(
+        "serve", help="run the web app and JSON API on a production server",
+        description="Serve the web app and the JSON API. Settings come from the environment or .env "
+                    "(see .env.example); the options below win over them.")
+    parser.add_argument("--host", default=None,
+                        help="address to listen on (default $HOST or 127.0.0.1; 0.0.0.0 for every interface)")
+    parser.add_argument("--port", type=port_number, default=None,
+                        help=f"port to listen on (default $PORT or {DEFAULT_PORT}; 0 picks a free one)")
+    parser.add_argument("--models-dir", metavar="DIR",
+                        help="folder of model bundles (default $CAPTIONER_MODELS_DIR or ./models)")
+    parser.add_argument("--threads", type=positive_int, default=8,
+                        help="request threads per worker (default 8)")
+    parser.add_argument("--workers", type=positive_int, default=1,
+                        help="worker processes (default 1: waitress; more: gunicorn, each loading its own models)")
+    parser.set_defaults(handler=serve)
+
+
+def port_number(text) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"port must be a number, not {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise ValueError(f"port must be between 0 and 65535, not {value}")
+    return value
+
+
+def serve(args) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    from captioner.web.settings import WebSettings, load_dotenv_file
+
+    load_dotenv_file()  # .env first, so PORT, HOST and the app settings may come from it
+    host = args.host or os.environ.get("HOST") or "127.0.0.1"
+    port = port_number(args.port if args.port is not None else os.environ.get("PORT") or DEFAULT_PORT)
+    if args.models_dir:
+        os.environ["CAPTIONER_MODELS_DIR"] = str(args.models_dir)  # workers read their settings from here
+    os.environ.setdefault("CAPTIONER_LOAD_IN_BACKGROUND", "1")  # /healthz answers while models load
+    os.environ.pop("FLASK_DEBUG", None)
+    settings = WebSettings.from_env()  # fails early, as one line, on a bad setting
+    if args.workers > 1:
+        if not os.environ.get("SECRET_KEY"):
+            os.environ["SECRET_KEY"] = settings.secret_key  # one key for every worker's CSRF tokens
+        return serve_gunicorn(host, port, args.workers, args.threads, settings)
+    return serve_waitress(host, port, args.threads, settings)
+
+
+def serve_waitress(host: str, port: int, threads: int, settings) -> int:
+    from waitress import create_server
+
+    from captioner.web import create_app
+
+    app = create_app(settings)
+    server = create_server(
+        app, host=host, port=port, threads=threads, ident="captioner",
+        max_request_body_size=settings.max_upload_bytes + 64 * 1024,  # the upload limit plus form overhead
+        connection_limit=max(100, threads * 16), channel_timeout=max(60, int(settings.request_timeout_s) + 30),
+    )
+    print(f"captioner: serving on http://{host}:{server.effective_port} (waitress, {threads} threads); "
+          f"models from {settings.models_dir}", file=sys.stderr, flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.extensions["captioner"].close()
+    return 0
+
+
+def serve_gunicorn(host: str, port: int, workers: int, threads: int, settings) -> int:
+    if sys.platform == "win32":
+        raise ValueError("--workers above 1 needs gunicorn, which runs on Unix only; use --threads instead")
+    from gunicorn.app.base import BaseApplication
+
+    class CaptionerApplication(BaseApplication):
+        """gunicorn with our settings; load() runs in each worker after the fork."""
+
+        def load_config(self):
+            options = {
+                "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+                "preload_app": False, "timeout": max(60, int(settings.request_timeout_s) + 30),
+                "graceful_timeout": 30, "accesslog": "-", "errorlog": "-",
+                "limit_request_line": 8190,
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            from captioner.web import create_app
+
+            return create_app()
+
+    print(f"captioner: serving on http://{host}:{port} (gunicorn, {workers} workers x {threads} threads); "
+          f"models from {settings.models_dir}", file=sys.stderr, flush=True)
+    CaptionerApplication().run()
+    return 0

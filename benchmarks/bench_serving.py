@@ -1,0 +1,125 @@
+"""Serving: throughput and latency of the real server (`captioner serve` on 127.0.0.1) at 1, 4 and 16
+concurrent clients, with micro-batching (ours) against one image per model call (batch size 1).
+
+Both servers serve the shapes demo model (built once into .cache/bench-models) with the same threads;
+each client posts real shapes pictures to /api/v1/captions and waits for the answer.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from run import ROOT, figure  # noqa: E402
+
+CONCURRENCY = (1, 4, 16)
+
+
+def models_folder() -> Path:
+    folder = ROOT / ".cache" / "bench-models"
+    if not (folder / "shapes-demo" / "captioner.json").is_file():
+        from captioner.training.demo import build_demo_model
+
+        build_demo_model(folder)
+    return folder
+
+
+def pictures(count: int) -> list[bytes]:
+    """``count`` shapes pictures as PNG bytes."""
+    import tempfile
+
+    from captioner.data.shapes import write_shapes_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_shapes_dataset(Path(tmp) / "shapes", images=count, seed=3)
+        return [path.read_bytes() for path in sorted((folder / "Images").iterdir())[:count]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(models: Path, batch_size: int) -> tuple[subprocess.Popen, str]:
+    import requests
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CAPTIONER_BATCH_SIZE": str(batch_size),
+           "CAPTIONER_BATCH_WAIT_MS": "5", "CAPTIONER_TRY_PRETRAINED": "0", "SECRET_KEY": "bench",
+           "CAPTIONER_QUEUE_SIZE": "256"}
+    process = subprocess.Popen([sys.executable, "-m", "captioner", "serve", "--host", "127.0.0.1", "--port",
+                                str(port), "--models-dir", str(models), "--threads", "16"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the server exited while starting")
+        try:
+            if requests.get(base + "/readyz", timeout=2).status_code == 200:
+                return process, base
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("the server did not become ready")
+
+
+def load(base: str, images: list[bytes], clients: int, requests_count: int) -> dict:
+    """Send ``requests_count`` captions from ``clients`` concurrent clients; throughput and latencies."""
+    import requests
+
+    sessions = [requests.Session() for _ in range(clients)]
+
+    def one(index: int) -> float:
+        session = sessions[index % clients]
+        started = time.perf_counter()
+        response = session.post(base + "/api/v1/captions", timeout=300,
+                                files={"image": ("s.png", images[index % len(images)], "image/png")})
+        response.raise_for_status()
+        return (time.perf_counter() - started) * 1000
+
+    with ThreadPoolExecutor(clients) as pool:  # warm up every client's connection
+        list(pool.map(one, range(clients)))
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = sorted(pool.map(one, range(requests_count)))
+    elapsed = time.perf_counter() - started
+    for session in sessions:
+        session.close()
+    p99_index = min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))
+    return {"throughput": requests_count / elapsed, "p50": statistics.median(latencies), "p99": latencies[p99_index]}
+
+
+def measure(models: Path, batch_size: int, images: list[bytes], quick: bool) -> dict[int, dict]:
+    process, base = start_server(models, batch_size)
+    try:
+        return {clients: load(base, images, clients, max(16, clients * (3 if quick else 8)))
+                for clients in CONCURRENCY}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def run(quick: bool) -> list[dict]:
+    models = models_folder()
+    images = pictures(32)
+    batched = measure(models, 8, images, quick)
+    single = measure(models, 1, images, quick)
+    rows = []
+    note = "captioner serve (waitress, 16 threads), shapes demo model; baseline: batch size 1"
+    for clients in CONCURRENCY:
+        ours, base = batched[clients], single[clients]
+        rows.append(figure(f"serving throughput, {clients} clients", ours["throughput"], base["throughput"],
+                           "requests/s", True, note))
+        rows.append(figure(f"serving p50 latency, {clients} clients", ours["p50"], base["p50"], "ms", False, note))
+        rows.append(figure(f"serving p99 latency, {clients} clients", ours["p99"], base["p99"], "ms", False, note))
+    return rows

@@ -1,0 +1,93 @@
+"""The web app: ``create_app(config=None)`` builds the Flask application.
+
+``config`` may be ``None`` (settings from the environment and ``.env``), a
+:class:`~captioner.web.settings.WebSettings`, or a dict whose lower-case keys are WebSettings fields and
+whose upper-case keys are Flask settings (``{"models_dir": "...", "TESTING": True}``).
+Models load when the app is created (once per server worker); see :mod:`captioner.web.service`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import fields
+
+from flask import Flask
+
+from captioner.web.settings import WebSettings
+
+log = logging.getLogger(__name__)
+
+# Sent with every response. Scripts and styles come only from our own static files (no inline code);
+# previews are data: and blob: URLs; nobody may frame the pages.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "; ".join([
+        "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data: blob:",
+        "connect-src 'self'", "font-src 'self'", "object-src 'none'", "base-uri 'self'", "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def settings_from(config) -> tuple[WebSettings, dict]:
+    if config is None:
+        return WebSettings.from_env(), {}
+    if isinstance(config, WebSettings):
+        return config.with_secret_key(), dict(config.flask)
+    known = {f.name for f in fields(WebSettings)}
+    overrides = {k: v for k, v in config.items() if k in known}
+    flask_config = {k: v for k, v in config.items() if k not in known}
+    settings = WebSettings.from_env(**overrides)
+    return settings, {**settings.flask, **flask_config}
+
+
+def create_app(config=None) -> Flask:
+    from flask_cors import CORS
+    from flask_wtf.csrf import CSRFProtect
+
+    from captioner.web import aliases, api, errors, pages
+    from captioner.web.service import CaptionService
+    from captioner.web.uploads import InMemoryRequest
+
+    settings, flask_config = settings_from(config)
+    app = Flask(__name__)
+    app.request_class = InMemoryRequest
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the session: a page left open still works
+        JSON_SORT_KEYS=False,
+        CAPTIONER_SETTINGS=settings,
+    )
+    app.config.update(flask_config)
+    app.json.sort_keys = False
+
+    csrf = CSRFProtect(app)
+    csrf.exempt(api.bp)  # stateless JSON API without cookies; see api.py
+    csrf.exempt(api.ops)
+    csrf.exempt(aliases.bp)
+    CORS(app, resources={r"/api/*": {"origins": "*"}})
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(api.ops)
+    app.register_blueprint(aliases.bp)
+    errors.register(app)
+
+    @app.after_request
+    def security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    service = CaptionService(settings)
+    app.extensions["captioner"] = service
+    service.start()
+    return app

@@ -1,0 +1,90 @@
+"""The JSON API under ``/api/v1``, and the health checks ``/healthz`` and ``/readyz``.
+
+The API is stateless and uses no cookies: it is exempt from CSRF protection and open to any origin
+(CORS), like the original's ``/api/*``. See the README's "Web app and API" section for every field.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, jsonify, request
+
+from captioner.web.errors import ApiError, from_domain
+from captioner.web.service import CaptionService
+from captioner.web.uploads import decode_image, read_decoding, read_upload, wants_compare
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+ops = Blueprint("ops", __name__)
+
+
+def service() -> CaptionService:
+    return current_app.extensions["captioner"]
+
+
+@bp.after_request
+def no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/captions")
+def create_caption():
+    """Caption one image with one model, or with every loaded model (``compare=all``)."""
+    started = time.perf_counter()
+    upload = read_upload()
+    decoding = read_decoding()
+    compare = wants_compare()
+    model = requested_model()
+    try:
+        service().require_ready()
+        image = decode_image(upload)
+        image_info = {"filename": upload.filename, "width": image.width, "height": image.height,
+                      "bytes": len(upload.data)}
+        if compare:
+            results = service().compare(image, decoding)
+            return jsonify({"results": results, "image": image_info,
+                            "timings": {"total_ms": round((time.perf_counter() - started) * 1000, 2)}})
+        payload = service().caption(image, model, decoding)
+    except ApiError:
+        raise
+    except Exception as error:  # our service errors become stable codes; anything else is logged
+        raise from_domain(error) from None
+    payload["image"] = image_info
+    payload["timings"]["total_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return jsonify(payload)
+
+
+def requested_model() -> str | None:
+    name = request.values.get("model", "").strip()
+    return name or None
+
+
+@bp.get("/models")
+def list_models():
+    svc = service()
+    return jsonify({"status": svc.state, "default_model": svc.default_model,
+                    "models": [m.describe() for m in svc.models.values()],
+                    "notes": svc.notes, "problems": svc.problems})
+
+
+@bp.route("/<path:anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def unknown_endpoint(anything):
+    raise ApiError("not_found", f"there is no API endpoint /api/v1/{anything}; see GET /api/v1/models "
+                                "and POST /api/v1/captions", 404)
+
+
+@ops.get("/healthz")
+def healthz():
+    """Alive: the process answers. Says nothing about models (see /readyz)."""
+    return jsonify({"status": "ok"})
+
+
+@ops.get("/readyz")
+def readyz():
+    """Ready when models are loaded; includes each model's micro-batching counters."""
+    data = service().readiness()
+    response = jsonify(data)
+    response.status_code = 200 if data["status"] == "ready" else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response

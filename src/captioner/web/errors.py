@@ -1,0 +1,123 @@
+"""Errors as the user sees them: JSON with a stable code on the API, a friendly page everywhere else.
+
+API errors look like ``{"error": {"code": "image_too_large", "message": "..."}}``; the codes are stable
+and documented in the README, the messages say what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from captioner.errors import ImageError
+from captioner.web.batching import Overloaded, RequestTimeout
+from captioner.web.service import NotReady, UnknownModel
+
+log = logging.getLogger(__name__)
+
+# HTTP status -> API error code, for errors raised by Flask/Werkzeug themselves.
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "image_too_large",
+    415: "no_image",
+    429: "overloaded",
+    500: "internal",
+}
+
+JSON_PREFIXES = ("/api/", "/healthz", "/readyz", "/flickr8k", "/flickr30k", "/VitGpt2ImageCaption")
+
+
+class ApiError(Exception):
+    """An error the API reports as JSON: a stable ``code``, a message for people, an HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def from_domain(error: Exception) -> ApiError:
+    """Our service errors as API errors."""
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, ImageError):
+        return ApiError("bad_image", str(error), 400)
+    if isinstance(error, UnknownModel):
+        return ApiError("unknown_model", str(error), 404)
+    if isinstance(error, Overloaded):
+        return ApiError("overloaded", str(error), 503)
+    if isinstance(error, RequestTimeout):
+        return ApiError("timeout", str(error), 504)
+    if isinstance(error, NotReady):
+        return ApiError("not_ready", str(error), 503)
+    log.error("unexpected %s: %s", type(error).__name__, error, exc_info=error)
+    return ApiError("internal", "something went wrong on the server; the error was logged", 500)
+
+
+def wants_json() -> bool:
+    return request.path.startswith(JSON_PREFIXES) or request.accept_mimetypes.best == "application/json"
+
+
+def json_error(error: ApiError):
+    response = jsonify({"error": {"code": error.code, "message": error.message}})
+    response.status_code = error.status
+    if error.status == 503:
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+def too_large_message() -> str:
+    from flask import current_app
+
+    limit = current_app.config["CAPTIONER_SETTINGS"].max_upload_mb
+    return f"the upload is larger than the {limit:g} MB limit; send a smaller image (or resize it first)"
+
+
+def page_error(status: int, title: str, message: str):
+    template = "pages/404.html" if status == 404 else "pages/500.html" if status == 500 else "pages/error.html"
+    return render_template(template, status=status, title=title, message=message), status
+
+
+def handle_http(error: HTTPException):
+    status = error.code or 500
+    if status == 413:
+        message = too_large_message()
+    elif status == 404:
+        message = "there is nothing at this address; check the URL"
+    elif status == 405:
+        message = f"{request.method} is not allowed here"
+    else:
+        message = error.description or error.name
+    if wants_json():
+        return json_error(ApiError(HTTP_CODES.get(status, "bad_request"), message, status))
+    titles = {404: "Page not found", 413: "That image is too large", 400: "Something was wrong with the request"}
+    return page_error(status, titles.get(status, error.name), message[0].upper() + message[1:])
+
+
+def handle_csrf(error):
+    message = "the form expired or came from another site; reload the page and try again"
+    if wants_json():
+        return json_error(ApiError("bad_request", message, 400))
+    return page_error(400, "The form expired", message[0].upper() + message[1:] + ".")
+
+
+def handle_unexpected(error: Exception):
+    if wants_json():
+        return json_error(from_domain(error))  # logs what it does not know
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return page_error(500, "Something went wrong",
+                      "The server could not finish this request. The error was logged; please try again.")
+
+
+def register(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFError
+
+    app.register_error_handler(ApiError, json_error)
+    app.register_error_handler(CSRFError, handle_csrf)
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(Exception, handle_unexpected)

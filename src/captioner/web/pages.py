@@ -1,0 +1,101 @@
+"""The pages: landing (``/``), caption (``/caption``) and models (``/models``).
+
+The caption page works with JavaScript (``static/js/caption.js`` calls the JSON API) and without it:
+its form posts to ``/caption`` (CSRF-protected) and the answer is the same page with the result.
+To add a page, see "To add a new page" in the README.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from flask import Blueprint, current_app, render_template, request
+
+from captioner.web.errors import ApiError, from_domain
+from captioner.web.service import CaptionService
+from captioner.web.uploads import decode_image, read_decoding, read_upload
+
+bp = Blueprint("pages", __name__)
+
+COMPARE_ALL = "*"  # the model choice that means "every loaded model, side by side"
+
+
+def service() -> CaptionService:
+    return current_app.extensions["captioner"]
+
+
+@bp.app_context_processor
+def page_context() -> dict:
+    svc = current_app.extensions.get("captioner")
+    settings = current_app.config["CAPTIONER_SETTINGS"]
+    return {
+        "service": svc,
+        "max_upload_mb": settings.max_upload_mb,
+        "max_beam": settings.max_beam,
+        "max_caption_length": settings.max_caption_length,
+        "compare_all": COMPARE_ALL,
+    }
+
+
+@bp.route("/")
+def landing_page():
+    return render_template("pages/index.html")
+
+
+@bp.get("/caption")
+def caption_page():
+    return render_template("pages/caption.html", results=None, error=None, preview=None, chosen={})
+
+
+@bp.post("/caption")
+def caption_form():
+    """The caption page without JavaScript: the form posts here, the page comes back with the result."""
+    results, error, preview, status = None, None, None, 200
+    try:
+        upload = read_upload()
+        decoding = read_decoding()
+        image = decode_image(upload)
+        model = request.form.get("model", "").strip() or None
+        if model == COMPARE_ALL:
+            results = service().compare(image, decoding)
+        else:
+            results = [service().caption(image, model, decoding)]
+        preview = thumbnail_data_url(image)
+    except Exception as failure:  # shown on the page as one friendly sentence
+        api_error = failure if isinstance(failure, ApiError) else from_domain(failure)
+        error, status = api_error.message[0].upper() + api_error.message[1:], api_error.status
+    return render_template("pages/caption.html", results=results, error=error, preview=preview,
+                           chosen=request.form), status
+
+
+@bp.route("/models")
+def models_page():
+    return render_template("pages/models.html", models=[m.describe() for m in service().models.values()])
+
+
+def thumbnail_data_url(image, side: int = 480) -> str:
+    """A small JPEG of the image as a data: URL, so the page can show it without storing anything."""
+    small = image.copy()
+    small.thumbnail((side, side))
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+@bp.app_template_filter("filesize")
+def filesize(size: int | None) -> str:
+    if size is None:
+        return "—"
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+@bp.app_template_filter("metric")
+def metric(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)

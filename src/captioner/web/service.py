@@ -1,0 +1,316 @@
+"""The caption service behind the pages and the API: which models load, and captioning through them.
+
+Models load once per process (per server worker) when the app is created. Which ones:
+1. every bundle in the models folder (or only those named in ``CAPTIONER_MODELS``);
+2. if none of them was trained on a real data set, also the pretrained ViT-GPT2 from the local cache or
+   the hub (``load_captioner("vit-gpt2")``);
+3. if still nothing loaded (offline, no bundles), the small shapes demo model, trained on the spot into
+   the models folder, so the app always works and says plainly how to add real models.
+Each loaded model gets a :class:`~captioner.web.batching.MicroBatcher`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from captioner.errors import CaptionerError, ModelError
+from captioner.models.base import Captioner, Decoding
+from captioner.models.bundle import BundleInfo, bundle_size, list_bundles
+from captioner.web.batching import BatchedCaption, MicroBatcher, Overloaded, RequestTimeout
+from captioner.web.settings import WebSettings
+
+log = logging.getLogger(__name__)
+
+DEMO_DATASET = "shapes"  # data set of the demo model: not a real photo captioner
+
+
+class UnknownModel(CaptionerError):
+    """The request named a model that is not loaded."""
+
+
+class NotReady(CaptionerError):
+    """Models are still loading, or none could be loaded."""
+
+
+@dataclass
+class LoadedModel:
+    captioner: Captioner
+    batcher: MicroBatcher
+    source: str  # "bundle", "pretrained" or "demo"
+    path: Path | None = None  # bundle folder, when it came from one
+    size_bytes: int | None = None  # bundle size on disk
+    load_s: float = 0.0  # seconds the load took
+
+    @property
+    def name(self) -> str:
+        return self.captioner.name
+
+    @property
+    def info(self) -> BundleInfo:
+        return self.captioner.info
+
+    def describe(self) -> dict:
+        info = self.info
+        return {"name": self.name, "kind": self.captioner.kind, "dataset": info.dataset, "backbone": info.backbone,
+                "source": self.source, "size_bytes": self.size_bytes, "metrics": info.metrics,
+                "created_at": info.created_at, "version": info.version, "load_seconds": round(self.load_s, 2),
+                "default_decoding": self.captioner.default_decoding.to_dict(), "demo": info.dataset == DEMO_DATASET}
+
+
+@dataclass(frozen=True)
+class DecodingRequest:
+    """The decoding options a request asked for; unset ones come from each model's default."""
+
+    method: str | None = None
+    beam_size: int | None = None
+    max_length: int | None = None
+
+    def for_model(self, captioner: Captioner) -> Decoding:
+        changes = {}
+        if self.beam_size is not None:
+            changes.update(method="beam", beam_size=self.beam_size)
+        if self.method is not None:
+            changes["method"] = self.method
+        if self.max_length is not None:
+            changes["max_length"] = self.max_length
+        return captioner.default_decoding.with_changes(**changes)
+
+
+@dataclass
+class CaptionService:
+    settings: WebSettings
+    models: dict[str, LoadedModel] = field(default_factory=dict)
+    loading: bool = True  # until load() has finished
+    notes: list[str] = field(default_factory=list)  # what the pages should tell the user about loading
+    problems: list[dict] = field(default_factory=list)  # bundles that failed to load: {"name", "message"}
+
+    # -- loading ----------------------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        """"loading" until loading has finished, then "ready" (some model loaded) or "failed" (none)."""
+        if self.loading:
+            return "loading"
+        return "ready" if self.models else "failed"
+
+    def start(self) -> None:
+        """Load the models now, or in a background thread when the settings say so."""
+        if self.settings.load_in_background:
+            threading.Thread(target=self.load, name="model-loader", daemon=True).start()
+        else:
+            self.load()
+
+    def load(self) -> None:
+        self.loading = True
+        try:
+            self._load_bundles()
+            if self.settings.try_pretrained and not any(m.info.dataset != DEMO_DATASET for m in self.models.values()):
+                self._load_pretrained()
+            if not self.models and self.settings.build_demo:
+                self._load_demo()
+        except Exception as error:  # a bug must not keep the server from answering /healthz
+            log.exception("loading models failed")
+            self.problems.append({"name": "(loading)", "message": f"{type(error).__name__}: {error}"})
+        if not self.models:
+            self.notes.append("No model could be loaded. Add a model bundle to the models folder "
+                              f"({self.settings.models_dir}) and restart.")
+        self.loading = False
+        log.info("models ready: %s", ", ".join(self.models) or "none")
+
+    def add_model(self, captioner: Captioner, source: str = "bundle", path: Path | None = None,
+                  started: float | None = None) -> LoadedModel:
+        """Serve ``captioner`` (already loaded) behind its own micro-batching queue."""
+        started = time.perf_counter() if started is None else started
+        batcher = MicroBatcher(captioner, self.settings.batch_size, self.settings.batch_wait_ms,
+                               self.settings.queue_size)
+        size = bundle_size(path) if path else None
+        loaded = LoadedModel(captioner, batcher, source, path, size, time.perf_counter() - started)
+        self.models[captioner.name] = loaded
+        return loaded
+
+    def _load_bundles(self) -> None:
+        from captioner.models.registry import load_captioner
+
+        bundles = list_bundles(self.settings.models_dir)
+        wanted = self.settings.model_names
+        if wanted:
+            missing = sorted(set(wanted) - {info.name for _, info in bundles})
+            for name in missing:
+                self.problems.append({"name": name, "message": f"no bundle named {name!r} in {self.settings.models_dir}"})
+            bundles = [(path, info) for path, info in bundles if info.name in wanted]
+        for path, info in bundles:
+            started = time.perf_counter()
+            try:
+                captioner = load_captioner(path)
+            except Exception as error:  # one broken bundle must not take the others down
+                log.warning("could not load model bundle %s: %s", path, error)
+                self.problems.append({"name": info.name, "message": str(error) or type(error).__name__})
+                continue
+            self.add_model(captioner, "demo" if info.dataset == DEMO_DATASET else "bundle", path, started)
+
+    def _load_pretrained(self) -> None:
+        from captioner.models.registry import load_captioner
+
+        started = time.perf_counter()
+        try:
+            captioner = load_captioner("vit-gpt2")
+        except (CaptionerError, ImportError, OSError) as error:
+            log.warning("pretrained ViT-GPT2 not loaded: %s", error)
+            self.notes.append(f"The pretrained ViT-GPT2 model could not be loaded ({error}).")
+            return
+        self.add_model(captioner, "pretrained", None, started)
+
+    def _load_demo(self) -> None:
+        from captioner.models.registry import load_captioner
+        from captioner.training.demo import build_demo_model
+
+        started = time.perf_counter()
+        folder = writable_folder(Path(self.settings.models_dir))
+        with build_lock(folder):
+            existing = folder / "shapes-demo"
+            bundle = existing if (existing / "captioner.json").is_file() else build_demo_model(folder)
+        self.add_model(load_captioner(bundle), "demo", Path(bundle), started)
+        self.notes.append(
+            "Only the small shapes demo model is loaded: it describes coloured shapes, not photos. "
+            "To caption photos, train a model with 'captioner train lstm', or copy a model bundle into "
+            f"{self.settings.models_dir} and restart; with internet access the pretrained ViT-GPT2 loads by itself.")
+
+    # -- captioning -------------------------------------------------------------------------------------
+    @property
+    def is_demo_only(self) -> bool:
+        return bool(self.models) and all(m.info.dataset == DEMO_DATASET for m in self.models.values())
+
+    @property
+    def default_model(self) -> str | None:
+        if self.settings.default_model in self.models:
+            return self.settings.default_model
+        real = [name for name, m in self.models.items() if m.info.dataset != DEMO_DATASET]
+        return (real or list(self.models) or [None])[0]
+
+    def model(self, name: str | None) -> LoadedModel:
+        self.require_ready()
+        name = name or self.default_model
+        if name not in self.models:
+            raise UnknownModel(f"no model named {name!r} is loaded; loaded models: {', '.join(self.models)}")
+        return self.models[name]
+
+    def require_ready(self) -> None:
+        if self.loading:
+            raise NotReady("the models are still loading; try again in a moment")
+        if not self.models:
+            raise NotReady("no model is loaded: add a model bundle to the models folder and restart")
+
+    def caption(self, image, model: str | None, decoding: DecodingRequest, timeout: float | None = None) -> dict:
+        loaded = self.model(model)
+        started = time.perf_counter()
+        chosen = decoding.for_model(loaded.captioner)
+        result = loaded.batcher.caption(image, chosen, timeout or self.settings.request_timeout_s)
+        return caption_payload(loaded, chosen, result, started)
+
+    def compare(self, image, decoding: DecodingRequest, timeout: float | None = None) -> list[dict]:
+        """Every loaded model's caption of one image; all models work on it at the same time."""
+        self.require_ready()
+        started = time.perf_counter()
+        deadline = started + (timeout or self.settings.request_timeout_s)
+        waiting = []
+        for loaded in self.models.values():
+            chosen = decoding.for_model(loaded.captioner)
+            try:
+                waiting.append((loaded, chosen, loaded.batcher.submit(image, chosen), None))
+            except Overloaded as error:
+                waiting.append((loaded, chosen, None, error))
+        results = []
+        for loaded, chosen, job, error in waiting:
+            if job is not None:
+                try:
+                    result = loaded.batcher.wait(job, max(deadline - time.perf_counter(), 0.001))
+                    results.append(caption_payload(loaded, chosen, result, started))
+                    continue
+                except Exception as failure:  # timeout or a model failure
+                    error = failure
+            results.append({"model": loaded.name, "kind": loaded.captioner.kind, "dataset": loaded.info.dataset,
+                            "error": error_summary(error)})
+        return results
+
+    def find(self, kind: str, datasets: tuple[str, ...] = ()) -> LoadedModel | None:
+        """The loaded model of ``kind`` trained on the first of ``datasets`` present, else any of that kind."""
+        of_kind = [m for m in self.models.values() if m.captioner.kind == kind]
+        for dataset in datasets:
+            for loaded in of_kind:
+                if loaded.info.dataset.lower() == dataset:
+                    return loaded
+        return of_kind[0] if of_kind else None
+
+    def readiness(self) -> dict:
+        return {"status": self.state, "default_model": self.default_model, "notes": self.notes,
+                "problems": self.problems,
+                "models": {name: {"kind": m.captioner.kind, "dataset": m.info.dataset, **m.batcher.snapshot()}
+                           for name, m in self.models.items()}}
+
+    def close(self) -> None:
+        for loaded in self.models.values():
+            loaded.batcher.close()
+
+
+def caption_payload(loaded: LoadedModel, decoding: Decoding, result: BatchedCaption, started: float) -> dict:
+    caption = result.caption
+    return {
+        "caption": caption.text,
+        "score": caption.score,
+        "alternatives": [{"text": a.text, "log_prob": a.log_prob} for a in caption.alternatives],
+        "model": loaded.name,
+        "kind": loaded.captioner.kind,
+        "dataset": loaded.info.dataset,
+        "decoding": decoding.to_dict(),
+        "timings": {"queue_ms": result.queue_ms, "model_ms": result.model_ms,
+                    "total_ms": round((time.perf_counter() - started) * 1000, 2), "batch_size": result.batch_size},
+    }
+
+
+def error_summary(error: Exception) -> dict:
+    if isinstance(error, Overloaded):
+        return {"code": "overloaded", "message": str(error)}
+    if isinstance(error, RequestTimeout):
+        return {"code": "timeout", "message": str(error)}
+    log.error("model failed: %s", error)
+    return {"code": "internal", "message": "the model failed on this image"}
+
+
+def writable_folder(folder: Path) -> Path:
+    """``folder`` if we may write there, else a cache folder (a read-only models volume still works)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+        return folder
+    except OSError:
+        cache = Path(os.environ.get("CAPTIONER_CACHE_DIR") or Path.home() / ".cache" / "captioner") / "models"
+        cache.mkdir(parents=True, exist_ok=True)
+        log.warning("models folder %s is not writable: building the demo model in %s", folder, cache)
+        return cache
+
+
+@contextlib.contextmanager
+def build_lock(folder: Path):
+    """Only one server worker builds the demo model; the others wait, then load the same bundle."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: a single process, nothing to share
+        yield
+        return
+    with open(folder / ".demo-build.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+__all__ = ["CaptionService", "DecodingRequest", "LoadedModel", "ModelError", "NotReady", "Overloaded",
+           "RequestTimeout", "UnknownModel"]

@@ -1,0 +1,153 @@
+"""Web app settings: one dataclass, read from the environment or a ``.env`` file.
+
+Every field says what it does and which variable sets it. ``WebSettings.from_env()`` reads ``.env`` from
+the current folder (python-dotenv; real environment variables win) and then the environment, so the same
+settings work for ``captioner serve``, ``flask run``, Docker and a Procfile host.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Environment variable of each field; fields missing here are not read from the environment.
+ENV_NAMES = {
+    "secret_key": "SECRET_KEY",
+    "models_dir": "CAPTIONER_MODELS_DIR",
+    "models": "CAPTIONER_MODELS",
+    "default_model": "CAPTIONER_DEFAULT_MODEL",
+    "max_upload_mb": "MAX_UPLOAD_MB",
+    "max_pixels": "CAPTIONER_MAX_PIXELS",
+    "queue_size": "CAPTIONER_QUEUE_SIZE",
+    "batch_size": "CAPTIONER_BATCH_SIZE",
+    "batch_wait_ms": "CAPTIONER_BATCH_WAIT_MS",
+    "request_timeout_s": "CAPTIONER_REQUEST_TIMEOUT_S",
+    "max_beam": "CAPTIONER_MAX_BEAM",
+    "max_caption_length": "CAPTIONER_MAX_CAPTION_LENGTH",
+    "try_pretrained": "CAPTIONER_TRY_PRETRAINED",
+    "build_demo": "CAPTIONER_BUILD_DEMO",
+    "load_in_background": "CAPTIONER_LOAD_IN_BACKGROUND",
+    "secure_cookies": "CAPTIONER_SECURE_COOKIES",
+    "translator_key": "KEY",
+    "translator_endpoint": "ENDPOINT",
+    "translator_location": "LOCATION",
+    "database_url": "DATABASE_URL",
+}
+
+
+@dataclass
+class WebSettings:
+    """How the web app and its model service run."""
+
+    # Signs session cookies and CSRF tokens. Set it in production (SECRET_KEY); when unset, each process
+    # makes a random one and logs a warning (forms then fail across restarts and between workers).
+    secret_key: str = ""
+    # Folder of model bundles to serve (CAPTIONER_MODELS_DIR); every bundle inside is loaded at start.
+    models_dir: str = "models"
+    # Comma-separated bundle names to load instead of every bundle in the folder (CAPTIONER_MODELS).
+    models: str = ""
+    # Model used when a request names none (CAPTIONER_DEFAULT_MODEL); empty: the best-known loaded one.
+    default_model: str = ""
+    # Largest accepted upload in megabytes (MAX_UPLOAD_MB); bigger requests get 413 image_too_large.
+    max_upload_mb: float = 10.0
+    # Largest accepted image in pixels (width x height), against decompression bombs (CAPTIONER_MAX_PIXELS).
+    max_pixels: int = 40_000_000
+    # Requests waiting per model before new ones are refused with 503 overloaded (CAPTIONER_QUEUE_SIZE).
+    queue_size: int = 64
+    # Most images captioned together in one model call (CAPTIONER_BATCH_SIZE); 1 turns micro-batching off.
+    batch_size: int = 8
+    # How long a model's worker waits for more images to join a batch, in ms (CAPTIONER_BATCH_WAIT_MS).
+    batch_wait_ms: float = 5.0
+    # Seconds a request may wait for its caption before 504 timeout (CAPTIONER_REQUEST_TIMEOUT_S).
+    request_timeout_s: float = 30.0
+    # Widest beam a request may ask for (CAPTIONER_MAX_BEAM).
+    max_beam: int = 8
+    # Longest caption a request may ask for, in words (CAPTIONER_MAX_CAPTION_LENGTH).
+    max_caption_length: int = 50
+    # With no bundle installed, try the pretrained ViT-GPT2 from the cache or the hub (CAPTIONER_TRY_PRETRAINED).
+    try_pretrained: bool = True
+    # With nothing else to load, train the small shapes demo model into the models folder (CAPTIONER_BUILD_DEMO).
+    build_demo: bool = True
+    # Load models in a background thread so /healthz answers at once (CAPTIONER_LOAD_IN_BACKGROUND).
+    load_in_background: bool = False
+    # Send cookies only over HTTPS (CAPTIONER_SECURE_COOKIES); turn on when served behind TLS.
+    secure_cookies: bool = False
+    # Translation service subscription key (KEY), endpoint URL (ENDPOINT) and region (LOCATION).
+    translator_key: str = ""
+    translator_endpoint: str = ""
+    translator_location: str = ""
+    # Database for saved captions, e.g. sqlite:///instance/captioner.db (DATABASE_URL).
+    database_url: str = ""
+    # Extra Flask config (tests set TESTING, WTF_CSRF_ENABLED, ...); not read from the environment.
+    flask: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.max_upload_mb <= 0:
+            raise ValueError(f"MAX_UPLOAD_MB must be positive, not {self.max_upload_mb}")
+        for name in ("max_pixels", "queue_size", "batch_size", "max_beam", "max_caption_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{ENV_NAMES[name]} must be at least 1, not {getattr(self, name)}")
+        if self.batch_wait_ms < 0:
+            raise ValueError(f"CAPTIONER_BATCH_WAIT_MS must not be negative, not {self.batch_wait_ms}")
+        if self.request_timeout_s <= 0:
+            raise ValueError(f"CAPTIONER_REQUEST_TIMEOUT_S must be positive, not {self.request_timeout_s}")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def model_names(self) -> list[str]:
+        return [name.strip() for name in self.models.split(",") if name.strip()]
+
+    @classmethod
+    def from_env(cls, environ=None, dotenv_path: str | os.PathLike | None = None, **overrides) -> "WebSettings":
+        """Settings from ``.env`` and the environment; ``overrides`` (field names) win over both."""
+        if environ is None:
+            load_dotenv_file(dotenv_path)
+            environ = os.environ
+        values = {}
+        for item in fields(cls):
+            variable = ENV_NAMES.get(item.name)
+            if variable and environ.get(variable, "").strip():
+                values[item.name] = parse_value(variable, environ[variable].strip(), item.default)
+        settings = cls(**{**values, **overrides})
+        return settings.with_secret_key()
+
+    def with_secret_key(self) -> "WebSettings":
+        if self.secret_key:
+            return self
+        log.warning("SECRET_KEY is not set: using a random key for this process; set SECRET_KEY in production")
+        return replace(self, secret_key=secrets.token_hex(32))
+
+
+def load_dotenv_file(path: str | os.PathLike | None = None) -> None:
+    """Read ``.env`` (or ``path``) into the environment without overriding variables already set."""
+    from dotenv import load_dotenv
+
+    target = Path(path) if path else Path.cwd() / ".env"
+    if target.is_file():
+        load_dotenv(target, override=False)
+
+
+def parse_value(variable: str, text: str, default):
+    """An environment string as the type of the field's default, with a clear message when it is not."""
+    if isinstance(default, bool):
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{variable} must be true or false, not {text!r}")
+    try:
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+    except ValueError:
+        raise ValueError(f"{variable} must be a number, not {text!r}") from None
+    return text

@@ -1,0 +1,105 @@
+"""Uploaded images: read from the request into memory, checked by content through the safe loader.
+
+Nothing a client sends is written to disk: :class:`InMemoryRequest` keeps multipart files in memory
+(the upload size limit, ``MAX_UPLOAD_MB``, bounds that memory), and the client's file name is only ever
+echoed back, cleaned, never used as a path. The file name's extension and the declared content type are
+not trusted: the bytes themselves must decode as an image, within the pixel limit.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from flask import Request, current_app, request
+from werkzeug.utils import secure_filename
+
+from captioner.errors import ImageError
+from captioner.web.errors import ApiError
+from captioner.web.service import DecodingRequest
+
+IMAGE_FIELD = "image"  # the multipart field that carries the image
+LEGACY_FIELDS = ("files",)  # the original page's field name, still accepted
+MAX_SIDE = 1024  # uploads are shrunk to this many pixels per side: every model looks at far fewer
+
+
+class InMemoryRequest(Request):
+    """A request whose uploaded files stay in memory instead of spilling to temporary files."""
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        return io.BytesIO()
+
+
+@dataclass
+class Upload:
+    data: bytes
+    filename: str  # cleaned client file name, or "upload" for a raw body
+
+
+def read_upload() -> Upload:
+    """The image bytes of this request: multipart field ``image``, or a raw body with an image content type."""
+    if request.files or request.mimetype.startswith("multipart/"):
+        file = request.files.get(IMAGE_FIELD)
+        for name in LEGACY_FIELDS:
+            file = file or request.files.get(name)
+        if file is None:
+            sent = ", ".join(repr(name) for name in request.files) or "none"
+            raise ApiError("no_image", f"no image in the request: send it in a multipart field named "
+                                       f"'{IMAGE_FIELD}' (fields sent: {sent})")
+        data = file.read()
+        filename = secure_filename(file.filename or "")[:120] or "upload"
+    elif request.mimetype.startswith("image/") or request.mimetype == "application/octet-stream":
+        data = request.get_data(cache=False)
+        filename = "upload"
+    else:
+        raise ApiError("no_image", "no image in the request: send multipart/form-data with a field named "
+                                   f"'{IMAGE_FIELD}', or the raw image bytes with an image/* content type")
+    if not data:
+        raise ApiError("no_image", "the uploaded image is empty (0 bytes); choose the image file again")
+    return Upload(data, filename)
+
+
+def decode_image(upload: Upload):
+    """A PIL RGB image from the upload, or ApiError bad_image with the loader's clear message."""
+    from captioner.data.images import image_from_bytes
+
+    settings = current_app.config["CAPTIONER_SETTINGS"]
+    name = "the upload" if upload.filename == "upload" else f"'{upload.filename}'"
+    try:
+        return image_from_bytes(upload.data, max_pixels=settings.max_pixels, max_side=MAX_SIDE, name=name)
+    except ImageError as error:
+        raise ApiError("bad_image", str(error), 400) from None
+
+
+def whole_number(name: str, low: int, high: int) -> int | None:
+    text = request.values.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ApiError("bad_parameter", f"{name} must be a whole number, not {text[:40]!r}") from None
+    if not low <= value <= high:
+        raise ApiError("bad_parameter", f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def read_decoding() -> DecodingRequest:
+    """Decoding options from the query string or form: method, beam, max_length."""
+    settings = current_app.config["CAPTIONER_SETTINGS"]
+    method = request.values.get("method", "").strip().lower() or None
+    if method not in (None, "greedy", "beam"):
+        raise ApiError("bad_parameter", f"method must be 'greedy' or 'beam', not {method[:40]!r}")
+    beam = whole_number("beam", 1, settings.max_beam)
+    if method == "greedy":
+        beam = None  # greedy ignores a beam width the form may still send
+    return DecodingRequest(method, beam, whole_number("max_length", 1, settings.max_caption_length))
+
+
+def wants_compare() -> bool:
+    value = request.values.get("compare", "").strip().lower()
+    if value in ("", "0", "false", "no", "none"):
+        return False
+    if value in ("all", "1", "true", "yes", "on"):
+        return True
+    raise ApiError("bad_parameter", f"compare must be 'all' when given, not {value[:40]!r}")

@@ -1,0 +1,295 @@
+"""Serving: micro-batching, the bounded queue (503), the request timeout (504), and the real server
+(`captioner serve`) under concurrent load. Every caption comes from the real shapes demo model."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from web_support import GatedCaptioner, demo_models_dir, free_port, make_app, shapes_image_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPE_WORDS = ("circle", "square", "triangle")
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    return demo_models_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def real_model(demo_dir):
+    from captioner.models.registry import load_captioner
+
+    return load_captioner(demo_dir / "shapes-demo")
+
+
+@pytest.fixture(scope="module")
+def images(shapes_dataset):
+    from captioner.data.images import image_from_bytes
+
+    return [image_from_bytes(shapes_image_bytes(shapes_dataset, i)) for i in range(8)]
+
+
+def wait_until(condition, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.005)
+
+
+def test_waiting_requests_are_captioned_in_one_model_call(real_model, images):
+    from captioner.web.batching import MicroBatcher
+
+    gated = GatedCaptioner(real_model)
+    batcher = MicroBatcher(gated, batch_size=8, wait_ms=2, queue_size=16)
+    try:
+        first = batcher.submit(images[0])
+        wait_until(gated.entered.is_set)  # the model is busy with the first image
+        rest = [batcher.submit(image) for image in images[1:6]]
+        gated.gate.set()
+        results = [batcher.wait(job, 30) for job in [first, *rest]]
+        assert [r.batch_size for r in results] == [1, 5, 5, 5, 5, 5]
+        assert gated.calls == 2
+        alone = real_model.caption(images[:6])  # the same images, captioned directly
+        assert [r.caption.text for r in results] == [c.text for c in alone]
+        assert all(any(w in r.caption.text for w in SHAPE_WORDS) for r in results)
+        stats = batcher.snapshot()
+        assert stats["batches"] == 2 and stats["images"] == 6 and stats["largest_batch"] == 5
+    finally:
+        gated.gate.set()
+        batcher.close()
+
+
+def test_different_decodings_in_one_batch_get_their_own_model_calls(real_model, images):
+    from captioner.models.base import Decoding
+    from captioner.web.batching import MicroBatcher
+
+    gated = GatedCaptioner(real_model)
+    batcher = MicroBatcher(gated, batch_size=8, wait_ms=2, queue_size=16)
+    try:
+        first = batcher.submit(images[0])
+        wait_until(gated.entered.is_set)
+        beam = Decoding.beam(3)
+        jobs = [batcher.submit(images[1]), batcher.submit(images[2], beam), batcher.submit(images[3], beam)]
+        gated.gate.set()
+        results = [batcher.wait(job, 30) for job in [first, *jobs]]
+        assert [r.batch_size for r in results] == [1, 1, 2, 2]
+        assert results[2].caption.alternatives  # beam search's n-best list
+        assert gated.calls == 3
+    finally:
+        gated.gate.set()
+        batcher.close()
+
+
+def test_full_queue_refuses_at_once_and_recovers(real_model, images):
+    from captioner.web.batching import MicroBatcher, Overloaded
+
+    gated = GatedCaptioner(real_model)
+    batcher = MicroBatcher(gated, batch_size=1, wait_ms=0, queue_size=2)
+    try:
+        running = batcher.submit(images[0])
+        wait_until(gated.entered.is_set)
+        queued = [batcher.submit(images[1]), batcher.submit(images[2])]
+        started = time.perf_counter()
+        with pytest.raises(Overloaded, match="busy"):
+            batcher.submit(images[3])
+        assert time.perf_counter() - started < 0.5  # refused at once, not after waiting
+        gated.gate.set()
+        assert all(batcher.wait(job, 30).caption.text for job in [running, *queued])
+        assert batcher.caption(images[3], timeout=30).caption.text  # room again
+        assert batcher.snapshot()["rejected"] == 1
+    finally:
+        gated.gate.set()
+        batcher.close()
+
+
+def test_timed_out_request_is_dropped_before_the_model_sees_it(real_model, images):
+    from captioner.web.batching import MicroBatcher, RequestTimeout
+
+    gated = GatedCaptioner(real_model)
+    batcher = MicroBatcher(gated, batch_size=1, wait_ms=0, queue_size=4)
+    try:
+        running = batcher.submit(images[0])
+        wait_until(gated.entered.is_set)
+        waiting = batcher.submit(images[1])
+        with pytest.raises(RequestTimeout, match="longer than 0.2 s"):
+            batcher.wait(waiting, 0.2)
+        gated.gate.set()
+        assert batcher.wait(running, 30).caption.text
+        assert batcher.caption(images[2], timeout=30).caption.text
+        assert gated.calls == 2  # the abandoned request never reached the model
+        assert batcher.snapshot()["timed_out"] == 1
+    finally:
+        gated.gate.set()
+        batcher.close()
+
+
+def test_a_failing_batch_fails_its_requests_and_the_worker_goes_on(real_model, images):
+    from captioner.web.batching import MicroBatcher
+
+    batcher = MicroBatcher(real_model, batch_size=4, wait_ms=0, queue_size=4)
+    try:
+        with pytest.raises(Exception):
+            batcher.caption("not an image", timeout=30)  # the real model cannot embed a string
+        assert batcher.caption(images[0], timeout=30).caption.text
+        assert batcher.snapshot()["failed"] == 1
+    finally:
+        batcher.close()
+
+
+def gated_app(tmp_path, real_model, **settings):
+    app = make_app(tmp_path, **settings)
+    gated = GatedCaptioner(real_model, name="gated")
+    app.extensions["captioner"].add_model(gated)
+    return app, gated
+
+
+def post(app, data: bytes):
+    return app.test_client().post("/api/v1/captions", data={"image": (io.BytesIO(data), "s.png")},
+                                  content_type="multipart/form-data")
+
+
+def test_api_answers_503_overloaded_when_the_queue_is_full(tmp_path, real_model, shapes_dataset):
+    app, gated = gated_app(tmp_path, real_model, queue_size=1, batch_size=1, request_timeout_s=30)
+    service = app.extensions["captioner"]
+    image = shapes_image_bytes(shapes_dataset)
+    with ThreadPoolExecutor(2) as pool:
+        try:
+            running = pool.submit(post, app, image)
+            wait_until(gated.entered.is_set)
+            queued = pool.submit(post, app, image)
+            wait_until(lambda: service.models["gated"].batcher.queue_depth == 1)
+            refused = post(app, image)
+            assert refused.status_code == 503
+            assert refused.get_json()["error"]["code"] == "overloaded"
+            assert refused.headers["Retry-After"] == "1"
+        finally:
+            gated.gate.set()
+        assert running.result().status_code == 200 and queued.result().status_code == 200
+    assert app.test_client().get("/readyz").get_json()["models"]["gated"]["rejected"] == 1
+    service.close()
+
+
+def test_api_answers_504_timeout_when_the_model_is_too_slow(tmp_path, real_model, shapes_dataset):
+    app, gated = gated_app(tmp_path, real_model, request_timeout_s=0.3)
+    try:
+        started = time.perf_counter()
+        response = post(app, shapes_image_bytes(shapes_dataset))
+        assert response.status_code == 504
+        assert response.get_json()["error"]["code"] == "timeout"
+        assert time.perf_counter() - started < 5
+    finally:
+        gated.gate.set()
+    app.extensions["captioner"].close()
+
+
+def test_serve_refuses_bad_settings_in_one_line(cli, tmp_path):
+    from conftest import assert_clean_failure
+
+    result = cli("serve", "--port", "99999", "--models-dir", tmp_path)
+    assert_clean_failure(result, "port must be between 0 and 65535")
+    result = cli("serve", "--models-dir", tmp_path, env={"MAX_UPLOAD_MB": "lots"})
+    assert_clean_failure(result, "MAX_UPLOAD_MB must be a number")
+
+
+def start_server(models_dir: Path, *extra: str, env: dict | None = None):
+    port = free_port()
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CAPTIONER_TRY_PRETRAINED": "0",
+                "SECRET_KEY": "test", **(env or {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "captioner", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--models-dir", str(models_dir), *extra],
+        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_ready(process, base: str, timeout: float = 180.0) -> dict:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {process.stdout.read()}")
+        try:
+            response = requests.get(base + "/readyz", timeout=2)
+            if response.status_code == 200:
+                return response.json()
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("server not ready in time")
+
+
+def stop(process):
+    process.terminate()
+    try:
+        return process.communicate(timeout=20)[0]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate()[0]
+
+
+@pytest.mark.slow
+def test_real_server_micro_batches_concurrent_clients(demo_dir, shapes_dataset):
+    import requests
+
+    process, base = start_server(demo_dir, "--threads", "16", env={"CAPTIONER_BATCH_WAIT_MS": "10"})
+    try:
+        ready = wait_ready(process, base)
+        assert ready["status"] == "ready" and "shapes-demo" in ready["models"]
+        assert requests.get(base + "/healthz", timeout=5).json() == {"status": "ok"}
+        page = requests.get(base + "/caption", timeout=5)
+        assert page.status_code == 200 and page.headers["Server"] == "captioner"  # waitress, not werkzeug
+        images = [shapes_image_bytes(shapes_dataset, i % 12, "JPEG") for i in range(32)]
+
+        def caption(data: bytes):
+            with requests.Session() as session:
+                return session.post(base + "/api/v1/captions", files={"image": ("s.jpg", data, "image/jpeg")},
+                                    timeout=120)
+
+        with ThreadPoolExecutor(16) as pool:
+            responses = list(pool.map(caption, images))
+        assert [r.status_code for r in responses] == [200] * 32, [r.text for r in responses if r.status_code != 200]
+        assert all(any(w in r.json()["caption"] for w in SHAPE_WORDS) for r in responses)
+        counters = requests.get(base + "/readyz", timeout=5).json()["models"]["shapes-demo"]
+        assert counters["images"] == 32
+        assert counters["largest_batch"] > 1 and counters["batches"] < 32  # requests really shared model calls
+        assert max(r.json()["timings"]["batch_size"] for r in responses) > 1
+    finally:
+        output = stop(process)
+    assert "Traceback" not in output
+    assert "development server" not in output.lower()
+
+
+@pytest.mark.slow
+def test_gunicorn_workers_each_load_the_model_after_fork(demo_dir, shapes_dataset):
+    import requests
+
+    process, base = start_server(demo_dir, "--workers", "2", "--threads", "2")
+    try:
+        wait_ready(process, base)
+        image = shapes_image_bytes(shapes_dataset, 5)
+        deadline = time.monotonic() + 120
+        answers = []
+        while len(answers) < 6 and time.monotonic() < deadline:
+            response = requests.post(base + "/api/v1/captions", files={"image": ("s.png", image, "image/png")},
+                                     timeout=60)
+            if response.status_code == 503:  # the other worker is still loading
+                time.sleep(0.5)
+                continue
+            assert response.status_code == 200, response.text
+            answers.append(response.json()["caption"])
+        assert len(answers) == 6 and len(set(answers)) == 1  # every worker's model agrees
+    finally:
+        output = stop(process)
+    assert "gunicorn" in output.lower() and "Traceback" not in output

@@ -1,0 +1,240 @@
+"""The pages (landing, caption, models, errors), the caption form without JavaScript, CSRF, security
+headers, and the settings, against the real shapes demo model."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from web_support import copy_bundle, demo_models_dir, make_app, shapes_image_bytes
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory):
+    from captioner.models.bundle import record_metrics
+
+    demo = demo_models_dir(tmp_path_factory) / "shapes-demo"
+    root = tmp_path_factory.mktemp("pages") / "models"
+    shutil.copytree(demo, root / "shapes-demo")
+    copy = copy_bundle(demo, root, "lstm-copy", dataset="flickr8k")
+    record_metrics(copy, "test", {"BLEU-4": 0.1234})
+    (root / "broken").mkdir()
+    (root / "broken" / "captioner.json").write_text('{"kind": "lstm", "name": "broken"}')
+    return root
+
+
+@pytest.fixture(scope="module")
+def app(models_root):
+    app = make_app(models_root, max_upload_mb=1)
+    yield app
+    app.extensions["captioner"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def empty_app(tmp_path_factory):
+    """An app with no model at all (offline, empty folder, demo building off)."""
+    app = make_app(tmp_path_factory.mktemp("empty"))
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    @app.get("/api/v1/boom")
+    def api_boom():
+        raise RuntimeError("secret internals")
+
+    return app
+
+
+def csrf_token(client) -> str:
+    page = client.get("/caption").get_data(as_text=True)
+    return re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+def assert_no_inline_code(html: str):
+    """The Content-Security-Policy forbids inline scripts and styles: the pages must not need them."""
+    for script in re.findall(r"<script[^>]*>", html):
+        assert "src=" in script, script
+    assert not re.search(r"<script[^>]*>[^<]+</script>", html)
+    assert " style=" not in html and "<style" not in html
+    assert not re.search(r" on[a-z]+=", html)  # no inline event handlers
+
+
+def test_landing_page(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Describe a photo in a sentence" in html
+    assert 'aria-current="page"' in html and 'href="/caption"' in html and 'href="/models"' in html
+    assert 'id="theme-toggle"' in html and 'aria-pressed' in html
+    # The theme script loads in <head>, before the stylesheet, so there is no flash of the wrong theme.
+    head = html.split("</head>")[0]
+    assert head.index("js/theme.js") < head.index("css/main.css") and "defer" not in head.split("theme.js")[1][:10]
+    assert "lstm-copy" in html and 'href="#main"' in html
+    assert_no_inline_code(html)
+
+
+def test_security_headers_on_pages(client):
+    headers = client.get("/").headers
+    policy = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_caption_page_has_every_control_and_the_extension_hooks(client):
+    html = client.get("/caption").get_data(as_text=True)
+    assert re.search(r'<form id="caption-form"[^>]*method="post"[^>]*enctype="multipart/form-data"', html)
+    assert 'name="csrf_token"' in html and 'name="csrf-token"' in html
+    assert '<input type="file" id="image-input" name="image" accept="image/*"' in html
+    assert '<label for="image-input"' in html and '<label for="model-select">' in html
+    assert '<option value="lstm-copy" selected>' in html and '<option value="shapes-demo">' in html
+    assert '<option value="*">Compare all models side by side</option>' in html
+    assert 'name="method" value="greedy"' in html and 'name="method" value="beam"' in html
+    assert 'id="beam-input" name="beam" min="1" max="8"' in html
+    assert 'aria-live="polite"' in html and 'role="alert"' in html
+    assert 'id="caption-extensions"' in html and 'id="result-template"' in html
+    assert 'data-max-bytes="1048576"' in html
+    assert 'type="reset"' in html
+    assert_no_inline_code(html)
+    script = client.get("/static/js/caption.js").get_data(as_text=True)
+    for hook in ("captioner:captioned", "captioner:reset", "paste", "drop", "X-CSRFToken", "clipboard"):
+        assert hook in script
+
+
+def test_static_files_are_served(client):
+    for path, kind in [("/static/css/main.css", "text/css"), ("/static/js/theme.js", "javascript"),
+                       ("/static/images/logo.svg", "image/svg+xml")]:
+        response = client.get(path)
+        assert response.status_code == 200 and kind in response.content_type
+
+
+def test_models_page_lists_data_set_size_metrics_and_failures(client):
+    html = client.get("/models").get_data(as_text=True)
+    assert "shapes-demo" in html and "lstm-copy" in html
+    assert "flickr8k" in html and "shapes" in html
+    assert "BLEU-4" in html and "0.123" in html
+    assert re.search(r"\d+\.\d (KB|MB)", html)
+    assert "Not loaded" in html and "broken" in html  # the damaged bundle is reported, the others still load
+    assert "captioner evaluate shapes-demo" in html
+
+
+def test_caption_form_without_javascript(client, shapes_dataset):
+    image = shapes_image_bytes(shapes_dataset, 2)
+    response = client.post("/caption", data={
+        "csrf_token": csrf_token(client), "image": (io.BytesIO(image), "shape.png"),
+        "model": "shapes-demo", "method": "beam", "beam": "2"}, content_type="multipart/form-data")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    caption = re.search(r'<p class="caption-text">([^<]+)</p>', html).group(1)
+    assert any(word in caption for word in ("circle", "square", "triangle"))
+    assert 'src="data:image/jpeg;base64,' in html  # the preview, with nothing stored on the server
+    assert '<option value="shapes-demo" selected>' in html
+
+
+def test_caption_form_compares_all_models(client, shapes_dataset):
+    response = client.post("/caption", data={
+        "csrf_token": csrf_token(client), "image": (io.BytesIO(shapes_image_bytes(shapes_dataset, 4)), "s.png"),
+        "model": "*", "method": "greedy"}, content_type="multipart/form-data")
+    html = response.get_data(as_text=True)
+    assert html.count('<article class="result"') == 3  # two results and the template
+    assert 'class="results compare"' in html
+
+
+def test_caption_form_needs_the_csrf_token(client, shapes_dataset):
+    response = client.post("/caption", data={"image": (io.BytesIO(shapes_image_bytes(shapes_dataset)), "s.png")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "The form expired" in response.get_data(as_text=True)
+
+
+def test_caption_form_explains_bad_uploads(client):
+    token = csrf_token(client)
+    response = client.post("/caption", data={"csrf_token": token, "image": (io.BytesIO(b"plain text"), "a.jpg")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "is not a supported image" in response.get_data(as_text=True)
+    big = client.post("/caption", data={"csrf_token": token, "image": (io.BytesIO(b"\0" * 1_200_000), "big.png")},
+                      content_type="multipart/form-data")
+    assert big.status_code == 413
+    html = big.get_data(as_text=True)
+    assert "That image is too large" in html and "1 MB limit" in html and "Traceback" not in html
+
+
+def test_404_page(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    html = response.get_data(as_text=True)
+    assert "Page not found" in html and 'href="/caption"' in html
+    assert response.headers["Content-Security-Policy"]
+
+
+def test_without_models_the_pages_say_what_to_do_and_the_api_is_not_ready(empty_app):
+    client = empty_app.test_client()
+    html = client.get("/caption").get_data(as_text=True)
+    assert "No model could be loaded" in html and "disabled" in html
+    assert client.get("/readyz").status_code == 503
+    response = client.post("/api/v1/captions", data=b"x", content_type="image/png")
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "not_ready"
+    assert client.get("/healthz").status_code == 200
+
+
+def test_500_page_and_json_hide_the_internals(empty_app):
+    client = empty_app.test_client()
+    page = client.get("/boom")
+    assert page.status_code == 500
+    assert "Something went wrong" in page.get_data(as_text=True)
+    assert "secret internals" not in page.get_data(as_text=True)
+    api = client.get("/api/v1/boom")
+    assert api.status_code == 500 and api.get_json()["error"]["code"] == "internal"
+    assert "secret internals" not in api.get_data(as_text=True)
+
+
+def test_settings_from_environment_and_dotenv(tmp_path, caplog):
+    from captioner.web.settings import WebSettings
+
+    settings = WebSettings.from_env({"CAPTIONER_MODELS_DIR": "/srv/models", "MAX_UPLOAD_MB": "2.5",
+                                     "CAPTIONER_BATCH_SIZE": "1", "CAPTIONER_BUILD_DEMO": "no",
+                                     "SECRET_KEY": "k", "KEY": "translator-key", "DATABASE_URL": "sqlite://"})
+    assert settings.models_dir == "/srv/models" and settings.max_upload_bytes == int(2.5 * 1024 * 1024)
+    assert settings.batch_size == 1 and settings.build_demo is False and settings.translator_key == "translator-key"
+    with caplog.at_level("WARNING"):
+        generated = WebSettings.from_env({})
+    assert len(generated.secret_key) == 64 and "SECRET_KEY is not set" in caplog.text
+    with pytest.raises(ValueError, match="MAX_UPLOAD_MB must be a number"):
+        WebSettings.from_env({"MAX_UPLOAD_MB": "lots"})
+    with pytest.raises(ValueError, match="CAPTIONER_BATCH_SIZE must be at least 1"):
+        WebSettings.from_env({"CAPTIONER_BATCH_SIZE": "0"})
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("CAPTIONER_QUEUE_SIZE=7\nSECRET_KEY=from-file\n")
+    code = ("from captioner.web.settings import WebSettings; s = WebSettings.from_env(dotenv_path=%r); "
+            "print(s.queue_size, s.secret_key)" % str(dotenv))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT / "src"), "SECRET_KEY": "from-environment"})
+    assert done.stdout.split() == ["7", "from-environment"], done.stderr  # the environment wins over .env
+
+
+def test_flask_cli_finds_the_factory(tmp_path):
+    """`make dev` runs `flask run` with FLASK_APP=captioner.web:create_app; the factory must work there."""
+    env = {"PYTHONPATH": str(ROOT / "src"), "FLASK_APP": "captioner.web:create_app", "PATH": "/usr/bin:/bin",
+           "CAPTIONER_MODELS_DIR": str(tmp_path), "CAPTIONER_BUILD_DEMO": "0", "CAPTIONER_TRY_PRETRAINED": "0",
+           "SECRET_KEY": "x"}
+    done = subprocess.run([sys.executable, "-m", "flask", "routes"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    for route in ("/api/v1/captions", "/healthz", "/readyz", "/flickr8k", "/VitGpt2ImageCaption", "/models"):
+        assert route in done.stdout

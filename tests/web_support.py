@@ -1,0 +1,90 @@
+"""What the web and serving tests share: the real shapes demo model (built once per test session),
+apps serving it, test images, and a wrapper that slows the real model down for timeout/overload tests."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+from PIL import Image
+
+_BUILT: dict[str, Path] = {}
+
+
+def demo_models_dir(tmp_path_factory) -> Path:
+    """A models folder holding the real shapes demo bundle, built once per session by the app itself:
+    an app started on an empty folder, with nothing else to load, trains the demo model there."""
+    if "demo" not in _BUILT:
+        from captioner.web import create_app
+
+        folder = tmp_path_factory.mktemp("web-models") / "models"
+        app = create_app({"models_dir": str(folder), "try_pretrained": False, "secret_key": "test"})
+        service = app.extensions["captioner"]
+        assert service.state == "ready" and list(service.models) == ["shapes-demo"], service.readiness()
+        assert any("demo" in note for note in service.notes)
+        service.close()
+        _BUILT["demo"] = folder
+    return _BUILT["demo"]
+
+
+def copy_bundle(source: Path, target_root: Path, name: str, **info_changes) -> Path:
+    """A copy of a real bundle under another name, with captioner.json fields changed (e.g. dataset)."""
+    target = target_root / name
+    shutil.copytree(source, target)
+    info_path = target / "captioner.json"
+    info = json.loads(info_path.read_text())
+    info.update(name=name, **info_changes)
+    info_path.write_text(json.dumps(info))
+    return target
+
+
+def make_app(models_dir: Path, **settings):
+    from captioner.web import create_app
+
+    config = {"models_dir": str(models_dir), "try_pretrained": False, "build_demo": False,
+              "secret_key": "test-secret", "TESTING": True, **settings}
+    return create_app(config)
+
+
+def shapes_image_bytes(shapes_dataset: Path, index: int = 0, fmt: str = "PNG") -> bytes:
+    """One picture of the shapes data set, encoded as ``fmt``."""
+    path = sorted((shapes_dataset / "Images").iterdir())[index]
+    with Image.open(path) as image:
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class GatedCaptioner:
+    """The real model behind a gate: ``caption`` waits until the test opens the gate, then runs the model.
+
+    It lets a test hold the model busy for exactly as long as it needs (to fill a queue, or to outlast a
+    request's timeout) while every caption still comes from the real model.
+    """
+
+    def __init__(self, model, name: str = "gated"):
+        self.model = model
+        self.name = name
+        self.kind = model.kind
+        self.info = model.info
+        self.default_decoding = model.default_decoding
+        self.gate = threading.Event()
+        self.entered = threading.Event()  # set when a batch reached the model
+        self.calls = 0
+
+    def caption(self, images, decoding=None):
+        self.calls += 1
+        self.entered.set()
+        if not self.gate.wait(timeout=30):
+            raise RuntimeError("the test never opened the gate")
+        return self.model.caption(images, decoding)
