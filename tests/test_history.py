@@ -81,12 +81,13 @@ def test_deletes(store, thumbnail):
 
 def test_adds_translations_later(store, thumbnail):
     entry = save(store, thumbnail, translations={"it": "un cerchio rosso"})
-    updated = store.set_translation(entry.id, "ja", "赤い円")
-    assert updated.translations == {"it": "un cerchio rosso", "ja": "赤い円"}
-    assert store.get(entry.id).translations == {"it": "un cerchio rosso", "ja": "赤い円"}
-    assert store.set_translation(entry.id + 99, "de", "x") is None
+    updated = store.add_translations(entry.id, {"ja": "赤い円", "it": "un cerchio rosso!"})
+    assert updated.translations == {"it": "un cerchio rosso!", "ja": "赤い円"}
+    assert store.get(entry.id).translations == {"it": "un cerchio rosso!", "ja": "赤い円"}
+    assert store.add_translations(entry.id + 99, {"de": "x"}) is None
     with pytest.raises(ValueError, match="not a language code"):
-        store.set_translation(entry.id, "../etc", "x")
+        store.add_translations(entry.id, {"de": "gut", "../etc": "x"})
+    assert "de" not in store.get(entry.id).translations  # all or nothing
 
 
 def test_refuses_bad_entries(store, thumbnail):

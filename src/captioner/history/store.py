@@ -169,9 +169,9 @@ class HistoryStore:
         with self._sessions() as session:
             return list(session.scalars(select(HistoryEntry.model).distinct().order_by(HistoryEntry.model)))
 
-    def set_translation(self, entry_id: int, language: str, text: str) -> HistoryEntry | None:
-        """Store (or replace) the ``language`` translation of an entry's caption."""
-        checked = _check_translations({language: text})
+    def add_translations(self, entry_id: int, translations: dict[str, str]) -> HistoryEntry | None:
+        """Store (or replace) translations of an entry's caption, e.g. ``{"de": "ein roter Kreis"}``."""
+        checked = _check_translations(translations)
         with self._sessions.begin() as session:
             entry = session.get(HistoryEntry, entry_id, options=[defer(HistoryEntry.thumbnail)])
             if entry is None:

@@ -16,7 +16,8 @@ from captioner.errors import ImageError
 from captioner.history import HistoryStore, default_database_url, make_thumbnail, open_history
 from captioner.history.store import MAX_PER_PAGE, export_csv, export_json
 
-bp = Blueprint("history", __name__)
+bp = Blueprint("history", __name__)  # the page, its form posts (CSRF-protected) and thumbnails
+api = Blueprint("history_api", __name__, url_prefix="/api/v1/history")  # JSON, for scripts and the pages
 EXTENSION = "captioner.history"
 PER_PAGE = 12  # entries on one page of /history
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json; charset=utf-8"}
@@ -24,7 +25,8 @@ EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json; cha
 
 def init_history(app, database_url: str | None = None) -> HistoryStore:
     """Open (and migrate) the history database and attach it to ``app``."""
-    url = database_url or app.config.get("DATABASE_URL") or default_database_url(app.instance_path)
+    settings = app.config.get("CAPTIONER_SETTINGS")
+    url = database_url or (settings.database_url if settings else "") or default_database_url(app.instance_path)
     store = open_history(url)
     app.extensions[EXTENSION] = store
     return store
@@ -39,6 +41,25 @@ def history_store() -> HistoryStore:
 
 def api_error(code: str, message: str, status: int):
     return jsonify({"error": {"code": code, "message": message}}), status
+
+
+def refuse_cross_site():
+    """The API takes no cookies, so CSRF tokens do not apply; but a page on another site must not change
+    or read the history through a visitor's browser: requests that carry a foreign Origin are refused.
+    Scripts (curl, requests) send no Origin and pass."""
+    origin = request.headers.get("Origin")
+    if origin and origin.rstrip("/") != request.host_url.rstrip("/"):
+        return api_error("forbidden", "requests from other sites may not use this endpoint", 403)
+    return None
+
+
+api.before_request(refuse_cross_site)
+
+
+@api.after_request
+def no_store(response):
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def entry_json(entry) -> dict:
@@ -92,7 +113,7 @@ def history_thumbnail(entry_id: int):
 
 # ---- API -----------------------------------------------------------------------------------------
 
-@bp.get("/api/v1/history")
+@api.get("")
 def list_history_api():
     try:
         page = _int_arg("page", 1, 1, 1_000_000)
@@ -115,7 +136,7 @@ def _json_field(name: str, default):
         raise ValueError(f"{name} must be JSON") from None
 
 
-@bp.post("/api/v1/history")
+@api.post("")
 def save_history_api():
     """Save a caption: multipart form with ``image`` (the captioned image, re-encoded to a thumbnail;
     the upload itself is not kept), ``caption``, ``model``, and optional JSON fields ``alternatives``,
@@ -138,11 +159,11 @@ def save_history_api():
         return api_error("bad_request", str(error), 400)
     response = jsonify(entry_json(entry))
     response.status_code = 201
-    response.headers["Location"] = url_for("history.get_history_api", entry_id=entry.id)
+    response.headers["Location"] = url_for("history_api.get_history_api", entry_id=entry.id)
     return response
 
 
-@bp.get("/api/v1/history/<int:entry_id>")
+@api.get("/<int:entry_id>")
 def get_history_api(entry_id: int):
     entry = history_store().get(entry_id)
     if entry is None:
@@ -150,14 +171,29 @@ def get_history_api(entry_id: int):
     return jsonify(entry_json(entry))
 
 
-@bp.delete("/api/v1/history/<int:entry_id>")
+@api.patch("/<int:entry_id>")
+def update_history_api(entry_id: int):
+    """Add translations to a saved entry: JSON ``{"translations": {"de": "..."}}`` (merged with those it has)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("translations"), dict) or not body["translations"]:
+        return api_error("bad_request", 'send JSON like {"translations": {"de": "ein roter Kreis"}}', 400)
+    try:
+        entry = history_store().add_translations(entry_id, body["translations"])
+    except ValueError as error:
+        return api_error("bad_request", str(error), 400)
+    if entry is None:
+        return api_error("not_found", f"no history entry {entry_id}", 404)
+    return jsonify(entry_json(entry))
+
+
+@api.delete("/<int:entry_id>")
 def delete_history_api(entry_id: int):
     if not history_store().delete(entry_id):
         return api_error("not_found", f"no history entry {entry_id}", 404)
     return "", 204
 
 
-@bp.get("/api/v1/history/export")
+@api.get("/export")
 def export_history_api():
     kind = request.args.get("format", "csv").lower()
     if kind not in EXPORT_TYPES:

@@ -9,20 +9,33 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from captioner.translation import TranslationError, TranslationSettings, create_translator
+from captioner.web.history import api_error, refuse_cross_site
 
 bp = Blueprint("translate", __name__)
 EXTENSION = "captioner.translator"
 
 
 def init_translation(app, settings: TranslationSettings | None = None):
-    """Create the configured translator (or None) and attach it to ``app``."""
-    translator = create_translator(settings or TranslationSettings.from_env())
+    """Create the configured translator (or None) and attach it to ``app``.
+
+    Without ``settings``: KEY, ENDPOINT and LOCATION come from the app's WebSettings (environment or
+    ``.env``), the other translation settings from the environment.
+    """
+    if settings is None:
+        settings = TranslationSettings.from_env()
+        web = app.config.get("CAPTIONER_SETTINGS")
+        if web is not None:
+            settings.key = web.translator_key or settings.key
+            settings.endpoint = web.translator_endpoint or settings.endpoint
+            settings.location = web.translator_location or settings.location
+    translator = create_translator(settings)
     app.extensions[EXTENSION] = translator
+    if translator is not None:
+        app.logger.info("translation: %s backend, %d languages", translator.name, len(translator.languages()))
     return translator
 
 
-def api_error(code: str, message: str, status: int):
-    return jsonify({"error": {"code": code, "message": message}}), status
+bp.before_request(refuse_cross_site)
 
 
 @bp.get("/api/v1/translate/languages")
