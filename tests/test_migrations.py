@@ -3,6 +3,11 @@ the migrated schema matching the ORM models exactly."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -57,3 +62,20 @@ def test_migrated_schema_matches_the_models(engine):
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_server_workers_starting_together_migrate_one_at_a_time(kind, tmp_path):
+    url = database_url_for(kind, tmp_path)
+    code = ("import sys; from captioner.history.db import create_database_engine, upgrade_database; "
+            "upgrade_database(create_database_engine(sys.argv[1]))")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    workers = [subprocess.Popen([sys.executable, "-c", code, url], env=env, stderr=subprocess.PIPE, text=True)
+               for _ in range(4)]
+    errors = [worker.communicate(timeout=120)[1] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0, 0, 0], errors
+    engine = create_database_engine(url)
+    assert current_revision(engine) == "0001"
+    engine.dispose()
+    if kind == "postgres":
+        drop_history_tables(url)

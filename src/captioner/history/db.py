@@ -8,6 +8,7 @@ run by :func:`upgrade_database` when the web app starts.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect
@@ -84,12 +85,34 @@ def alembic_config(engine: Engine):
     return config
 
 
+@contextmanager
+def _sqlite_migration_lock(engine: Engine):
+    """One process at a time migrates a SQLite file (server workers start together); PostgreSQL takes
+    an advisory lock in the migration environment instead."""
+    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows: one worker there anyway
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def upgrade_database(engine: Engine, revision: str = "head") -> None:
     """Create or update the history tables to ``revision`` (run at app start; quick when current)."""
     from alembic import command
 
     try:
-        command.upgrade(alembic_config(engine), revision)
+        with _sqlite_migration_lock(engine):
+            command.upgrade(alembic_config(engine), revision)
     except SQLAlchemyError as error:
         where = engine.url.render_as_string(hide_password=True)
         raise DatabaseError(f"cannot prepare the history database at {where}: {error.__class__.__name__}: "

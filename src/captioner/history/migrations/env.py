@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import text
 
 from captioner.history.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+MIGRATION_LOCK_KEY = 0x63617074  # PostgreSQL advisory lock held while migrating ("capt")
 
 
 def run_migrations_offline() -> None:
@@ -29,6 +31,8 @@ def run_migrations_online() -> None:
         context.configure(connection=connection, target_metadata=target_metadata,
                           render_as_batch=connection.dialect.name == "sqlite")
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":  # workers starting together migrate one at a time
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             context.run_migrations()
 
 
