@@ -1,0 +1,308 @@
+"""Image encoders: a named backbone turns a picture into one embedding vector.
+
+Keras applications (``include_top=False, pooling="avg"``) give the real embeddings: DenseNet201 (1920
+values, the original captioner's), ResNet50, InceptionV3, EfficientNetB0 and VGG16. The weightless
+``thumbnail`` backbone (the picture shrunk to N x N RGB, values in [0, 1]) needs no TensorFlow at all;
+tests and the shapes demo use it. TensorFlow/Keras are imported only when a Keras backbone is built.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from captioner.errors import DownloadError, ModelError, OfflineError
+
+WEIGHT_SUFFIXES = (".weights.h5", ".keras", ".h5")  # a local weights file: Keras 3 weights, a whole model, legacy h5
+OFFLINE_ENV = "CAPTIONER_OFFLINE"  # set to 1 to never try a download
+PROBE_TIMEOUT_S = 3.0  # how long to wait for the weights server before calling the machine offline
+DEFAULT_BATCH = 32  # images per model call in ``embed``
+
+
+@dataclass(frozen=True)
+class KerasApplication:
+    """One ``keras.applications`` model used as an image encoder."""
+
+    constructor: str  # attribute of keras.applications that builds the model
+    module: str  # keras.applications submodule whose preprocess_input the model expects
+    image_size: int  # the side in pixels the ImageNet weights were trained at
+    dim: int  # length of the pooled embedding
+    weights_url: str  # where Keras downloads the ImageNet weights without the classifier
+
+    @property
+    def weights_file(self) -> str:
+        return self.weights_url.rsplit("/", 1)[-1]
+
+
+_GCS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+KERAS_BACKBONES: dict[str, KerasApplication] = {
+    "densenet201": KerasApplication("DenseNet201", "densenet", 224, 1920,
+                                    _GCS + "densenet/densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "resnet50": KerasApplication("ResNet50", "resnet", 224, 2048,
+                                 _GCS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "inceptionv3": KerasApplication("InceptionV3", "inception_v3", 299, 2048,
+                                    _GCS + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "efficientnetb0": KerasApplication("EfficientNetB0", "efficientnet", 224, 1280,
+                                       "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5"),
+    "vgg16": KerasApplication("VGG16", "vgg16", 224, 512,
+                              _GCS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+}
+THUMBNAIL = "thumbnail"
+THUMBNAIL_SIZE = 16  # default side of the thumbnail backbone: 16 x 16 x 3 = 768 values
+BACKBONE_NAMES = (*KERAS_BACKBONES, THUMBNAIL)
+DEFAULT_BACKBONE = "densenet201"
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Which image encoder, with which weights, at which input size. Stored in every model bundle."""
+
+    name: str = DEFAULT_BACKBONE  # one of BACKBONE_NAMES
+    weights: str = "imagenet"  # "imagenet" (Keras download/cache), "none" (seeded random init) or a weights file path
+    image_size: int | None = None  # side in pixels the encoder sees; None = the backbone's own default
+    seed: int = 0  # seeds the random weights when weights is "none"
+
+    def __post_init__(self):
+        if self.name not in BACKBONE_NAMES:
+            raise ValueError(f"unknown backbone {self.name!r}; choose one of {', '.join(BACKBONE_NAMES)}")
+        if not isinstance(self.weights, str) or not self.weights:
+            raise ValueError("weights must be 'imagenet', 'none' or the path of a weights file")
+        if self.name == THUMBNAIL:
+            if self.weights not in ("none", "imagenet"):
+                raise ValueError("the thumbnail backbone has no weights; leave --weights out or use --weights none")
+            object.__setattr__(self, "weights", "none")  # nothing to load: "imagenet" (the default) means none here
+        elif self.weights not in ("imagenet", "none") and not self.weights.endswith(WEIGHT_SUFFIXES):
+            raise ValueError(f"weights file {self.weights!r} must end in {', '.join(WEIGHT_SUFFIXES)} "
+                             "(or use 'imagenet' or 'none')")
+        if self.image_size is not None:
+            smallest = 75 if self.name == "inceptionv3" else (1 if self.name == THUMBNAIL else 32)
+            if not isinstance(self.image_size, int) or self.image_size < smallest:
+                raise ValueError(f"image size for {self.name} must be a whole number of at least {smallest} pixels")
+
+    @property
+    def size(self) -> int:
+        """The input side in pixels actually used."""
+        if self.image_size is not None:
+            return self.image_size
+        return THUMBNAIL_SIZE if self.name == THUMBNAIL else KERAS_BACKBONES[self.name].image_size
+
+    @property
+    def dim(self) -> int:
+        """Length of the embedding, known without building the model."""
+        return self.size * self.size * 3 if self.name == THUMBNAIL else KERAS_BACKBONES[self.name].dim
+
+    @property
+    def weights_kind(self) -> str:
+        return self.weights if self.weights in ("imagenet", "none") else "file"
+
+    def resolved(self) -> "BackboneSpec":
+        """The same spec with the image size filled in."""
+        return replace(self, image_size=self.size)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "weights": self.weights, "image_size": self.image_size, "seed": self.seed}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BackboneSpec":
+        from captioner.config import settings_from_dict
+
+        return settings_from_dict(cls, data)
+
+
+class Backbone:
+    """An image encoder: ``preprocess`` a picture (numpy/PIL only, thread-safe), ``embed_arrays`` a batch."""
+
+    def __init__(self, spec: BackboneSpec):
+        self.spec = spec.resolved()
+        self.dim = self.spec.dim
+        self.image_size = self.spec.size
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:  # (size, size, 3) float32
+        raise NotImplementedError
+
+    def embed_arrays(self, batch: np.ndarray) -> np.ndarray:  # (n, dim) float32
+        raise NotImplementedError
+
+    def embed(self, images: Sequence[Image.Image], batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+        """Embeddings of PIL images, ``batch_size`` pictures per model call."""
+        parts = [np.zeros((0, self.dim), np.float32)]
+        for start in range(0, len(images), batch_size):
+            batch = np.stack([self.preprocess(image) for image in images[start:start + batch_size]])
+            parts.append(self.embed_arrays(batch))  # (chunk, dim)
+        return np.concatenate(parts)  # (n, dim)
+
+    def _check_batch(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.asarray(batch, dtype=np.float32)
+        expected = (self.image_size, self.image_size, 3)
+        if batch.ndim != 4 or batch.shape[1:] != expected:
+            raise ValueError(f"{self.spec.name} expects a batch of shape (n, {', '.join(map(str, expected))}) "
+                             f"from preprocess(); got {batch.shape}")
+        return batch
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec.name}, weights={self.spec.weights}, size={self.image_size}, dim={self.dim})"
+
+
+class ThumbnailBackbone(Backbone):
+    """The picture itself, shrunk to N x N RGB and scaled to [0, 1]: no weights, no TensorFlow."""
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        small = image.convert("RGB").resize((self.image_size, self.image_size), Image.Resampling.BOX)
+        return np.asarray(small, dtype=np.float32) / 255.0  # (size, size, 3)
+
+    def embed_arrays(self, batch: np.ndarray) -> np.ndarray:
+        batch = self._check_batch(batch)  # (n, size, size, 3)
+        return batch.reshape(len(batch), -1).copy()  # (n, size * size * 3)
+
+
+class KerasBackbone(Backbone):
+    """A ``keras.applications`` model with global average pooling, called as a compiled inference function."""
+
+    def __init__(self, spec: BackboneSpec, model, app: KerasApplication):
+        super().__init__(spec)
+        import importlib
+
+        self.model = model
+        self.app = app
+        self._preprocess_input = importlib.import_module(f"keras.applications.{app.module}").preprocess_input
+        self._call = _compiled_call(model, self.image_size)
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        resized = image.convert("RGB").resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
+        pixels = np.asarray(resized, dtype=np.float32)  # (size, size, 3), 0..255
+        return self._preprocess_input(pixels.copy())  # numpy in, numpy out: the application's own scaling
+
+    def embed_arrays(self, batch: np.ndarray) -> np.ndarray:
+        batch = self._check_batch(batch)  # (n, size, size, 3)
+        if len(batch) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        parts = [self._call(batch[start:start + DEFAULT_BATCH]) for start in range(0, len(batch), DEFAULT_BATCH)]
+        return np.concatenate(parts).astype(np.float32, copy=False)  # (n, dim)
+
+
+def _compiled_call(model, size: int):
+    """``model(x, training=False)`` as one traced graph (TensorFlow) or a no-grad call (other backends).
+
+    The TensorFlow graph takes any batch length (its signature leaves the batch axis open), so it is traced
+    once: no retracing per batch shape, and none of ``model.predict``'s per-call set-up.
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        graph = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+                            input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
+        return lambda batch: graph(batch).numpy()  # (n, dim)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        def call(batch):
+            with torch.no_grad():
+                return keras.ops.convert_to_numpy(model(batch, training=False))  # (n, dim)
+        return call
+    return lambda batch: keras.ops.convert_to_numpy(model(batch, training=False))  # (n, dim)
+
+
+def build_backbone(spec: BackboneSpec | str = DEFAULT_BACKBONE) -> Backbone:
+    """Build the encoder a spec names, loading its weights (ImageNet from the Keras cache or the network,
+    seeded random, or a local file). Raises OfflineError quickly when ImageNet weights cannot be fetched."""
+    if isinstance(spec, str):
+        spec = BackboneSpec(spec)
+    if spec.name == THUMBNAIL:
+        return ThumbnailBackbone(spec)
+    app = KERAS_BACKBONES[spec.name]
+    if spec.weights == "imagenet":
+        check_imagenet_available(spec.name)
+        model = _build_model(spec, "imagenet")
+    elif spec.weights == "none":
+        model = _build_model(spec, None)
+    else:
+        path = Path(spec.weights).expanduser()
+        if not path.is_file():
+            raise ModelError(f"weights file {path} does not exist; give the path of a .weights.h5, .keras or .h5 file, "
+                             "or use --weights imagenet or --weights none")
+        model = _build_model(spec, None)
+        load_weights_file(model, path, spec.name)
+    return KerasBackbone(spec, model, app)
+
+
+def _build_model(spec: BackboneSpec, weights: str | None):
+    """The Keras model; random weights are seeded so the same spec always gives the same model."""
+    import keras
+
+    app = KERAS_BACKBONES[spec.name]
+    if weights is None:
+        _seed_everything_keras_uses(spec.seed)
+    try:
+        return getattr(keras.applications, app.constructor)(
+            include_top=False, weights=weights, pooling="avg", input_shape=(spec.size, spec.size, 3))
+    except ValueError as error:
+        raise ValueError(f"cannot build {spec.name} at {spec.size} px: {error}") from None
+    except Exception as error:  # Keras reports a failed download as a bare Exception
+        if weights == "imagenet":
+            raise DownloadError(f"downloading the ImageNet weights of {spec.name} from {app.weights_url} failed "
+                                f"({error}); retry, or use --weights none or --weights PATH") from None
+        raise
+
+
+def _seed_everything_keras_uses(seed: int) -> None:
+    """Seed Keras's initialisers without leaving Python's and NumPy's global generators changed."""
+    import random
+
+    import keras
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    keras.utils.set_random_seed(seed)
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
+
+
+def load_weights_file(model, path: Path, name: str) -> None:
+    try:
+        model.load_weights(str(path))
+    except Exception as error:  # h5py, Keras and shape errors all mean the same to the user
+        raise ModelError(f"cannot load {path} into {name}: {error}. The file must hold weights of the same "
+                         "backbone, without the classifier top, at a compatible input size") from None
+
+
+def keras_cache_file(name: str) -> Path:
+    """Where Keras keeps the downloaded ImageNet weights of a backbone (``$KERAS_HOME/models/``)."""
+    home = os.environ.get("KERAS_HOME")
+    if not home:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    return Path(home) / "models" / KERAS_BACKBONES[name].weights_file
+
+
+def check_imagenet_available(name: str) -> None:
+    """Return when the ImageNet weights are cached or their server answers; else raise OfflineError at once."""
+    cached = keras_cache_file(name)
+    if cached.is_file():
+        return
+    url = KERAS_BACKBONES[name].weights_url
+    reason = "offline mode is on ({}=1)".format(OFFLINE_ENV) if os.environ.get(OFFLINE_ENV) else _unreachable(url)
+    if reason:
+        raise OfflineError(
+            f"the ImageNet weights of {name} are not in the Keras cache ({cached}) and cannot be downloaded: {reason}. "
+            f"Use --weights none (random weights), or fetch {url} on a connected machine and pass it with "
+            f"--weights PATH (or copy it to {cached})")
+
+
+def _unreachable(url: str) -> str:
+    """Why ``url``'s server (or the HTTPS proxy) cannot be reached within PROBE_TIMEOUT_S, or '' if it can."""
+    target = urllib.parse.urlsplit(urllib.request.getproxies().get("https") or url)
+    host, port = target.hostname, target.port or (443 if target.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S):
+            return ""
+    except OSError as error:
+        return f"{host}:{port} cannot be reached ({error.strerror or error})"

@@ -1,0 +1,172 @@
+"""The on-disk feature cache: one folder per (images folder, backbone, weights), filled in atomic chunks.
+
+```
+$CAPTIONER_CACHE_DIR/features/<backbone>-<size>px-<key hash>/
+  cache.json              what the folder holds: images folder, backbone spec, weights identity, dim
+  shards/<id>.npy         float32 (n, dim) embeddings of one chunk
+  shards/<id>.json        the n image names of that chunk, written after its .npy
+```
+
+A chunk counts only once its ``.json`` exists, and both files are written under a temporary name and
+renamed, so an interrupted run leaves whole chunks behind and the next run computes only the rest.
+Arrays load with ``allow_pickle=False`` and are memory-mapped, so opening a large cache is cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import uuid
+import warnings
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from captioner.errors import DataError
+from captioner.features.backbones import BackboneSpec
+
+CACHE_ENV = "CAPTIONER_CACHE_DIR"
+CACHE_FILE = "cache.json"
+SHARDS = "shards"
+FORMAT_VERSION = 1
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The folder holding every feature cache: ``cache_dir`` (or ``$CAPTIONER_CACHE_DIR``, else
+    ``~/.cache/captioner``) plus ``features/``."""
+    base = cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "captioner"
+    return Path(base).expanduser() / "features"
+
+
+def weights_identity(spec: BackboneSpec) -> str:
+    """What makes two runs of the same backbone give the same numbers: the weights, not where they came from."""
+    if spec.name == "thumbnail":
+        return "thumbnail"
+    if spec.weights == "imagenet":
+        return "imagenet"
+    if spec.weights == "none":
+        import keras  # random initial values can change between Keras versions
+
+        return f"random:seed={spec.seed}:keras={keras.__version__}"
+    return f"sha256:{file_sha256(Path(spec.weights).expanduser())}"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except FileNotFoundError:
+        raise DataError(f"weights file {path} does not exist; check the --weights path") from None
+    return digest.hexdigest()
+
+
+def cache_key(images_dir: Path, spec: BackboneSpec) -> dict:
+    return {"format": FORMAT_VERSION, "images_dir": str(Path(images_dir).resolve()), "backbone": spec.name,
+            "image_size": spec.size, "weights": weights_identity(spec)}
+
+
+def cache_folder(images_dir: Path, spec: BackboneSpec, cache_dir=None) -> tuple[Path, dict]:
+    key = cache_key(images_dir, spec)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return cache_root(cache_dir) / f"{spec.name}-{spec.size}px-{digest}", key
+
+
+def write_atomic(path: Path, write) -> None:
+    """Call ``write(temporary_path)`` then rename the result to ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class FeatureStore:
+    """Read access to one cache folder (``get``, ``get_many``, ``in``), and ``add`` for the extractor."""
+
+    def __init__(self, path: Path, dim: int):
+        self.path = Path(path)
+        self.dim = dim
+        self.summary = None  # the ExtractionSummary of the run that returned this store, if any
+        self._where: dict[str, tuple[Path, int]] = {}  # image name -> (shard file, row)
+        self._arrays: dict[Path, np.ndarray] = {}
+        (self.path / SHARDS).mkdir(parents=True, exist_ok=True)
+        for manifest in sorted((self.path / SHARDS).glob("*.json")):
+            self._index_shard(manifest)
+
+    @classmethod
+    def open(cls, images_dir: Path, spec: BackboneSpec, cache_dir=None) -> "FeatureStore":
+        """The cache folder for these images and this backbone, created when new."""
+        folder, key = cache_folder(images_dir, spec, cache_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / CACHE_FILE).is_file():
+            meta = {**key, "spec": spec.to_dict(), "dim": spec.dim}
+            write_atomic(folder / CACHE_FILE, lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
+        return cls(folder, spec.dim)
+
+    def _index_shard(self, manifest: Path) -> None:
+        array_path = manifest.with_suffix(".npy")
+        try:
+            names = json.loads(manifest.read_text(encoding="utf-8"))["names"]
+            array = np.load(array_path, mmap_mode="r", allow_pickle=False)  # (n, dim)
+            if array.shape != (len(names), self.dim) or array.dtype != np.float32:
+                raise ValueError(f"shape {array.shape} {array.dtype}, expected ({len(names)}, {self.dim}) float32")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            warnings.warn(f"ignoring damaged feature chunk {manifest.name} in {self.path} ({error}); "
+                          "its images will be computed again", stacklevel=3)
+            return
+        self._arrays[array_path] = array
+        for row, name in enumerate(names):
+            self._where[name] = (array_path, row)
+
+    def add(self, names: Sequence[str], features: np.ndarray) -> None:
+        """Store one chunk: the ``.npy`` first, then its names; both through temporary files."""
+        features = np.ascontiguousarray(features, dtype=np.float32)  # (n, dim)
+        if features.shape != (len(names), self.dim):
+            raise ValueError(f"expected features of shape ({len(names)}, {self.dim}), got {features.shape}")
+        stem = self.path / SHARDS / uuid.uuid4().hex[:16]
+        array_path = stem.with_suffix(".npy")
+        write_atomic(array_path, lambda tmp: np.save(tmp, features, allow_pickle=False))
+        manifest = {"names": list(names)}
+        write_atomic(stem.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(manifest), encoding="utf-8"))
+        self._arrays[array_path] = features
+        for row, name in enumerate(names):
+            self._where[name] = (array_path, row)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._where)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._where
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def missing(self, names: Iterable[str]) -> list[str]:
+        return [name for name in names if name not in self._where]
+
+    def get(self, name: str) -> np.ndarray:
+        """The embedding of one image, shape (dim,)."""
+        try:
+            array_path, row = self._where[name]
+        except KeyError:
+            raise DataError(f"no features for image {name!r} in {self.path}; run 'captioner features' "
+                            "on its data set (it may have been skipped as unreadable)") from None
+        return np.array(self._arrays[array_path][row], dtype=np.float32)  # (dim,)
+
+    def get_many(self, names: Sequence[str]) -> np.ndarray:
+        """Embeddings of several images in the order given, shape (n, dim)."""
+        if len(names) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([self.get(name) for name in names])  # (n, dim)
+
+    def __repr__(self) -> str:
+        return f"FeatureStore({self.path}, {len(self)} images, dim={self.dim})"

@@ -1,0 +1,208 @@
+"""Greedy and beam search over a step function, for any model that predicts one word at a time.
+
+A step function takes the last token of every row and the rows' state, and returns the log-probabilities
+of the next token and the new state::
+
+    step(tokens: (rows,) int, state: tuple of arrays (rows, ...)) -> (log_probs (rows, vocab), new state)
+
+Every image of a batch (and every beam of every image) is one row, so one step call advances them all.
+The state is opaque to this module: it is only copied and reordered along its first axis. Pure numpy.
+
+Scores: ``log_prob`` is the caption's total log-probability under the model (its words plus endseq when
+it ended). Ranking uses the same sum, after the repetition rules, divided by ``length ** length_penalty``
+(length counts endseq). Tokens in ``forbidden`` (``<pad>``, ``<unk>``, ``startseq``) are never emitted.
+A caption that never reaches endseq stops after ``max_length`` words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from captioner.models.base import Decoding
+
+State = tuple[np.ndarray, ...]
+StepFunction = Callable[[np.ndarray, State], tuple[np.ndarray, State]]
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One decoded caption."""
+
+    tokens: tuple[int, ...]  # generated word ids, without startseq and endseq
+    log_prob: float  # total model log-probability, endseq included when finished
+    score: float  # ranking score: adjusted log-probability / length ** length_penalty
+    finished: bool  # True when the caption ended with endseq, False when it hit max_length
+
+
+@dataclass(frozen=True)
+class SearchRules:
+    """What every search shares: the markers, the forbidden tokens and the repetition rules."""
+
+    start_id: int
+    end_id: int
+    forbidden: tuple[int, ...] = ()
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
+
+    def adjust(self, log_probs: np.ndarray, histories: Sequence[Sequence[int]]) -> np.ndarray:
+        """Log-probabilities for ranking: forbidden tokens and repeated n-grams at -inf, used words penalised."""
+        ranked = np.array(log_probs, dtype=np.float64)  # (rows, vocab)
+        if self.forbidden:
+            ranked[:, list(self.forbidden)] = -np.inf
+        if self.repetition_penalty != 1.0:
+            for row, history in enumerate(histories):
+                used = list(set(history))
+                if used:
+                    # a used word's probability is divided by the penalty
+                    ranked[row, used] -= np.log(self.repetition_penalty)
+        if self.no_repeat_ngram_size > 0:
+            for row, history in enumerate(histories):
+                banned = banned_next_tokens(history, self.no_repeat_ngram_size)
+                if banned:
+                    ranked[row, list(banned)] = -np.inf
+        return ranked
+
+
+def banned_next_tokens(history: Sequence[int], n: int) -> set[int]:
+    """Tokens that would repeat an n-gram already in ``history``."""
+    if n < 1 or len(history) < n - 1:
+        return set()
+    if n == 1:
+        return set(history)
+    prefix = tuple(history[len(history) - n + 1:])
+    return {history[i + n - 1] for i in range(len(history) - n + 1) if tuple(history[i:i + n - 1]) == prefix}
+
+
+def _normalised(score: float, length: int, length_penalty: float) -> float:
+    return score / (max(length, 1) ** length_penalty) if length_penalty else score
+
+
+def greedy_search(step: StepFunction, state: State, rules: SearchRules, max_length: int,
+                  length_penalty: float = 0.0) -> list[Hypothesis]:
+    """The most likely next word each time (the original's decoding); one hypothesis per row."""
+    rows = len(state[0])
+    tokens = np.full(rows, rules.start_id, dtype=np.int32)
+    histories: list[list[int]] = [[] for _ in range(rows)]
+    total = np.zeros(rows)  # model log-probability so far
+    ranked_total = np.zeros(rows)  # adjusted log-probability so far
+    finished = np.zeros(rows, dtype=bool)
+    for _ in range(max_length):
+        log_probs, state = step(tokens, state)  # (rows, vocab)
+        ranked = rules.adjust(log_probs, histories)
+        choice = np.argmax(ranked, axis=1)  # (rows,)
+        for row in np.flatnonzero(~finished):
+            word = int(choice[row])
+            total[row] += float(log_probs[row, word])
+            ranked_total[row] += float(ranked[row, word])
+            if word == rules.end_id:
+                finished[row] = True
+            else:
+                histories[row].append(word)
+        if finished.all():
+            break
+        tokens = np.where(finished, rules.end_id, choice).astype(np.int32)
+    return [Hypothesis(tuple(histories[row]), float(total[row]),
+                       _normalised(float(ranked_total[row]), len(histories[row]) + int(finished[row]), length_penalty),
+                       bool(finished[row]))
+            for row in range(rows)]
+
+
+def beam_search(step: StepFunction, state: State, rules: SearchRules, max_length: int, beam_size: int,
+                length_penalty: float = 1.0) -> list[list[Hypothesis]]:
+    """Beam search, all beams of all images in one step call; per image, hypotheses best first.
+
+    At each step the ``2 * beam_size`` best extensions of an image's beams are ranked; those among the
+    first ``beam_size`` that end with endseq are finished, the best others stay live. An image is done
+    when it has ``beam_size`` finished captions and no live beam could still beat the worst of them
+    (scores only fall as words are added, and no caption is longer than ``max_length``).
+    """
+    images = len(state[0])
+    k = beam_size
+    state = tuple(np.repeat(s, k, axis=0) for s in state)  # (images * k, ...)
+    ranked_score = np.full((images, k), -np.inf)  # adjusted log-probability of each live beam
+    ranked_score[:, 0] = 0.0  # one live beam to start with, so no duplicates
+    model_score = np.zeros((images, k))
+    beams: list[list[list[int]]] = [[[] for _ in range(k)] for _ in range(images)]
+    finished: list[list[Hypothesis]] = [[] for _ in range(images)]
+    done = np.zeros(images, dtype=bool)
+    tokens = np.full(images * k, rules.start_id, dtype=np.int32)
+    for length in range(1, max_length + 1):
+        log_probs, state = step(tokens, state)  # (images * k, vocab)
+        vocab = log_probs.shape[1]
+        ranked = rules.adjust(log_probs, [beam for image_beams in beams for beam in image_beams])
+        candidates = (ranked_score.reshape(-1, 1) + ranked).reshape(images, k * vocab)  # (images, k * vocab)
+        best = _top_candidates(candidates, 2 * k)  # (images, 2k), best first
+        source = np.arange(images * k).reshape(images, k) // k * k  # dead beams copy beam 0
+        next_tokens = np.full((images, k), rules.end_id, dtype=np.int32)
+        new_ranked = np.full((images, k), -np.inf)
+        new_model = np.zeros((images, k))
+        new_beams: list[list[list[int]]] = [[[] for _ in range(k)] for _ in range(images)]
+        for image in np.flatnonzero(~done):
+            kept = 0
+            for rank, flat in enumerate(best[image]):
+                score = candidates[image, flat]
+                if not np.isfinite(score) or kept == k:
+                    break
+                beam, word = divmod(int(flat), vocab)
+                row = image * k + beam
+                total = float(model_score[image, beam] + log_probs[row, word])
+                if word == rules.end_id:
+                    if rank < k:
+                        finished[image].append(Hypothesis(tuple(beams[image][beam]), total,
+                                                          _normalised(float(score), length, length_penalty), True))
+                    continue
+                source[image, kept] = row
+                next_tokens[image, kept] = word
+                new_ranked[image, kept] = score
+                new_model[image, kept] = total
+                new_beams[image][kept] = beams[image][beam] + [word]
+                kept += 1
+            if kept == 0 or _cannot_improve(finished[image], new_ranked[image, :kept], k, max_length,
+                                             length_penalty):
+                done[image] = True
+        if done.all():
+            break
+        state = tuple(s[source.reshape(-1)] for s in state)
+        tokens = next_tokens.reshape(-1)
+        ranked_score, model_score, beams = new_ranked, new_model, new_beams
+    else:  # max_length reached: live beams end here, unfinished
+        for image in np.flatnonzero(~done):
+            for beam in range(k):
+                if np.isfinite(ranked_score[image, beam]):
+                    finished[image].append(Hypothesis(tuple(beams[image][beam]), float(model_score[image, beam]),
+                                                      _normalised(float(ranked_score[image, beam]), max_length,
+                                                                  length_penalty), False))
+    return [sorted(hypotheses, key=lambda h: -h.score) for hypotheses in finished]
+
+
+def _cannot_improve(finished: list[Hypothesis], live_scores: np.ndarray, k: int, max_length: int,
+                    length_penalty: float) -> bool:
+    """True when ``k`` captions are finished and no live beam can end with a better ranking score."""
+    if len(finished) < k:
+        return False
+    kth_best = sorted((h.score for h in finished), reverse=True)[k - 1]
+    # a live beam's adjusted log-probability only falls; the most its normalised score can reach is
+    # that value divided by the longest length allowed
+    best_possible = _normalised(float(np.max(live_scores)), max_length, length_penalty)
+    return kth_best >= best_possible
+
+
+def _top_candidates(candidates: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` highest scores per row, best first; ties go to the lower index (as argmax)."""
+    count = min(count, candidates.shape[1])
+    part = np.argpartition(-candidates, count - 1, axis=1)[:, :count]  # (rows, count), unordered
+    order = np.array([np.lexsort((idx, -candidates[r, idx])) for r, idx in enumerate(part)])
+    return np.take_along_axis(part, order, axis=1)
+
+
+def decode(step: StepFunction, state: State, decoding: Decoding, start_id: int, end_id: int,
+           forbidden: Iterable[int] = ()) -> list[list[Hypothesis]]:
+    """Decode every row of ``state`` as ``decoding`` says; per image, hypotheses best first."""
+    rules = SearchRules(start_id, end_id, tuple(sorted(set(forbidden))), decoding.no_repeat_ngram_size,
+                        decoding.repetition_penalty)
+    if decoding.method == "greedy" or decoding.beam_size == 1:  # a beam of one is greedy search
+        return [[h] for h in greedy_search(step, state, rules, decoding.max_length, decoding.length_penalty)]
+    return beam_search(step, state, rules, decoding.max_length, decoding.beam_size, decoding.length_penalty)

@@ -1,0 +1,156 @@
+"""The Keras side of LSTM training: the model to fit, the callbacks, checkpoints that make a run resumable.
+
+After each epoch :class:`Checkpoint` writes ``epoch-NNNN.weights.h5`` (model and optimizer state) and,
+when validation loss improved, ``best.weights.h5``, each through a temporary file; then ``state.json``
+names them, so the state on disk is always one complete epoch. The callbacks' own counters (early
+stopping, learning-rate reduction) are stored there too and put back on resume.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import keras
+
+from captioner.config import LstmSettings, TrainingSettings
+from captioner.data.prepared import PreparedData
+from captioner.models.bundle import write_json_atomic
+from captioner.models.lstm_network import build_prefix_model, build_sequence_model, sequence_length
+from captioner.training.datasets import PrefixBatches, TeacherForcingBatches
+from captioner.training.lstm import STATE_FILE
+
+BEST_WEIGHTS = "best.weights.h5"
+SEED_SPAN = 1_000_000  # dropout draws per epoch before two epochs' random streams could meet
+
+
+def make_batches(prepared: PreparedData, store, settings: LstmSettings, training: TrainingSettings):
+    """Training and validation batches of the chosen generator."""
+    kind = TeacherForcingBatches if training.generator == "teacher" else PrefixBatches
+    steps = sequence_length(settings)
+    train = kind(prepared.split("train"), prepared.vocabulary, store, steps, training.batch_size, training.seed,
+                 shuffle=True)
+    val = kind(prepared.split("val"), prepared.vocabulary, store, steps, training.batch_size, training.seed,
+               shuffle=False)
+    return train, val
+
+
+def make_training_model(settings: LstmSettings, training: TrainingSettings):
+    """The sequence model (what the bundle saves) and the compiled model that is fitted."""
+    keras.utils.set_random_seed(training.seed)
+    sequence_model = build_sequence_model(settings, seed=training.seed)
+    if training.generator == "teacher":
+        model = sequence_model
+        metrics = {"weighted_metrics": ["accuracy"]}  # padding has weight 0
+    else:
+        model = build_prefix_model(sequence_model)
+        metrics = {"metrics": ["accuracy"]}
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=training.learning_rate),
+                  loss="sparse_categorical_crossentropy", **metrics)
+    return sequence_model, model
+
+
+class EpochSetup(keras.callbacks.Callback):
+    """At each epoch's start: the batches' shuffle order and every dropout layer's seed, from (seed, epoch)."""
+
+    def __init__(self, batches, seed: int):
+        super().__init__()
+        self.batches = batches
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
+        number = 0
+        for layer in self.model.layers:
+            generator = getattr(layer, "seed_generator", None)
+            if generator is None:
+                continue
+            number += 1
+            value = [(self.seed * 1009 + number) % 2**31, (epoch * SEED_SPAN) % 2**31]
+            generator.state.assign(keras.ops.convert_to_tensor(value, dtype=generator.state.dtype))
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Writes the epoch's weights, the best weights and ``state.json``; restores them on resume."""
+
+    def __init__(self, work: Path, state: dict, early_stopping, reduce_lr):
+        super().__init__()
+        self.work = work
+        self.state = state
+        self.early_stopping = early_stopping
+        self.reduce_lr = reduce_lr
+
+    def on_train_begin(self, logs=None):
+        # runs after the schedules' own on_train_begin, which reset them
+        saved = self.state.get("callbacks")
+        if saved:
+            for callback, values in ((self.early_stopping, saved["early_stopping"]),
+                                     (self.reduce_lr, saved["reduce_lr"])):
+                for name, value in values.items():
+                    setattr(callback, name, value)
+            self.model.optimizer.learning_rate = self.state["learning_rate"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        history = self.state["history"]
+        for name, value in logs.items():
+            history.setdefault(name, []).append(float(value))
+        val_loss = float(logs.get("val_loss", math.inf))
+        if "best_val_loss" not in self.state or val_loss < self.state["best_val_loss"]:
+            self._save_weights(BEST_WEIGHTS)
+            self.state.update(best_val_loss=val_loss, best_epoch=epoch, best_weights=BEST_WEIGHTS)
+        last = f"epoch-{epoch + 1:04d}.weights.h5"
+        self._save_weights(last)
+        previous = self.state.get("last_weights")
+        self.state.update(
+            epoch=epoch + 1, last_weights=last,
+            learning_rate=float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            stopped=bool(self.model.stop_training),
+            callbacks={"early_stopping": _counters(self.early_stopping, "wait", "best", "best_epoch"),
+                       "reduce_lr": _counters(self.reduce_lr, "wait", "best", "cooldown_counter")})
+        write_json_atomic(self.work / STATE_FILE, self.state)
+        if previous and previous != last:
+            (self.work / previous).unlink(missing_ok=True)
+
+    def _save_weights(self, name: str) -> None:
+        tmp = self.work / f".tmp-{name}"
+        self.model.save_weights(tmp)
+        os.replace(tmp, self.work / name)
+
+
+def _counters(callback, *names: str) -> dict:
+    """A callback's counters as plain JSON numbers (None stays None)."""
+    return {name: None if getattr(callback, name) is None else float(getattr(callback, name)) for name in names}
+
+
+def load_trained_sequence_model(settings: LstmSettings, training: TrainingSettings, weights: Path):
+    """A fresh, uncompiled sequence model holding the weights a run saved (from either generator)."""
+    sequence_model, model = make_training_model(settings, training)
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(weights)
+    fresh = build_sequence_model(settings)
+    fresh.set_weights(sequence_model.get_weights())
+    return fresh
+
+
+def fit(prepared: PreparedData, store, settings: LstmSettings, training: TrainingSettings, work: Path, state: dict,
+        progress: bool, extra_callbacks: list) -> dict:
+    """Train from ``state`` (epoch 0, or the last finished epoch) to the end; returns the final state."""
+    train_batches, val_batches = make_batches(prepared, store, settings, training)
+    _, model = make_training_model(settings, training)
+    if state.get("last_weights"):
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(work / state["last_weights"])
+    if state.get("stopped") or state["epoch"] >= training.epochs:
+        return state
+    early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=training.patience, verbose=int(progress))
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=training.lr_patience,
+                                                  factor=training.lr_factor, min_lr=training.min_lr,
+                                                  verbose=int(progress))
+    checkpoint = Checkpoint(work, state, early_stopping, reduce_lr)
+    callbacks = [EpochSetup(train_batches, training.seed), keras.callbacks.TerminateOnNaN(), early_stopping,
+                 reduce_lr, checkpoint, *extra_callbacks]
+    model.fit(train_batches, validation_data=val_batches, epochs=training.epochs, initial_epoch=state["epoch"],
+              shuffle=False, callbacks=callbacks, verbose=(1 if os.isatty(2) else 2) if progress else 0)
+    return checkpoint.state
