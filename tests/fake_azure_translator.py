@@ -48,7 +48,8 @@ class FakeAzureTranslator:
         self.requests: list[dict] = []  # what each request carried (headers, query, body)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
 
     @property
     def endpoint(self) -> str:

@@ -116,3 +116,12 @@ def test_settings_choose_the_backend(fake, tmp_path):
         create_translator(TranslationSettings.from_env({"CAPTIONER_TRANSLATOR": "google"}))
     with pytest.raises(ValueError, match="number of seconds"):
         TranslationSettings.from_env({"CAPTIONER_TRANSLATION_TIMEOUT": "soon"})
+
+
+def test_empty_variables_from_a_dotenv_file_mean_unset():
+    settings = TranslationSettings.from_env({"KEY": "", "ENDPOINT": "https://x.example", "CAPTIONER_TRANSLATOR": "",
+                                             "CAPTIONER_TRANSLATION_TIMEOUT": "", "CAPTIONER_TRANSLATION_LANGUAGES": ""})
+    assert (settings.backend, settings.key, settings.timeout) == ("auto", "", 10.0)
+    assert settings.languages == ",".join(ORIGINAL_LANGUAGES)
+    with pytest.raises(ValueError, match="positive"):
+        TranslationSettings.from_env({"CAPTIONER_TRANSLATION_TIMEOUT": "0"})

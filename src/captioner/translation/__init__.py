@@ -31,14 +31,19 @@ class TranslationSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "TranslationSettings":
         env = os.environ if environ is None else environ
+        def value(name: str, default: str = "") -> str:  # an empty variable (KEY= in .env) means unset
+            return (env.get(name) or "").strip() or default
+
         try:
-            timeout = float(env.get("CAPTIONER_TRANSLATION_TIMEOUT", cls.timeout))
+            timeout = float(value("CAPTIONER_TRANSLATION_TIMEOUT", str(cls.timeout)))
         except ValueError:
             raise ValueError("CAPTIONER_TRANSLATION_TIMEOUT must be a number of seconds") from None
-        return cls(backend=env.get("CAPTIONER_TRANSLATOR", "auto").strip().lower() or "auto",
-                   key=env.get("KEY", ""), endpoint=env.get("ENDPOINT", ""), location=env.get("LOCATION", ""),
-                   timeout=timeout, languages=env.get("CAPTIONER_TRANSLATION_LANGUAGES", cls.languages),
-                   models_dir=env.get("CAPTIONER_TRANSLATION_MODELS", ""))
+        if timeout <= 0:
+            raise ValueError("CAPTIONER_TRANSLATION_TIMEOUT must be a positive number of seconds")
+        return cls(backend=value("CAPTIONER_TRANSLATOR", "auto").lower(), key=value("KEY"),
+                   endpoint=value("ENDPOINT"), location=value("LOCATION"), timeout=timeout,
+                   languages=value("CAPTIONER_TRANSLATION_LANGUAGES", cls.languages),
+                   models_dir=value("CAPTIONER_TRANSLATION_MODELS"))
 
 
 def create_translator(settings: TranslationSettings) -> Translator | None:
