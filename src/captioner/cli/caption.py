@@ -1,7 +1,43 @@
-"""`captioner caption`: (in progress)."""
+"""`captioner caption IMAGE... --model NAME|PATH`: caption images with an installed model."""
 
 from __future__ import annotations
 
+from captioner.cli.common import add_decoding_arguments, decoding_from_arguments, positive_int, print_json
+
 
 def register(subparsers) -> None:
-    subparsers.add_parser("caption", help="(in progress)")
+    parser = subparsers.add_parser(
+        "caption", help="caption one or more images",
+        description="Caption images with a model bundle (a name in the models folder or a path), or the "
+                    "pretrained 'vit-gpt2'. Each line of output is 'IMAGE<TAB>CAPTION'.")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, GIF, WebP, BMP)")
+    parser.add_argument("--model", required=True, metavar="NAME|PATH", help="bundle name, bundle folder or vit-gpt2")
+    parser.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
+    add_decoding_arguments(parser)
+    parser.add_argument("--alternatives", type=int, metavar="N",
+                        help="also show the N best captions with their log-probabilities (beam search)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from captioner.data.images import load_image
+    from captioner.models.registry import load_captioner
+
+    if args.alternatives is not None and args.alternatives < 0:
+        raise ValueError("--alternatives must not be negative")
+    images = [load_image(path) for path in args.images]  # a bad file stops here, named, before the model loads
+    captioner = load_captioner(args.model, args.models_dir)
+    decoding = decoding_from_arguments(args, captioner.default_decoding)
+    if args.alternatives is not None:
+        decoding = decoding.with_changes(alternatives=args.alternatives)
+    results = captioner.caption(images, decoding)
+    if args.json:
+        print_json({"model": captioner.name, "kind": captioner.kind, "decoding": decoding.to_dict(),
+                    "captions": [{"image": path, **result.to_dict()} for path, result in zip(args.images, results)]})
+        return 0
+    for path, result in zip(args.images, results):
+        print(f"{path}\t{result.text}")
+        for alternative in result.alternatives:
+            print(f"\t{alternative.log_prob:8.3f}  {alternative.text}")
+    return 0

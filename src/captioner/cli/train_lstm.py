@@ -1,7 +1,66 @@
-"""`captioner train lstm`: (in progress)."""
+"""`captioner train lstm PREPARED_DIR --out models/NAME`: train the CNN+LSTM captioner into a bundle."""
 
 from __future__ import annotations
 
+import sys
+
+from captioner.cli.common import positive_int
+
+BACKBONE_CHOICES = ("densenet201", "resnet50", "inceptionv3", "efficientnetb0", "vgg16", "thumbnail")
+ARCHITECTURE_OPTIONS = ("image_units", "embedding_dim", "lstm_units", "dense_units", "dropout")
+
 
 def register(subparsers) -> None:
-    subparsers.add_parser("lstm", help="(in progress)")
+    parser = subparsers.add_parser(
+        "lstm", help="train the CNN+LSTM captioner (the original Flickr8k model)",
+        description="Train the CNN+LSTM captioner on a prepared folder and write a model bundle. Image features "
+                    "come from the feature cache and are extracted first when missing. An interrupted run "
+                    "continues with --resume.")
+    parser.add_argument("prepared", metavar="PREPARED_DIR", help="folder written by 'captioner data prepare'")
+    parser.add_argument("--out", required=True, metavar="models/NAME", help="bundle folder to write")
+    parser.add_argument("--backbone", default="densenet201", choices=BACKBONE_CHOICES,
+                        help="image encoder (default: densenet201, as the original)")
+    parser.add_argument("--weights", default="imagenet", metavar="imagenet|none|PATH",
+                        help="backbone weights: ImageNet (default), 'none' (seeded random) or a weights file")
+    parser.add_argument("--image-size", type=positive_int, metavar="N", help="side in pixels the backbone sees")
+    parser.add_argument("--features", metavar="PATH", help="feature cache folder to use (default: the usual cache)")
+    parser.add_argument("--epochs", type=positive_int, default=100, help="most epochs (default 100)")
+    parser.add_argument("--batch-size", type=positive_int, default=64,
+                        help="images per batch (teacher) or prefixes per batch (prefix); default 64")
+    parser.add_argument("--learning-rate", type=float, default=1e-3, metavar="LR", help="Adam's learning rate")
+    parser.add_argument("--generator", choices=("teacher", "prefix"), default="teacher",
+                        help="teacher: whole captions per pass (default); prefix: the original's generator")
+    parser.add_argument("--patience", type=positive_int, default=5, help="early-stopping patience in epochs")
+    parser.add_argument("--seed", type=int, default=42, metavar="S", help="seed of weights, shuffling and dropout")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run of the same --out")
+    for option in ARCHITECTURE_OPTIONS:
+        kind = float if option == "dropout" else positive_int
+        parser.add_argument(f"--{option.replace('_', '-')}", type=kind, metavar="N",
+                            help=f"architecture: {option} (default: the original's)")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from captioner.config import TrainingSettings
+    from captioner.features import BackboneSpec
+    from captioner.training.lstm import TrainingInterrupted, train_lstm
+
+    training = TrainingSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                                generator=args.generator, seed=args.seed, patience=args.patience)
+    overrides = {name: getattr(args, name) for name in ARCHITECTURE_OPTIONS if getattr(args, name) is not None}
+    spec = BackboneSpec(args.backbone, weights=args.weights, image_size=args.image_size)
+    try:
+        bundle = train_lstm(args.prepared, args.out, training, overrides, spec, features=args.features,
+                            resume=args.resume, progress=not args.quiet)
+    except TrainingInterrupted as stopped:
+        print(f"captioner: {stopped}", file=sys.stderr)
+        return 130
+    from captioner.models.bundle import read_bundle_info
+
+    info = read_bundle_info(bundle)
+    val = info.metrics.get("val", {})
+    print(f"model bundle written to {bundle} (best epoch {val.get('epoch')}, val_loss {val.get('loss')}, "
+          f"val_accuracy {val.get('accuracy')})")
+    print(f"caption with: captioner caption IMAGE --model {bundle}")
+    return 0

@@ -2,7 +2,8 @@
 
 It is the project's offline demo and test data. Every picture holds one or two groups of one or two
 identical shapes ("two red circles and a blue square"), drawn large on a plain background in separate
-quadrants, so a captioner can learn it from global image features in minutes on a CPU. The same seed
+quadrants and named in reading order, so a captioner can learn it from global image features in minutes
+on a CPU. The same seed
 always gives the same images and captions. Written in the CSV layout: ``Images/`` + ``captions.txt``.
 """
 
@@ -72,16 +73,19 @@ def make_picture(rng: random.Random) -> tuple[Image.Image, list[ShapeGroup]]:
     draw = ImageDraw.Draw(image)
     cells = rng.sample(QUADRANTS, sum(g.count for g in groups))
     half = IMAGE_SIZE // 2
+    placed = []  # (first quadrant in reading order, group)
     cell_index = 0
     for group in groups:
-        for _ in range(group.count):
-            col, row = cells[cell_index]
-            cell_index += 1
-            size = rng.randint(26, 38)
+        group_cells = cells[cell_index:cell_index + group.count]
+        cell_index += group.count
+        for col, row in group_cells:
+            size = rng.randint(34, 40)  # nearly fills its quadrant, so a shape looks alike wherever it is
             left = col * half + rng.randint(2, half - size - 2)
             top = row * half + rng.randint(2, half - size - 2)
             draw_shape(draw, group.shape, (left, top, left + size, top + size), COLOURS[group.colour])
-    return image, groups
+        placed.append((min(row * 2 + col for col, row in group_cells), group))
+    # groups are named in reading order (top left first), so the wording follows the picture
+    return image, [group for _, group in sorted(placed, key=lambda p: p[0])]
 
 
 def write_shapes_dataset(out: str | os.PathLike, images: int = 600, seed: int = 0) -> Path:

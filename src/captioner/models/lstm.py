@@ -154,7 +154,7 @@ def backbone_spec(info: BundleInfo):
     spec = dict(info.settings.get("backbone") or {})
     if not spec:
         raise ModelError(f"captioner.json of {info.name} names no backbone settings; train the model again")
-    return BackboneSpec(**spec)
+    return BackboneSpec.from_dict(spec)
 
 
 def write_bundle(bundle_dir: str | os.PathLike, info: BundleInfo, model, vocabulary: Vocabulary, backbone=None) -> Path:

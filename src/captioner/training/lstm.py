@@ -76,14 +76,14 @@ def train_lstm(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike, trai
         settings = state["settings"]
         training = settings_from_dict(TrainingSettings, settings["training"])
         lstm_settings = settings_from_dict(LstmSettings, settings["lstm"])
-        spec = BackboneSpec(**settings["backbone"])
+        spec = BackboneSpec.from_dict(settings["backbone"])
     else:
         if work.exists():
             done = (read_state(work) or {}).get("epoch", 0)
             raise CaptionerError(f"an interrupted run of {out} is in {work} ({done} epoch(s) done); add --resume to "
                                  f"continue it, or delete that folder to start again")
         training = training or TrainingSettings()
-        spec = backbone or BackboneSpec(name="densenet201", weights="imagenet", image_size=224)
+        spec = backbone or BackboneSpec()
         lstm_settings = None
     check_training_settings(training)
     store = ensure_features(prepared, spec, cache_dir=features, progress=progress)
@@ -94,13 +94,13 @@ def train_lstm(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike, trai
             overrides.pop(derived, None)
         lstm_settings = replace(settings_from_dict(LstmSettings, overrides), vocab_size=len(vocabulary),
                                 max_length=vocabulary.max_length, feature_dim=store.dim, backbone=spec.name,
-                                image_size=spec.image_size)
+                                image_size=spec.size)
     elif lstm_settings.feature_dim != store.dim or lstm_settings.vocab_size != len(vocabulary):
         raise DataError(f"the run in {work} was started on other data (vocabulary or features differ); "
                         "resume it with the same prepared folder and backbone, or delete it to start again")
     data_settings = settings_from_dict(DataSettings, prepared.meta.get("settings"))
     all_settings = {"lstm": asdict(lstm_settings), "training": asdict(training), "data": asdict(data_settings),
-                    "backbone": asdict(spec)}
+                    "backbone": spec.to_dict()}
 
     from captioner.training.lstm_fit import fit
 

@@ -1,0 +1,72 @@
+"""The shapes demo model: a small LSTM captioner trained in seconds on the synthetic shapes data set.
+
+It lets the web app and the command line work out of the box, offline, before any real model is
+trained: ``build_demo_model(models_dir)`` writes ``models_dir/shapes-demo`` (or returns it when it is
+already there). Everything runs on the CPU: the shapes pictures, the thumbnail backbone (no weights),
+a narrow LSTM of the original architecture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from captioner.models.bundle import is_bundle
+
+DEMO_NAME = "shapes-demo"
+DEMO_IMAGES = 400  # pictures generated (80% train)
+DEMO_EPOCHS = 20  # passes over the training captions
+DEMO_UNITS = 96  # image_units = embedding_dim = lstm_units; dense_units is half of it
+DEMO_DROPOUT = 0.1  # the original's 0.5 needs longer training than a demo gets
+DEMO_THUMBNAIL = 24  # thumbnail side in pixels: 24 x 24 x 3 = 1728 features
+
+
+def build_demo_model(models_dir: str | os.PathLike, *, images: int = DEMO_IMAGES, epochs: int = DEMO_EPOCHS,
+                     progress: bool = False, seed: int = 0, name: str = DEMO_NAME) -> Path:
+    """Train the shapes demo into ``models_dir/NAME`` unless a bundle is already there; returns its path."""
+    from captioner.config import DataSettings, TrainingSettings
+    from captioner.data.prepare import prepare_dataset
+    from captioner.data.shapes import write_shapes_dataset
+    from captioner.features import BackboneSpec
+    from captioner.training.lstm import staging_dir, train_lstm
+
+    root = Path(models_dir)
+    out = root / name
+    if is_bundle(out):
+        return out
+    root.mkdir(parents=True, exist_ok=True)
+    with _exclusive(root / f".{name}.lock"):
+        if is_bundle(out):  # built by another process while this one waited
+            return out
+        shutil.rmtree(staging_dir(out), ignore_errors=True)  # a stale run of an earlier, interrupted build
+        with tempfile.TemporaryDirectory(prefix="captioner-demo-") as tmp:
+            dataset = write_shapes_dataset(Path(tmp) / "shapes", images=images, seed=seed)
+            prepared = Path(tmp) / "prepared"
+            prepare_dataset(dataset, prepared, DataSettings(preset="standard", seed=seed))
+            # a short run: a steady learning rate, no early stop, light dropout
+            training = TrainingSettings(epochs=epochs, batch_size=16, learning_rate=3e-3, seed=seed, patience=epochs,
+                                        lr_patience=epochs)
+            architecture = {"image_units": DEMO_UNITS, "embedding_dim": DEMO_UNITS, "lstm_units": DEMO_UNITS,
+                            "dense_units": DEMO_UNITS // 2, "dropout": DEMO_DROPOUT}
+            return train_lstm(prepared, out, training, architecture,
+                              BackboneSpec("thumbnail", image_size=DEMO_THUMBNAIL),
+                              features=Path(tmp) / "features", progress=progress)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path):
+    """One builder at a time across processes (web workers starting together)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no cross-process lock
+        yield
+        return
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
