@@ -33,6 +33,7 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if Path(str(item.fspath)).parent == Path(__file__).parent:
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)  # the session trains two small models first
 
 
 def free_port() -> int:
@@ -55,10 +56,12 @@ def chromium_path() -> Path:
 
 @pytest.fixture(scope="session")
 def two_models(tmp_path_factory) -> Path:
-    """A models folder with two real small models trained on the shapes data set."""
+    """A models folder with two real small models trained on the shapes data set (about a minute or two);
+    CAPTIONER_BROWSER_MODELS=DIR keeps them in DIR between runs."""
     from browser_models import build_two_models
 
-    return build_two_models(tmp_path_factory.mktemp("browser-models"))
+    kept = os.environ.get("CAPTIONER_BROWSER_MODELS")
+    return build_two_models(Path(kept) if kept else tmp_path_factory.mktemp("browser-models"))
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +136,10 @@ def page(browser, server):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # Playwright starts intercepting file choosers only once something listens, without waiting for the
+    # browser to confirm; listening from the start means a chooser opened by a quick key press is caught.
+    page.on("filechooser", lambda chooser: None)
+    page.evaluate("1")
     yield page
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"

@@ -157,8 +157,16 @@
           var next = entry.nextElementSibling || entry.previousElementSibling;
           entry.remove();
           statusLine.textContent = "Deleted “" + caption + "”.";
-          if (next) next.querySelector("button").focus();
-          if (!list.children.length) window.location.reload();
+          if (next) {
+            next.querySelector("button").focus();
+          } else {
+            var empty = document.createElement("p");
+            empty.className = "card history-empty";
+            empty.textContent = "No saved captions left here.";
+            list.replaceWith(empty);
+            var count = document.querySelector(".history-count");
+            if (count) count.remove();
+          }
         })
         .catch(function (error) {
           button.disabled = false;
