@@ -99,27 +99,35 @@ def load(base: str, images: list[bytes], clients: int, requests_count: int) -> d
     return {"throughput": requests_count / elapsed, "p50": statistics.median(latencies), "p99": latencies[p99_index]}
 
 
-def measure(models: Path, batch_size: int, images: list[bytes], quick: bool) -> dict[int, dict]:
-    process, base = start_server(models, batch_size)
-    try:
-        return {clients: load(base, images, clients, max(16, clients * (3 if quick else 8)))
-                for clients in CONCURRENCY}
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 def run(quick: bool) -> list[dict]:
+    """Both servers run side by side; each load level alternates between them for a few rounds and keeps
+    each server's median, so a busy moment on a shared machine does not favour either."""
     models = models_folder()
     images = pictures(32)
-    batched = measure(models, 8, images, quick)
-    single = measure(models, 1, images, quick)
+    servers = {"batched": start_server(models, 8), "single": start_server(models, 1)}
+    rounds = 2 if quick else 3
+    try:
+        measured = {name: {c: [] for c in CONCURRENCY} for name in servers}
+        for clients in CONCURRENCY:
+            count = max(32, clients * (3 if quick else 8))
+            for _ in range(rounds):
+                for name, (_, base) in servers.items():
+                    measured[name][clients].append(load(base, images, clients, count))
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=30)
     rows = []
-    note = "captioner serve (waitress, 16 threads), shapes demo model; baseline: batch size 1"
+    note = f"captioner serve (waitress, 16 threads), shapes demo model, median of {rounds} rounds; baseline: batch size 1"
     for clients in CONCURRENCY:
-        ours, base = batched[clients], single[clients]
+        ours = median_of(measured["batched"][clients])
+        base = median_of(measured["single"][clients])
         rows.append(figure(f"serving throughput, {clients} clients", ours["throughput"], base["throughput"],
                            "requests/s", True, note))
         rows.append(figure(f"serving p50 latency, {clients} clients", ours["p50"], base["p50"], "ms", False, note))
         rows.append(figure(f"serving p99 latency, {clients} clients", ours["p99"], base["p99"], "ms", False, note))
     return rows
+
+
+def median_of(runs: list[dict]) -> dict:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}

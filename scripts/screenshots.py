@@ -53,14 +53,21 @@ def sample_image(given: str | None) -> Path:
 
 
 def start_server(models: Path) -> tuple[subprocess.Popen, str]:
+    """The server in a scratch folder whose ./models links to each bundle, so pages show no local paths."""
     import requests
 
+    from captioner.models.bundle import list_bundles
+
+    scratch = Path(tempfile.mkdtemp(prefix="captioner-shots-"))
+    (scratch / "models").mkdir()
+    for path, info in list_bundles(models):
+        (scratch / "models" / path.name).symlink_to(path.resolve(), target_is_directory=True)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CAPTIONER_TRY_PRETRAINED": "0", "SECRET_KEY": "shots"}
     process = subprocess.Popen([sys.executable, "-m", "captioner", "serve", "--port", str(port), "--models-dir",
-                                str(models)], env=env)
+                                "models"], env=env, cwd=scratch)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         if process.poll() is not None:
@@ -95,11 +102,13 @@ def shoot(base: str, image: Path, out: Path, compare: bool) -> list[Path]:
             page.wait_for_selector("#caption-result .result .caption-text:not(:empty)", timeout=60_000)
             page.evaluate("document.querySelectorAll('details.alternatives:not([hidden])').forEach(d => d.open = true)")
             page.mouse.move(0, 0)
+            page.evaluate("document.activeElement.blur(); window.scrollTo(0, 0)")  # the header belongs on top
             path = out / f"caption-{theme}.png"
             page.screenshot(path=str(path), full_page=True)
             saved.append(path)
             for name in ("", "models"):
                 page.goto(f"{base}/{name}")
+                page.evaluate("window.scrollTo(0, 0)")
                 path = out / f"{name or 'home'}-{theme}.png"
                 page.screenshot(path=str(path), full_page=True)
                 saved.append(path)

@@ -9,14 +9,15 @@ import shutil
 import pytest
 from PIL import Image
 
-from web_support import copy_bundle, demo_models_dir, make_app, shapes_image_bytes
+from web_support import copy_bundle, demo_models_dir, make_app, shapes_image_bytes, tiny_vit_bundle
 
 SHAPE_WORDS = ("circle", "square", "triangle")
 
 
 @pytest.fixture(scope="module")
 def models_root(tmp_path_factory):
-    """The demo bundle, plus a copy of it that says it was trained on Flickr8k and has metrics."""
+    """The demo bundle, a copy of it that says it was trained on Flickr8k and has metrics, and a tiny
+    ViT-GPT2 with random weights."""
     from captioner.models.bundle import record_metrics
 
     demo = demo_models_dir(tmp_path_factory) / "shapes-demo"
@@ -24,6 +25,7 @@ def models_root(tmp_path_factory):
     shutil.copytree(demo, root / "shapes-demo")
     copy = copy_bundle(demo, root, "lstm-flickr8k", dataset="flickr8k")
     record_metrics(copy, "test", {"BLEU-4": 0.1234, "CIDEr": 0.5})
+    tiny_vit_bundle(root)
     return root
 
 
@@ -108,9 +110,11 @@ def test_compare_all_captions_with_every_model(client, png):
     response = post_image(client, png, compare="all")
     assert response.status_code == 200
     body = response.get_json()
-    assert [r["model"] for r in body["results"]] == ["lstm-flickr8k", "shapes-demo"]
+    assert [r["model"] for r in body["results"]] == ["lstm-flickr8k", "shapes-demo", "vit-tiny"]
+    assert [r["kind"] for r in body["results"]] == ["lstm", "lstm", "vit-gpt2"]
     for result in body["results"]:
         assert result["caption"] and result["timings"]["model_ms"] > 0
+    assert body["results"][2]["decoding"]["method"] == "beam"  # each model keeps its own default decoding
     assert body["timings"]["total_ms"] > 0
 
 
@@ -118,9 +122,9 @@ def test_models_endpoint_lists_data_set_size_and_metrics(client):
     body = client.get("/api/v1/models").get_json()
     assert body["status"] == "ready" and body["default_model"] == "lstm-flickr8k"
     models = {m["name"]: m for m in body["models"]}
-    assert set(models) == {"lstm-flickr8k", "shapes-demo"}
+    assert set(models) == {"lstm-flickr8k", "shapes-demo", "vit-tiny"}
     assert models["lstm-flickr8k"]["dataset"] == "flickr8k"
-    assert models["lstm-flickr8k"]["metrics"] == {"test": {"BLEU-4": 0.1234, "CIDEr": 0.5}}
+    assert models["lstm-flickr8k"]["metrics"]["test"] == {"BLEU-4": 0.1234, "CIDEr": 0.5}
     assert models["shapes-demo"]["demo"] is True and models["shapes-demo"]["source"] == "demo"
     assert models["shapes-demo"]["size_bytes"] > 10_000
 
@@ -151,7 +155,7 @@ def test_bad_images_are_refused_by_content(client, png, shapes_dataset, case):
     data, name, fragment = {
         "text": (b"just some text, not a picture\n" * 20, "notes.txt", "not a supported image"),
         "disguised": (b"MZ\x90\x00" + b"\x00" * 200, "holiday.jpg", "not a supported image"),
-        "corrupt": (jpeg[: len(jpeg) // 2], "half.jpg", "damaged or truncated"),
+        "corrupt": (jpeg[: len(jpeg) // 2], "half.jpg", "truncated"),
         "bomb": (pixel_bomb(), "bomb.png", "pixels"),
         "svg": (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "x.svg",
                 "not a supported image"),
@@ -185,7 +189,7 @@ def test_unknown_model_is_404_and_names_the_loaded_ones(client, png):
 
 
 def test_unknown_endpoint_and_wrong_method_are_json(client):
-    assert_error(client.get("/api/v1/nothing-here"), 404, "not_found", "/api/v1/nothing-here")
+    assert_error(client.get("/api/v1/nothing-here"), 404, "not_found", "/api/v1/nothing-here", "/api/v1/captions")
     assert_error(client.get("/api/v1/captions"), 405, "method_not_allowed", "GET")
 
 
@@ -200,8 +204,9 @@ def test_original_endpoints_answer_like_the_original(client, png):
     assert legacy["model"] == "lstm-flickr8k" and legacy["description"] == body["description"]
 
 
-def test_original_vit_endpoint_says_no_vit_model_is_loaded(client, png):
-    assert_error(post_image(client, png, path="/VitGpt2ImageCaption"), 404, "unknown_model", "vit-gpt2")
+def test_original_vit_endpoint_uses_a_vit_gpt2_model(client, png):
+    body = post_image(client, png, path="/VitGpt2ImageCaption").get_json()
+    assert body["model"] == "vit-tiny" and body["image"] == "shape.png" and body["description"]
     assert_error(post_image(client, b"", path="/flickr8k"), 400, "no_image")
 
 

@@ -130,7 +130,7 @@ def test_models_page_lists_data_set_size_metrics_and_failures(client):
     assert "BLEU-4" in html and "0.123" in html
     assert re.search(r"\d+\.\d (KB|MB)", html)
     assert "Not loaded" in html and "broken" in html  # the damaged bundle is reported, the others still load
-    assert "captioner evaluate shapes-demo" in html
+    assert "accuracy" in html  # the demo's validation figures from training
 
 
 def test_caption_form_without_javascript(client, shapes_dataset):
@@ -173,6 +173,26 @@ def test_caption_form_explains_bad_uploads(client):
     assert big.status_code == 413
     html = big.get_data(as_text=True)
     assert "That image is too large" in html and "1 MB limit" in html and "Traceback" not in html
+
+
+def test_original_vit_endpoint_says_when_no_vit_gpt2_model_is_loaded(client, shapes_dataset):
+    response = client.post("/VitGpt2ImageCaption", data={"image": (io.BytesIO(shapes_image_bytes(shapes_dataset)),
+                                                                   "s.png")}, content_type="multipart/form-data")
+    assert response.status_code == 404
+    error = response.get_json()["error"]
+    assert error["code"] == "unknown_model" and "needs a vit-gpt2 model and none is loaded" in error["message"]
+
+
+def test_offline_without_a_real_model_the_page_says_how_to_add_one(tmp_path, models_root):
+    """Only the demo installed and the hub unreachable: the pretrained ViT-GPT2 is tried, the reason shown."""
+    shutil.copytree(models_root / "shapes-demo", tmp_path / "shapes-demo")
+    app = make_app(tmp_path, try_pretrained=True)
+    try:
+        html = app.test_client().get("/caption").get_data(as_text=True)
+        assert "The pretrained ViT-GPT2 model could not be loaded" in html
+        assert "Only the small shapes demo model is loaded" in html and "captioner train lstm" in html
+    finally:
+        app.extensions["captioner"].close()
 
 
 def test_404_page(client):

@@ -88,3 +88,15 @@ class GatedCaptioner:
         if not self.gate.wait(timeout=30):
             raise RuntimeError("the test never opened the gate")
         return self.model.caption(images, decoding)
+
+
+def tiny_vit_bundle(root: Path, name: str = "vit-tiny") -> Path:
+    """A real ViT-GPT2 bundle, tiny and with random weights (built from configs; no network)."""
+    from tiny_vit_gpt2 import tiny_parts
+
+    from captioner.models.bundle import BundleInfo
+    from captioner.models.vit_gpt2 import ModelParts, write_bundle
+
+    parts = ModelParts(*tiny_parts(seed=1, decoder_init=0.5))
+    return write_bundle(root / name, parts, BundleInfo(kind="vit-gpt2", name=name, dataset="shapes",
+                                                       backbone="vit-tiny"))

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
                     "(see .env.example); the options below win over them.")
     parser.add_argument("--host", default=None,
                         help="address to listen on (default $HOST or 127.0.0.1; 0.0.0.0 for every interface)")
-    parser.add_argument("--port", type=port_number, default=None,
+    parser.add_argument("--port", default=None,
                         help=f"port to listen on (default $PORT or {DEFAULT_PORT}; 0 picks a free one)")
     parser.add_argument("--models-dir", metavar="DIR",
                         help="folder of model bundles (default $CAPTIONER_MODELS_DIR or ./models)")

@@ -75,8 +75,8 @@ def create_app(config=None) -> Flask:
     csrf.exempt(aliases.bp)
     csrf.exempt(history.api)  # like the rest of the API; foreign Origins are refused there instead
     csrf.exempt(translate.bp)
-    # Open to any origin, except the saved history and the (paid) translation service.
-    CORS(app, resources={r"/api/(?!v1/(history|translate)).*": {"origins": "*"}})
+    # Any site, never with cookies; except the saved history and the (paid) translation service.
+    CORS(app, resources={r"/api/(?!v1/(history|translate)).*": {"origins": "*"}}, send_wildcard=True)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

@@ -68,12 +68,6 @@ def list_models():
                     "notes": svc.notes, "problems": svc.problems})
 
 
-@bp.route("/<path:anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def unknown_endpoint(anything):
-    raise ApiError("not_found", f"there is no API endpoint /api/v1/{anything}; see GET /api/v1/models "
-                                "and POST /api/v1/captions", 404)
-
-
 @ops.get("/healthz")
 def healthz():
     """Alive: the process answers. Says nothing about models (see /readyz)."""

@@ -1,8 +1,8 @@
 """Micro-batching: requests for one model wait in a bounded queue and are captioned together.
 
 Each model gets one :class:`MicroBatcher` with one worker thread. The worker takes the first waiting
-request, then gathers more for up to ``wait_ms`` (or until ``batch_size``), and captions them in as few
-``caption()`` calls as there are different decodings among them. A model is therefore only ever called
+request, then gathers more for up to ``wait_ms`` when traffic is concurrent (or until ``batch_size``),
+and captions them in as few ``caption()`` calls as there are different decodings among them. A model is therefore only ever called
 from its own worker thread, one batch at a time, and many concurrent requests cost far fewer model
 calls. A full queue refuses new work at once (:class:`Overloaded`); a request that waits longer than its
 timeout gives up (:class:`RequestTimeout`) and is skipped if its turn has not come yet.
@@ -79,6 +79,7 @@ class MicroBatcher:
         self.stats = BatchStats()
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._lock = threading.Lock()
+        self._last_batch = 0  # images in the last gathered batch
         self._thread = threading.Thread(target=self._work, name=f"batcher-{captioner.name}", daemon=True)
         self._thread.start()
 
@@ -137,9 +138,14 @@ class MicroBatcher:
                 return
 
     def _gather(self, first: Job) -> tuple[list[Job], bool]:
-        """The first job plus whatever joins within the wait window, up to the batch size."""
+        """The first job plus whatever joins within the wait window, up to the batch size.
+
+        The window only opens under concurrent traffic (others already waiting, or the last batch held
+        more than one image): a lone client never waits for company that is not coming.
+        """
         batch = [first]
-        deadline = time.perf_counter() + self.wait_s
+        concurrent = self._last_batch > 1 or not self._queue.empty()
+        deadline = time.perf_counter() + (self.wait_s if concurrent else 0.0)
         while len(batch) < self.batch_size:
             remaining = deadline - time.perf_counter()
             try:
@@ -149,6 +155,7 @@ class MicroBatcher:
             if job is _STOP:
                 return batch, True
             batch.append(job)
+        self._last_batch = len(batch)
         return batch, False
 
     def _run(self, jobs: list[Job], decoding: Decoding | None) -> None:

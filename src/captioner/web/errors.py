@@ -87,6 +87,8 @@ def handle_http(error: HTTPException):
     status = error.code or 500
     if status == 413:
         message = too_large_message()
+    elif status == 404 and request.path.startswith("/api/"):
+        message = f"there is no API endpoint {request.path}; see GET /api/v1/models and POST /api/v1/captions"
     elif status == 404:
         message = "there is nothing at this address; check the URL"
     elif status == 405:

@@ -11,7 +11,6 @@ Each loaded model gets a :class:`~captioner.web.batching.MicroBatcher`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import tempfile
@@ -117,6 +116,12 @@ class CaptionService:
         except Exception as error:  # a bug must not keep the server from answering /healthz
             log.exception("loading models failed")
             self.problems.append({"name": "(loading)", "message": f"{type(error).__name__}: {error}"})
+        if self.is_demo_only:
+            self.notes.append(
+                "Only the small shapes demo model is loaded: it describes coloured shapes, not photos. "
+                "To caption photos, train a model with 'captioner train lstm' (see the Models page), or copy a "
+                f"model bundle into {self.settings.models_dir} and restart; with internet access the pretrained "
+                "ViT-GPT2 loads by itself.")
         if not self.models:
             self.notes.append("No model could be loaded. Add a model bundle to the models folder "
                               f"({self.settings.models_dir}) and restart.")
@@ -152,6 +157,7 @@ class CaptionService:
                 log.warning("could not load model bundle %s: %s", path, error)
                 self.problems.append({"name": info.name, "message": str(error) or type(error).__name__})
                 continue
+            warm_up(captioner)
             self.add_model(captioner, "demo" if info.dataset == DEMO_DATASET else "bundle", path, started)
 
     def _load_pretrained(self) -> None:
@@ -164,6 +170,7 @@ class CaptionService:
             log.warning("pretrained ViT-GPT2 not loaded: %s", error)
             self.notes.append(f"The pretrained ViT-GPT2 model could not be loaded ({error}).")
             return
+        warm_up(captioner)
         self.add_model(captioner, "pretrained", None, started)
 
     def _load_demo(self) -> None:
@@ -172,14 +179,10 @@ class CaptionService:
 
         started = time.perf_counter()
         folder = writable_folder(Path(self.settings.models_dir))
-        with build_lock(folder):
-            existing = folder / "shapes-demo"
-            bundle = existing if (existing / "captioner.json").is_file() else build_demo_model(folder)
-        self.add_model(load_captioner(bundle), "demo", Path(bundle), started)
-        self.notes.append(
-            "Only the small shapes demo model is loaded: it describes coloured shapes, not photos. "
-            "To caption photos, train a model with 'captioner train lstm', or copy a model bundle into "
-            f"{self.settings.models_dir} and restart; with internet access the pretrained ViT-GPT2 loads by itself.")
+        bundle = build_demo_model(folder)  # returns the bundle at once when an earlier start built it
+        captioner = load_captioner(bundle)
+        warm_up(captioner)
+        self.add_model(captioner, "demo", Path(bundle), started)
 
     # -- captioning -------------------------------------------------------------------------------------
     @property
@@ -282,6 +285,16 @@ def error_summary(error: Exception) -> dict:
     return {"code": "internal", "message": "the model failed on this image"}
 
 
+def warm_up(captioner: Captioner) -> None:
+    """Caption one blank picture, so the first visitor does not pay for the model's first-call setup."""
+    from PIL import Image
+
+    try:
+        captioner.caption([Image.new("RGB", (64, 64), "white")])
+    except Exception as error:  # a model that cannot warm up is still served; its requests will say why
+        log.warning("warming up %s failed: %s", captioner.name, error)
+
+
 def writable_folder(folder: Path) -> Path:
     """``folder`` if we may write there, else a cache folder (a read-only models volume still works)."""
     try:
@@ -294,22 +307,6 @@ def writable_folder(folder: Path) -> Path:
         cache.mkdir(parents=True, exist_ok=True)
         log.warning("models folder %s is not writable: building the demo model in %s", folder, cache)
         return cache
-
-
-@contextlib.contextmanager
-def build_lock(folder: Path):
-    """Only one server worker builds the demo model; the others wait, then load the same bundle."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: a single process, nothing to share
-        yield
-        return
-    with open(folder / ".demo-build.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 __all__ = ["CaptionService", "DecodingRequest", "LoadedModel", "ModelError", "NotReady", "Overloaded",

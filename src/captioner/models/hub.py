@@ -1,0 +1,179 @@
+"""Pretrained ViT-GPT2 models from the Hugging Face hub: finding them in the local cache, downloading them.
+
+A model is used from a plain folder that ``VisionEncoderDecoderModel.from_pretrained`` reads, with its
+weights as safetensors. :func:`download_pretrained` fetches only the files captioning needs
+(configuration, tokenizer, image processor, weights) through ``huggingface_hub.snapshot_download``
+into the usual hub cache. Repositories that publish only ``pytorch_model.bin`` (the original
+``nlpconnect/vit-gpt2-image-captioning`` does) are converted once, right after the download, into a
+safetensors folder beside the cache; the ``.bin`` is read with ``torch.load(weights_only=True)``
+(transformers' own loader), which refuses arbitrary pickled objects, and never again after that.
+
+Nothing here waits on a network that is not there: with ``HF_HUB_OFFLINE=1`` (or no route to the hub)
+a model that is not cached raises :class:`~captioner.errors.OfflineError` with the way to get it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from captioner.errors import DownloadError, ModelError, OfflineError
+
+DEFAULT_MODEL_ID = "nlpconnect/vit-gpt2-image-captioning"
+SAFE_WEIGHTS = "model.safetensors"
+PICKLED_WEIGHTS = "pytorch_model.bin"
+# Everything a captioning folder needs besides its weights (missing ones are simply not in the repo).
+SUPPORT_FILES = ["config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json",
+                 "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"]
+REQUIRED_FILES = ("config.json", "preprocessor_config.json")
+NETWORK_TIMEOUT_S = 10.0  # seconds to wait for the hub to answer before calling it unreachable
+
+
+def offline_hint(model_id: str) -> str:
+    return (f"the model {model_id!r} is not in the local cache and the Hugging Face hub cannot be reached; "
+            f"run 'captioner models download vit-gpt2' (or pass --model-id {model_id}) on a machine with "
+            "internet access, or copy a downloaded model folder here and pass its path")
+
+
+def hub_offline() -> bool:
+    """True when the user switched the hub off (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
+    from huggingface_hub import constants
+
+    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
+    return constants.HF_HUB_OFFLINE or any(f.strip().lower() in ("1", "true", "yes", "on") for f in flags)
+
+
+def is_model_folder(path: Path) -> bool:
+    """A folder that holds a configuration, an image processor and safetensors weights."""
+    return (path.is_dir() and all((path / name).is_file() for name in REQUIRED_FILES)
+            and _has_safe_weights(path))
+
+
+def _has_safe_weights(path: Path) -> bool:
+    return (path / SAFE_WEIGHTS).is_file() or (path / f"{SAFE_WEIGHTS}.index.json").is_file()
+
+
+def converted_folder(model_id: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where the safetensors copy of a ``.bin``-only repository lives (beside the hub's own cache)."""
+    from huggingface_hub import constants
+
+    root = Path(cache_dir or constants.HF_HUB_CACHE)
+    return root / f"captioner--{model_id.replace('/', '--')}--safetensors"
+
+
+def find_pretrained(model_id: str = DEFAULT_MODEL_ID, cache_dir: str | os.PathLike | None = None) -> Path | None:
+    """The local folder of a model id, from the cache only (never the network); None when it is not there.
+
+    A cached snapshot that holds only ``pytorch_model.bin`` is converted to safetensors here, once.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    converted = converted_folder(model_id, cache_dir)
+    if is_model_folder(converted):
+        return converted
+    try:
+        snapshot = Path(snapshot_download(model_id, cache_dir=cache_dir, local_files_only=True,
+                                          allow_patterns=[*SUPPORT_FILES, SAFE_WEIGHTS, PICKLED_WEIGHTS]))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+    if is_model_folder(snapshot):
+        return snapshot
+    if (snapshot / PICKLED_WEIGHTS).is_file() and all((snapshot / n).is_file() for n in REQUIRED_FILES):
+        return convert_to_safetensors(snapshot, converted)
+    return None
+
+
+def download_pretrained(model_id: str | None = None, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Fetch a pretrained captioner into the local cache (only the files captioning needs); returns its folder.
+
+    ``model_id`` defaults to ``nlpconnect/vit-gpt2-image-captioning``; an existing local folder is checked
+    and returned as it is. Already cached models are not fetched again. Raises OfflineError when the model
+    is not cached and the hub cannot be reached, DownloadError when the hub refuses.
+    """
+    model_id = model_id or DEFAULT_MODEL_ID
+    local = Path(model_id).expanduser()
+    if local.is_dir():
+        if not is_model_folder(local):
+            raise ModelError(f"{local} is not a ViT-GPT2 model folder: it needs {', '.join(REQUIRED_FILES)} "
+                             f"and {SAFE_WEIGHTS}")
+        return local
+    found = find_pretrained(model_id, cache_dir)
+    if found is not None:
+        return found
+    if hub_offline():
+        raise OfflineError(offline_hint(model_id) + " (HF_HUB_OFFLINE is set)")
+    weights = _remote_weights_file(model_id)
+    snapshot = _snapshot(model_id, cache_dir, [*SUPPORT_FILES, weights])
+    if weights == PICKLED_WEIGHTS:
+        return convert_to_safetensors(snapshot, converted_folder(model_id, cache_dir))
+    if not is_model_folder(snapshot):
+        raise DownloadError(f"{model_id} lacks files a captioner needs ({', '.join(REQUIRED_FILES)}); "
+                            "is it an image-captioning (vision encoder-decoder) model?")
+    return snapshot
+
+
+def _remote_weights_file(model_id: str) -> str:
+    """The weights file to fetch: safetensors when the repository has them, else the PyTorch pickle."""
+    from huggingface_hub import HfApi
+
+    try:
+        files = set(HfApi().list_repo_files(model_id))
+    except Exception as error:  # noqa: BLE001 - every failure here becomes one message
+        raise _network_error(model_id, error) from None
+    if SAFE_WEIGHTS in files:
+        return SAFE_WEIGHTS
+    if PICKLED_WEIGHTS in files:
+        return PICKLED_WEIGHTS
+    raise DownloadError(f"{model_id} has neither {SAFE_WEIGHTS} nor {PICKLED_WEIGHTS}; "
+                        "is it a transformers model?")
+
+
+def _snapshot(model_id: str, cache_dir, patterns: list[str]) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(model_id, cache_dir=cache_dir, allow_patterns=patterns,
+                                      etag_timeout=NETWORK_TIMEOUT_S))
+    except Exception as error:  # noqa: BLE001 - every failure here becomes one message
+        raise _network_error(model_id, error) from None
+
+
+def _network_error(model_id: str, error: Exception) -> Exception:
+    """Our error for a failed hub call: offline, unknown repository, or another refusal."""
+    from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError
+
+    if isinstance(error, (RepositoryNotFoundError, GatedRepoError)):
+        return DownloadError(f"the hub has no public model {model_id!r} ({type(error).__name__}); "
+                             "check the model id, or log in with 'hf auth login' for private models")
+    names = {type(e).__name__ for e in (error, error.__cause__, error.__context__) if e is not None}
+    connection = {"ConnectError", "ConnectTimeout", "TimeoutException", "ReadTimeout", "ConnectionError",
+                  "LocalEntryNotFoundError", "OfflineModeIsEnabled", "ProxyError", "NetworkError"}
+    if isinstance(error, (OfflineModeIsEnabled, ConnectionError, TimeoutError)) or names & connection:
+        return OfflineError(offline_hint(model_id))
+    return DownloadError(f"downloading {model_id} failed ({type(error).__name__}: {error}); "
+                         "run 'captioner models download vit-gpt2' again to resume")
+
+
+def convert_to_safetensors(source: Path, target: Path) -> Path:
+    """Write a safetensors copy of a ``pytorch_model.bin`` model folder to ``target`` (all or nothing)."""
+    from transformers import VisionEncoderDecoderModel
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        # transformers reads .bin files with torch.load(weights_only=True): tensors only, no code.
+        model = VisionEncoderDecoderModel.from_pretrained(source, use_safetensors=False)
+        model.save_pretrained(staging)
+        for name in SUPPORT_FILES:
+            if (source / name).is_file() and not (staging / name).exists():
+                shutil.copyfile(source / name, staging / name)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

@@ -1,0 +1,148 @@
+"""`captioner evaluate` as a user runs it: predictions files, trained models, and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_clean_failure, run_cli
+
+
+@pytest.fixture(scope="module")
+def prepared(shapes_dataset, tmp_path_factory) -> Path:
+    from captioner.data.prepare import prepare_dataset
+
+    folder = tmp_path_factory.mktemp("prepared") / "shapes"
+    prepare_dataset(shapes_dataset, folder)
+    return folder
+
+
+def test_items(prepared: Path, split: str = "test") -> list[dict]:
+    return [json.loads(line) for line in (prepared / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+test_items.__test__ = False  # a helper, not a test
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def no_java_env(tmp_path: Path) -> dict:
+    """PATH without any 'java': the pure-Python fallback."""
+    empty = tmp_path / "no-java-bin"
+    empty.mkdir(exist_ok=True)
+    return {"PATH": str(empty)}
+
+
+def test_predictions_file_without_java_prints_table_note_and_writes_report(prepared, tmp_path):
+    rows = [{"image": row["image"], "caption": row["references"][0]} for row in test_items(prepared)]
+    predictions = write_jsonl(tmp_path / "system-a.jsonl", rows)
+    result = run_cli("evaluate", "--predictions", predictions, "--dataset", prepared, cwd=tmp_path,
+                     env=no_java_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = lines[1].split()
+    assert header == ["model", "images", "distinct", "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr"]
+    row = lines[2].split()
+    assert row[:7] == ["system-a", str(len(rows)), "100%", "100.0", "100.0", "100.0", "100.0"]  # x100, perfect
+    assert any(line.startswith("note: METEOR missing") and "Java" in line for line in lines)
+    # default report folder: reports/<dataset>-<split>-<UTC time>/
+    reports = list((tmp_path / "reports").glob("shapes-test-*/report.md"))
+    assert len(reports) == 1 and f"report: {reports[0].relative_to(tmp_path)}" in result.stdout
+    # the report's own predictions.jsonl (with a "model" field) scores again to the same numbers
+    again = run_cli("evaluate", "--predictions", reports[0].parent / "predictions.jsonl", "--dataset", prepared,
+                    "--report", tmp_path / "again", "--json", env=no_java_env(tmp_path))
+    assert again.returncode == 0, again.stderr
+    first = json.loads((reports[0].parent / "metrics.json").read_text(encoding="utf-8"))["models"][0]
+    second = json.loads(again.stdout)["models"][0]
+    assert second["model"] == "system-a" and second["metrics"] == first["metrics"]
+
+
+@pytest.mark.slow
+def test_predictions_file_with_java_scores_meteor(prepared, tmp_path):
+    from captioner.evaluation.tokenize import java_available
+
+    if not java_available():
+        pytest.skip("Java is not installed")
+    rows = [{"image": row["image"], "caption": "two red circles"} for row in test_items(prepared)]
+    result = run_cli("evaluate", "--predictions", write_jsonl(tmp_path / "p.jsonl", rows), "--dataset", prepared,
+                     "--report", tmp_path / "r", "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)["models"][0]
+    assert {"BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"} <= set(record["metrics"])
+    assert record["tokenizer"] == "ptb" and record["diversity"]["distinct_captions"] == 1
+    assert any(note.startswith("Repetitive captioner") for note in record["notes"])
+
+
+@pytest.mark.parametrize("case, fragments", [
+    ("missing file", ["does not exist"]),
+    ("bad line", ["line 2", "not valid json"]),
+    ("unknown image", ["not in the test split", "nowhere.png"]),
+    ("empty file", ["holds no captions"]),
+])
+def test_bad_predictions_files_fail_cleanly(prepared, tmp_path, case, fragments):
+    image = test_items(prepared)[0]["image"]
+    path = tmp_path / "p.jsonl"
+    if case == "bad line":
+        path.write_text(json.dumps({"image": image, "caption": "a"}) + "\n{oops\n", encoding="utf-8")
+    elif case == "unknown image":
+        write_jsonl(path, [{"image": image, "caption": "a"}, {"image": "nowhere.png", "caption": "b"}])
+    elif case == "empty file":
+        path.write_text("\n", encoding="utf-8")
+    result = run_cli("evaluate", "--predictions", path, "--dataset", prepared, "--report", tmp_path / "r")
+    assert_clean_failure(result, *fragments)
+    assert not (tmp_path / "r").exists()  # nothing half-written
+
+
+def test_bad_datasets_models_and_arguments_fail_cleanly(prepared, shapes_dataset, tmp_path):
+    predictions = write_jsonl(tmp_path / "p.jsonl", [{"image": test_items(prepared)[0]["image"], "caption": "a"}])
+    assert_clean_failure(run_cli("evaluate", "--predictions", predictions, "--dataset", shapes_dataset),
+                         "raw data set", "captioner data prepare")
+    assert_clean_failure(run_cli("evaluate", "--predictions", predictions, "--dataset", tmp_path / "nope"),
+                         "does not exist")
+    assert_clean_failure(run_cli("evaluate", "no-such-model", "--dataset", prepared, "--models-dir", tmp_path),
+                         "no model bundle named 'no-such-model'")
+    assert_clean_failure(run_cli("evaluate", "--dataset", prepared), "name at least one MODEL")
+    assert_clean_failure(run_cli("evaluate", "m", "--predictions", predictions, "--dataset", prepared), "not both")
+
+
+# --- a real trained captioner ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shapes_model(tmp_path_factory) -> Path:
+    demo = pytest.importorskip("captioner.training.demo", reason="the LSTM trainer (captioner.training.demo) "
+                               "is not in this checkout")
+    return Path(demo.build_demo_model(tmp_path_factory.mktemp("models")))
+
+
+@pytest.mark.slow
+def test_evaluating_a_trained_model_writes_report_and_records_metrics_in_its_bundle(shapes_model, prepared, tmp_path):
+    from captioner.evaluation.tokenize import java_available
+    from captioner.models.bundle import read_bundle_info
+
+    result = run_cli("evaluate", shapes_model.name, "--dataset", prepared, "--models-dir", shapes_model.parent,
+                     "--beam", "2", "--report", tmp_path / "report", "--figure-images", "4")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[2].split()[0] == shapes_model.name
+    assert f"recorded in {shapes_model / 'captioner.json'}" in result.stdout
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text(encoding="utf-8"))
+    record = metrics["models"][0]
+    expected = {"BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr"} | ({"METEOR"} if java_available() else set())
+    assert expected <= set(record["metrics"])
+    assert record["kind"] == "lstm" and record["decoding"]["method"] == "beam" and record["decoding"]["beam_size"] == 2
+    assert record["counts"]["images"] == len(test_items(prepared)) and record["timing"]["images_per_s"] > 0
+    stored = read_bundle_info(shapes_model).metrics["test"]
+    assert expected <= set(stored) and stored["images"] == record["counts"]["images"]
+    assert stored["CIDEr"] == pytest.approx(record["metrics"]["CIDEr"])
+    assert (tmp_path / "report" / "results.png").stat().st_size > 10_000
+    # a partial run (--limit) does not overwrite what the bundle says about the whole split
+    partial = run_cli("evaluate", shapes_model, "--dataset", prepared, "--limit", "2", "--report", tmp_path / "partial",
+                      env=no_java_env(tmp_path))
+    assert partial.returncode == 0, partial.stderr
+    assert "Not recorded in the bundle" in partial.stdout
+    assert read_bundle_info(shapes_model).metrics["test"] == stored
