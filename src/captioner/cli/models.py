@@ -61,8 +61,12 @@ def list_models(args) -> int:
 
 
 def download_model(args) -> int:
-    from captioner.models.vit_gpt2 import download_pretrained
+    try:
+        from captioner.models.vit_gpt2 import download_pretrained
+    except ImportError as error:
+        from captioner.errors import ModelError
 
+        raise ModelError(f"ViT-GPT2 support is not available here ({error}); install captioner[vit]") from None
     result = download_pretrained(model_id=None)
     if args.json:
         print_json({"model": args.model, "result": result})

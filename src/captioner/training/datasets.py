@@ -52,6 +52,9 @@ class _EpochBatches(keras.utils.PyDataset):
         self.epoch = 0
         self._order: np.ndarray | None = None
 
+    def __len__(self) -> int:
+        return self.num_batches
+
     def set_epoch(self, epoch: int) -> None:
         """Use the order of ``epoch`` (0-based) from now on."""
         if epoch != self.epoch or self._order is None:
