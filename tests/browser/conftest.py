@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))  # the shared test helpers (fake Azure Translator)
+from fake_azure_translator import KEY, REGION, FakeAzureTranslator
 
-from fake_azure_translator import KEY, REGION, FakeAzureTranslator  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -58,7 +57,7 @@ def chromium_path() -> Path:
 def two_models(tmp_path_factory) -> Path:
     """A models folder with two real small models trained on the shapes data set (about a minute or two);
     CAPTIONER_BROWSER_MODELS=DIR keeps them in DIR between runs."""
-    from browser_models import build_two_models
+    from browser.browser_models import build_two_models
 
     kept = os.environ.get("CAPTIONER_BROWSER_MODELS")
     return build_two_models(Path(kept) if kept else tmp_path_factory.mktemp("browser-models"))
