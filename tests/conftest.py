@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,9 @@ SHARED_DATA = Path(os.environ.get("CAPTIONER_SHARED_DATA", ROOT.parent / "shared
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Apps made by tests keep their caption history in a throw-away SQLite file, never in a real database.
+_TEST_INSTANCE = tempfile.mkdtemp(prefix="captioner-test-instance-")
+os.environ["DATABASE_URL"] = f"sqlite:///{_TEST_INSTANCE}/captioner.db"
 
 
 @dataclass

@@ -252,7 +252,7 @@ def test_flask_cli_finds_the_factory(tmp_path):
     """`make dev` runs `flask run` with FLASK_APP=captioner.web:create_app; the factory must work there."""
     env = {"PYTHONPATH": str(ROOT / "src"), "FLASK_APP": "captioner.web:create_app", "PATH": "/usr/bin:/bin",
            "CAPTIONER_MODELS_DIR": str(tmp_path), "CAPTIONER_BUILD_DEMO": "0", "CAPTIONER_TRY_PRETRAINED": "0",
-           "SECRET_KEY": "x"}
+           "SECRET_KEY": "x", "DATABASE_URL": f"sqlite:///{tmp_path / 'captioner.db'}"}
     done = subprocess.run([sys.executable, "-m", "flask", "routes"], capture_output=True, text=True, env=env,
                           timeout=120)
     assert done.returncode == 0, done.stderr

@@ -49,7 +49,7 @@ def create_app(config=None) -> Flask:
     from flask_cors import CORS
     from flask_wtf.csrf import CSRFProtect
 
-    from captioner.web import aliases, api, errors, pages
+    from captioner.web import aliases, api, errors, history, pages, translate
     from captioner.web.service import CaptionService
     from captioner.web.uploads import InMemoryRequest
 
@@ -73,13 +73,21 @@ def create_app(config=None) -> Flask:
     csrf.exempt(api.bp)  # stateless JSON API without cookies; see api.py
     csrf.exempt(api.ops)
     csrf.exempt(aliases.bp)
-    CORS(app, resources={r"/api/*": {"origins": "*"}}, send_wildcard=True)  # any site, never with cookies
+    csrf.exempt(history.api)  # like the rest of the API; foreign Origins are refused there instead
+    csrf.exempt(translate.bp)
+    # Any site, never with cookies; except the saved history and the (paid) translation service.
+    CORS(app, resources={r"/api/(?!v1/(history|translate)).*": {"origins": "*"}}, send_wildcard=True)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api.ops)
     app.register_blueprint(aliases.bp)
+    app.register_blueprint(history.bp)
+    app.register_blueprint(history.api)
+    app.register_blueprint(translate.bp)
     errors.register(app)
+    history.init_history(app)
+    translate.init_translation(app)
 
     @app.after_request
     def security_headers(response):

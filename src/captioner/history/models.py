@@ -1,0 +1,58 @@
+"""The caption history as SQLAlchemy 2 typed ORM classes (the schema the migrations create)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, DateTime, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+MAX_MODEL_NAME = 200  # longest model name stored
+MAX_FILE_NAME = 255  # longest (sanitized) original file name stored
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Base class of the history tables."""
+
+
+class HistoryEntry(Base):
+    """One saved caption: what the model said about an image, with a small thumbnail of that image.
+
+    The original upload is never stored: only a re-encoded JPEG thumbnail without metadata.
+    """
+
+    __tablename__ = "history_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
+    model: Mapped[str] = mapped_column(String(MAX_MODEL_NAME), index=True)  # bundle name that captioned
+    caption: Mapped[str] = mapped_column(Text)  # the best caption
+    alternatives: Mapped[list] = mapped_column(JSON, default=list)  # [{"text", "log_prob"}], best first
+    decoding: Mapped[dict] = mapped_column(JSON, default=dict)  # Decoding.to_dict() of the run, or {}
+    translations: Mapped[dict] = mapped_column(JSON, default=dict)  # {"ar": "...", "de": "..."}
+    thumbnail: Mapped[bytes] = mapped_column(LargeBinary)  # JPEG, at most THUMBNAIL_SIZE pixels a side
+    width: Mapped[int] = mapped_column(Integer)  # of the uploaded image, in pixels
+    height: Mapped[int] = mapped_column(Integer)
+    file_name: Mapped[str | None] = mapped_column(String(MAX_FILE_NAME), nullable=True)  # sanitized
+
+    def to_dict(self) -> dict:
+        """Everything but the thumbnail bytes, JSON-ready."""
+        created = self.created_at
+        if created is not None and created.tzinfo is None:  # SQLite hands back naive datetimes
+            created = created.replace(tzinfo=timezone.utc)
+        return {
+            "id": self.id,
+            "created_at": created.isoformat() if created else None,
+            "model": self.model,
+            "caption": self.caption,
+            "alternatives": list(self.alternatives or []),
+            "decoding": dict(self.decoding or {}),
+            "translations": dict(self.translations or {}),
+            "width": self.width,
+            "height": self.height,
+            "file_name": self.file_name,
+        }

@@ -1,0 +1,164 @@
+"""The real app in a real browser: ``captioner serve`` (waitress) in a subprocess on 127.0.0.1 with two
+real small models, the local fake Azure Translator, and Debian's Chromium driven by Playwright.
+Playwright never downloads a browser here; without /usr/bin/chromium these tests skip."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from fake_azure_translator import KEY, REGION, FakeAzureTranslator
+
+ROOT = Path(__file__).resolve().parents[2]
+
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+START_TIMEOUT = 180  # seconds for the server to load its models
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if Path(str(item.fspath)).parent == Path(__file__).parent:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)  # the session trains two small models first
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> Path:
+    if not CHROMIUM.is_file():
+        pytest.skip(f"Debian's Chromium is not at {CHROMIUM}; install it with `apt-get install chromium` "
+                    "(or `make system-packages` as root)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        pytest.skip("playwright (the Python package) is not installed")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def two_models(tmp_path_factory) -> Path:
+    """A models folder with two real small models trained on the shapes data set (about a minute or two);
+    CAPTIONER_BROWSER_MODELS=DIR keeps them in DIR between runs."""
+    from browser.browser_models import build_two_models
+
+    kept = os.environ.get("CAPTIONER_BROWSER_MODELS")
+    return build_two_models(Path(kept) if kept else tmp_path_factory.mktemp("browser-models"))
+
+
+@pytest.fixture(scope="session")
+def fake_translator():
+    with FakeAzureTranslator() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def server(chromium_path, two_models, fake_translator, tmp_path_factory) -> str:
+    """The base URL of ``captioner serve`` running the two models; stopped after the session."""
+    workdir = tmp_path_factory.mktemp("server")
+    port = free_port()
+    env = {**os.environ,
+           "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "DATABASE_URL": f"sqlite:///{workdir / 'instance' / 'captioner.db'}",
+           "SECRET_KEY": "browser-test-secret",
+           "KEY": KEY, "ENDPOINT": fake_translator.endpoint, "LOCATION": REGION,
+           "CAPTIONER_TRANSLATION_TIMEOUT": "2",
+           "CAPTIONER_TRY_PRETRAINED": "0", "CAPTIONER_BUILD_DEMO": "0",
+           "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    log_path = workdir / "server.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "captioner", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--models-dir", str(two_models), "--threads", "4"],
+            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(url, process, log_path)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"captioner serve exited ({process.returncode}):\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                if json.load(response)["status"] == "ready":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"captioner serve was not ready after {START_TIMEOUT} s:\n{log_path.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh browser profile (no stored theme), clipboard allowed, on the served app."""
+    context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 900},
+                                  permissions=["clipboard-read", "clipboard-write"], color_scheme="light")
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    # Playwright starts intercepting file choosers only once something listens, without waiting for the
+    # browser to confirm; listening from the start means a chooser opened by a quick key press is caught.
+    page.on("filechooser", lambda chooser: None)
+    page.evaluate("1")
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+@pytest.fixture(scope="session")
+def sample_images(tmp_path_factory) -> list[Path]:
+    """Pictures from the shapes data set the models were trained on."""
+    from captioner.data.shapes import write_shapes_dataset
+
+    folder = write_shapes_dataset(tmp_path_factory.mktemp("browser-shapes") / "shapes", images=6, seed=3)
+    images = sorted((folder / "Images").iterdir())
+    target = tmp_path_factory.mktemp("browser-images")
+    copies = []
+    for number, image in enumerate(images[:3]):
+        copies.append(Path(shutil.copy(image, target / f"shape-{number}{image.suffix}")))
+    return copies

@@ -1,0 +1,81 @@
+"""The packaged Alembic migrations: up to head, down to base, up again, on SQLite and PostgreSQL, and
+the migrated schema matching the ORM models exactly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from history_databases import DATABASES, database_url_for, drop_history_tables
+from PIL import Image
+
+from captioner.history import make_thumbnail
+from captioner.history.db import (create_database_engine, create_session_factory, downgrade_database, table_names,
+                                  upgrade_database)
+from captioner.history.models import Base
+from captioner.history.store import HistoryStore
+
+
+@pytest.fixture(params=DATABASES)
+def engine(request, tmp_path):
+    url = database_url_for(request.param, tmp_path)
+    engine = create_database_engine(url)
+    yield engine
+    engine.dispose()
+    if request.param == "postgres":
+        drop_history_tables(url)
+
+
+def current_revision(engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def test_upgrade_downgrade_upgrade(engine):
+    assert "history_entries" not in table_names(engine)
+    upgrade_database(engine)
+    assert {"history_entries", "alembic_version"} <= table_names(engine)
+    assert current_revision(engine) == "0001"
+    downgrade_database(engine, "base")
+    assert "history_entries" not in table_names(engine)
+    assert current_revision(engine) is None
+    upgrade_database(engine)
+    assert "history_entries" in table_names(engine)
+    assert current_revision(engine) == "0001"
+
+
+def test_upgrading_again_keeps_the_data(engine):
+    upgrade_database(engine)
+    store = HistoryStore(create_session_factory(engine))
+    store.add(model="m", caption="a red circle", thumbnail=make_thumbnail(Image.new("RGB", (8, 8))), width=8, height=8)
+    upgrade_database(engine)  # what every app start does
+    assert [e.caption for e in store.list().entries] == ["a red circle"]
+
+
+def test_migrated_schema_matches_the_models(engine):
+    upgrade_database(engine)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_server_workers_starting_together_migrate_one_at_a_time(kind, tmp_path):
+    url = database_url_for(kind, tmp_path)
+    code = ("import sys; from captioner.history.db import create_database_engine, upgrade_database; "
+            "upgrade_database(create_database_engine(sys.argv[1]))")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    workers = [subprocess.Popen([sys.executable, "-c", code, url], env=env, stderr=subprocess.PIPE, text=True)
+               for _ in range(4)]
+    errors = [worker.communicate(timeout=120)[1] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0, 0, 0], errors
+    engine = create_database_engine(url)
+    assert current_revision(engine) == "0001"
+    engine.dispose()
+    if kind == "postgres":
+        drop_history_tables(url)
