@@ -164,6 +164,10 @@ def _check_output(out: Path, resume: bool) -> Path | None:
     """The checkpoint to resume from (None: a fresh start); refuses to overwrite a bundle or an unfinished run."""
     from transformers.trainer_utils import get_last_checkpoint
 
+    if not _is_main_process():  # the first process checks; the others follow its files, written meanwhile
+        checkpoints = out / CHECKPOINTS
+        last = get_last_checkpoint(str(checkpoints)) if resume and checkpoints.is_dir() else None
+        return Path(last) if last else None
     if is_bundle(out):
         raise ValueError(f"{out} already holds a trained model ({BUNDLE_FILE}); choose another --out or delete it")
     checkpoints = out / CHECKPOINTS
@@ -226,6 +230,9 @@ def train_vit_gpt2(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
     else:
         parts = build_parts(settings)
     prepare_special_tokens(parts.model, parts.tokenizer)
+    # VisionEncoderDecoderModel returns the mean loss over its batch's tokens and ignores the Trainer's
+    # token count; without this the Trainer would multiply that mean by the number of processes.
+    parts.model.accepts_loss_kwargs = False
     train = CaptionPairs(prepared, "train", parts.image_processor, parts.tokenizer, settings.max_target_length)
     val = CaptionPairs(prepared, "val", parts.image_processor, parts.tokenizer, settings.max_target_length)
     if _is_main_process() and not resume:
@@ -247,6 +254,7 @@ def train_vit_gpt2(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
         load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
         save_total_limit=2, report_to="none", remove_unused_columns=False, dataloader_num_workers=workers,
         dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),  # also what makes torchrun on CPUs one distributed (gloo) run
         disable_tqdm=not _show_bars(), predict_with_generate=False, **_mixed_precision(),
     )
     callbacks = [EarlyStoppingCallback(early_stopping_patience=settings.patience), _EpochReport(progress)]
@@ -256,6 +264,7 @@ def train_vit_gpt2(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
     say(f"fine-tuning on {len(train)} caption pairs ({len(val)} for validation), "
         f"{settings.epochs} epochs, batch {settings.batch_size}, on {arguments.device}")
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    trainer.accelerator.wait_for_everyone()  # every process has read the best checkpoint before it is removed
     if not trainer.is_world_process_zero():
         return out
     parts.model = trainer.model
