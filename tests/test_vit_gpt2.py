@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tiny_vit_gpt2 import fit_briefly, save_tiny_model, tiny_parts  # noqa: E402
+from tiny_vit_gpt2 import single_thread, fit_briefly, save_tiny_model, tiny_parts  # noqa: E402
 
 from captioner import load_captioner  # noqa: E402
 from captioner.data.shapes import describe, make_picture  # noqa: E402
@@ -25,6 +25,13 @@ from captioner.models.vit_gpt2 import (ModelParts, VitGpt2Captioner, download_pr
 
 # A random decoder with a wide weight scale: varied word choices, long captions that repeat themselves.
 VARIED = {"seed": 1, "decoder_init": 0.5}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and lose a lot when the machine is busy."""
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

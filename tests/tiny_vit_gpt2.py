@@ -3,12 +3,33 @@ captions. Shared by the ViT-GPT2 tests; nothing here touches the network."""
 
 from __future__ import annotations
 
-import csv
+import os
 import random
+from contextlib import contextmanager
 from pathlib import Path
 
 END = "<|endoftext|>"
 IMAGE_SIZE = 32
+
+
+@contextmanager
+def single_thread():
+    """torch on one thread (OMP_NUM_THREADS=1 too, so the captioner keeps it), restored afterwards."""
+    import torch
+
+    saved_env = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    saved_threads = torch.get_num_threads()
+    os.environ.update({name: "1" for name in saved_env})
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved_threads)
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def shapes_captions(count: int = 300, seed: int = 0) -> list[str]:
@@ -74,27 +95,21 @@ def save_tiny_model(folder: Path, seed: int = 0, **kwargs) -> Path:
     return folder
 
 
-def write_shapes_prepared(dataset: Path, out: Path) -> Path:
-    """A prepared folder (train/val/test by a seeded split) from a shapes data set in the CSV layout."""
-    from captioner.data.prepared import PreparedItem, write_prepared
-    from captioner.data.text import Vocabulary, clean_caption
+def save_encoder_and_decoder(folder: Path, hidden: int = 32) -> tuple[Path, Path]:
+    """A tiny ViT encoder folder (with image processor) and a tiny GPT-2 folder (with tokenizer), as on the hub."""
+    from transformers import GPT2Config, GPT2LMHeadModel, ViTConfig, ViTImageProcessorPil, ViTModel
 
-    by_image: dict[str, list[str]] = {}
-    with open(dataset / "captions.txt", encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            by_image.setdefault(row["image"], []).append(row["caption"])
-    names = sorted(by_image)
-    random.Random(0).shuffle(names)
-    cut_val, cut_test = int(len(names) * 0.7), int(len(names) * 0.85)
-    groups = {"train": names[:cut_val], "val": names[cut_val:cut_test], "test": names[cut_test:]}
-    splits = {split: [PreparedItem(n, tuple(clean_caption(c) for c in by_image[n]), tuple(by_image[n]))
-                      for n in chosen] for split, chosen in groups.items()}
-    words = sorted({w for items in splits.values() for item in items for c in item.captions for w in c.split()})
-    vocabulary = Vocabulary(["<pad>", "<unk>", *words])
-    meta = {"name": "shapes", "dataset": str(dataset), "images_dir": str(dataset / "Images"), "layout": "csv",
-            "counts": {k: len(v) for k, v in splits.items()}}
-    write_prepared(out, meta, vocabulary, splits)
-    return out
+    tokenizer = train_tokenizer(shapes_captions())
+    encoder = ViTModel(ViTConfig(image_size=IMAGE_SIZE, patch_size=8, hidden_size=hidden, num_hidden_layers=2,
+                                 num_attention_heads=2, intermediate_size=2 * hidden))
+    decoder = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=hidden, n_layer=2,
+                                         n_head=2, bos_token_id=tokenizer.bos_token_id,
+                                         eos_token_id=tokenizer.eos_token_id))
+    encoder.save_pretrained(folder / "vit")
+    ViTImageProcessorPil(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}).save_pretrained(folder / "vit")
+    decoder.save_pretrained(folder / "gpt2")
+    tokenizer.save_pretrained(folder / "gpt2")
+    return folder / "vit", folder / "gpt2"
 
 
 def fit_briefly(model, image_processor, tokenizer, images, captions: list[str], steps: int = 40, seed: int = 0):

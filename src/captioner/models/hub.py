@@ -32,9 +32,10 @@ NETWORK_TIMEOUT_S = 10.0  # seconds to wait for the hub to answer before calling
 
 
 def offline_hint(model_id: str) -> str:
+    which = "" if model_id == DEFAULT_MODEL_ID else f" (model id {model_id})"
     return (f"the model {model_id!r} is not in the local cache and the Hugging Face hub cannot be reached; "
-            f"run 'captioner models download vit-gpt2' (or pass --model-id {model_id}) on a machine with "
-            "internet access, or copy a downloaded model folder here and pass its path")
+            f"run 'captioner models download vit-gpt2'{which} on a machine with internet access and copy the "
+            "downloaded folder here, then pass its path (or its hub cache as HF_HUB_CACHE)")
 
 
 def hub_offline() -> bool:

@@ -82,8 +82,13 @@ def load_model_folder(folder: str | os.PathLike) -> ModelParts:
     if not is_model_folder(folder):
         raise ModelError(f"{folder} is not a complete ViT-GPT2 model folder (config.json, preprocessor_config.json "
                          "and model.safetensors are needed); train or download the model again")
-    from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
+    import sys
 
+    from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
+    from transformers.utils import logging as transformers_logging
+
+    if not sys.stderr.isatty():  # no "Loading weights" bars in logs and pipes
+        transformers_logging.disable_progress_bar()
     try:
         model = VisionEncoderDecoderModel.from_pretrained(folder, use_safetensors=True)
         # The PIL backend is the original ViTFeatureExtractor's arithmetic, and needs no torchvision.

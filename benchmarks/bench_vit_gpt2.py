@@ -1,0 +1,118 @@
+"""ViT-GPT2 captioning on the CPU: latency per image and images/s at batch 8, against the straightforward way.
+
+The model has the full size of nlpconnect/vit-gpt2-image-captioning (ViT-base-patch16-224 encoder,
+GPT-2 small decoder with cross-attention, 50257 tokens) with random weights built from configs, so no
+download is needed; the work per caption is the same as the real model's whenever captions run to the
+length limit (random weights rarely stop early, so both sides decode all 15 tokens).
+
+Both sides decode with beam search, 4 beams, max_length 16 (the original's settings).
+- baseline: the model card's way, one image per call: the image processor, then
+  ``model.generate(pixel_values, max_length=16, num_beams=4)`` and ``batch_decode``, under torch's default
+  thread count and without ``torch.inference_mode`` (``generate`` itself runs without gradients).
+- ours: ``VitGpt2Captioner.caption``: batches of 8 images per ``generate`` call, ``torch.inference_mode``,
+  threads set to the cores this process may use, and it also returns the 4 best captions with their exact
+  log-probabilities (work the baseline does not do).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from run import figure  # noqa: E402
+
+END = "<|endoftext|>"
+VOCAB = 50257  # GPT-2's vocabulary size; the end token is the last one, as in GPT-2
+
+
+def full_size_parts():
+    """(model, image_processor, tokenizer) of nlpconnect's architecture, random weights, seeded."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import (GenerationConfig, GPT2Config, PreTrainedTokenizerFast, ViTConfig,
+                              ViTImageProcessorPil, VisionEncoderDecoderConfig, VisionEncoderDecoderModel)
+
+    words = {f"w{i}": i for i in range(VOCAB - 1)} | {END: VOCAB - 1}
+    backend = Tokenizer(models.WordLevel(vocab=words, unk_token=END))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=END, eos_token=END, pad_token=END,
+                                        unk_token=END)
+    encoder = ViTConfig()  # base: 12 layers, hidden 768, patch 16, image 224
+    decoder = GPT2Config(vocab_size=VOCAB, add_cross_attention=True, bos_token_id=VOCAB - 1, eos_token_id=VOCAB - 1)
+    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
+    config.decoder_start_token_id = config.pad_token_id = config.eos_token_id = VOCAB - 1
+    torch.manual_seed(0)
+    model = VisionEncoderDecoderModel(config=config).eval()
+    model.generation_config = GenerationConfig(decoder_start_token_id=VOCAB - 1, bos_token_id=VOCAB - 1,
+                                               eos_token_id=VOCAB - 1, pad_token_id=VOCAB - 1)
+    return model, ViTImageProcessorPil(size={"height": 224, "width": 224}), tokenizer
+
+
+def photos(count: int):
+    import random
+
+    from captioner.data.shapes import make_picture
+
+    rng = random.Random(0)
+    return [make_picture(rng)[0].resize((640, 480)) for _ in range(count)]
+
+
+def baseline_caption(model, processor, tokenizer, image) -> str:
+    pixel_values = processor(images=image, return_tensors="pt").pixel_values
+    output_ids = model.generate(pixel_values, max_length=16, num_beams=4)
+    return tokenizer.batch_decode(output_ids, skip_special_tokens=True)[0].strip()
+
+
+def timed(call):
+    started = time.perf_counter()
+    result = call()
+    return time.perf_counter() - started, result
+
+
+def run(quick: bool) -> list[dict]:
+    import torch
+
+    from captioner.models.bundle import BundleInfo
+    from captioner.models.vit_gpt2 import ModelParts, VitGpt2Captioner
+
+    default_threads = torch.get_num_threads()
+    model, processor, tokenizer = full_size_parts()
+    images = photos(8)
+    singles = 2 if quick else 6
+    warm = processor(images=images[:1], return_tensors="pt").pixel_values
+    model.generate(warm, max_length=3, num_beams=4)  # first-call allocations, for both sides
+
+    # The straightforward way first, under torch's own default thread count.
+    torch.set_num_threads(default_threads)
+    baseline = [timed(lambda im=im: baseline_caption(model, processor, tokenizer, im)) for im in images[:singles]]
+
+    captioner = VitGpt2Captioner(ModelParts(model, processor, tokenizer), BundleInfo(kind="vit-gpt2", name="bench"),
+                                 batch_size=8, device="cpu")
+    threads = torch.get_num_threads()
+    ours = [timed(lambda im=im: captioner.caption([im])[0].text) for im in images[:singles]]
+    batches = [timed(lambda: captioner.caption(images))[0] for _ in range(1 if quick else 2)]
+    if [text for _, text in ours] != [text for _, text in baseline]:
+        raise RuntimeError("our captions differ from the straightforward way's")
+
+    baseline_latency = statistics.median(t for t, _ in baseline)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    note = (f"ViT-base + GPT-2 small, random weights, beam 4, max_length 16, CPU; threads {threads} "
+            f"(torch default {default_threads}); load average {load:.1f} at the end; "
+            "baseline: one image per generate() call")
+    return [
+        figure("vit-gpt2 latency per image (CPU)", statistics.median(t for t, _ in ours), baseline_latency, "s",
+               higher_is_better=False, note=note + "; ours also returns 4 scored alternatives"),
+        figure("vit-gpt2 images/s at batch 8 (CPU)", 8 / statistics.median(batches), 1 / baseline_latency,
+               "images/s", higher_is_better=True, note=note),
+    ]
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    for row in run(bool(os.environ.get("BENCH_QUICK"))):
+        print(row)

@@ -1,0 +1,1 @@
+"""Training: turning prepared data into model bundles."""
