@@ -32,6 +32,7 @@ from captioner.models.bundle import BUNDLE_FILE, BundleInfo, is_bundle, write_bu
 from captioner.models.vit_gpt2 import (KIND, MODEL_FOLDER, SETTINGS_KEY, ModelParts, VitGpt2Captioner,
                                        configure_torch_threads, decoding_for, load_model_folder,
                                        prepare_special_tokens, resolve_pretrained, write_model_folder)
+from captioner.training.plots import plot_history, write_history_csv
 
 CHECKPOINTS = "checkpoints"
 RUN_FILE = "run.json"  # inside CHECKPOINTS: the settings of the run, so a resumed run is the same run
@@ -301,42 +302,8 @@ def write_trained_bundle(out: Path, prepared: PreparedData, parts: ModelParts, s
 
 
 def write_curves(history: dict[str, list[float]], out: Path) -> list[Path]:
-    """history.csv and loss.png (training and validation loss per epoch)."""
-    try:
-        from captioner.training.plots import plot_history, write_history_csv
-    except ImportError:  # the shared plotting module is not part of this installation
-        return _write_curves_here(history, out)
+    """history.csv and the learning curves (training and validation loss per epoch)."""
     return [write_history_csv(history, out / "history.csv"), *plot_history(history, out)]
-
-
-def _write_curves_here(history: dict[str, list[float]], out: Path) -> list[Path]:
-    import csv
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = sorted(history)
-    rows = max((len(v) for v in history.values()), default=0)
-    with open(out / ".history.csv.tmp", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["epoch", *names])
-        for epoch in range(rows):
-            writer.writerow([epoch + 1, *(f"{history[n][epoch]:.6g}" if epoch < len(history[n]) else ""
-                                          for n in names)])
-    os.replace(out / ".history.csv.tmp", out / "history.csv")
-    figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
-    for name, label in (("loss", "training"), ("val_loss", "validation")):
-        if history.get(name):
-            axes.plot(range(1, len(history[name]) + 1), history[name], marker="o", markersize=3, label=label)
-    axes.set(xlabel="epoch", ylabel="loss", title="Loss")
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(out / ".loss.tmp.png")
-    plt.close(figure)
-    os.replace(out / ".loss.tmp.png", out / "loss.png")
-    return [out / "history.csv", out / "loss.png"]
 
 
 def _show_bars() -> bool:
