@@ -4,7 +4,6 @@ for captions from a predictions file and for a real trained shapes captioner."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from captioner.cli.common import add_decoding_arguments, decoding_from_arguments, positive_int, print_json
+from captioner.cli.common import add_decoding_arguments, decoding_from_arguments, print_json
 
 
 def register(subparsers) -> None:

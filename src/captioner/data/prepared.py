@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Iterable
 from captioner.data.records import SPLITS
 from captioner.data.text import Vocabulary
 from captioner.errors import DataError
+from captioner.files import staged_folder
 
 PREPARED_FILE = "prepared.json"
 VOCAB_FILE = "vocab.json"
@@ -90,11 +90,8 @@ class PreparedData:
 
 def write_prepared(folder: str | os.PathLike, meta: dict, vocabulary: Vocabulary,
                    splits: dict[str, Iterable[PreparedItem]]) -> None:
-    """Write a whole prepared folder, all or nothing: files go to a temporary sibling that is renamed at the end."""
-    target = Path(folder)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    """Write a whole prepared folder, all or nothing."""
+    with staged_folder(folder) as staging:
         for name, items in splits.items():
             with open(staging / f"{name}.jsonl", "w", encoding="utf-8") as out:
                 for item in items:
@@ -102,19 +99,3 @@ def write_prepared(folder: str | os.PathLike, meta: dict, vocabulary: Vocabulary
                                           "references": list(item.references)}, ensure_ascii=False) + "\n")
         vocabulary.save(staging / VOCAB_FILE)
         (staging / PREPARED_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            os.replace(target, old)
-            os.replace(staging, target)
-            _remove_tree(old)
-        else:
-            os.replace(staging, target)
-    except BaseException:
-        _remove_tree(staging)
-        raise
-
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from captioner.errors import ModelError
+from captioner.files import write_json_atomic  # noqa: F401  (part of this module's API)
 
 BUNDLE_FILE = "captioner.json"
 DEFAULT_MODELS_DIR = "models"
@@ -50,21 +50,6 @@ def utc_now() -> str:
 def models_dir(path: str | os.PathLike | None = None) -> Path:
     """The models folder: ``path`` if given, else ``$CAPTIONER_MODELS_DIR``, else ``./models``."""
     return Path(path or os.environ.get("CAPTIONER_MODELS_DIR") or DEFAULT_MODELS_DIR)
-
-
-def write_json_atomic(path: Path, data) -> None:
-    """Write JSON to ``path`` through a temporary file in the same folder, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, ensure_ascii=False)
-            out.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def is_bundle(path: str | os.PathLike) -> bool:

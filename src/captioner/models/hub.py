@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from captioner.errors import DownloadError, ModelError, OfflineError
+from captioner.files import staged_folder
 
 DEFAULT_MODEL_ID = "nlpconnect/vit-gpt2-image-captioning"
 SAFE_WEIGHTS = "model.safetensors"
@@ -162,19 +162,11 @@ def convert_to_safetensors(source: Path, target: Path) -> Path:
     """Write a safetensors copy of a ``pytorch_model.bin`` model folder to ``target`` (all or nothing)."""
     from transformers import VisionEncoderDecoderModel
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with staged_folder(target) as staging:
         # transformers reads .bin files with torch.load(weights_only=True): tensors only, no code.
         model = VisionEncoderDecoderModel.from_pretrained(source, use_safetensors=False)
         model.save_pretrained(staging)
         for name in SUPPORT_FILES:
             if (source / name).is_file() and not (staging / name).exists():
                 shutil.copyfile(source / name, staging / name)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target

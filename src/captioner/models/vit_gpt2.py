@@ -225,22 +225,13 @@ def decoding_for(settings: VitGpt2Settings) -> Decoding:
 
 def write_model_folder(folder: str | os.PathLike, model, image_processor, tokenizer) -> Path:
     """``save_pretrained`` the three parts into ``folder`` (safetensors weights), all or nothing."""
-    import shutil
-    import tempfile
+    from captioner.files import staged_folder
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with staged_folder(folder) as staging:
         model.save_pretrained(staging)
         image_processor.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return folder
 
 
