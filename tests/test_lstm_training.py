@@ -16,7 +16,7 @@ from captioner.features import BackboneSpec, ensure_features  # noqa: E402
 from captioner.models.base import Decoding  # noqa: E402
 from captioner.models.bundle import is_bundle, read_bundle_info  # noqa: E402
 from captioner.models.registry import load_captioner  # noqa: E402
-from captioner.training.datasets import PrefixBatches, TeacherForcingBatches  # noqa: E402
+from captioner.training.datasets import PrefixBatches, TeacherForcingBatches, bucket_length  # noqa: E402
 from captioner.training.lstm import TrainingInterrupted, staging_dir, train_lstm  # noqa: E402
 from captioner.training.plots import plot_history  # noqa: E402
 
@@ -41,27 +41,32 @@ def store(prepared, cache):
     return ensure_features(prepared, SPEC, cache_dir=cache, progress=False)
 
 
-def test_teacher_forcing_batches_hold_whole_captions_with_padding_weighted_zero(prepared, store):
+def test_teacher_forcing_batches_hold_whole_captions_padded_to_their_bucket(prepared, store):
     vocabulary = prepared.vocabulary
     steps = vocabulary.max_length - 1
     batches = TeacherForcingBatches(prepared.split("train"), vocabulary, store, steps, batch_size=4, seed=1,
                                     shuffle=True)
-    (features, tokens), targets, weights = batches[0]
-    assert features.shape == (len(tokens), store.dim) and tokens.shape == targets.shape == weights.shape
-    assert tokens.shape[1] == steps
-    assert (tokens[:, 0] == vocabulary.start_id).all()
-    for row_tokens, row_targets, row_weights in zip(tokens, targets, weights):
-        length = int(row_weights.sum())
-        assert row_targets[length - 1] == vocabulary.end_id  # the last predicted word is endseq
-        np.testing.assert_array_equal(row_targets[:length - 1], row_tokens[1:length])  # shifted by one
-        assert (row_targets[length:] == 0).all() and (row_tokens[length:] == 0).all()
-    # every image once per epoch, in an order fixed by (seed, epoch)
-    def images_of_epoch(epoch):
+    seen = []
+    for index in range(len(batches)):
+        (features, tokens), targets = batches[index]
+        assert features.shape == (len(tokens), store.dim) and tokens.shape == targets.shape
+        assert tokens.shape[1] == bucket_length(int((tokens != 0).sum(axis=1).max()), steps)
+        assert (tokens[:, 0] == vocabulary.start_id).all()
+        for row_tokens, row_targets in zip(tokens, targets):
+            length = int((row_targets != 0).sum())
+            assert row_targets[length - 1] == vocabulary.end_id  # the last predicted word is endseq
+            np.testing.assert_array_equal(row_targets[:length - 1], row_tokens[1:length])  # shifted by one
+            assert (row_targets[length:] == 0).all() and (row_tokens[length:] == 0).all()
+            seen.append((*row_tokens[:length], row_targets[length - 1]))
+    # every caption of the split once per epoch, in an order fixed by (seed, epoch)
+    expected = [tuple(vocabulary.encode(c)) for item in prepared.split("train") for c in item.captions]
+    assert sorted(seen) == sorted(expected)
+    assert batches.words_per_epoch == sum(len(ids) - 1 for ids in expected)
+
+    def rows_of_epoch(epoch):
         batches.set_epoch(epoch)
-        return [int(i) for i in batches.order(len(batches.images))]
-    assert sorted(images_of_epoch(0)) == list(range(len(batches.images)))
-    assert images_of_epoch(0) == images_of_epoch(0) and images_of_epoch(0) != images_of_epoch(1)
-    assert batches.words_per_epoch == int(sum(batches[i][2].sum() for i in range(len(batches))))
+        return [list(rows) for rows in batches.plan()]
+    assert rows_of_epoch(0) == rows_of_epoch(0) and rows_of_epoch(0) != rows_of_epoch(1)
 
 
 def test_prefix_batches_are_the_original_generator(prepared, store):

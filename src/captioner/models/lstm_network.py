@@ -9,6 +9,9 @@ The architecture is the original Flickr8k kernel's, with its "model modification
 * :func:`build_sequence_model` (teacher forcing, and the model a bundle saves): the LSTM returns every
   step, so one pass over ``startseq w_1 .. w_n`` predicts ``w_1 .. w_n endseq``; post-padding (token 0)
   is masked.
+* :func:`build_teacher_model` (what teacher forcing fits): the sequence model's layers on captions of
+  any padded length, with the dense head and the softmax computed only at the steps that hold a word,
+  not at the padding: (words in the batch, vocab) out, matched by :func:`real_words` of the targets.
 * :func:`build_prefix_model` (the original generator): the same layers read a post-padded prefix and
   predict only the word after it.
 * :func:`build_encoder_model` and :func:`build_step_model` (captioning): the image vector and the LSTM
@@ -74,6 +77,38 @@ class LastStep(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], *input_shape[2:])
+
+
+@keras.saving.register_keras_serializable(package="captioner")
+class WordSteps(layers.Layer):
+    """The LSTM outputs at the steps that hold a word (token not 0), flattened in row-major order, and the
+    image vector of each such step's caption."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True  # the padding is dropped here, so no mask goes further
+
+    def call(self, inputs):
+        outputs, image_vector, tokens = inputs  # (batch, steps, units), (batch, units), (batch, steps)
+        units = outputs.shape[-1]
+        flat = ops.reshape(outputs, (-1, units))  # (batch * steps, units)
+        where = ops.nonzero(ops.reshape(tokens, (-1,)))[0]  # (words,) flat index of every word step
+        rows = ops.floor_divide(where, ops.cast(ops.shape(tokens)[1], where.dtype))  # (words,) its caption
+        return ops.take(flat, where, axis=0), ops.take(image_vector, rows, axis=0)  # (words, units) each
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shapes):
+        outputs, image_vector, _ = input_shapes
+        return (None, outputs[-1]), (None, image_vector[-1])
+
+
+def real_words(targets):
+    """The targets that are words, not padding (0), in the order :class:`WordSteps` lists the steps:
+    (batch, steps) -> (words,). Post-padded targets are non-zero exactly where the tokens are."""
+    flat = ops.reshape(targets, (-1,))  # (batch * steps,)
+    return ops.take(flat, ops.nonzero(flat)[0], axis=0)  # (words,)
 
 
 def check_settings(settings: LstmSettings) -> None:
@@ -147,6 +182,22 @@ def shared_layers(model: keras.Model) -> dict[str, layers.Layer]:
     """The trained layers of a sequence (or prefix) model, by name."""
     return {name: model.get_layer(name) for name in
             (IMAGE_DENSE, WORD_EMBEDDING, LSTM, LSTM_DROPOUT, ADD_IMAGE, DENSE, DENSE_DROPOUT, WORD_PROBABILITIES)}
+
+
+def build_teacher_model(sequence_model: keras.Model) -> keras.Model:
+    """Teacher forcing as it is fitted: ``features`` (batch, feature_dim) and post-padded ``tokens``
+    (batch, any length) -> probabilities of the next word at every step that holds a word, flattened in
+    row-major order (words, vocab), to be scored against :func:`real_words` of the (batch, steps) targets.
+    Padding costs only LSTM steps: the dense layers and the softmax over the vocabulary never see it.
+    Shares every weight with ``sequence_model``."""
+    parts = shared_layers(sequence_model)
+    features = keras.Input((sequence_model.inputs[0].shape[1],), name="features")
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    lstm_out, image_vector, _ = _lstm_steps(parts, features, tokens)
+    words_out = DropFirstStep(name="word_steps")(lstm_out)  # (batch, steps, units)
+    word_steps, word_images = WordSteps(name="word_only")([words_out, image_vector, tokens])  # (words, units)
+    probabilities = _head(parts, word_steps, word_images)  # (words, vocab)
+    return keras.Model([features, tokens], probabilities, name="lstm_captioner_teacher")
 
 
 def build_prefix_model(sequence_model: keras.Model) -> keras.Model:

@@ -17,8 +17,9 @@ import keras
 from captioner.config import LstmSettings, TrainingSettings
 from captioner.data.prepared import PreparedData
 from captioner.models.bundle import write_json_atomic
-from captioner.models.lstm_network import build_prefix_model, build_sequence_model, sequence_length
-from captioner.training.datasets import PrefixBatches, TeacherForcingBatches
+from captioner.models.lstm_network import (build_prefix_model, build_sequence_model, build_teacher_model, real_words,
+                                           sequence_length)
+from captioner.training.datasets import PrefixBatches, TeacherForcingBatches, fit_input
 from captioner.training.lstm import STATE_FILE
 
 BEST_WEIGHTS = "best.weights.h5"
@@ -37,18 +38,34 @@ def make_batches(prepared: PreparedData, store, settings: LstmSettings, training
 
 
 def make_training_model(settings: LstmSettings, training: TrainingSettings):
-    """The sequence model (what the bundle saves) and the compiled model that is fitted."""
+    """The sequence model (what the bundle saves) and the compiled model that is fitted.
+
+    Teacher forcing fits :func:`build_teacher_model`, which predicts only the real words of a batch; its
+    loss and accuracy compare those predictions with the real words of the padded targets, so both count
+    real words only, with no weights or masks needed.
+    """
     keras.utils.set_random_seed(training.seed)
     sequence_model = build_sequence_model(settings, seed=training.seed)
+    optimizer = keras.optimizers.Adam(learning_rate=training.learning_rate)
     if training.generator == "teacher":
-        model = sequence_model
-        metrics = {"weighted_metrics": ["accuracy"]}  # padding has weight 0
+        model = build_teacher_model(sequence_model)
+        # the number of words changes per batch: no fixed shapes for XLA to compile
+        model.compile(optimizer=optimizer, loss=word_loss, jit_compile=False,
+                      metrics=[keras.metrics.MeanMetricWrapper(word_accuracy, name="accuracy")])
     else:
         model = build_prefix_model(sequence_model)
-        metrics = {"metrics": ["accuracy"]}
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=training.learning_rate),
-                  loss="sparse_categorical_crossentropy", **metrics)
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return sequence_model, model
+
+
+def word_loss(targets, probabilities):
+    """Cross-entropy of each real word: targets (batch, steps) padded, probabilities (words, vocab)."""
+    return keras.losses.sparse_categorical_crossentropy(real_words(targets), probabilities)  # (words,)
+
+
+def word_accuracy(targets, probabilities):
+    """1 where the most likely word is the real word, per real word: (words,)."""
+    return keras.metrics.sparse_categorical_accuracy(real_words(targets), probabilities)  # (words,)
 
 
 class EpochSetup(keras.callbacks.Callback):
@@ -151,6 +168,7 @@ def fit(prepared: PreparedData, store, settings: LstmSettings, training: Trainin
     checkpoint = Checkpoint(work, state, early_stopping, reduce_lr)
     callbacks = [EpochSetup(train_batches, training.seed), keras.callbacks.TerminateOnNaN(), early_stopping,
                  reduce_lr, checkpoint, *extra_callbacks]
-    model.fit(train_batches, validation_data=val_batches, epochs=training.epochs, initial_epoch=state["epoch"],
-              shuffle=False, callbacks=callbacks, verbose=(1 if os.isatty(2) else 2) if progress else 0)
+    model.fit(fit_input(train_batches), validation_data=fit_input(val_batches), epochs=training.epochs,
+              initial_epoch=state["epoch"], shuffle=False, callbacks=callbacks,
+              verbose=(1 if os.isatty(2) else 2) if progress else 0)
     return checkpoint.state
