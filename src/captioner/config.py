@@ -56,7 +56,7 @@ class TrainingSettings:
     """How the LSTM captioner is trained (``captioner train lstm``)."""
 
     epochs: int = 100  # most passes over the training captions (the original's 100)
-    batch_size: int = 64  # images per batch for teacher forcing; prefix samples for --generator prefix
+    batch_size: int = 64  # teacher forcing: captions of this many images per batch; prefix: samples per batch
     learning_rate: float = 1e-3  # Adam's initial learning rate
     generator: str = "teacher"  # "teacher" (whole captions at once) or "prefix" (the original generator)
     seed: int = 42  # seeds weights, shuffling and dropout, so a run repeats exactly

@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     parser.add_argument("--features", metavar="PATH", help="feature cache folder to use (default: the usual cache)")
     parser.add_argument("--epochs", type=positive_int, default=100, help="most epochs (default 100)")
     parser.add_argument("--batch-size", type=positive_int, default=64,
-                        help="images per batch (teacher) or prefixes per batch (prefix); default 64")
+                        help="teacher forcing: the captions of this many images per batch, grouped by length; "
+                             "prefix: this many (prefix, next word) samples per batch; default 64")
     parser.add_argument("--learning-rate", type=float, default=1e-3, metavar="LR", help="Adam's learning rate")
     parser.add_argument("--generator", choices=("teacher", "prefix"), default="teacher",
                         help="teacher: whole captions per pass (default); prefix: the original's generator")

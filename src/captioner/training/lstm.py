@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
@@ -21,7 +20,8 @@ from typing import Sequence
 from captioner.config import DataSettings, LstmSettings, TrainingSettings, settings_from_dict
 from captioner.data.prepared import PreparedData
 from captioner.errors import CaptionerError, DataError
-from captioner.models.bundle import BundleInfo, is_bundle, write_json_atomic
+from captioner.files import staged_folder, write_json_atomic
+from captioner.models.bundle import BundleInfo, is_bundle
 
 GENERATORS = ("teacher", "prefix")
 STATE_FILE = "state.json"
@@ -130,7 +130,7 @@ def read_state(work: Path) -> dict | None:
 
 def assemble_bundle(out: Path, work: Path, prepared: PreparedData, spec, settings: dict, state: dict) -> Path:
     """Write the bundle from the best weights into a temporary folder, then rename it to ``out``."""
-    from captioner.features import build_backbone, save_backbone
+    from captioner.features import build_backbone
     from captioner.models.lstm import KIND, write_bundle
     from captioner.training.lstm_fit import load_trained_sequence_model
     from captioner.training.plots import plot_history, write_history_csv
@@ -146,19 +146,12 @@ def assemble_bundle(out: Path, work: Path, prepared: PreparedData, spec, setting
     metrics["val"]["epoch"] = best + 1
     info = BundleInfo(kind=KIND, name=out.name, dataset=prepared.name, backbone=spec.name, settings=settings,
                       metrics=metrics)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.bundle-", dir=out.parent))
-    try:
+    # train_lstm refused a non-empty ``out`` before training, so replacing it loses nothing
+    with staged_folder(out) as staging:
         write_bundle(staging, info, model, prepared.vocabulary, build_backbone(spec))
         write_history_csv(history, staging / "history.csv")
         plot_history(history, staging)
         plot_model_diagram(model, staging / "model.png")
-        if out.is_dir():
-            out.rmdir()  # only an empty folder gets here
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     shutil.rmtree(work, ignore_errors=True)
     return out
 
