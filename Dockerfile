@@ -8,6 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \
     PORT=8000 \
     CAPTIONER_MODELS_DIR=/app/models \
+    CAPTIONER_INSTANCE_DIR=/app/instance \
     CAPTIONER_CACHE_DIR=/app/.cache/captioner \
     HF_HOME=/app/.cache/huggingface \
     KERAS_HOME=/app/.cache/keras
@@ -24,10 +25,10 @@ RUN pip install -c requirements.txt ".[lstm,vit,web]"
 
 # Run as an unprivileged user; models live on a volume, caches in the user's writable /app/.cache.
 RUN useradd --create-home --uid 10001 captioner \
-    && mkdir -p /app/models /app/.cache \
-    && chown -R captioner:captioner /app/models /app/.cache
+    && mkdir -p /app/models /app/instance /app/.cache \
+    && chown -R captioner:captioner /app/models /app/instance /app/.cache
 USER captioner
-VOLUME ["/app/models"]
+VOLUME ["/app/models", "/app/instance"]
 EXPOSE 8000
 
 # /healthz answers as soon as the server runs (models load in the background; /readyz says when they are in).

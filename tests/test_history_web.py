@@ -181,3 +181,17 @@ def test_list_api_checks_its_arguments(client):
 def test_an_unreachable_database_stops_the_app_with_a_clear_message(tmp_path):
     with pytest.raises(DatabaseError, match="cannot prepare the history database.*check DATABASE_URL"):
         make_app(tmp_path / "models", database_url="postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
+
+
+def test_without_database_url_the_history_is_a_sqlite_file_in_the_instance_folder(tmp_path):
+    instance = tmp_path / "instance"
+    app = make_app(tmp_path / "models", database_url="", instance_dir=str(instance))
+    try:
+        saved = app.test_client().post("/api/v1/history", data={
+            "image": (io.BytesIO(photo_bytes()), "photo.jpg"), "caption": "a green field", "model": "m"})
+        assert saved.status_code == 201
+        assert app.instance_path == str(instance.resolve())
+        assert (instance / "captioner.db").stat().st_size > 0
+    finally:
+        app.extensions["captioner"].close()
+        app.extensions["captioner.history"].close()

@@ -54,7 +54,7 @@ def create_app(config=None) -> Flask:
     from captioner.web.uploads import InMemoryRequest
 
     settings, flask_config = settings_from(config)
-    app = Flask(__name__)
+    app = Flask(__name__, instance_path=settings.instance_path)
     app.request_class = InMemoryRequest
     app.config.update(
         SECRET_KEY=settings.secret_key,

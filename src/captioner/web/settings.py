@@ -37,6 +37,7 @@ ENV_NAMES = {
     "translator_endpoint": "ENDPOINT",
     "translator_location": "LOCATION",
     "database_url": "DATABASE_URL",
+    "instance_dir": "CAPTIONER_INSTANCE_DIR",
 }
 
 
@@ -81,8 +82,12 @@ class WebSettings:
     translator_key: str = ""
     translator_endpoint: str = ""
     translator_location: str = ""
-    # Database for saved captions, e.g. sqlite:///instance/captioner.db (DATABASE_URL).
+    # Database for saved captions (DATABASE_URL), e.g. postgresql+psycopg://user:pass@host/db;
+    # empty: the SQLite file captioner.db in the instance folder.
     database_url: str = ""
+    # The app's own writable folder, home of the default SQLite history (CAPTIONER_INSTANCE_DIR);
+    # a relative path counts from the working folder.
+    instance_dir: str = "instance"
     # Extra Flask config (tests set TESTING, WTF_CSRF_ENABLED, ...); not read from the environment.
     flask: dict = field(default_factory=dict)
 
@@ -96,6 +101,10 @@ class WebSettings:
             raise ValueError(f"CAPTIONER_BATCH_WAIT_MS must not be negative, not {self.batch_wait_ms}")
         if self.request_timeout_s <= 0:
             raise ValueError(f"CAPTIONER_REQUEST_TIMEOUT_S must be positive, not {self.request_timeout_s}")
+
+    @property
+    def instance_path(self) -> str:
+        return str(Path(self.instance_dir).resolve())
 
     @property
     def max_upload_bytes(self) -> int:
