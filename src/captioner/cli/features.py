@@ -26,6 +26,10 @@ def register(subparsers) -> None:
                              "weights, or a local .weights.h5/.keras/.h5 file")
     parser.add_argument("--image-size", type=positive_int, metavar="N",
                         help="side in pixels the backbone sees (default: the backbone's own)")
+    parser.add_argument("--precision", default="float32", metavar="float32|bfloat16",
+                        help="how the backbone computes: float32 (default) or bfloat16, faster on CPUs with AVX-512 BF16 "
+                             "or AMX and on recent GPUs, with embeddings within about 1%% of float32 (Keras backbones; "
+                             "cached apart from float32 features)")
     parser.add_argument("--batch-size", type=positive_int, default=32, metavar="N", help="images per model call")
     parser.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: $CAPTIONER_CACHE_DIR or ~/.cache/captioner)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -52,8 +56,8 @@ def dataset_images(folder: Path) -> tuple[Path, list[str], str]:
 def run(args) -> int:
     from captioner.features import BackboneSpec, extract_features
 
-    spec = BackboneSpec(args.backbone, weights=args.weights or "imagenet",
-                        image_size=args.image_size)
+    spec = BackboneSpec(args.backbone, weights=args.weights or "imagenet", image_size=args.image_size,
+                        precision=args.precision)
     images_dir, names, described = dataset_images(Path(args.dataset))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # unreadable images are listed in the summary below instead
@@ -65,7 +69,7 @@ def run(args) -> int:
                     "backbone": spec.to_dict(), "dim": store.dim, **summary.to_dict()})
         return 0
     print(f"{described}: {summary.requested} images in {images_dir}")
-    print(f"backbone: {spec.name} ({store.dim} values, {spec.size} px, weights {spec.weights})")
+    print(f"backbone: {spec.name} ({store.dim} values, {spec.size} px, weights {spec.weights}, {spec.precision})")
     print(f"cache: {store.path}")
     print(f"{summary.computed} computed, {summary.found} found in the cache, {len(summary.skipped)} skipped "
           f"({summary.seconds:.1f} s)")

@@ -4,6 +4,11 @@ Keras applications (``include_top=False, pooling="avg"``) give the real embeddin
 values, the original captioner's), ResNet50, InceptionV3, EfficientNetB0 and VGG16. The weightless
 ``thumbnail`` backbone (the picture shrunk to N x N RGB, values in [0, 1]) needs no TensorFlow at all;
 tests and the shapes demo use it. TensorFlow/Keras are imported only when a Keras backbone is built.
+
+A Keras backbone can run in bfloat16 (``precision="bfloat16"``): the model is built under Keras's
+``mixed_bfloat16`` policy, so its weights stay float32 (the same weight files load either way) while the
+convolutions compute in bfloat16, which is faster on CPUs with AVX-512 BF16 or AMX and on recent GPUs.
+Embeddings come back as float32 either way, within about 1% of the float32 ones.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ THUMBNAIL = "thumbnail"
 THUMBNAIL_SIZE = 16  # default side of the thumbnail backbone: 16 x 16 x 3 = 768 values
 BACKBONE_NAMES = (*KERAS_BACKBONES, THUMBNAIL)
 DEFAULT_BACKBONE = "densenet201"
+PRECISIONS = ("float32", "bfloat16")  # how a Keras backbone computes; embeddings are float32 either way
+BFLOAT16_POLICY = "mixed_bfloat16"  # Keras dtype policy for precision "bfloat16": float32 weights, bfloat16 compute
 
 
 @dataclass(frozen=True)
@@ -71,10 +78,18 @@ class BackboneSpec:
     weights: str = "imagenet"  # "imagenet" (Keras download/cache), "none" (seeded random init) or a weights file path
     image_size: int | None = None  # side in pixels the encoder sees; None = the backbone's own default
     seed: int = 0  # seeds the random weights when weights is "none"
+    # "float32" or "bfloat16" (Keras backbones only: faster where the hardware has bfloat16 arithmetic,
+    # embeddings within about 1%); part of the feature-cache key, so the two never mix
+    precision: str = "float32"
 
     def __post_init__(self):
         if self.name not in BACKBONE_NAMES:
             raise ValueError(f"unknown backbone {self.name!r}; choose one of {', '.join(BACKBONE_NAMES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if self.name == THUMBNAIL and self.precision != "float32":
+            raise ValueError("the thumbnail backbone runs no model, so it has no bfloat16 mode; "
+                             "leave --precision out or use --precision float32")
         if not isinstance(self.weights, str) or not self.weights:
             raise ValueError("weights must be 'imagenet', 'none' or the path of a weights file")
         if self.name == THUMBNAIL:
@@ -110,7 +125,8 @@ class BackboneSpec:
         return replace(self, image_size=self.size)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "weights": self.weights, "image_size": self.image_size, "seed": self.seed}
+        return {"name": self.name, "weights": self.weights, "image_size": self.image_size, "seed": self.seed,
+                "precision": self.precision}
 
     @classmethod
     def from_dict(cls, data: dict) -> "BackboneSpec":
@@ -153,7 +169,8 @@ class Backbone:
         return batch
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.spec.name}, weights={self.spec.weights}, size={self.image_size}, dim={self.dim})"
+        return (f"{type(self).__name__}({self.spec.name}, weights={self.spec.weights}, size={self.image_size}, "
+                f"dim={self.dim}, precision={self.spec.precision})")
 
 
 class ThumbnailBackbone(Backbone):
@@ -207,17 +224,21 @@ class KerasBackbone(Backbone):
 
 
 def _compiled_call(model, size: int):
-    """``model(x, training=False)`` as one traced graph (TensorFlow) or a no-grad call (other backends).
+    """``model(x, training=False)`` as one traced graph (TensorFlow) or a no-grad call (other backends),
+    always giving float32 (a bfloat16 model's output is cast back inside the call).
 
     The TensorFlow graph takes any batch length (its signature leaves the batch axis open), so it is traced
     once: no retracing per batch shape, and none of ``model.predict``'s per-call set-up.
     """
     import keras
 
+    def forward(x):
+        return keras.ops.cast(model(x, training=False), "float32")  # (n, dim)
+
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        graph = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+        graph = tf.function(forward, reduce_retracing=True,
                             input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
         return lambda batch: graph(batch).numpy()  # (n, dim)
     if keras.backend.backend() == "torch":
@@ -225,9 +246,9 @@ def _compiled_call(model, size: int):
 
         def call(batch):
             with torch.no_grad():
-                return keras.ops.convert_to_numpy(model(batch, training=False))  # (n, dim)
+                return keras.ops.convert_to_numpy(forward(batch))  # (n, dim)
         return call
-    return lambda batch: keras.ops.convert_to_numpy(model(batch, training=False))  # (n, dim)
+    return lambda batch: keras.ops.convert_to_numpy(forward(batch))  # (n, dim)
 
 
 def build_backbone(spec: BackboneSpec | str = DEFAULT_BACKBONE) -> Backbone:
@@ -254,12 +275,13 @@ def build_backbone(spec: BackboneSpec | str = DEFAULT_BACKBONE) -> Backbone:
 
 
 def _build_model(spec: BackboneSpec, weights: str | None):
-    """The Keras model; random weights are seeded so the same spec always gives the same model."""
+    """The Keras model, under the spec's precision; random weights are seeded so the same spec always gives
+    the same model (the seeded values do not depend on the precision: weights are float32 either way)."""
     import keras
 
     app = KERAS_BACKBONES[spec.name]
     try:
-        with _seeded(spec.seed if weights is None else None):
+        with _seeded(spec.seed if weights is None else None), _dtype_policy(spec.precision):
             return getattr(keras.applications, app.constructor)(
                 include_top=False, weights=weights, pooling="avg", input_shape=(spec.size, spec.size, 3))
     except ValueError as error:
@@ -269,6 +291,24 @@ def _build_model(spec: BackboneSpec, weights: str | None):
             raise DownloadError(f"downloading the ImageNet weights of {spec.name} from {app.weights_url} failed "
                                 f"({error}); retry, or use --weights none or --weights PATH") from None
         raise
+
+
+@contextmanager
+def _dtype_policy(precision: str):
+    """Build layers under ``mixed_bfloat16`` ("bfloat16") or ``float32``, then restore the previous global policy.
+
+    Keras applications take no dtype argument, so the global policy is the only way in; each layer keeps
+    the policy it was built with, so restoring it afterwards leaves the model as built. "float32" is set
+    explicitly too, so a global policy chosen elsewhere in the process never changes a float32 backbone.
+    """
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(BFLOAT16_POLICY if precision == "bfloat16" else "float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 @contextmanager

@@ -1,7 +1,7 @@
-"""The on-disk feature cache: one folder per (images folder, backbone, weights), filled in atomic chunks.
+"""The on-disk feature cache: one folder per (images folder, backbone, weights, precision), filled in atomic chunks.
 
 ```
-$CAPTIONER_CACHE_DIR/features/<backbone>-<size>px-<key hash>/
+$CAPTIONER_CACHE_DIR/features/<backbone>-<size>px[-bfloat16]-<key hash>/
   cache.json              what the folder holds: images folder, backbone spec, weights identity, dim
   shards/<id>.npy         float32 (n, dim) embeddings of one chunk
   shards/<id>.json        the n image names of that chunk, written after its .npy
@@ -66,14 +66,20 @@ def file_sha256(path: Path) -> str:
 
 
 def cache_key(images_dir: Path, spec: BackboneSpec) -> dict:
-    return {"format": FORMAT_VERSION, "images_dir": str(Path(images_dir).resolve()), "backbone": spec.name,
-            "image_size": spec.size, "weights": weights_identity(spec)}
+    """What a cache folder's features depend on. The precision enters only when it is not float32, so float32
+    caches written before precisions existed keep their folder; bfloat16 features always get their own."""
+    key = {"format": FORMAT_VERSION, "images_dir": str(Path(images_dir).resolve()), "backbone": spec.name,
+           "image_size": spec.size, "weights": weights_identity(spec)}
+    if spec.precision != "float32":
+        key["precision"] = spec.precision
+    return key
 
 
 def cache_folder(images_dir: Path, spec: BackboneSpec, cache_dir=None) -> tuple[Path, dict]:
     key = cache_key(images_dir, spec)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return cache_root(cache_dir) / f"{spec.name}-{spec.size}px-{digest}", key
+    precision = "" if spec.precision == "float32" else f"-{spec.precision}"
+    return cache_root(cache_dir) / f"{spec.name}-{spec.size}px{precision}-{digest}", key
 
 
 def write_atomic(path: Path, write) -> None:

@@ -1,8 +1,10 @@
 """A backbone inside a model bundle, so the bundle captions the same way on another machine.
 
-``backbone.json`` records the spec in every case. The thumbnail needs nothing more; ImageNet weights come
-back from the Keras cache (or are downloaded again); random ("none") and local-file weights are written
-into the bundle as ``backbone.weights.h5`` (HDF5, no pickle).
+``backbone.json`` records the spec in every case, its precision included (a file written before precisions
+existed loads as float32). The thumbnail needs nothing more; ImageNet weights come back from the Keras
+cache (or are downloaded again); random ("none") and local-file weights are written into the bundle as
+``backbone.weights.h5`` (HDF5, no pickle). A bfloat16 backbone keeps float32 weights, so that file is
+the same for both precisions.
 """
 
 from __future__ import annotations

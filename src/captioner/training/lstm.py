@@ -54,9 +54,10 @@ def train_lstm(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike, trai
 
     ``lstm`` overrides architecture sizes (``image_units``, ``lstm_units``, ...); the vocabulary, caption
     length and feature size come from the data. ``backbone`` is a :class:`captioner.features.BackboneSpec`
-    (DenseNet201 with ImageNet weights when None); its features are read from the cache (``features``
-    names one explicitly) and extracted first when missing. ``callbacks`` are extra Keras callbacks,
-    called after the run's own.
+    (DenseNet201 with ImageNet weights in float32 when None); its features, in its precision, are read from
+    the cache (``features`` names one explicitly) and extracted first when missing. The spec, precision
+    included, is stored in the bundle, so captioning embeds images the way training did. ``callbacks``
+    are extra Keras callbacks, called after the run's own.
     """
     from captioner.features import BackboneSpec, ensure_features
 
