@@ -83,3 +83,39 @@ def test_offline_imagenet_is_one_clear_line(cli, prepared, tmp_path):
 def test_bad_weights_file_is_one_clear_line(cli, prepared, tmp_path):
     result = cli("features", prepared, "--weights", tmp_path / "missing.weights.h5", "--cache-dir", tmp_path / "c")
     assert_clean_failure(result, "missing.weights.h5")
+
+
+def test_bad_precision_is_one_clear_line(cli, prepared, tmp_path):
+    result = cli("features", prepared, "--precision", "float16", "--cache-dir", tmp_path / "cache")
+    assert_clean_failure(result, "unknown precision 'float16'", "float32, bfloat16")
+    result = cli("features", prepared, "--backbone", "thumbnail", "--precision", "bfloat16")
+    assert_clean_failure(result, "thumbnail backbone", "--precision float32")
+    result = cli("train", "lstm", prepared, "--out", tmp_path / "models" / "x", "--precision", "half")
+    assert_clean_failure(result, "unknown precision 'half'")
+    assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.slow
+def test_bfloat16_from_training_to_captioning(cli, prepared, tmp_path):
+    """train lstm --precision bfloat16 fills the bfloat16 cache and writes a bundle that captions in bfloat16."""
+    backbone = ("--backbone", "densenet201", "--weights", "none", "--image-size", "32", "--precision", "bfloat16")
+    tiny = ("--image-units", "8", "--embedding-dim", "8", "--lstm-units", "8", "--dense-units", "8")
+    bundle = tmp_path / "models" / "shapes-bf16"
+    trained = cli("train", "lstm", prepared, "--out", bundle, *backbone, *tiny, "--epochs", "1", "--quiet",
+                  "--features", tmp_path / "cache")
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads((bundle / "backbone.json").read_text())["backbone"]["precision"] == "bfloat16"
+    assert json.loads((bundle / "captioner.json").read_text())["settings"]["backbone"]["precision"] == "bfloat16"
+
+    found = cli("features", prepared, *backbone, "--cache-dir", tmp_path / "cache", "--json")
+    assert found.returncode == 0, found.stderr
+    report = json.loads(found.stdout)
+    assert (report["computed"], report["found"]) == (0, 60) and report["backbone"]["precision"] == "bfloat16"
+
+    from captioner.data.images import load_image
+    from captioner.models.registry import load_captioner
+
+    captioner = load_captioner(bundle)
+    assert captioner.backbone.spec.precision == "bfloat16"
+    picture = load_image(Path(report["images_dir"]) / "shape_00000.png")
+    assert captioner.caption([picture])[0].text.strip()
