@@ -7,10 +7,7 @@ each client posts real shapes pictures to /api/v1/captions and waits for the ans
 
 from __future__ import annotations
 
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -42,35 +39,12 @@ def pictures(count: int) -> list[bytes]:
         return [path.read_bytes() for path in sorted((folder / "Images").iterdir())[:count]]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def start_server(models: Path, batch_size: int):
+    from captioner.web.launch import start_server as start
 
-
-def start_server(models: Path, batch_size: int) -> tuple[subprocess.Popen, str]:
-    import requests
-
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CAPTIONER_BATCH_SIZE": str(batch_size),
-           "CAPTIONER_BATCH_WAIT_MS": "5", "CAPTIONER_TRY_PRETRAINED": "0", "SECRET_KEY": "bench",
-           "CAPTIONER_QUEUE_SIZE": "256"}
-    process = subprocess.Popen([sys.executable, "-m", "captioner", "serve", "--host", "127.0.0.1", "--port",
-                                str(port), "--models-dir", str(models), "--threads", "16"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the server exited while starting")
-        try:
-            if requests.get(base + "/readyz", timeout=2).status_code == 200:
-                return process, base
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.3)
-    process.kill()
-    raise RuntimeError("the server did not become ready")
+    return start(models, "--threads", "16", env={
+        "CAPTIONER_BATCH_SIZE": str(batch_size), "CAPTIONER_BATCH_WAIT_MS": "5", "CAPTIONER_TRY_PRETRAINED": "0",
+        "SECRET_KEY": "bench", "CAPTIONER_QUEUE_SIZE": "256"})
 
 
 def load(base: str, images: list[bytes], clients: int, requests_count: int) -> dict:
@@ -111,12 +85,11 @@ def run(quick: bool) -> list[dict]:
         for clients in CONCURRENCY:
             count = max(32, clients * (3 if quick else 8))
             for _ in range(rounds):
-                for name, (_, base) in servers.items():
-                    measured[name][clients].append(load(base, images, clients, count))
+                for name, server in servers.items():
+                    measured[name][clients].append(load(server.url, images, clients, count))
     finally:
-        for process, _ in servers.values():
-            process.terminate()
-            process.wait(timeout=30)
+        for server in servers.values():
+            server.stop()
     rows = []
     note = f"captioner serve (waitress, 16 threads), shapes demo model, median of {rounds} rounds; baseline: batch size 1"
     for clients in CONCURRENCY:

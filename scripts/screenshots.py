@@ -12,12 +12,8 @@ Playwright never downloads a browser here: it drives /usr/bin/chromium.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,34 +48,20 @@ def sample_image(given: str | None) -> Path:
     return sorted((folder / "Images").iterdir())[5]
 
 
-def start_server(models: Path) -> tuple[subprocess.Popen, str]:
+def start_server(models: Path):
     """The server in a scratch folder whose ./models links to each bundle, so pages show no local paths."""
-    import requests
-
     from captioner.models.bundle import list_bundles
+    from captioner.web.launch import ServerStartError
+    from captioner.web.launch import start_server as start
 
     scratch = Path(tempfile.mkdtemp(prefix="captioner-shots-"))
     (scratch / "models").mkdir()
     for path, info in list_bundles(models):
         (scratch / "models" / path.name).symlink_to(path.resolve(), target_is_directory=True)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CAPTIONER_TRY_PRETRAINED": "0", "SECRET_KEY": "shots"}
-    process = subprocess.Popen([sys.executable, "-m", "captioner", "serve", "--port", str(port), "--models-dir",
-                                "models"], env=env, cwd=scratch)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        if process.poll() is not None:
-            raise SystemExit("the server exited while starting")
-        try:
-            if requests.get(base + "/readyz", timeout=2).status_code == 200:
-                return process, base
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.3)
-    process.kill()
-    raise SystemExit("the server did not become ready")
+    try:
+        return start("models", cwd=scratch, env={"CAPTIONER_TRY_PRETRAINED": "0", "SECRET_KEY": "shots"})
+    except ServerStartError as error:
+        raise SystemExit(str(error)) from None
 
 
 def shoot(base: str, image: Path, out: Path, compare: bool) -> list[Path]:
@@ -126,7 +108,8 @@ def main() -> int:
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing: install Debian's chromium package (scripts/system-packages.sh)")
     models = models_folder(args.models_dir)
-    process, base = start_server(models)
+    server = start_server(models)
+    base = server.url
     try:
         import requests
 
@@ -134,8 +117,7 @@ def main() -> int:
         for path in shoot(base, sample_image(args.image), Path(args.out), compare):
             print(path)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()
     return 0
 
 

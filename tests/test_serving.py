@@ -4,18 +4,14 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from web_support import GatedCaptioner, demo_models_dir, free_port, make_app, shapes_image_bytes
+from web_support import GatedCaptioner, demo_models_dir, make_app, shapes_image_bytes
 
-ROOT = Path(__file__).resolve().parents[1]
 SHAPE_WORDS = ("circle", "square", "triangle")
 
 
@@ -201,50 +197,21 @@ def test_serve_refuses_bad_settings_in_one_line(cli, tmp_path):
     assert_clean_failure(result, "MAX_UPLOAD_MB must be a number")
 
 
-def start_server(models_dir: Path, *extra: str, env: dict | None = None):
-    port = free_port()
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CAPTIONER_TRY_PRETRAINED": "0",
-                "SECRET_KEY": "test", **(env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "captioner", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--models-dir", str(models_dir), *extra],
-        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return process, f"http://127.0.0.1:{port}"
+def serve(models_dir: Path, *args: str, env: dict | None = None):
+    from captioner.web.launch import start_server
 
-
-def wait_ready(process, base: str, timeout: float = 180.0) -> dict:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {process.stdout.read()}")
-        try:
-            response = requests.get(base + "/readyz", timeout=2)
-            if response.status_code == 200:
-                return response.json()
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("server not ready in time")
-
-
-def stop(process):
-    process.terminate()
-    try:
-        return process.communicate(timeout=20)[0]
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.communicate()[0]
+    return start_server(models_dir, *args, env={"CAPTIONER_TRY_PRETRAINED": "0", "SECRET_KEY": "test", **(env or {})},
+                        timeout=180)
 
 
 @pytest.mark.slow
 def test_real_server_micro_batches_concurrent_clients(demo_dir, shapes_dataset):
     import requests
 
-    process, base = start_server(demo_dir, "--threads", "16", env={"CAPTIONER_BATCH_WAIT_MS": "10"})
+    server = serve(demo_dir, "--threads", "16", env={"CAPTIONER_BATCH_WAIT_MS": "10"})
+    base = server.url
     try:
-        ready = wait_ready(process, base)
+        ready = server.readyz()
         assert ready["status"] == "ready" and "shapes-demo" in ready["models"]
         assert requests.get(base + "/healthz", timeout=5).json() == {"status": "ok"}
         page = requests.get(base + "/caption", timeout=5)
@@ -265,7 +232,8 @@ def test_real_server_micro_batches_concurrent_clients(demo_dir, shapes_dataset):
         assert counters["largest_batch"] > 1 and counters["batches"] < 32  # requests really shared model calls
         assert max(r.json()["timings"]["batch_size"] for r in responses) > 1
     finally:
-        output = stop(process)
+        server.stop()
+    output = server.log_tail(100_000)
     assert "Traceback" not in output
     assert "development server" not in output.lower()
 
@@ -274,9 +242,9 @@ def test_real_server_micro_batches_concurrent_clients(demo_dir, shapes_dataset):
 def test_gunicorn_workers_each_load_the_model_after_fork(demo_dir, shapes_dataset):
     import requests
 
-    process, base = start_server(demo_dir, "--workers", "2", "--threads", "2")
+    server = serve(demo_dir, "--workers", "2", "--threads", "2")
+    base = server.url
     try:
-        wait_ready(process, base)
         image = shapes_image_bytes(shapes_dataset, 5)
         deadline = time.monotonic() + 120
         answers = []
@@ -290,5 +258,6 @@ def test_gunicorn_workers_each_load_the_model_after_fork(demo_dir, shapes_datase
             answers.append(response.json()["caption"])
         assert len(answers) == 6 and len(set(answers)) == 1  # every worker's model agrees
     finally:
-        output = stop(process)
+        server.stop()
+    output = server.log_tail(100_000)
     assert "gunicorn" in output.lower() and "Traceback" not in output

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import socket
 import threading
 from pathlib import Path
 
@@ -57,12 +56,6 @@ def shapes_image_bytes(shapes_dataset: Path, index: int = 0, fmt: str = "PNG") -
         buffer = io.BytesIO()
         image.convert("RGB").save(buffer, format=fmt)
     return buffer.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class GatedCaptioner:

@@ -4,14 +4,8 @@ Playwright never downloads a browser here; without /usr/bin/chromium these tests
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -33,12 +27,6 @@ def pytest_collection_modifyitems(items):
         if Path(str(item.fspath)).parent == Path(__file__).parent:
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.slow)  # the session trains two small models first
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -72,48 +60,18 @@ def fake_translator():
 @pytest.fixture(scope="session")
 def server(chromium_path, two_models, fake_translator, tmp_path_factory) -> str:
     """The base URL of ``captioner serve`` running the two models; stopped after the session."""
+    from captioner.web.launch import start_server
+
     workdir = tmp_path_factory.mktemp("server")
-    port = free_port()
-    env = {**os.environ,
-           "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "DATABASE_URL": f"sqlite:///{workdir / 'instance' / 'captioner.db'}",
+    env = {"DATABASE_URL": f"sqlite:///{workdir / 'instance' / 'captioner.db'}",
            "SECRET_KEY": "browser-test-secret",
            "KEY": KEY, "ENDPOINT": fake_translator.endpoint, "LOCATION": REGION,
            "CAPTIONER_TRANSLATION_TIMEOUT": "2",
            "CAPTIONER_TRY_PRETRAINED": "0", "CAPTIONER_BUILD_DEMO": "0",
            "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    log_path = workdir / "server.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "captioner", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--models-dir", str(two_models), "--threads", "4"],
-            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, process, log_path)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_until_ready(url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"captioner serve exited ({process.returncode}):\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-                if json.load(response)["status"] == "ready":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"captioner serve was not ready after {START_TIMEOUT} s:\n{log_path.read_text()[-3000:]}")
+    with start_server(two_models, "--threads", "4", env=env, cwd=workdir, log_path=workdir / "server.log",
+                      timeout=START_TIMEOUT) as running:
+        yield running.url
 
 
 @pytest.fixture(scope="session")
