@@ -39,6 +39,8 @@ def fail(message: str, code: int = EXIT_ERROR) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # TensorFlow's C++ info and warning lines are noise at a command line; a user may still ask for them.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
