@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from captioner.errors import DataError
+from captioner.files import write_json_atomic
 
 START, END, PAD, UNK = "startseq", "endseq", "<pad>", "<unk>"
 PRESETS = ("seed", "standard")
@@ -119,8 +120,6 @@ class Vocabulary:
             raise DataError(f"vocab.json is malformed: {error}") from None
 
     def save(self, path: str | Path) -> None:
-        from captioner.models.bundle import write_json_atomic
-
         write_json_atomic(Path(path), self.to_dict())
 
     @classmethod

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from captioner.evaluation.figure import results_figure, save_figure
 from captioner.evaluation.metrics import METRIC_KEYS, OPTIONAL_KEYS
-from captioner.models.bundle import write_json_atomic
+from captioner.files import write_json_atomic
 
 EXAMPLES = 3  # best and worst captions shown per model
 RANK_BY = "CIDEr"  # per-image metric that picks the best and worst examples

@@ -37,7 +37,7 @@ def save_backbone(backbone: Backbone, bundle_dir: str | os.PathLike) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-    from captioner.models.bundle import write_json_atomic
+    from captioner.files import write_json_atomic
 
     write_json_atomic(folder / SPEC_FILE, {"backbone": spec.to_dict(), "dim": backbone.dim,
                                            "weights_in_bundle": weights_in_bundle})

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from captioner.errors import ModelError
-from captioner.files import write_json_atomic  # noqa: F401  (part of this module's API)
+from captioner.files import write_json_atomic
 
 BUNDLE_FILE = "captioner.json"
 DEFAULT_MODELS_DIR = "models"

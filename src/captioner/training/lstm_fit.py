@@ -16,7 +16,7 @@ import keras
 
 from captioner.config import LstmSettings, TrainingSettings
 from captioner.data.prepared import PreparedData
-from captioner.models.bundle import write_json_atomic
+from captioner.files import write_json_atomic
 from captioner.models.lstm_network import (build_prefix_model, build_sequence_model, build_teacher_model, real_words,
                                            sequence_length)
 from captioner.training.datasets import PrefixBatches, TeacherForcingBatches, fit_input

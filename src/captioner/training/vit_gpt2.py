@@ -240,7 +240,7 @@ def train_vit_gpt2(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
         checkpoints.mkdir(parents=True, exist_ok=True)
         parts.image_processor.save_pretrained(checkpoints / START_PARTS)
         parts.tokenizer.save_pretrained(checkpoints / START_PARTS)
-        from captioner.models.bundle import write_json_atomic
+        from captioner.files import write_json_atomic
 
         write_json_atomic(checkpoints / RUN_FILE, {"settings": settings_to_dict(settings),
                                                    "prepared": str(prepared.folder)})
