@@ -33,6 +33,24 @@ def write_json_atomic(path: str | os.PathLike, data) -> None:
 
 
 @contextmanager
+def staged_file(target: str | os.PathLike) -> Iterator[Path]:
+    """Give a path beside ``target`` (same suffix, not yet created) for a writer to create; when the block
+    ends without error the file is flushed to disk and renamed over ``target``, and when it fails it is
+    removed and ``target`` is untouched."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}{target.suffix}")
+    try:
+        yield staging
+        with open(staging, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(staging, target)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
 def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
     """Give an empty folder beside ``target`` to fill; when the block ends without error it becomes
     ``target`` (replacing an older one), and when it fails it is removed and ``target`` is untouched."""
