@@ -44,13 +44,15 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from captioner.collections import CollectionJob, CollectionSettings, run_collection
     from captioner.collections.results import results_format
+    from captioner.collections.walk import check_roots
     from captioner.models.registry import load_captioner
 
     if args.alternatives is not None and args.alternatives < 0:
         raise ValueError("--alternatives must not be negative")
     if args.address and args.engine != "ray":
         raise ValueError("--address is for --engine ray")
-    results_format(args.out)  # a bad --out name fails before the model loads
+    results_format(args.out)  # a bad --out name or a missing folder fails before the model loads
+    check_roots(args.roots)
     job = CollectionJob(
         roots=tuple(args.roots), out=args.out,
         translate=tuple(code.strip() for code in args.translate.split(",") if code.strip()),

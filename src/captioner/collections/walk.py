@@ -28,6 +28,13 @@ def looks_like_image(head: bytes) -> bool:
             or (head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS))
 
 
+def check_roots(roots: Iterable[str | os.PathLike]) -> None:
+    """Fail with the first root that is neither a file nor a folder (before anything slow starts)."""
+    for root in roots:
+        if not os.path.exists(root):
+            raise DataError(f"{os.fspath(root)}: no such file or folder")
+
+
 def find_images(roots: Iterable[str | os.PathLike]) -> Iterator[Path]:
     """Every image file under ``roots`` (folders walked recursively, files taken as given), sorted by
     path within each folder; a root that does not exist is an error."""
