@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite uses, where they are missing and we are allowed to:
-# Java (COCO caption metrics), Chromium + driver (browser tests), Graphviz (model diagrams).
+# Java (COCO caption metrics), Chromium + driver (browser tests), Graphviz (model diagrams),
+# exiftool (photo metadata; run as a separate program).
 set -euo pipefail
 need=()
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 [ -x /usr/bin/chromium ] || need+=(chromium chromium-driver)
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
+command -v exiftool >/dev/null 2>&1 || need+=(libimage-exiftool-perl)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

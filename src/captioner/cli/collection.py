@@ -45,7 +45,7 @@ def run(args) -> int:
     from captioner.collections import CollectionJob, CollectionSettings, run_collection
     from captioner.collections.results import results_format
     from captioner.collections.walk import check_roots
-    from captioner.models.registry import load_captioner
+    from captioner.models.registry import load_captioner, resolve_bundle
 
     if args.alternatives is not None and args.alternatives < 0:
         raise ValueError("--alternatives must not be negative")
@@ -53,11 +53,13 @@ def run(args) -> int:
         raise ValueError("--address is for --engine ray")
     results_format(args.out)  # a bad --out name or a missing folder fails before the model loads
     check_roots(args.roots)
+    bundle = resolve_bundle(args.model, args.models_dir)
     job = CollectionJob(
         roots=tuple(args.roots), out=args.out,
         translate=tuple(code.strip() for code in args.translate.split(",") if code.strip()),
         metadata=args.metadata, dry_run=args.dry_run, engine=args.engine, address=args.address,
-        ray_actors=args.actors, settings=CollectionSettings(batch_size=args.batch_size, readers=args.readers))
+        ray_actors=args.actors, model=str(bundle.resolve()) if bundle else args.model, models_dir=args.models_dir,
+        settings=CollectionSettings(batch_size=args.batch_size, readers=args.readers))
     captioner = load_captioner(args.model, args.models_dir)
     decoding = decoding_from_arguments(args, captioner.default_decoding)
     if args.alternatives is not None:

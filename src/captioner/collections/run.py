@@ -30,6 +30,8 @@ class CollectionJob:
     engine: str = "local"  # "local" (this process) or "ray"
     address: str | None = None  # Ray cluster address ("auto", "ray://host:10001"); None starts a local Ray
     ray_actors: int = 1  # model copies (Ray actors) working at once
+    model: str = ""  # the model as load_captioner names it (bundle path or alias), for Ray actors to load
+    models_dir: str | None = None  # where a bundle name is looked up
     settings: CollectionSettings = CollectionSettings()
 
     def __post_init__(self) -> None:
