@@ -20,6 +20,8 @@ from captioner.history.db import (create_database_engine, create_session_factory
 from captioner.history.models import Base
 from captioner.history.store import HistoryStore
 
+HEAD_REVISION = "0002"  # the newest migration
+
 
 @pytest.fixture(params=DATABASES)
 def engine(request, tmp_path):
@@ -40,13 +42,13 @@ def test_upgrade_downgrade_upgrade(engine):
     assert "history_entries" not in table_names(engine)
     upgrade_database(engine)
     assert {"history_entries", "alembic_version"} <= table_names(engine)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == HEAD_REVISION
     downgrade_database(engine, "base")
     assert "history_entries" not in table_names(engine)
     assert current_revision(engine) is None
     upgrade_database(engine)
     assert "history_entries" in table_names(engine)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == HEAD_REVISION
 
 
 def test_upgrading_again_keeps_the_data(engine):
@@ -75,7 +77,7 @@ def test_server_workers_starting_together_migrate_one_at_a_time(kind, tmp_path):
     errors = [worker.communicate(timeout=120)[1] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0, 0, 0], errors
     engine = create_database_engine(url)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == HEAD_REVISION
     engine.dispose()
     if kind == "postgres":
         drop_history_tables(url)

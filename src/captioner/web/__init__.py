@@ -49,7 +49,7 @@ def create_app(config=None) -> Flask:
     from flask_cors import CORS
     from flask_wtf.csrf import CSRFProtect
 
-    from captioner.web import aliases, api, errors, history, pages, translate
+    from captioner.web import aliases, api, errors, history, jobs, pages, translate
     from captioner.web.service import CaptionService
     from captioner.web.uploads import InMemoryRequest
 
@@ -75,6 +75,7 @@ def create_app(config=None) -> Flask:
     csrf.exempt(aliases.bp)
     csrf.exempt(history.api)  # like the rest of the API; foreign Origins are refused there instead
     csrf.exempt(translate.bp)
+    csrf.exempt(jobs.bp)  # stateless like the API; saving to the history refuses foreign Origins
     # Any site, never with cookies; except the saved history and the (paid) translation service.
     CORS(app, resources={r"/api/(?!v1/(history|translate)).*": {"origins": "*"}}, send_wildcard=True)
 
@@ -85,6 +86,7 @@ def create_app(config=None) -> Flask:
     app.register_blueprint(history.bp)
     app.register_blueprint(history.api)
     app.register_blueprint(translate.bp)
+    app.register_blueprint(jobs.bp)
     errors.register(app)
     history.init_history(app)
     translate.init_translation(app)
@@ -98,4 +100,5 @@ def create_app(config=None) -> Flask:
     service = CaptionService(settings)
     app.extensions["captioner"] = service
     service.start()
+    jobs.init_jobs(app)
     return app
