@@ -148,6 +148,9 @@
         edit.value = item.caption;
         edit.setAttribute("aria-label", "Caption of " + (item.file_name || "image " + (item.index + 1)));
         edit.addEventListener("change", function () { saveEdit(item.index, edit, row); });
+        edit.addEventListener("keydown", function (event) {
+          if (event.key === "Enter") { event.preventDefault(); edit.blur(); }  // save, never start a new job
+        });
         cell.textContent = "";
         cell.appendChild(edit);
       } else if (item.caption === null) {
