@@ -14,7 +14,7 @@ import argparse
 from datetime import datetime, timezone
 from pathlib import Path
 
-from captioner.cli.common import add_decoding_arguments, decoding_from_arguments, positive_int, print_json
+from captioner.cli.common import add_decoding_arguments, decoding_request, positive_int, print_json
 from captioner.data.records import SPLITS
 from captioner.errors import DataError
 
@@ -98,7 +98,7 @@ def evaluate_model(name: str, prepared, args):
     from captioner.models.registry import load_captioner, resolve_bundle
 
     captioner = load_captioner(name, args.models_dir)
-    decoding = decoding_from_arguments(args, captioner.default_decoding)
+    decoding = decoding_request(args).for_default(captioner.default_decoding)
     result = evaluate_captioner(captioner, prepared, args.split, decoding=decoding, limit=args.limit,
                                 batch_size=args.batch_size, progress=True)
     bundle = resolve_bundle(name, args.models_dir)
