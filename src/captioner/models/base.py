@@ -9,7 +9,8 @@ The decoding contract, the same for every kind:
   not included. A kind that decodes sub-words converts exactly: it ends the caption once it holds
   ``max_length`` words, so no caption is longer.
 - ``alternatives=N`` asks for the N best captions other than the best one, best first, all different
-  from each other and from the best; fewer only when the search found fewer. Greedy search has none.
+  from each other and from the best. A beam of K keeps K captions, so there are min(N, K - 1); fewer
+  only when the search found fewer different ones. Greedy search has none.
 - ``Caption.score`` (and ``Alternative.log_prob``) is the caption's total log-probability under the model:
   the sum of the model's own log-probabilities of its tokens, the end marker included. A caption cut at
   ``max_length`` words is ended there, and the end marker's log-probability at that point counts too.
@@ -127,7 +128,7 @@ class Caption:
             return cls("", float("-inf"))
         (best, score), seen = ranked[0], {ranked[0][0]}
         alternatives: list[Alternative] = []
-        wanted = decoding.alternatives if decoding.method == "beam" else 0
+        wanted = min(decoding.alternatives, decoding.beam_size - 1) if decoding.method == "beam" else 0
         for text, log_prob in ranked[1:]:
             if len(alternatives) == wanted:
                 break
