@@ -240,3 +240,30 @@ def test_pretrained_alias_offline_without_cache_raises_offline_error(monkeypatch
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(OfflineError, match="not in the local cache"):
         load_captioner("vit-gpt2", models_folder=os.devnull)
+
+
+def test_a_plain_folder_or_copied_snapshot_loads_by_path_name_and_command_line(tmp_path, images, monkeypatch,
+                                                                                capsys):
+    import shutil
+
+    from huggingface_hub import constants
+
+    from captioner import available_captioners
+    from captioner.cli import main
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))  # where a .bin copy is converted
+    models = tmp_path / "models"
+    plain = save_tiny_model(models / "my-vit", **VARIED)  # save_pretrained, no captioner.json
+    snapshot = lay_out_hub_cache(tmp_path / "hub", "someone/old-captioner", plain, pickled=True)
+    shutil.copytree(snapshot, models / "old-snapshot")  # a copied hub snapshot: pytorch_model.bin only
+    expected = texts(load_pretrained(plain).caption(images[:2]))
+    for name in (plain, "my-vit", models / "old-snapshot", "old-snapshot"):
+        loaded = load_captioner(name, models)
+        assert loaded.kind == "vit-gpt2" and loaded.name == Path(name).name
+        assert texts(loaded.caption(images[:2])) == expected
+    assert {(info.name, info.kind) for info in available_captioners(models)} == {("my-vit", "vit-gpt2"),
+                                                                                  ("old-snapshot", "vit-gpt2")}
+    picture = tmp_path / "picture.png"
+    images[0].save(picture)
+    assert main(["caption", str(picture), "--model", str(plain)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{picture}\t{expected[0]}"

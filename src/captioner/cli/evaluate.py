@@ -63,10 +63,10 @@ def open_prepared(folder: str):
 
 def check_models(names: list[str], models_dir: str | None) -> None:
     """Fail before any slow work when a MODEL names nothing that can be loaded."""
-    from captioner.models.registry import PRETRAINED_ALIASES, load_captioner, resolve_bundle
+    from captioner.models.registry import PRETRAINED_ALIASES, load_captioner, resolve_model_folder
 
     for name in names:
-        if resolve_bundle(name, models_dir) is None and name not in PRETRAINED_ALIASES:
+        if resolve_model_folder(name, models_dir) is None and name not in PRETRAINED_ALIASES:
             load_captioner(name, models_dir)  # raises ModelError naming the installed bundles
 
 

@@ -87,6 +87,17 @@ def find_pretrained(model_id: str = DEFAULT_MODEL_ID, cache_dir: str | os.PathLi
     return None
 
 
+def local_model_folder(folder: Path) -> Path:
+    """A local folder ready to load: itself, or its safetensors copy (made once, beside the hub cache) when it
+    is a copied snapshot that holds only ``pytorch_model.bin``."""
+    pickled_only = (not is_model_folder(folder) and (folder / PICKLED_WEIGHTS).is_file()
+                    and all((folder / name).is_file() for name in REQUIRED_FILES))
+    if not pickled_only:
+        return folder
+    converted = converted_folder(str(folder.resolve()).strip(os.sep).replace(os.sep, "--"))
+    return converted if is_model_folder(converted) else convert_to_safetensors(folder, converted)
+
+
 def download_pretrained(model_id: str | None = None, cache_dir: str | os.PathLike | None = None) -> Path:
     """Fetch a pretrained captioner into the local cache (only the files captioning needs); returns its folder.
 

@@ -26,7 +26,7 @@ from captioner.errors import ModelError, OfflineError
 from captioner.models.base import Caption, Decoding
 from captioner.models.bundle import BundleInfo
 from captioner.models.hub import (DEFAULT_MODEL_ID, download_pretrained, find_pretrained, hub_offline,
-                                  is_model_folder, offline_hint)
+                                  is_model_folder, local_model_folder, offline_hint)
 
 if TYPE_CHECKING:
     import torch
@@ -278,7 +278,7 @@ def resolve_pretrained(model_id_or_folder: str | os.PathLike = DEFAULT_MODEL_ID)
     """The local folder of a model id (from the cache) or a folder path; fetches only when the hub is allowed."""
     candidate = Path(model_id_or_folder).expanduser()
     if candidate.is_dir():
-        return candidate
+        return local_model_folder(candidate)
     model_id = str(model_id_or_folder)
     found = find_pretrained(model_id)
     if found is not None:

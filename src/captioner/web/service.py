@@ -21,7 +21,7 @@ from pathlib import Path
 
 from captioner.errors import CaptionerError, ModelError
 from captioner.models.base import Captioner, Decoding, DecodingRequest
-from captioner.models.bundle import BundleInfo, bundle_size, list_bundles
+from captioner.models.bundle import BundleInfo, bundle_size
 from captioner.web.batching import BatchedCaption, MicroBatcher, Overloaded, RequestTimeout
 from captioner.web.settings import WebSettings
 
@@ -121,9 +121,9 @@ class CaptionService:
         return loaded
 
     def _load_bundles(self) -> None:
-        from captioner.models.registry import load_captioner
+        from captioner.models.registry import list_models, load_captioner
 
-        bundles = list_bundles(self.settings.models_dir)
+        bundles = list_models(self.settings.models_dir)
         wanted = self.settings.model_names
         if wanted:
             missing = sorted(set(wanted) - {info.name for _, info in bundles})
