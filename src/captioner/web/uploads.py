@@ -59,14 +59,16 @@ def read_upload() -> Upload:
     return Upload(data, filename)
 
 
-def decode_image(upload: Upload):
-    """A PIL RGB image from the upload, or ApiError bad_image with the loader's clear message."""
+def decode_image(upload: Upload, max_side: int | None = MAX_SIDE):
+    """A PIL RGB image from the upload within the app's pixel limit (shrunk to ``max_side`` pixels per side
+    unless None), or ApiError bad_image with the loader's clear message. Every endpoint that takes an image
+    reads it here."""
     from captioner.data.images import image_from_bytes
 
     settings = current_app.config["CAPTIONER_SETTINGS"]
     name = "the upload" if upload.filename == "upload" else f"'{upload.filename}'"
     try:
-        return image_from_bytes(upload.data, max_pixels=settings.max_pixels, max_side=MAX_SIDE, name=name)
+        return image_from_bytes(upload.data, max_pixels=settings.max_pixels, max_side=max_side, name=name)
     except ImageError as error:
         raise ApiError("bad_image", str(error), 400) from None
 
