@@ -64,6 +64,8 @@ def test_caption_bad_inputs_fail_with_one_clear_line(models_dir, pictures, tmp_p
                                  "--models-dir", models_dir), "missing.png")
     assert_clean_failure(run_cli("caption", pictures[0], "--model", "nothing-here", "--models-dir", models_dir),
                          "nothing-here")
+    assert_clean_failure(run_cli("caption", pictures[0], "--model", "shapes-demo", "--models-dir", models_dir,
+                                 "--greedy", "--beam", "3"), "greedy", "contradict")
 
 
 def test_models_lists_installed_bundles(models_dir, tmp_path):
