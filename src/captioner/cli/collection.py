@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from captioner.cli.common import add_decoding_arguments, decoding_from_arguments, positive_int, print_json, progress
+from captioner.cli.common import add_decoding_arguments, decoding_request, positive_int, print_json, progress
 
 
 def register(subparsers) -> None:
@@ -45,25 +45,24 @@ def run(args) -> int:
     from captioner.collections import CollectionJob, CollectionSettings, run_collection
     from captioner.collections.results import results_format
     from captioner.collections.walk import check_roots
-    from captioner.models.registry import load_captioner, resolve_bundle
+    from captioner.models.registry import load_captioner, resolve_model_folder
 
     if args.alternatives is not None and args.alternatives < 0:
         raise ValueError("--alternatives must not be negative")
     if args.address and args.engine != "ray":
         raise ValueError("--address is for --engine ray")
-    results_format(args.out)  # a bad --out name or a missing folder fails before the model loads
+    request = decoding_request(args)  # bad options, a bad --out name or a missing folder fail before the model loads
+    results_format(args.out)
     check_roots(args.roots)
-    bundle = resolve_bundle(args.model, args.models_dir)
+    folder = resolve_model_folder(args.model, args.models_dir)
     job = CollectionJob(
         roots=tuple(args.roots), out=args.out,
         translate=tuple(code.strip() for code in args.translate.split(",") if code.strip()),
         metadata=args.metadata, dry_run=args.dry_run, engine=args.engine, address=args.address,
-        ray_actors=args.actors, model=str(bundle.resolve()) if bundle else args.model, models_dir=args.models_dir,
+        ray_actors=args.actors, model=str(folder.resolve()) if folder else args.model, models_dir=args.models_dir,
         settings=CollectionSettings(batch_size=args.batch_size, readers=args.readers))
     captioner = load_captioner(args.model, args.models_dir)
-    decoding = decoding_from_arguments(args, captioner.default_decoding)
-    if args.alternatives is not None:
-        decoding = decoding.with_changes(alternatives=args.alternatives)
+    decoding = request.for_default(captioner.default_decoding)
 
     bars = []  # the progress bar (images/s and time left), made once the images are counted
     say = (lambda text: print(text, file=sys.stderr)) if args.json else print

@@ -129,7 +129,7 @@ def create_job():
         loaded = runner().service.model(request.values.get("model", "").strip() or None)
     except Exception as error:
         raise from_domain(error) from None
-    decoding = decoding_request.for_model(loaded.captioner)
+    decoding = decoding_request.for_default(loaded.captioner.default_decoding)
     files, images = [], {}
     for position, upload in enumerate(uploads):
         data = upload.read()
