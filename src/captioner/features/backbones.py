@@ -269,9 +269,15 @@ def build_backbone(spec: BackboneSpec | str = DEFAULT_BACKBONE) -> Backbone:
         if not path.is_file():
             raise ModelError(f"weights file {path} does not exist; give the path of a .weights.h5, .keras or .h5 file, "
                              "or use --weights imagenet or --weights none")
-        model = _build_model(spec, None)
-        load_weights_file(model, path, spec.name)
+        return backbone_from_weights_file(spec, path)
     return KerasBackbone(spec, model, app)
+
+
+def backbone_from_weights_file(spec: BackboneSpec, path: Path) -> "KerasBackbone":
+    """The spec's Keras backbone with the weights of ``path`` (refusing a file that does not fit it)."""
+    model = _build_model(spec, None)
+    load_weights_file(model, path, spec.name)
+    return KerasBackbone(spec, model, KERAS_BACKBONES[spec.name])
 
 
 def _build_model(spec: BackboneSpec, weights: str | None):

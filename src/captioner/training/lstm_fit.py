@@ -16,7 +16,7 @@ import keras
 
 from captioner.config import LstmSettings, TrainingSettings
 from captioner.data.prepared import PreparedData
-from captioner.files import write_json_atomic
+from captioner.files import atomic_path, write_json_atomic
 from captioner.models.lstm_network import (build_prefix_model, build_sequence_model, build_teacher_model, real_words,
                                            sequence_length)
 from captioner.training.datasets import PrefixBatches, TeacherForcingBatches, fit_input
@@ -131,9 +131,8 @@ class Checkpoint(keras.callbacks.Callback):
             (self.work / previous).unlink(missing_ok=True)
 
     def _save_weights(self, name: str) -> None:
-        tmp = self.work / f".tmp-{name}"
-        self.model.save_weights(tmp)
-        os.replace(tmp, self.work / name)
+        with atomic_path(self.work / name) as temporary:
+            self.model.save_weights(temporary)
 
 
 def _counters(callback, *names: str) -> dict:
