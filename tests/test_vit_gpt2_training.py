@@ -18,7 +18,7 @@ from captioner.config import VitGpt2Settings  # noqa: E402
 from captioner.data.prepare import prepare_dataset  # noqa: E402
 from captioner.data.prepared import PreparedData  # noqa: E402
 from captioner.evaluation import evaluate_captioner  # noqa: E402
-from captioner.models.bundle import read_bundle_info  # noqa: E402
+from captioner.models.bundle import list_bundles, read_bundle_info, run_folder  # noqa: E402
 from captioner.models.vit_gpt2 import load_model_folder, load_pretrained  # noqa: E402
 from captioner.training.vit_gpt2 import CaptionPairs, collate, train_vit_gpt2  # noqa: E402
 
@@ -83,7 +83,7 @@ def test_refuses_to_overwrite_or_to_resume_nothing(prepared, tiny_source, tmp_pa
     (tmp_path / "done" / "captioner.json").write_text(json.dumps({"kind": "vit-gpt2", "name": "done"}))
     with pytest.raises(ValueError, match="already holds a trained model"):
         train_vit_gpt2(prepared, tmp_path / "done", settings, from_=str(tiny_source))
-    (tmp_path / "half" / "checkpoints" / "checkpoint-4").mkdir(parents=True)
+    (run_folder(tmp_path / "half") / "checkpoint-4").mkdir(parents=True)
     with pytest.raises(ValueError, match="--resume"):
         train_vit_gpt2(prepared, tmp_path / "half", settings, from_=str(tiny_source))
 
@@ -123,14 +123,27 @@ def test_an_interrupted_run_resumes_where_it_stopped(trained, prepared, tiny_sou
     with pytest.raises(KeyboardInterrupt):
         train_vit_gpt2(prepared, out, VitGpt2Settings(**SETTINGS), from_=str(tiny_source),
                        progress=stop_in_epoch_three, java=False)
-    assert not (out / "captioner.json").exists()
-    assert len(list((out / "checkpoints").glob("checkpoint-*"))) == 2  # epochs 1 and 2
+    assert not out.exists() and list_bundles(tmp_path) == []
+    assert len(list(run_folder(out).glob("checkpoint-*"))) == 2  # epochs 1 and 2
+
+    resumed = []
+
+    def stop_while_writing_the_bundle(line):
+        resumed.append(line)
+        if line.startswith("captioning the validation images"):  # model/ and history.csv are written by now
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_vit_gpt2(prepared, out, VitGpt2Settings(epochs=1), resume=True, progress=stop_while_writing_the_bundle,
+                       java=False)
+    assert "run's own settings" in resumed[0]
+    assert [line for line in resumed if line.startswith("epoch ")][0].startswith("epoch 3/8")
+    assert not out.exists() and list_bundles(tmp_path) == []  # no half bundle for `captioner models` or the app
+    assert sorted(p.name for p in tmp_path.iterdir()) == [run_folder(out).name]  # no staging folder left either
     lines = []
     bundle = train_vit_gpt2(prepared, out, VitGpt2Settings(epochs=1), resume=True, progress=lines.append,
                             java=False)
-    assert "run's own settings" in lines[0]
-    assert [line for line in lines if line.startswith("epoch ")][0].startswith("epoch 3/8")
-    assert not (out / "checkpoints").exists()
+    assert not run_folder(out).exists() and [path for path, _ in list_bundles(tmp_path)] == [out]
     assert (bundle / "history.csv").read_text() == (trained[0] / "history.csv").read_text()
 
 

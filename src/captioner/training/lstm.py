@@ -20,8 +20,8 @@ from typing import Sequence
 from captioner.config import DataSettings, LstmSettings, TrainingSettings, settings_from_dict
 from captioner.data.prepared import PreparedData
 from captioner.errors import CaptionerError, DataError
-from captioner.files import staged_folder, write_json_atomic
-from captioner.models.bundle import BundleInfo, is_bundle
+from captioner.files import write_json_atomic
+from captioner.models.bundle import BundleInfo, is_bundle, run_folder, staged_bundle
 
 GENERATORS = ("teacher", "prefix")
 STATE_FILE = "state.json"
@@ -29,11 +29,6 @@ STATE_FILE = "state.json"
 
 class TrainingInterrupted(CaptionerError):
     """Training stopped before its last epoch; the message says how to resume."""
-
-
-def staging_dir(out: Path) -> Path:
-    """Where a run keeps its checkpoints until the bundle is complete."""
-    return out.parent / f".{out.name}.training"
 
 
 def check_training_settings(training: TrainingSettings) -> None:
@@ -62,7 +57,7 @@ def train_lstm(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike, trai
     from captioner.features import BackboneSpec, ensure_features
 
     out = Path(out_dir)
-    work = staging_dir(out)
+    work = run_folder(out)
     prepared = PreparedData(prepared_dir)
     if is_bundle(out):
         raise CaptionerError(f"{out} already holds a model bundle; choose another --out name or delete it first")
@@ -148,7 +143,7 @@ def assemble_bundle(out: Path, work: Path, prepared: PreparedData, spec, setting
     info = BundleInfo(kind=KIND, name=out.name, dataset=prepared.name, backbone=spec.name, settings=settings,
                       metrics=metrics)
     # train_lstm refused a non-empty ``out`` before training, so replacing it loses nothing
-    with staged_folder(out) as staging:
+    with staged_bundle(out) as staging:
         write_bundle(staging, info, model, prepared.vocabulary, build_backbone(spec))
         write_history_csv(history, staging / "history.csv")
         plot_history(history, staging)
