@@ -24,11 +24,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from captioner import environment
 from captioner.errors import DataError
 from captioner.files import atomic_path, is_temporary, write_json_atomic
 from captioner.features.backbones import BackboneSpec
 
-CACHE_ENV = "CAPTIONER_CACHE_DIR"
 CACHE_FILE = "cache.json"
 SHARDS = "shards"
 FORMAT_VERSION = 1
@@ -37,8 +37,8 @@ FORMAT_VERSION = 1
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """The folder holding every feature cache: ``cache_dir`` (or ``$CAPTIONER_CACHE_DIR``, else
     ``~/.cache/captioner``) plus ``features/``."""
-    base = cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "captioner"
-    return Path(base).expanduser() / "features"
+    base = Path(cache_dir).expanduser() if cache_dir else environment.current().cache_base
+    return base / "features"
 
 
 def weights_identity(spec: BackboneSpec) -> str:

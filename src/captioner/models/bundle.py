@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from captioner import environment
 from captioner.errors import ModelError
 from captioner.files import staged_folder, write_json_atomic
 
@@ -51,7 +52,7 @@ def utc_now() -> str:
 
 def models_dir(path: str | os.PathLike | None = None) -> Path:
     """The models folder: ``path`` if given, else ``$CAPTIONER_MODELS_DIR``, else ``./models``."""
-    return Path(path or os.environ.get("CAPTIONER_MODELS_DIR") or DEFAULT_MODELS_DIR)
+    return Path(path or environment.current().models_dir or DEFAULT_MODELS_DIR)
 
 
 @contextmanager

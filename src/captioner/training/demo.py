@@ -54,7 +54,7 @@ def build_demo_model(models_dir: str | os.PathLike, *, images: int = DEMO_IMAGES
                             "dense_units": DEMO_UNITS // 2, "dropout": DEMO_DROPOUT}
             return train_lstm(prepared, out, training, architecture,
                               BackboneSpec("thumbnail", image_size=DEMO_THUMBNAIL),
-                              features=Path(tmp) / "features", progress=progress)
+                              feature_cache=Path(tmp) / "features", progress=progress)
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ from typing import Callable
 import torch
 from transformers import TrainerCallback
 
+from captioner import environment
 from captioner.config import VitGpt2Settings, settings_from_dict, settings_to_dict
 from captioner.data.images import load_image
 from captioner.data.prepared import PreparedData
@@ -34,6 +35,7 @@ from captioner.models.bundle import BUNDLE_FILE, BundleInfo, is_bundle, run_fold
 from captioner.models.vit_gpt2 import (KIND, MODEL_FOLDER, SETTINGS_KEY, ModelParts, VitGpt2Captioner,
                                        configure_torch_threads, decoding_for, load_model_folder,
                                        prepare_special_tokens, resolve_pretrained, write_model_folder)
+from captioner.progress import showing_bars
 from captioner.training.plots import plot_history, write_history_csv
 
 RUN_FILE = "run.json"  # in the run folder: the settings of the run, so a resumed run is the same run
@@ -186,7 +188,7 @@ def _check_output(out: Path, resume: bool) -> Path | None:
 
 
 def _is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
+    return environment.current().rank == 0
 
 
 def _mixed_precision() -> dict:
@@ -258,7 +260,7 @@ def train_vit_gpt2(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
         save_total_limit=2, report_to="none", remove_unused_columns=False, dataloader_num_workers=workers,
         dataloader_pin_memory=torch.cuda.is_available(),
         use_cpu=not torch.cuda.is_available(),  # also what makes torchrun on CPUs one distributed (gloo) run
-        disable_tqdm=not _show_bars(), predict_with_generate=False, **_mixed_precision(),
+        disable_tqdm=not showing_bars(), predict_with_generate=False, **_mixed_precision(),
     )
     callbacks = [EarlyStoppingCallback(early_stopping_patience=settings.patience), _EpochReport(progress)]
     trainer = caption_trainer_class()(model=parts.model, args=arguments, train_dataset=train, eval_dataset=val,
@@ -304,7 +306,7 @@ def write_trained_files(folder: Path, name: str, prepared: PreparedData, parts: 
                       settings={SETTINGS_KEY: settings_to_dict(settings)})
     say("captioning the validation images with the best model")
     captioner = VitGpt2Captioner(parts, info, decoding_for(settings), batch_size=max(8, settings.batch_size))
-    result = evaluate_captioner(captioner, prepared, "val", progress=_show_bars(), java=java)
+    result = evaluate_captioner(captioner, prepared, "val", progress=showing_bars(), java=java)
     info.metrics = {"val": result.bundle_metrics()}
     write_bundle_info(folder, info)
     say(f"validation: {', '.join(f'{k} {v:.3f}' for k, v in result.scores.items())}")
@@ -314,8 +316,3 @@ def write_curves(history: dict[str, list[float]], out: Path) -> list[Path]:
     """history.csv and the learning curves (training and validation loss per epoch)."""
     return [write_history_csv(history, out / "history.csv"), *plot_history(history, out)]
 
-
-def _show_bars() -> bool:
-    import sys
-
-    return sys.stderr.isatty() or bool(os.environ.get("CAPTIONER_PROGRESS"))
