@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from conftest import assert_clean_failure, run_cli
+from support.cli import assert_clean_failure, run_cli
 
 pytest.importorskip("keras")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_clean_failure, run_cli
+from support.cli import assert_clean_failure, run_cli
 
 
 @pytest.fixture(scope="module")

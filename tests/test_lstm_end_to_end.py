@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import run_cli
+from support.cli import run_cli
 
 pytest.importorskip("keras")
 nltk_bleu = pytest.importorskip("nltk.translate.bleu_score")

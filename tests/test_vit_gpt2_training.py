@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from conftest import assert_clean_failure, run_cli  # noqa: E402
-from tiny_vit_gpt2 import single_thread, save_encoder_and_decoder, save_tiny_model  # noqa: E402
+from support.cli import assert_clean_failure, run_cli  # noqa: E402
+from support.tiny_vit_gpt2 import single_thread, save_encoder_and_decoder, save_tiny_model  # noqa: E402
 
 from captioner import load_captioner  # noqa: E402
 from captioner.config import VitGpt2Settings  # noqa: E402
