@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from support.cli import assert_clean_failure, run_cli  # noqa: E402
+from support.cli import assert_clean_failure, run_main  # noqa: E402
 from support.tiny_vit_gpt2 import single_thread, save_encoder_and_decoder, save_tiny_model  # noqa: E402
 
 from captioner import load_captioner  # noqa: E402
@@ -22,8 +22,6 @@ from captioner.models.bundle import list_bundles, read_bundle_info, run_folder  
 from captioner.models.vit_gpt2 import load_model_folder, load_pretrained  # noqa: E402
 from captioner.training.vit_gpt2 import CaptionPairs, collate, train_vit_gpt2  # noqa: E402
 
-# Tiny models gain nothing from threads, and lose a lot when the machine is busy.
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 SETTINGS = dict(epochs=8, batch_size=16, learning_rate=2e-3, patience=3, num_beams=3, max_length=16)
 
 
@@ -151,9 +149,8 @@ def test_an_interrupted_run_resumes_where_it_stopped(trained, prepared, tiny_sou
 def test_cli_builds_a_new_model_from_an_encoder_and_a_decoder(prepared, tmp_path):
     encoder, decoder = save_encoder_and_decoder(tmp_path)
     out = tmp_path / "models" / "fresh"
-    result = run_cli("train", "vit-gpt2", prepared, "--out", out, "--encoder", encoder, "--decoder", decoder,
-                     "--epochs", "2", "--batch-size", "16", "--learning-rate", "1e-3", "--seed", "3",
-                     env=ONE_THREAD)
+    result = run_main("train", "vit-gpt2", prepared, "--out", out, "--encoder", encoder, "--decoder", decoder,
+                     "--epochs", "2", "--batch-size", "16", "--learning-rate", "1e-3", "--seed", "3")
     assert result.returncode == 0, result.stderr
     assert "model bundle written to" in result.stdout
     assert "epoch 2/2" in result.stderr
@@ -166,7 +163,7 @@ def test_cli_builds_a_new_model_from_an_encoder_and_a_decoder(prepared, tmp_path
 
 
 def test_cli_bad_input_is_one_clear_line(prepared, tmp_path):
-    result = run_cli("train", "vit-gpt2", tmp_path / "nowhere", "--out", tmp_path / "m", env=ONE_THREAD)
+    result = run_main("train", "vit-gpt2", tmp_path / "nowhere", "--out", tmp_path / "m")
     assert_clean_failure(result, "not a prepared data folder")
-    result = run_cli("train", "vit-gpt2", prepared, "--out", tmp_path / "m", "--encoder", "x", env=ONE_THREAD)
+    result = run_main("train", "vit-gpt2", prepared, "--out", tmp_path / "m", "--encoder", "x")
     assert_clean_failure(result, "--decoder")
