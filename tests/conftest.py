@@ -5,6 +5,7 @@ Nothing here touches the network: the test environment keeps the Hugging Face hu
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import pytest
 
 from support import ROOT
 
-SHARED_DATA = ROOT.parent / "shared" / "data"  # the real Flickr8k text and a phone photo, when present
+# the real Flickr8k text and a phone photo, when present (CAPTIONER_SHARED_DATA points elsewhere)
+SHARED_DATA = Path(os.environ.get("CAPTIONER_SHARED_DATA") or ROOT.parent / "shared" / "data")
 # The test environment: the hub never reached; TensorFlow's info lines off.
 TEST_ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
@@ -27,8 +29,6 @@ def pytest_configure(config):
     """Variables that must be set before the libraries are imported, where the caller has not set them
     (``make test`` sets them all); undone when the run ends."""
     config._environment_patch = patch = pytest.MonkeyPatch()
-    import os
-
     for name, value in TEST_ENVIRONMENT.items():
         if name not in os.environ:
             patch.setenv(name, value)
