@@ -54,7 +54,7 @@ def lstm_kind():
 def vit_gpt2_kind():
     """A random tiny ViT-GPT2 (one token per word); its teacher-forced log-probability of a caption."""
     torch = pytest.importorskip("torch")
-    from tiny_vit_gpt2 import tiny_parts
+    from support.tiny_vit_gpt2 import tiny_parts
 
     from captioner.models.vit_gpt2 import ModelParts, VitGpt2Captioner
 
@@ -105,7 +105,7 @@ def test_a_sub_word_tokenizer_still_counts_words(images):
     """GPT-2 style byte-level BPE (a model fitted briefly on it): several tokens per word, and max_length
     still counts words."""
     pytest.importorskip("torch")
-    from tiny_vit_gpt2 import END, fit_briefly, shapes_captions, tiny_parts
+    from support.tiny_vit_gpt2 import END, fit_briefly, shapes_captions, tiny_parts
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
