@@ -1,5 +1,6 @@
 """`captioner collection` as a user runs it: a real subprocess captioning a real folder with the real shapes
-demo model, killed with SIGKILL part way and run again; renamed files; corrupt files; torn result files."""
+demo model, killed with SIGKILL part way (a real subprocess) and run again; renamed files; corrupt files;
+torn result files."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import ROOT, assert_clean_failure, run_cli
+from support import ROOT
+from support.cli import assert_clean_failure, run_cli, run_main
 
 pytest.importorskip("keras")
 
@@ -24,10 +26,8 @@ IMAGES = 40
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory) -> Path:
-    from web_support import demo_models_dir
-
-    return demo_models_dir(tmp_path_factory)
+def models_dir(demo_models_dir) -> Path:
+    return demo_models_dir
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_killed_run_resumes_with_every_image_exactly_once(models_dir, photo_fold
     out = tmp_path / "results.jsonl"
     command = [sys.executable, "-m", "captioner", "collection", str(photo_folder), "--out", str(out),
                "--model", "shapes-demo", "--models-dir", str(models_dir), "--batch-size", "1", "--readers", "1"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
@@ -84,7 +84,7 @@ def test_killed_run_resumes_with_every_image_exactly_once(models_dir, photo_fold
     with open(out, "ab") as handle:  # what a power cut in the middle of a write leaves
         handle.write(b'{"path": "half')
 
-    again = run_cli("collection", photo_folder, "--out", out, "--model", "shapes-demo", "--models-dir", models_dir,
+    again = run_main("collection", photo_folder, "--out", out, "--model", "shapes-demo", "--models-dir", models_dir,
                     "--json")
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)
@@ -106,28 +106,28 @@ def test_renamed_and_moved_files_are_not_captioned_again_and_corrupt_files_are_l
     (folder / "album1" / "loop").unlink()
     (folder / "album1" / "loop").symlink_to(folder)
     out = tmp_path / "results.csv"
-    first = run_cli("collection", folder, "--out", out, "--model", "shapes-demo", "--models-dir", models_dir)
+    first = run_main("collection", folder, "--out", out, "--model", "shapes-demo", "--models-dir", models_dir)
     assert first.returncode == 0, first.stderr
     assert f"unreadable\t{folder / 'broken.jpg'}\t" in first.stdout and "cut.png" in first.stdout
     assert "notes.txt" not in first.stdout  # not an image by content or name: not a failure either
     moved = folder / "album2" / "renamed.png"
     (folder / "album0").rename(folder / "album0-renamed")
     next((folder / "album1").glob("shape_*.png")).rename(moved)
-    again = run_cli("collection", folder, "--out", out, "--model", "shapes-demo", "--models-dir", models_dir,
+    again = run_main("collection", folder, "--out", out, "--model", "shapes-demo", "--models-dir", models_dir,
                     "--json")
     summary = json.loads(again.stdout)
     assert summary["captioned"] == 0 and summary["failed"] == [] and summary["skipped"] == summary["found"]
     assert len(rows_of(out)) == len(contents(photo_folder)) + 2
 
-    beam = run_cli("collection", folder, "--out", out, "--model", "shapes-demo", "--models-dir", models_dir,
+    beam = run_main("collection", folder, "--out", out, "--model", "shapes-demo", "--models-dir", models_dir,
                    "--beam", "2", "--json")  # other decoding settings: a new result for every image
     assert json.loads(beam.stdout)["captioned"] == len(contents(photo_folder))
 
 
 def test_bad_arguments_fail_with_one_clear_line(tmp_path):
-    assert_clean_failure(run_cli("collection", tmp_path / "nowhere", "--out", tmp_path / "r.jsonl", "--model", "x",
+    assert_clean_failure(run_main("collection", tmp_path / "nowhere", "--out", tmp_path / "r.jsonl", "--model", "x",
                                  "--models-dir", tmp_path), "nowhere")
-    assert_clean_failure(run_cli("collection", tmp_path, "--out", tmp_path / "r.txt", "--model", "x"), "r.txt")
+    assert_clean_failure(run_main("collection", tmp_path, "--out", tmp_path / "r.txt", "--model", "x"), "r.txt")
     (tmp_path / "r.jsonl").write_text('{"path": "a"}\n')
     from captioner.collections import open_results
 

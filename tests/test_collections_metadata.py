@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fake_azure_translator import KEY, REGION, FakeAzureTranslator, fake_translation
+from support.fake_azure_translator import KEY, REGION, FakeAzureTranslator, fake_translation
 
 pytest.importorskip("keras")
 pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None,
@@ -27,12 +27,10 @@ WRITTEN = {"XMP-dc:Description", "XMP-dc:Description-de", "XMP-dc:Description-ar
 
 
 @pytest.fixture(scope="module")
-def captioner(tmp_path_factory):
-    from web_support import demo_models_dir
-
+def captioner(demo_bundle):
     from captioner.models.registry import load_captioner
 
-    return load_captioner(demo_models_dir(tmp_path_factory) / "shapes-demo")
+    return load_captioner(demo_bundle)
 
 
 @pytest.fixture

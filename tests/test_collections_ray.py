@@ -16,7 +16,7 @@ pytest.importorskip("pyarrow")
 
 
 @pytest.fixture(scope="module")
-def local_ray(tmp_path_factory):
+def local_ray():
     # More logical CPUs than this 2-core machine has: the actor holds one, the reading tasks still get theirs.
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", ""), "TF_CPP_MIN_LOG_LEVEL": "2"}})
@@ -25,13 +25,11 @@ def local_ray(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_ray_engine_resumes_and_agrees_with_the_local_engine(local_ray, shapes_dataset, tmp_path, tmp_path_factory):
-    from web_support import demo_models_dir
-
+def test_ray_engine_resumes_and_agrees_with_the_local_engine(local_ray, shapes_dataset, tmp_path, demo_bundle):
     from captioner.collections import CollectionJob, CollectionSettings, read_rows, run_collection
     from captioner.models.registry import load_captioner
 
-    bundle = demo_models_dir(tmp_path_factory) / "shapes-demo"
+    bundle = demo_bundle
     captioner = load_captioner(bundle)
     folder = tmp_path / "photos"
     for index, picture in enumerate(sorted((shapes_dataset / "Images").iterdir())[:12]):

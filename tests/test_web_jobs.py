@@ -14,7 +14,7 @@ import time
 import pytest
 from PIL import Image
 
-from web_support import demo_models_dir, make_app, shapes_image_bytes
+from support.web import shapes_image_bytes
 
 pytest.importorskip("keras")
 
@@ -25,8 +25,8 @@ def database(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory, database):
-    app = make_app(demo_models_dir(tmp_path_factory), database_url=database, max_upload_mb=1)
+def app(make_app, demo_models_dir, database):
+    app = make_app(demo_models_dir, database_url=database, max_upload_mb=1)
     yield app
     app.extensions["captioner"].close()
 
@@ -52,7 +52,7 @@ def wait_done(client, job_id: str, timeout: float = 120) -> dict:
 
 
 @pytest.mark.slow
-def test_a_job_captions_many_images_and_outlives_its_app(app, shapes_dataset, tmp_path_factory, database):
+def test_a_job_captions_many_images_and_outlives_its_app(app, make_app, demo_models_dir, shapes_dataset, database):
     pytest.importorskip("pillow_heif")
     client = app.test_client()
     png = shapes_image_bytes(shapes_dataset, 0)
@@ -102,7 +102,7 @@ def test_a_job_captions_many_images_and_outlives_its_app(app, shapes_dataset, tm
         session.get(CaptionJob, orphan).owner = f"{socket.gethostname()}:{ended.stdout.strip()}"
         session.get(CaptionJob, orphan).status = "running"
 
-    restarted = make_app(demo_models_dir(tmp_path_factory), database_url=database, load_in_background=True)
+    restarted = make_app(demo_models_dir, database_url=database, load_in_background=True)
     try:
         again = restarted.test_client()
         kept = again.get(f"/api/v1/jobs/{job_id}").get_json()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from captioner.cli.common import add_decoding_arguments, decoding_request, positive_int, print_json, progress
+from captioner.cli.common import add_decoding_arguments, decoding_request, positive_int, print_json
 
 
 def register(subparsers) -> None:
@@ -68,7 +68,9 @@ def run(args) -> int:
     say = (lambda text: print(text, file=sys.stderr)) if args.json else print
 
     def started(total: int) -> None:
-        bars.append(progress(total=total, desc="captioning", unit="img"))
+        from captioner.progress import progress_bar
+
+        bars.append(progress_bar(total=total, desc="captioning", unit="img"))
 
     def stepped(step) -> None:
         bars[0].update(len(step.rows) + step.skipped)

@@ -6,7 +6,7 @@ Two ways, both off unless asked for:
 - ``embed``: into the photo: XMP ``dc:description`` (the caption as the default language, translations as
   language alternatives), EXIF ``ImageDescription`` and, in JPEGs, IPTC ``Caption-Abstract``. exiftool
   rewrites only the metadata blocks, never the pixels, and keeps every other tag; it writes a new file
-  beside the photo, which replaces the photo only when complete (:func:`captioner.files.staged_file`).
+  beside the photo, which replaces the photo only when complete (:func:`captioner.files.atomic_path`).
   Formats exiftool cannot embed into (GIF, BMP) get a sidecar instead.
 
 exiftool (Phil Harvey's Perl program, Debian ``libimage-exiftool-perl``) runs as a separate process.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from captioner.collections.results import ResultRow
 from captioner.errors import CaptionerError
-from captioner.files import staged_file
+from captioner.files import atomic_path, flush_to_disk
 
 MODES = ("sidecar", "embed")
 EMBED_ALL = {"JPEG", "MPO"}  # XMP, EXIF and IPTC
@@ -74,7 +74,7 @@ class MetadataWriter:
         source = Path(row.path) if target == Path(row.path) else (target if target.exists() else None)
         arguments = [self.exiftool, "-q", "-q", "-m", "-P", "-charset", "iptc=UTF8"]
         arguments += [f"-{name}={value}" for name, value in tags]
-        with staged_file(target) as staging:
+        with atomic_path(target) as staging:
             command = [*arguments, "-o", str(staging)] + ([str(source)] if source else [])
             try:
                 done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
@@ -85,6 +85,7 @@ class MetadataWriter:
                 raise MetadataError(f"exiftool could not write {target}: {message[0] if message else 'no output'}")
             if source is not None:
                 shutil.copymode(source, staging)
+            flush_to_disk(staging)
         return target
 
     def _target_and_tags(self, row: ResultRow) -> tuple[Path, list[tuple[str, str]]]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterable
 
 from captioner.errors import DataError
-from captioner.files import staged_file
+from captioner.files import atomic_path, flush_to_disk
 
 FIELDS = ("path", "sha256", "width", "height", "model", "decoding", "caption", "score", "alternatives",
           "translations", "error")
@@ -193,8 +193,9 @@ class ParquetResults(ResultsFile):
         parts = sorted(self.path.glob("part-*.parquet"))
         number = int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
         table = pa.Table.from_pylist([_flat(row) for row in rows], schema=_parquet_schema(pa))
-        with staged_file(self.path / f"part-{number:06d}.parquet") as staging:
+        with atomic_path(self.path / f"part-{number:06d}.parquet") as staging:
             pq.write_table(table, staging)
+            flush_to_disk(staging)
 
 
 def _flat(row: ResultRow) -> dict:
