@@ -132,6 +132,7 @@ def run(quick: bool) -> list[dict]:
                                "images/s", True, f"{PHOTOS} JPEGs {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}, batch {BATCH}, "
                                f"{decoding.method} max {decoding.max_length}, random weights, CPU; shared 2-core "
                                "machine, short runs: noisy"))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # each figure as soon as it is known
             if label == "DenseNet201 LSTM":
                 lstm = (captioner, decoding, mine)
         rows.append(ray_row(*lstm, work, quick))
@@ -149,7 +150,7 @@ def ray_row(captioner, decoding, local_rate: float, work: Path, quick: bool) -> 
 
     bundle = write_lstm_bundle(captioner, work / "bundle")
     ray.init(num_cpus=max(os.cpu_count() or 1, 2) + 1, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path[:2])}})
+             runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}})
     try:
         job = CollectionJob(roots=(str(work / "photos"),), out=str(work / "ray.parquet"), engine="ray",
                             model=str(bundle), settings=CollectionSettings(batch_size=BATCH))
