@@ -3,13 +3,15 @@
 The image is a grid of annotation vectors a_1 .. a_L (the backbone's last convolutional map, L = rows x
 cols). At each step t, with h the LSTM state before it:
 
-    e_ti   = v . tanh(W_a a_i + W_h h)              additive attention scores        (L,)
+    e_ti   = v . tanh(W_a a_i + p_i + W_h h)        additive attention scores        (L,)
     alpha_t = softmax(e_t)                           where the model looks            (L,), sums to 1
     z_t    = sigmoid(w_b . h) * sum_i alpha_ti a_i   the context, scaled by the gate beta
     h, c   = LSTM([E y_{t-1}, z_t], (h, c))
     p(y_t) = softmax(W_o dropout(tanh(L_h h + L_z z_t + E y_{t-1})))   the deep output layer
 
-h and c start from tanh(Dense(mean_i a_i)). Training adds the doubly stochastic penalty
+p_i is a learned vector per place, so the model can prefer places by where they are (reading order, say)
+as well as by what they hold; the paper's annotations carried position only implicitly. h and c start
+from tanh(Dense(mean_i a_i)). Training adds the doubly stochastic penalty
 lambda * sum_i (1 - sum_t alpha_ti)^2 per caption (over the steps that hold a word), which asks the
 model to look at every place about as much over a whole caption.
 
@@ -66,7 +68,8 @@ class SoftAttentionDecoder(layers.Layer):
 
     def build(self, input_shapes):
         annotations, words = input_shapes
-        dim, embedding = annotations[-1], words[-1]
+        places, dim, embedding = annotations[1], annotations[-1], words[-1]
+        self.places = self.add_weight(shape=(places, self.attention_units), initializer="zeros", name="places")  # p
         self.init_h.build((None, dim))
         self.init_c.build((None, dim))
         self.attend_annotations.build((None, None, dim))
@@ -78,7 +81,8 @@ class SoftAttentionDecoder(layers.Layer):
     def start(self, annotations):
         """Per image, once: the projected annotations (batch, L, A) and the initial h, c (batch, units)."""
         mean = ops.mean(annotations, axis=1)  # (batch, D)
-        return self.attend_annotations(annotations), self.init_h(mean), self.init_c(mean)
+        projected = self.attend_annotations(annotations) + self.places  # (batch, L, A)
+        return projected, self.init_h(mean), self.init_c(mean)
 
     def attend(self, annotations, projected, h):
         """Where to look from state h: attention weights (batch, L) and the gated context (batch, D)."""
