@@ -132,6 +132,7 @@ def test_api_returns_the_maps_on_request(shapes_run):
         assert refused.status_code == 400 and "attention" in refused.get_json()["error"]["message"]
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumed_equals_an_uninterrupted_one(shapes_dataset, tmp_path):
     import keras
 
