@@ -23,7 +23,7 @@
     var rows = attention.grid[0], cols = attention.grid[1];
     var weights = attention.maps[index];
     var peak = Math.max.apply(null, weights) || 1;
-    var scale = Math.min(1, 480 / Math.max(picture.width, picture.height));
+    var scale = 360 / Math.max(picture.width, picture.height); // small pictures grow, large ones shrink
     canvas.width = Math.round(picture.width * scale);
     canvas.height = Math.round(picture.height * scale);
     var context = canvas.getContext("2d");
