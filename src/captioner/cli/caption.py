@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from captioner.cli.common import add_decoding_arguments, decoding_from_arguments, print_json
+from captioner.cli.common import add_decoding_arguments, decoding_request, print_json
 
 
 def register(subparsers) -> None:
@@ -18,7 +18,7 @@ def register(subparsers) -> None:
     parser.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
     add_decoding_arguments(parser)
     parser.add_argument("--alternatives", type=int, metavar="N",
-                        help="also show the N best captions with their log-probabilities (beam search)")
+                        help="also show the N next-best captions with their log-probabilities (beam search)")
     parser.add_argument("--attention", metavar="OUT.png",
                         help="attention models: draw each word's attention map over the image into OUT.png "
                              "(several images: OUT-1.png, OUT-2.png, ...); with --json the maps are in the output")
@@ -34,14 +34,13 @@ def run(args) -> int:
         raise ValueError("--alternatives must not be negative")
     if args.attention and not args.attention.lower().endswith(".png"):
         raise ValueError(f"--attention names a PNG file to write, ending in .png, not {args.attention!r}")
+    request = decoding_request(args)
     images = [load_image(path) for path in args.images]  # a bad file stops here, named, before the model loads
     captioner = load_captioner(args.model, args.models_dir)
     if args.attention and captioner.kind != "attention":
         raise ValueError(f"--attention needs a model that attends (kind attention); {captioner.name} is a "
                          f"{captioner.kind} model")
-    decoding = decoding_from_arguments(args, captioner.default_decoding)
-    if args.alternatives is not None:
-        decoding = decoding.with_changes(alternatives=args.alternatives)
+    decoding = request.for_default(captioner.default_decoding)
     results = captioner.caption(images, decoding)
     figures = write_attention_figures(args.attention, args.images, images, results) if args.attention else []
     if args.json:

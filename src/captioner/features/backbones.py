@@ -147,10 +147,6 @@ class BackboneSpec:
         """Shape of one image's features: (dim,) or (rows, cols, channels)."""
         return (self.grid_side, self.grid_side, self.dim) if self.grid else (self.dim,)
 
-    @property
-    def weights_kind(self) -> str:
-        return self.weights if self.weights in ("imagenet", "none") else "file"
-
     def resolved(self) -> "BackboneSpec":
         """The same spec with the image size filled in."""
         return replace(self, image_size=self.size)

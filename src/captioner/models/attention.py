@@ -11,6 +11,7 @@ for exactly those words by one teacher-forcing pass, which repeats the steps the
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from captioner.data.text import Vocabulary
 from captioner.errors import ModelError
-from captioner.models.base import Alternative, AttentionMaps, Caption, Decoding
+from captioner.models.base import AttentionMaps, Caption, Decoding
 from captioner.models.bundle import BundleInfo, write_bundle_info
 from captioner.models.decoding import Hypothesis, decode
 from captioner.models.lstm import MODEL_FILE, VOCAB_FILE, backbone_spec, default_decoding
@@ -113,16 +114,13 @@ class AttentionCaptioner:
         return self.caption_features(self.backbone.embed(list(images)), decoding)  # (n, rows, cols, channels)
 
     def _caption(self, hypotheses: list[Hypothesis], weights: np.ndarray, decoding: Decoding) -> Caption:
+        caption = Caption.from_ranked([(self.vocabulary.decode(h.tokens), h.log_prob) for h in hypotheses], decoding)
         if not hypotheses:
-            return Caption("", float("-inf"))
-        texts = [(self.vocabulary.decode(h.tokens), h.log_prob) for h in hypotheses]
-        alternatives: tuple[Alternative, ...] = ()
-        if decoding.method == "beam" and decoding.alternatives:
-            alternatives = tuple(Alternative(text, log_prob) for text, log_prob in texts[:decoding.alternatives])
+            return caption
         rows, cols, _ = self.grid_shape
         maps = AttentionMaps((rows, cols), tuple(self.vocabulary.tokens[t] for t in hypotheses[0].tokens),
                              tuple(tuple(float(w) for w in word) for word in weights))
-        return Caption(texts[0][0], texts[0][1], alternatives, maps)
+        return replace(caption, attention=maps)
 
 
 def load_sequence_model(path: str | os.PathLike):
