@@ -99,7 +99,7 @@ def test_bundle_round_trip_and_captions_carry_the_maps_of_their_words(shapes_dat
     prepare_dataset(shapes_dataset, folder / "prepared")
     bundle = train_attention(folder / "prepared", folder / "one-epoch", TrainingSettings(epochs=1, batch_size=16),
                              {"embedding_dim": 8, "lstm_units": 8, "attention_units": 8},
-                             BackboneSpec("thumbnail", image_size=24, grid=True), features=folder / "cache",
+                             BackboneSpec("thumbnail", image_size=24, grid=True), feature_cache=folder / "cache",
                              progress=False)
     captioner = load_captioner(bundle)
     assert captioner.kind == "attention" and captioner.grid_shape == (6, 6, 48)

@@ -23,7 +23,7 @@ from captioner.data.shapes import read_boxes, write_shapes_dataset  # noqa: E402
 from captioner.models.base import Decoding  # noqa: E402
 from captioner.training import demo  # noqa: E402
 
-from conftest import assert_clean_failure, run_cli  # noqa: E402
+from support.cli import assert_clean_failure, run_cli  # noqa: E402
 
 BEAM = Decoding.beam(3)
 
@@ -44,7 +44,7 @@ def shapes_run(tmp_path_factory):
     attention = demo.build_attention_demo(root / "models", root / "prepared", features=root / "features")
     training, architecture = demo.demo_lstm_settings()
     lstm = train_lstm(root / "prepared", root / "models" / "shapes-lstm", training, architecture,
-                      BackboneSpec("thumbnail", image_size=demo.DEMO_THUMBNAIL), features=root / "features",
+                      BackboneSpec("thumbnail", image_size=demo.DEMO_THUMBNAIL), feature_cache=root / "features",
                       progress=False)
     items = prepared.split("val") + prepared.split("test")
     images = [load_image(prepared.image_path(item.image)) for item in items]
@@ -112,9 +112,7 @@ def test_caption_command_draws_the_maps_and_refuses_an_lstm(shapes_run, tmp_path
 
 
 @pytest.mark.slow
-def test_api_returns_the_maps_on_request(shapes_run):
-    from web_support import make_app
-
+def test_api_returns_the_maps_on_request(shapes_run, make_app):
     app = make_app(shapes_run["root"] / "models")
     image = shapes_run["prepared"].image_path(shapes_run["items"][1].image).read_bytes()
     with app.test_client() as client:
@@ -138,7 +136,8 @@ def test_an_interrupted_run_resumed_equals_an_uninterrupted_one(shapes_dataset, 
 
     from captioner.models.attention import load_sequence_model
     from captioner.training.attention import train_attention
-    from captioner.training.lstm import TrainingInterrupted, staging_dir
+    from captioner.models.bundle import run_folder
+    from captioner.training.lstm import TrainingInterrupted
 
     class InterruptAfter(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -149,12 +148,12 @@ def test_an_interrupted_run_resumed_equals_an_uninterrupted_one(shapes_dataset, 
     training = TrainingSettings(epochs=3, batch_size=16, learning_rate=5e-3, seed=5, lr_patience=1, patience=10)
     tiny = {"embedding_dim": 8, "lstm_units": 8, "attention_units": 8, "penalty": 0.5}
     spec = demo.demo_grid_spec()
-    common = {"features": tmp_path / "features", "progress": False}
+    common = {"feature_cache": tmp_path / "features", "progress": False}
     straight = train_attention(tmp_path / "prepared", tmp_path / "straight", training, tiny, spec, **common)
     with pytest.raises(TrainingInterrupted, match="after 1 of 3 epoch.*--resume"):
         train_attention(tmp_path / "prepared", tmp_path / "resumed", training, tiny, spec,
                         callbacks=[InterruptAfter()], **common)
-    assert not (tmp_path / "resumed").exists() and staging_dir(tmp_path / "resumed").is_dir()
+    assert not (tmp_path / "resumed").exists() and run_folder(tmp_path / "resumed").is_dir()
     resumed = train_attention(tmp_path / "prepared", tmp_path / "resumed", resume=True, **common)
     for a, b in zip(load_sequence_model(straight / "model.keras").get_weights(),
                     load_sequence_model(resumed / "model.keras").get_weights()):

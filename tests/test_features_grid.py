@@ -10,7 +10,7 @@ import pytest
 from captioner.data.images import load_image
 from captioner.features import BackboneSpec, build_backbone, extract_features
 
-from conftest import run_cli
+from support.cli import run_cli
 
 
 def test_grid_shapes_are_known_without_building_a_model():

@@ -51,6 +51,9 @@ class LstmSettings:
     image_size: int = 224  # side in pixels the backbone sees
 
 
+GENERATORS = ("teacher", "prefix")  # the values of TrainingSettings.generator
+
+
 @dataclass
 class AttentionSettings:
     """The Show-Attend-Tell captioner: an LSTM with soft attention over the backbone's grid (Xu et al. 2015)."""

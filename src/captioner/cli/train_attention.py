@@ -55,7 +55,7 @@ def run(args) -> int:
     spec = BackboneSpec(args.backbone, weights=args.weights, image_size=args.image_size, precision=args.precision,
                         grid=True)
     try:
-        bundle = train_attention(args.prepared, args.out, training, overrides, spec, features=args.features,
+        bundle = train_attention(args.prepared, args.out, training, overrides, spec, feature_cache=args.features,
                                  resume=args.resume, progress=not args.quiet)
     except TrainingInterrupted as stopped:
         print(f"captioner: {stopped}", file=sys.stderr)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from captioner.files import write_json_atomic
+from captioner.files import write_json_atomic, write_text_atomic
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 70, 220), "yellow": (235, 200, 30)}
 SHAPES = ("circle", "square", "triangle")
@@ -134,12 +134,11 @@ def write_shapes_dataset(out: str | os.PathLike, images: int = 600, seed: int = 
         rows.extend((name, caption) for caption in describe(groups, rng))
         boxes[name] = [shape.to_dict() for shape in drawn]
     write_json_atomic(root / BOXES_FILE, boxes)
-    tmp = root / ".captions.txt.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["image", "caption"])
-        writer.writerows(rows)
-    os.replace(tmp, root / "captions.txt")
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["image", "caption"])
+    writer.writerows(rows)
+    write_text_atomic(root / "captions.txt", text.getvalue())  # last: its presence marks the set complete
     return root
 
 

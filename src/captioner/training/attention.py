@@ -50,15 +50,15 @@ def make_training_model(settings: AttentionSettings, training: TrainingSettings)
 
 
 def train_attention(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                    training: TrainingSettings | None = None, attention: dict | AttentionSettings | None = None,
-                    backbone=None, features: str | os.PathLike | None = None, resume: bool = False,
+                    training: TrainingSettings | None = None, architecture: dict | AttentionSettings | None = None,
+                    backbone_spec=None, feature_cache: str | os.PathLike | None = None, resume: bool = False,
                     progress: bool = True, callbacks: Sequence = ()):
     """Train an attention captioner on a prepared folder and write the bundle ``out_dir``; returns its path.
 
-    ``attention`` overrides architecture sizes (``lstm_units``, ``attention_units``, ``penalty``, ...); the
-    vocabulary, caption length and grid come from the data. ``backbone`` is a
+    ``architecture`` overrides architecture sizes (``lstm_units``, ``attention_units``, ``penalty``, ...); the
+    vocabulary, caption length and grid come from the data. ``backbone_spec`` is a
     :class:`captioner.features.BackboneSpec` (DenseNet201 with ImageNet weights when None), used as a grid.
     Everything else is as :func:`captioner.training.lstm.train_lstm`.
     """
-    return train_family(ATTENTION_FAMILY, prepared_dir, out_dir, training, attention, backbone, features, resume,
-                        progress, callbacks)
+    return train_family(ATTENTION_FAMILY, prepared_dir, out_dir, training, architecture, backbone_spec, feature_cache,
+                        resume, progress, callbacks)

@@ -37,7 +37,8 @@ def build_demo_model(models_dir: str | os.PathLike, *, images: int = DEMO_IMAGES
     from captioner.data.prepare import prepare_dataset
     from captioner.data.shapes import write_shapes_dataset
     from captioner.features import BackboneSpec
-    from captioner.training.lstm import staging_dir, train_lstm
+    from captioner.models.bundle import run_folder
+    from captioner.training.lstm import train_lstm
 
     root = Path(models_dir)
     out = root / name
@@ -47,7 +48,7 @@ def build_demo_model(models_dir: str | os.PathLike, *, images: int = DEMO_IMAGES
     with _exclusive(root / f".{name}.lock"):
         if is_bundle(out):  # built by another process while this one waited
             return out
-        shutil.rmtree(staging_dir(out), ignore_errors=True)  # a stale run of an earlier, interrupted build
+        shutil.rmtree(run_folder(out), ignore_errors=True)  # a stale run of an earlier, interrupted build
         with tempfile.TemporaryDirectory(prefix="captioner-demo-") as tmp:
             dataset = write_shapes_dataset(Path(tmp) / "shapes", images=images, seed=seed)
             prepared = Path(tmp) / "prepared"
@@ -55,7 +56,7 @@ def build_demo_model(models_dir: str | os.PathLike, *, images: int = DEMO_IMAGES
             training, architecture = demo_lstm_settings(epochs, seed)
             return train_lstm(prepared, out, training, architecture,
                               BackboneSpec("thumbnail", image_size=DEMO_THUMBNAIL),
-                              features=Path(tmp) / "features", progress=progress)
+                              feature_cache=Path(tmp) / "features", progress=progress)
 
 
 def demo_lstm_settings(epochs: int = DEMO_EPOCHS, seed: int = 0):
@@ -99,13 +100,13 @@ def build_attention_demo(models_dir: str | os.PathLike, prepared: str | os.PathL
     from captioner.data.prepare import prepare_dataset
     from captioner.data.shapes import write_shapes_dataset
     from captioner.training.attention import train_attention
-    from captioner.training.lstm import staging_dir
+    from captioner.models.bundle import run_folder
 
     out = Path(models_dir) / name
     if is_bundle(out):
         return out
     Path(models_dir).mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(staging_dir(out), ignore_errors=True)
+    shutil.rmtree(run_folder(out), ignore_errors=True)
     training, architecture = demo_attention_settings(epochs, seed)
     with tempfile.TemporaryDirectory(prefix="captioner-demo-") as tmp:
         if prepared is None:
@@ -113,7 +114,7 @@ def build_attention_demo(models_dir: str | os.PathLike, prepared: str | os.PathL
             prepared = Path(tmp) / "prepared"
             prepare_dataset(dataset, prepared, DataSettings(preset="standard", seed=seed))
         return train_attention(prepared, out, training, architecture, demo_grid_spec(),
-                               features=features or Path(tmp) / "features", progress=progress)
+                               feature_cache=features or Path(tmp) / "features", progress=progress)
 
 
 @contextlib.contextmanager

@@ -10,21 +10,19 @@ same result as an uninterrupted run: batches are shuffled by (seed, epoch) and d
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from captioner.config import DataSettings, LstmSettings, TrainingSettings, settings_from_dict
+from captioner.config import GENERATORS, DataSettings, LstmSettings, TrainingSettings, settings_from_dict
 from captioner.data.prepared import PreparedData
 from captioner.errors import CaptionerError, DataError
-from captioner.files import staged_folder, write_json_atomic
-from captioner.models.bundle import BundleInfo, is_bundle
+from captioner.models.bundle import BundleInfo, is_bundle, run_folder, staged_bundle
+from captioner.training.lstm_fit import fit, load_trained_sequence_model
+from captioner.training.lstm_state import TrainingState
 
-GENERATORS = ("teacher", "prefix")
-STATE_FILE = "state.json"
 
 
 class TrainingInterrupted(CaptionerError):
@@ -54,11 +52,6 @@ LSTM_FAMILY = ModelFamily("lstm", LstmSettings, False, _lstm_derived, "captioner
 DERIVED_FIELDS = ("vocab_size", "max_length", "feature_dim", "grid_cells", "annotation_dim", "backbone", "image_size")
 
 
-def staging_dir(out: Path) -> Path:
-    """Where a run keeps its checkpoints until the bundle is complete."""
-    return out.parent / f".{out.name}.training"
-
-
 def check_training_settings(training: TrainingSettings, generators: tuple[str, ...] = GENERATORS) -> None:
     if training.generator not in generators:
         raise ValueError(f"generator must be one of {', '.join(generators)}, not {training.generator!r}")
@@ -71,28 +64,32 @@ def check_training_settings(training: TrainingSettings, generators: tuple[str, .
 
 
 def train_lstm(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike, training: TrainingSettings | None = None,
-               lstm: dict | LstmSettings | None = None, backbone=None, features: str | os.PathLike | None = None,
-               resume: bool = False, progress: bool = True, callbacks: Sequence = ()) -> Path:
+               architecture: dict | LstmSettings | None = None, backbone_spec=None,
+               feature_cache: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
+               callbacks: Sequence = ()) -> Path:
     """Train an LSTM captioner on a prepared folder and write the bundle ``out_dir``; returns its path.
 
-    ``lstm`` overrides architecture sizes (``image_units``, ``lstm_units``, ...); the vocabulary, caption
-    length and feature size come from the data. ``backbone`` is a :class:`captioner.features.BackboneSpec`
-    (DenseNet201 with ImageNet weights in float32 when None); its features, in its precision, are read from
-    the cache (``features`` names one explicitly) and extracted first when missing. The spec, precision
+    ``architecture`` overrides architecture sizes (``image_units``, ``lstm_units``, ...); the vocabulary,
+    caption length and feature size come from the data. ``backbone_spec`` is a
+    :class:`captioner.features.BackboneSpec` (DenseNet201 with ImageNet weights in float32 when None); its
+    features, in its precision, are read from the feature cache (``feature_cache`` names a cache folder
+    other than the usual one) and extracted first when missing. The spec, precision
     included, is stored in the bundle, so captioning embeds images the way training did. ``callbacks``
     are extra Keras callbacks, called after the run's own.
     """
-    return train_family(LSTM_FAMILY, prepared_dir, out_dir, training, lstm, backbone, features, resume, progress,
-                        callbacks)
+    return train_family(LSTM_FAMILY, prepared_dir, out_dir, training, architecture, backbone_spec, feature_cache,
+                        resume, progress, callbacks)
 
 
 def train_family(family: ModelFamily, prepared_dir, out_dir, training: TrainingSettings | None, architecture,
-                 backbone, features, resume: bool, progress: bool, callbacks: Sequence) -> Path:
+                 backbone_spec, feature_cache, resume: bool, progress: bool, callbacks: Sequence) -> Path:
     """The run every family shares: settings, features, resumable fitting, the bundle (see :func:`train_lstm`)."""
+    import importlib
+
     from captioner.features import BackboneSpec, ensure_features
 
     out = Path(out_dir)
-    work = staging_dir(out)
+    work = run_folder(out)
     prepared = PreparedData(prepared_dir)
     if is_bundle(out):
         raise CaptionerError(f"{out} already holds a model bundle; choose another --out name or delete it first")
@@ -100,24 +97,24 @@ def train_family(family: ModelFamily, prepared_dir, out_dir, training: TrainingS
         raise CaptionerError(f"{out} exists and is not an empty folder; choose another --out name")
     state = None
     if resume:
-        state = read_state(work)
+        state = TrainingState.read(work)
         if state is None:
             raise CaptionerError(f"there is no interrupted run of {out} to resume ({work} is missing); "
                                  "start it without --resume")
-        settings = state["settings"]
+        settings = state.settings
         training = settings_from_dict(TrainingSettings, settings["training"])
         model_settings = settings_from_dict(family.settings_class, settings[family.kind])
         spec = BackboneSpec.from_dict(settings["backbone"])
     else:
         if work.exists():
-            done = (read_state(work) or {}).get("epoch", 0)
+            done = getattr(TrainingState.read(work), "epoch", 0)
             raise CaptionerError(f"an interrupted run of {out} is in {work} ({done} epoch(s) done); add --resume to "
                                  f"continue it, or delete that folder to start again")
         training = training or TrainingSettings()
-        spec = replace(backbone or BackboneSpec(), grid=family.grid)
+        spec = replace(backbone_spec or BackboneSpec(), grid=family.grid)
         model_settings = None
     check_training_settings(training, family.generators)
-    store = ensure_features(prepared, spec, cache_dir=features, progress=progress)
+    store = ensure_features(prepared, spec, cache_dir=feature_cache, progress=progress)
     vocabulary = prepared.vocabulary
     if model_settings is None:
         overrides = asdict(architecture) if not isinstance(architecture, (dict, type(None))) else dict(architecture or {})
@@ -131,53 +128,36 @@ def train_family(family: ModelFamily, prepared_dir, out_dir, training: TrainingS
     all_settings = {family.kind: asdict(model_settings), "training": asdict(training), "data": asdict(data_settings),
                     "backbone": spec.to_dict()}
 
-    import importlib
-
-    from captioner.training.lstm_fit import fit
-
-    fit_module = importlib.import_module(family.fit_module)
-
     work.mkdir(parents=True, exist_ok=True)
     if state is None:
-        state = {"epoch": 0, "settings": all_settings, "prepared": str(prepared.folder.resolve()), "history": {}}
-        write_json_atomic(work / STATE_FILE, state)
+        state = TrainingState(settings=all_settings, prepared=str(prepared.folder.resolve()))
+        state.save(work)
     try:
         state = fit(prepared, store, model_settings, training, work, state, progress, list(callbacks),
-                    fit_module.make_training_model)
+                    importlib.import_module(family.fit_module).make_training_model)
     except KeyboardInterrupt:
-        done = (read_state(work) or {}).get("epoch", 0)
+        done = getattr(TrainingState.read(work), "epoch", 0)
         raise TrainingInterrupted(
             f"training interrupted after {done} of {training.epochs} epoch(s); the finished epochs are saved in "
             f"{work}; continue with the same command and --resume") from None
     return assemble_bundle(family, out, work, prepared, spec, all_settings, state)
 
 
-def read_state(work: Path) -> dict | None:
-    path = work / STATE_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CaptionerError(f"{path} is damaged ({error}); delete {work} to start the training again") from None
-
-
 def assemble_bundle(family: ModelFamily, out: Path, work: Path, prepared: PreparedData, spec, settings: dict,
-                    state: dict) -> Path:
+                    state: TrainingState) -> Path:
     """Write the bundle from the best weights into a temporary folder, then rename it to ``out``."""
     import importlib
 
     from captioner.features import build_backbone
-    from captioner.training.lstm_fit import load_trained_sequence_model
     from captioner.training.plots import plot_history, write_history_csv
 
     fit_module = importlib.import_module(family.fit_module)
     model = load_trained_sequence_model(settings_from_dict(family.settings_class, settings[family.kind]),
                                         settings_from_dict(TrainingSettings, settings["training"]),
-                                        work / state["best_weights"], fit_module.make_training_model,
+                                        work / state.best_weights, fit_module.make_training_model,
                                         fit_module.build_sequence_model)
-    history = state["history"]
-    best = state["best_epoch"]
+    history = state.history
+    best = state.best_epoch
     metrics = {"val": {"loss": round(history["val_loss"][best], 6)}}
     if history.get("val_accuracy"):
         metrics["val"]["accuracy"] = round(history["val_accuracy"][best], 6)
@@ -185,7 +165,7 @@ def assemble_bundle(family: ModelFamily, out: Path, work: Path, prepared: Prepar
     info = BundleInfo(kind=family.kind, name=out.name, dataset=prepared.name, backbone=spec.name, settings=settings,
                       metrics=metrics)
     # train_lstm refused a non-empty ``out`` before training, so replacing it loses nothing
-    with staged_folder(out) as staging:
+    with staged_bundle(out) as staging:
         importlib.import_module(family.bundle_module).write_bundle(staging, info, model, prepared.vocabulary,
                                                                   build_backbone(spec))
         write_history_csv(history, staging / "history.csv")
