@@ -56,15 +56,20 @@ def test_one_step_at_a_time_repeats_the_whole_sequence(model):
 
 def test_the_gate_scales_the_context_and_h_c_start_from_the_mean_annotation(model):
     decoder = model.get_layer(network.DECODER)
+
+    def numpy(x):  # layers called directly track gradients on PyTorch: detach first
+        return keras.ops.convert_to_numpy(keras.ops.stop_gradient(x))
+
     grids, _ = random_inputs(2)
     annotations = grids.reshape(3, 9, -1)
-    _, h, c = (keras.ops.convert_to_numpy(x) for x in decoder.start(keras.ops.convert_to_tensor(annotations)))
+    _, h, c = (numpy(x) for x in decoder.start(keras.ops.convert_to_tensor(annotations)))
     mean = annotations.mean(axis=1)
-    np.testing.assert_allclose(h, keras.ops.convert_to_numpy(decoder.init_h(mean)), rtol=1e-5)
-    np.testing.assert_allclose(c, keras.ops.convert_to_numpy(decoder.init_c(mean)), rtol=1e-5)
+    np.testing.assert_allclose(h, numpy(decoder.init_h(mean)), rtol=1e-5)
+    np.testing.assert_allclose(c, numpy(decoder.init_c(mean)), rtol=1e-5)
     projected = keras.ops.convert_to_tensor(np.zeros((3, 9, SETTINGS.attention_units), "float32"))
-    alpha, context = (keras.ops.convert_to_numpy(x) for x in decoder.attend(annotations, projected, h))
-    beta = keras.ops.convert_to_numpy(decoder.gate(h))  # (3, 1) in (0, 1)
+    alpha, context = (numpy(x) for x in decoder.attend(keras.ops.convert_to_tensor(annotations), projected,
+                                                        keras.ops.convert_to_tensor(h)))
+    beta = numpy(decoder.gate(h))  # (3, 1) in (0, 1)
     np.testing.assert_allclose(context, beta * np.einsum("bl,bld->bd", alpha, annotations), rtol=1e-4, atol=1e-6)
     assert ((beta > 0) & (beta < 1)).all()
 
