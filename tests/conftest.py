@@ -18,6 +18,8 @@ SHARED_DATA = Path(os.environ.get("CAPTIONER_SHARED_DATA", ROOT.parent / "shared
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Transformers captioners compute in float32 in tests whatever the CPU, so results repeat on every machine.
+os.environ.setdefault("CAPTIONER_PRECISION", "float32")
 # Apps made by tests keep their caption history in a throw-away SQLite file, never in a real database.
 _TEST_INSTANCE = tempfile.mkdtemp(prefix="captioner-test-instance-")
 os.environ["DATABASE_URL"] = f"sqlite:///{_TEST_INSTANCE}/captioner.db"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
-from captioner.models.base import Decoding
+from captioner.models.base import Alternative, Caption, Decoding
 from captioner.models.decoding import Hypothesis, StateOps, decode
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def _select(state: DecoderState, rows: np.ndarray) -> DecoderState:
 
     if state.keys[0] is None or np.array_equal(rows, np.arange(state.rows)):
         return state
-    index = torch.from_numpy(np.ascontiguousarray(rows, dtype=np.int64))  # (rows,)
+    index = torch.from_numpy(np.ascontiguousarray(rows, dtype=np.int64)).to(state.keys[0].device)  # (rows,)
     return replace(state, keys=tuple(k.index_select(0, index) for k in state.keys),
                    values=tuple(v.index_select(0, index) for v in state.values))
 
@@ -123,7 +123,7 @@ def log_probs_of(logits: "torch.Tensor") -> np.ndarray:
     """float32 log-softmax of logits (rows, vocab), as numpy (the search's currency)."""
     import torch
 
-    return torch.log_softmax(logits.float(), dim=-1).numpy()  # (rows, vocab)
+    return torch.log_softmax(logits.float(), dim=-1).cpu().numpy()  # (rows, vocab)
 
 
 def decode_pixels(decoder: CachedDecoder, pixels: "torch.Tensor", decoding: Decoding,
@@ -150,7 +150,14 @@ def cached_decoder_for(model, start_id: int, end_id: int) -> CachedDecoder | Non
     return None
 
 
-def texts_and_scores(hypotheses: Sequence[Hypothesis], tokenizer) -> list[tuple[str, float]]:
-    """(text, total log-probability) of each hypothesis."""
-    texts = tokenizer.batch_decode([list(h.tokens) for h in hypotheses], skip_special_tokens=True)
-    return [(text.strip(), h.log_prob) for text, h in zip(texts, hypotheses)]
+def caption_pixels(decoder: CachedDecoder, tokenizer, pixels: "torch.Tensor", decoding: Decoding, max_steps: int,
+                   returned: int) -> list[Caption]:
+    """One Caption per image: the best hypothesis, and the ``returned`` best as alternatives after beam search."""
+    captions = []
+    for hypotheses in decode_pixels(decoder, pixels, decoding, max_steps):
+        kept: Sequence[Hypothesis] = hypotheses[:max(1, returned)]
+        texts = [t.strip() for t in tokenizer.batch_decode([list(h.tokens) for h in kept], skip_special_tokens=True)]
+        with_alternatives = decoding.method == "beam" and decoding.alternatives > 0
+        alternatives = tuple(Alternative(t, h.log_prob) for t, h in zip(texts, kept)) if with_alternatives else ()
+        captions.append(Caption(texts[0], kept[0].log_prob, alternatives))
+    return captions

@@ -51,7 +51,7 @@ class Gpt2ImageDecoder:
         import torch
 
         rows = len(tokens)
-        ids = torch.from_numpy(np.asarray(tokens, dtype=np.int64))  # (rows,)
+        ids = torch.from_numpy(np.asarray(tokens, dtype=np.int64)).to(self.gpt2.wte.weight.device)  # (rows,)
         hidden = self.gpt2.wte(ids) + self.gpt2.wpe.weight[state.steps]  # (rows, hidden)
         keys, values = list(state.keys), list(state.values)
         for layer, block in enumerate(self.blocks):

@@ -165,8 +165,11 @@ class VitGpt2Captioner:
     kind = KIND
 
     def __init__(self, parts: ModelParts, info: BundleInfo, default_decoding: Decoding | None = None,
-                 batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = None):
+                 batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = None, precision: str | None = None):
         import torch
+
+        from captioner.models.cached_decoder import cached_decoder_for
+        from captioner.models.precision import apply_precision, resolve_precision
 
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
@@ -176,9 +179,13 @@ class VitGpt2Captioner:
         self.device = torch.device(device or default_device())
         if self.device.type == "cpu":
             configure_torch_threads()
-        self.model = parts.model.to(self.device).eval()
+        self.precision = resolve_precision(precision, self.device)  # "float32" or "bfloat16"
+        self.model = apply_precision(parts.model.to(self.device).eval(), self.precision)
         self.image_processor = parts.image_processor
         self.tokenizer = parts.tokenizer
+        # the one search over a cached decoder step; None: this architecture decodes through generate()
+        self.cached_decoder = cached_decoder_for(self.model, self.model.generation_config.decoder_start_token_id,
+                                                 self.tokenizer.eos_token_id)
         self.default_decoding = default_decoding or Decoding(method="beam", beam_size=4, max_length=16)
         logging.getLogger("transformers.generation.utils").addFilter(_PixelInputsFilter())
 
@@ -199,6 +206,11 @@ class VitGpt2Captioner:
         with torch.inference_mode():
             pixels = self.image_processor(images=images, return_tensors="pt")["pixel_values"]
             pixels = pixels.to(self.device, dtype=self.model.dtype)  # (batch, 3, height, width)
+            if self.cached_decoder is not None:
+                from captioner.models.cached_decoder import caption_pixels
+
+                return caption_pixels(self.cached_decoder, self.tokenizer, pixels, decoding,
+                                      arguments["max_new_tokens"], per_image)
             output = self.model.generate(pixel_values=pixels, **arguments)
             scores = sequence_log_probs(output, self.tokenizer.eos_token_id).tolist()  # (batch * per_image,)
         texts = [t.strip() for t in self.tokenizer.batch_decode(output.sequences, skip_special_tokens=True)]
