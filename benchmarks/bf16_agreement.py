@@ -2,8 +2,8 @@
 precision, see the README).
 
 Fine-tunes a small ViT + GPT-2 (built from configs, hidden size 64, word-level tokenizer trained on the
-spot) on the synthetic shapes set with the project's own trainer for a few epochs, then captions the test
-images with the trained bundle loaded twice, once per precision, with the default beam search and with
+spot) on the synthetic shapes set with the project's own trainer for a few epochs, then captions the held-out
+(validation and test) images with the trained bundle loaded twice, once per precision, with the default beam search and with
 greedy search. Prints the share of identical captions and the largest score difference, as JSON.
 
     PYTHONPATH=src python benchmarks/bf16_agreement.py        # about two minutes on 2 cores
@@ -34,6 +34,7 @@ def measure(images: int = 400, epochs: int = 6) -> dict:
     from captioner.data.shapes import write_shapes_dataset
     from captioner.models.base import Decoding
     from captioner.models.bundle import read_bundle_info
+    from captioner.models.precision import cpu_has_native_bfloat16
     from captioner.models.vit_gpt2 import VitGpt2Captioner, decoding_for, load_model_folder, settings_of
     from captioner.training.vit_gpt2 import train_vit_gpt2
 
@@ -48,13 +49,15 @@ def measure(images: int = 400, epochs: int = 6) -> dict:
         bundle = train_vit_gpt2(prepared, tmp / "models" / "shapes-vit", settings, from_=str(source), java=False)
         trained_s = time.perf_counter() - started
         data = PreparedData(prepared)
-        pictures = [load_image(data.image_path(item.image)) for item in data.split("test")]
+        held_out = data.split("val") + data.split("test")  # images the weights were not trained on
+        pictures = [load_image(data.image_path(item.image)) for item in held_out]
         info = read_bundle_info(bundle)
         captioners = {precision: VitGpt2Captioner(load_model_folder(bundle / "model"), info,
                                                   decoding_for(settings_of(info)), precision=precision)
                       for precision in ("float32", "bfloat16")}
         result = {"images": len(pictures), "epochs": epochs, "train_seconds": round(trained_s),
-                  "native_bf16": torch.backends.cpu.get_cpu_capability()}
+                  "cpu_native_bf16": cpu_has_native_bfloat16(),
+                  "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
         for name, decoding in (("beam", captioners["float32"].default_decoding), ("greedy", Decoding(max_length=16))):
             full = captioners["float32"].caption(pictures, decoding)
             half = captioners["bfloat16"].caption(pictures, decoding)
