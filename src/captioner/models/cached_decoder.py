@@ -137,7 +137,11 @@ def decode_pixels(decoder: CachedDecoder, pixels: "torch.Tensor", decoding: Deco
 
 
 def cached_decoder_for(model, start_id: int, end_id: int) -> CachedDecoder | None:
-    """The cached decoder of a loaded transformers model, or None when its family has none here."""
+    """The cached decoder of a loaded transformers model, or None when its family has none here.
+
+    ``start_id`` and ``end_id`` are the caption markers of a VisionEncoderDecoderModel (its tokenizer's);
+    BLIP names its own in its text config.
+    """
     name = type(model).__name__
     if name == "VisionEncoderDecoderModel" and type(model.decoder).__name__ == "GPT2LMHeadModel":
         from captioner.models.gpt2_decoder import Gpt2ImageDecoder

@@ -11,6 +11,10 @@ tokens the way transformers does for encoder-decoder models, the decoder's start
 model: the sum, over every generated token up to and including the end token, of
 ``log_softmax`` of the model's raw logits (before repetition penalties or n-gram bans, and without
 beam search's length normalisation).
+
+Captions come from the one search of :mod:`captioner.models.decoding` over the cached decoder step of
+:mod:`captioner.models.gpt2_decoder` (float32 results equal ``generate``'s); ``generate`` only serves
+architectures without a cached step. The precision is :mod:`captioner.models.precision`'s choice.
 """
 
 from __future__ import annotations
