@@ -32,6 +32,7 @@ def run(quick: bool) -> list[dict]:
     from captioner.models.base import Decoding
     from captioner.models.cached_decoder import cached_decoder_for, decode_pixels
     from captioner.models.precision import apply_precision, resolve_precision
+    from captioner.models.word_limit import WordLimit
 
     threads = bench_threads()
     torch.manual_seed(0)
@@ -41,15 +42,17 @@ def run(quick: bool) -> list[dict]:
     fast_model = apply_precision(copy.deepcopy(model), precision)
     decoder = cached_decoder_for(fast_model, 0, 0)
     decoding = Decoding.beam(4, max_length=16)
+    nothing = torch.zeros(model.config.text_config.vocab_size, dtype=torch.bool)  # (vocab,): no word count
+    limit = WordLimit(nothing, nothing, decoder.end_id, max_words=100, prompt_length=1, budget=15)  # 15 tokens
 
     def baseline(index: int):
         with torch.no_grad():
             return model.generate(pixel_values=pixels[index:index + 1], num_beams=4, max_length=16)
 
     def ours():
-        return decode_pixels(decoder, pixels, decoding, max_steps=15)
+        return decode_pixels(decoder, pixels, decoding, limit)
 
-    baseline(0), decode_pixels(decoder, pixels[:1], decoding, max_steps=2)  # first-call allocations
+    baseline(0), decode_pixels(decoder, pixels[:1], decoding, limit)  # first-call allocations
     singles, batches = [], []
     for index in range(2 if quick else 4):
         singles.append(timed(lambda: baseline(index)))

@@ -23,6 +23,7 @@ def main(precision: str = "bfloat16", images: int = 1, threads: int = 1) -> None
     from captioner.models.base import Decoding
     from captioner.models.cached_decoder import cached_decoder_for, decode_pixels
     from captioner.models.precision import apply_precision
+    from captioner.models.word_limit import WordLimit
 
     torch.set_num_threads(threads)
     model, processor, _ = full_size_parts()
@@ -30,14 +31,16 @@ def main(precision: str = "bfloat16", images: int = 1, threads: int = 1) -> None
     pixels = processor(images=photos(images), return_tensors="pt").pixel_values  # (images, 3, 224, 224)
     decoder = cached_decoder_for(model, 50256, 50256)
     decoding = Decoding.beam(4, max_length=16)
-    decode_pixels(decoder, pixels, decoding, 15)  # first-call allocations
+    nothing = torch.zeros(model.config.decoder.vocab_size, dtype=torch.bool)  # (vocab,): no word count
+    limit = WordLimit(nothing, nothing, 50256, max_words=100, prompt_length=1, budget=15)  # 15 tokens, as generate
+    decode_pixels(decoder, pixels, decoding, limit)  # first-call allocations
     with torch.inference_mode():
         started = time.perf_counter()
         decoder.encode(pixels)
         encode_s = time.perf_counter() - started
     with profile(activities=[ProfilerActivity.CPU]) as profiled:
         started = time.perf_counter()
-        decode_pixels(decoder, pixels, decoding, 15)
+        decode_pixels(decoder, pixels, decoding, limit)
         total_s = time.perf_counter() - started
     print(f"{precision}, {images} image(s), {threads} thread(s): {total_s:.2f} s in all, encoder {encode_s:.2f} s; "
           f"load average {os.getloadavg()[0]:.1f}")

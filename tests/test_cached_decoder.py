@@ -22,12 +22,14 @@ from captioner.models.cached_decoder import TORCH_STATE, cached_decoder_for, dec
 from captioner.models.decoding import StateOps, decode  # noqa: E402
 from captioner.models.precision import PRECISION_ENV, cpu_has_native_bfloat16, resolve_precision  # noqa: E402
 from captioner.models.vit_gpt2 import ModelParts, VitGpt2Captioner, generation_arguments, sequence_log_probs  # noqa: E402
+from captioner.models.word_limit import WordLimit  # noqa: E402
 
-DECODINGS = {
-    "greedy": Decoding(max_length=16),
-    "beam": Decoding.beam(4, max_length=16),
-    "beam-no-repeat": Decoding.beam(3, max_length=12, no_repeat_ngram_size=2, length_penalty=0.5),
+DECODINGS = {  # max_length in words: the word limit turns it into a token budget and a rule
+    "greedy": Decoding(max_length=8),
+    "beam": Decoding.beam(4, max_length=8),
+    "beam-no-repeat": Decoding.beam(3, max_length=6, no_repeat_ngram_size=2, length_penalty=0.5),
 }
+BLIP_TOKENS = 15  # BLIP's captions here: at most 15 tokens, the end token included
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -44,11 +46,14 @@ def images():
 
 @pytest.fixture(scope="module")
 def vit_gpt2():
-    """(model, pixels of the three images): a random model with peaked, varied word choices."""
+    """(model, pixels of the three images, the captioner's word limit per max_length): a random model with
+    peaked, varied word choices."""
     model, processor, tokenizer = tiny_parts(seed=1, decoder_init=0.5)
+    captioner = VitGpt2Captioner(ModelParts(model, processor, tokenizer), BundleInfo(kind="vit-gpt2", name="tiny"),
+                                 precision="float32")
     rng = random.Random(4)
     pixels = processor(images=[make_picture(rng)[0] for _ in range(3)], return_tensors="pt")["pixel_values"]
-    return model.eval(), pixels
+    return captioner.model, pixels, captioner.word_limit
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +72,15 @@ def blip():
     return model.eval(), pixels
 
 
-def generated(model, pixels, decoding: Decoding, end_id: int) -> list[list[tuple[list[int], float]]]:
+def blip_limit(end_id: int) -> WordLimit:
+    """A limit of BLIP_TOKENS tokens and no word count (the tiny BLIP has no tokenizer)."""
+    nothing = torch.zeros(40, dtype=torch.bool)  # (vocab,)
+    return WordLimit(nothing, nothing, end_id, max_words=100, prompt_length=1, budget=BLIP_TOKENS)
+
+
+def generated(model, pixels, decoding: Decoding, end_id: int, limit) -> list[list[tuple[list[int], float]]]:
     """Per image, generate()'s returned sequences: (tokens before the end token, total log-probability)."""
-    arguments = generation_arguments(decoding)
+    arguments = generation_arguments(decoding, limit)
     with torch.inference_mode():
         output = model.generate(pixel_values=pixels, **arguments)
     scores = sequence_log_probs(output, end_id).tolist()
@@ -84,12 +95,11 @@ def generated(model, pixels, decoding: Decoding, end_id: int) -> list[list[tuple
     return results
 
 
-def ours(model, pixels, decoding: Decoding, start_id: int, end_id: int) -> list[list[tuple[list[int], float]]]:
+def ours(model, pixels, decoding: Decoding, start_id: int, end_id: int, limit) -> list[list[tuple[list[int], float]]]:
     decoder = cached_decoder_for(model, start_id, end_id)
     assert decoder is not None
-    max_steps = generation_arguments(decoding)["max_new_tokens"]
     return [[(list(h.tokens), h.log_prob) for h in hypotheses]
-            for hypotheses in decode_pixels(decoder, pixels, decoding, max_steps)]
+            for hypotheses in decode_pixels(decoder, pixels, decoding, limit)]
 
 
 def assert_same_captions(expected, actual):
@@ -101,12 +111,14 @@ def assert_same_captions(expected, actual):
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("name", list(DECODINGS))
 def test_vit_gpt2_captions_equal_generate(vit_gpt2, name, batch):
-    model, pixels = vit_gpt2
+    model, pixels, word_limit = vit_gpt2
     end = model.generation_config.eos_token_id
     decoding = DECODINGS[name]
-    expected = generated(model, pixels[:batch], decoding, end)
-    assert_same_captions(expected, ours(model, pixels[:batch], decoding, end, end))
-    assert any(len(tokens) > 3 for image in expected for tokens, _ in image)  # real captions, not empty ones
+    limit = word_limit(decoding.max_length)
+    expected = generated(model, pixels[:batch], decoding, end, limit)
+    assert_same_captions(expected, ours(model, pixels[:batch], decoding, end, end, limit))
+    lengths = [len(tokens) for image in expected for tokens, _ in image]  # one token per word here
+    assert max(lengths) == decoding.max_length  # the word limit was reached, and held
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -115,14 +127,15 @@ def test_blip_captions_equal_generate(blip, name, batch):
     model, pixels = blip
     text = model.config.text_config
     decoding = DECODINGS[name]
-    expected = generated(model, pixels[:batch], decoding, text.sep_token_id)
-    assert_same_captions(expected, ours(model, pixels[:batch], decoding, text.bos_token_id, text.sep_token_id))
+    limit = blip_limit(text.sep_token_id)
+    expected = generated(model, pixels[:batch], decoding, text.sep_token_id, limit)
+    assert_same_captions(expected, ours(model, pixels[:batch], decoding, text.bos_token_id, text.sep_token_id, limit))
     assert any(len(tokens) > 3 for image in expected for tokens, _ in image)
 
 
 def test_each_images_cross_attention_is_computed_once_and_never_copied_per_beam(vit_gpt2):
     """Every step sees the same per-image context tensors (one row per image); only the cache grows with beams."""
-    model, pixels = vit_gpt2
+    model, pixels, _ = vit_gpt2
     end = model.generation_config.eos_token_id
     decoder = cached_decoder_for(model, end, end)
     seen = []
@@ -132,7 +145,7 @@ def test_each_images_cross_attention_is_computed_once_and_never_copied_per_beam(
         return decoder.step(tokens, state)
 
     with torch.inference_mode():
-        decode(watched_step, decoder.encode(pixels), Decoding.beam(4, max_length=10), end, end, (), TORCH_STATE, 9)
+        decode(watched_step, decoder.encode(pixels), Decoding.beam(4, max_length=10), end, end, (), TORCH_STATE)
     assert len(seen) > 3
     assert all(pointers == seen[0][0] for pointers, _, _ in seen)  # never recomputed nor copied
     assert all(images == 3 and rows == 12 for _, images, rows in seen)  # 3 images, 4 beams each

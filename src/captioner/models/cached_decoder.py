@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
-from captioner.models.base import Alternative, Caption, Decoding
+from captioner.models.base import Caption, Decoding
 from captioner.models.decoding import Hypothesis, StateOps, decode
 
 if TYPE_CHECKING:
@@ -127,13 +127,34 @@ def log_probs_of(logits: "torch.Tensor") -> np.ndarray:
 
 
 def decode_pixels(decoder: CachedDecoder, pixels: "torch.Tensor", decoding: Decoding,
-                  max_steps: int) -> list[list[Hypothesis]]:
-    """Hypotheses (best first) for each image, through the one search in :mod:`captioner.models.decoding`."""
+                  limit) -> list[list[Hypothesis]]:
+    """Hypotheses (best first) for each image, through the one search in :mod:`captioner.models.decoding`.
+
+    ``limit`` is the :class:`~captioner.models.word_limit.WordLimit` that ``generate`` would get: its
+    token budget bounds the search and its rule (no new word once ``max_length`` words are written)
+    filters every step's candidates, as it filters ``generate``'s.
+    """
     import torch
 
     with torch.inference_mode():
         state = decoder.encode(pixels)
-        return decode(decoder.step, state, decoding, decoder.start_id, decoder.end_id, (), TORCH_STATE, max_steps)
+        return decode(decoder.step, state, decoding, decoder.start_id, decoder.end_id, (), TORCH_STATE,
+                      max_tokens=limit.budget - 1, token_filter=processor_filter(limit, decoder.start_id,
+                                                                                 decoder.end_id))
+
+
+def processor_filter(processor, start_id: int, end_id: int):
+    """A transformers LogitsProcessor that only masks tokens, as the search's ``token_filter``: each row's
+    history is given to it as ``generate`` holds it (start token first, finished rows padded with the end)."""
+    import torch
+
+    def token_filter(histories, ranked: np.ndarray) -> np.ndarray:
+        width = max((len(history) for history in histories), default=0)
+        ids = torch.tensor([[start_id, *history, *[end_id] * (width - len(history))] for history in histories],
+                           dtype=torch.long, device=processor.starts.device)  # (rows, 1 + width)
+        return processor(ids, torch.from_numpy(ranked).to(processor.starts.device)).cpu().numpy()  # (rows, vocab)
+
+    return token_filter
 
 
 def cached_decoder_for(model, start_id: int, end_id: int) -> CachedDecoder | None:
@@ -154,14 +175,12 @@ def cached_decoder_for(model, start_id: int, end_id: int) -> CachedDecoder | Non
     return None
 
 
-def caption_pixels(decoder: CachedDecoder, tokenizer, pixels: "torch.Tensor", decoding: Decoding, max_steps: int,
+def caption_pixels(decoder: CachedDecoder, tokenizer, pixels: "torch.Tensor", decoding: Decoding, limit,
                    returned: int) -> list[Caption]:
-    """One Caption per image: the best hypothesis, and the ``returned`` best as alternatives after beam search."""
+    """One Caption per image from its ``returned`` best hypotheses (as many as ``generate`` would return)."""
     captions = []
-    for hypotheses in decode_pixels(decoder, pixels, decoding, max_steps):
+    for hypotheses in decode_pixels(decoder, pixels, decoding, limit):
         kept: Sequence[Hypothesis] = hypotheses[:max(1, returned)]
         texts = [t.strip() for t in tokenizer.batch_decode([list(h.tokens) for h in kept], skip_special_tokens=True)]
-        with_alternatives = decoding.method == "beam" and decoding.alternatives > 0
-        alternatives = tuple(Alternative(t, h.log_prob) for t, h in zip(texts, kept)) if with_alternatives else ()
-        captions.append(Caption(texts[0], kept[0].log_prob, alternatives))
+        captions.append(Caption.from_ranked([(text, h.log_prob) for text, h in zip(texts, kept)], decoding))
     return captions

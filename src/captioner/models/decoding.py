@@ -12,15 +12,16 @@ not that (torch tensors, or parts shared by every beam of an image) passes its o
 image-major: the beams of image ``i`` are rows ``i * beams ... (i + 1) * beams - 1``, and a reorder only
 ever moves rows within their own image.
 
-Scores: ``log_prob`` is the caption's total log-probability under the model (its words plus endseq when
-it ended). Ranking uses the same sum, after the repetition rules, divided by ``length ** length_penalty``
-(length counts endseq). Tokens in ``forbidden`` (``<pad>``, ``<unk>``, ``startseq``) are never emitted.
-A caption that never reaches endseq stops after ``max_length`` words.
+Scores: ``log_prob`` is the caption's total log-probability under the model (its words plus endseq), as
+:mod:`captioner.models.base` defines it. ``ranking_score`` is what the search ranks by: the same sum after
+the repetition rules, divided by ``length ** length_penalty`` (length counts endseq). Tokens in
+``forbidden`` (``<pad>``, ``<unk>``, ``startseq``) are never emitted. A caption that holds ``max_length``
+words is ended there: the next step may only choose endseq, so every caption ends with it.
 
-Beam search follows transformers' ``generate`` (``early_stopping=False``) step for step, so a model decoded
-here and there gets the same captions: the same top-``2 * beams`` candidates, the same rule for finished
-beams, and the same stopping test (an image is done when ``beams`` captions are finished and none of its
-live beams, were it to end now, would rank above the worst of them).
+Beam search stops as transformers' ``generate`` does (``early_stopping=False``), so a model decoded here
+and there gets the same captions: the same top-``2 * beams`` candidates, the same rule for finished beams,
+and the same stopping test (an image is done when ``beams`` captions are finished and none of its live
+beams, were it to end now, would rank above the worst of them).
 """
 
 from __future__ import annotations
@@ -65,9 +66,8 @@ class Hypothesis:
     """One decoded caption."""
 
     tokens: tuple[int, ...]  # generated word ids, without startseq and endseq
-    log_prob: float  # total model log-probability, endseq included when finished
-    score: float  # ranking score: adjusted log-probability / length ** length_penalty
-    finished: bool  # True when the caption ended with endseq, False when it hit max_length
+    log_prob: float  # total model log-probability, endseq included
+    ranking_score: float  # adjusted log-probability / length ** length_penalty (length counts endseq)
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,18 @@ class SearchRules:
     forbidden: tuple[int, ...] = ()
     no_repeat_ngram_size: int = 0
     repetition_penalty: float = 1.0
+    # a model's own rule on the next token (the word limit of sub-word kinds):
+    # (histories, ranked (rows, vocab)) -> ranked, with the tokens it rules out at -inf
+    token_filter: Callable[[Sequence[Sequence[int]], np.ndarray], np.ndarray] | None = None
 
-    def adjust(self, log_probs: np.ndarray, histories: Sequence[Sequence[int]]) -> np.ndarray:
-        """Log-probabilities for ranking: forbidden tokens and repeated n-grams at -inf, used words penalised."""
+    def adjust(self, log_probs: np.ndarray, histories: Sequence[Sequence[int]], must_end: bool = False) -> np.ndarray:
+        """Log-probabilities for ranking: forbidden tokens and repeated n-grams at -inf, used words penalised;
+        with ``must_end`` (the captions hold max_length words) every token but endseq at -inf."""
         ranked = np.array(log_probs, dtype=np.float64)  # (rows, vocab)
+        if must_end:
+            ended = np.full_like(ranked, -np.inf)  # (rows, vocab)
+            ended[:, self.end_id] = ranked[:, self.end_id]
+            return ended
         if self.forbidden:
             ranked[:, list(self.forbidden)] = -np.inf
         if self.repetition_penalty != 1.0:
@@ -96,6 +104,8 @@ class SearchRules:
                 banned = banned_next_tokens(history, self.no_repeat_ngram_size)
                 if banned:
                     ranked[row, list(banned)] = -np.inf
+        if self.token_filter is not None:
+            ranked = self.token_filter(histories, ranked)
         return ranked
 
 
@@ -122,9 +132,9 @@ def greedy_search(step: StepFunction, state: State, rules: SearchRules, max_leng
     total = np.zeros(rows)  # model log-probability so far
     ranked_total = np.zeros(rows)  # adjusted log-probability so far
     finished = np.zeros(rows, dtype=bool)
-    for _ in range(max_length):
+    for length in range(max_length + 1):  # max_length words, then endseq at the latest
         log_probs, state = step(tokens, state)  # (rows, vocab)
-        ranked = rules.adjust(log_probs, histories)
+        ranked = rules.adjust(log_probs, histories, must_end=length == max_length)
         choice = np.argmax(ranked, axis=1)  # (rows,)
         for row in np.flatnonzero(~finished):
             word = int(choice[row])
@@ -138,8 +148,7 @@ def greedy_search(step: StepFunction, state: State, rules: SearchRules, max_leng
             break
         tokens = np.where(finished, rules.end_id, choice).astype(np.int32)
     return [Hypothesis(tuple(histories[row]), float(total[row]),
-                       _normalised(float(ranked_total[row]), len(histories[row]) + int(finished[row]), length_penalty),
-                       bool(finished[row]))
+                       _normalised(float(ranked_total[row]), len(histories[row]) + 1, length_penalty))
             for row in range(rows)]
 
 
@@ -162,10 +171,11 @@ def beam_search(step: StepFunction, state: State, rules: SearchRules, max_length
     finished: list[list[Hypothesis]] = [[] for _ in range(images)]
     done = np.zeros(images, dtype=bool)
     tokens = np.full(images * k, rules.start_id, dtype=np.int32)
-    for length in range(1, max_length + 1):
+    for length in range(1, max_length + 2):  # length counts endseq: max_length words, then endseq
         log_probs, state = step(tokens, state)  # (images * k, vocab)
         vocab = log_probs.shape[1]
-        ranked = rules.adjust(log_probs, [beam for image_beams in beams for beam in image_beams])
+        ranked = rules.adjust(log_probs, [beam for image_beams in beams for beam in image_beams],
+                              must_end=length == max_length + 1)
         candidates = (ranked_score.reshape(-1, 1) + ranked).reshape(images, k * vocab)  # (images, k * vocab)
         best = _top_candidates(candidates, 2 * k)  # (images, 2k), best first
         source = np.arange(images * k).reshape(images, k) // k * k  # dead beams copy beam 0
@@ -185,7 +195,7 @@ def beam_search(step: StepFunction, state: State, rules: SearchRules, max_length
                 if word == rules.end_id:
                     if rank < k:
                         finished[image].append(Hypothesis(tuple(beams[image][beam]), total,
-                                                          _normalised(float(score), length, length_penalty), True))
+                                                          _normalised(float(score), length, length_penalty)))
                     continue
                 source[image, kept] = row
                 next_tokens[image, kept] = word
@@ -200,14 +210,7 @@ def beam_search(step: StepFunction, state: State, rules: SearchRules, max_length
         state = ops.select(state, source.reshape(-1))
         tokens = next_tokens.reshape(-1)
         ranked_score, model_score, beams = new_ranked, new_model, new_beams
-    else:  # max_length reached: live beams end here, unfinished
-        for image in np.flatnonzero(~done):
-            for beam in range(k):
-                if np.isfinite(ranked_score[image, beam]):
-                    finished[image].append(Hypothesis(tuple(beams[image][beam]), float(model_score[image, beam]),
-                                                      _normalised(float(ranked_score[image, beam]), max_length,
-                                                                  length_penalty), False))
-    return [sorted(hypotheses, key=lambda h: -h.score) for hypotheses in finished]
+    return [sorted(hypotheses, key=lambda h: -h.ranking_score) for hypotheses in finished]
 
 
 def _cannot_improve(finished: list[Hypothesis], live_scores: np.ndarray, k: int, length: int,
@@ -216,7 +219,7 @@ def _cannot_improve(finished: list[Hypothesis], live_scores: np.ndarray, k: int,
     would not rank above the k-th best of them (exact without a length penalty, a heuristic with one)."""
     if len(finished) < k:
         return False
-    kth_best = sorted((h.score for h in finished), reverse=True)[k - 1]
+    kth_best = sorted((h.ranking_score for h in finished), reverse=True)[k - 1]
     best_possible = _normalised(float(np.max(live_scores)), length, length_penalty)
     return kth_best >= best_possible
 
@@ -230,16 +233,16 @@ def _top_candidates(candidates: np.ndarray, count: int) -> np.ndarray:
 
 
 def decode(step: StepFunction, state: State, decoding: Decoding, start_id: int, end_id: int,
-           forbidden: Iterable[int] = (), ops: StateOps = NUMPY_STATE,
-           max_steps: int | None = None) -> list[list[Hypothesis]]:
+           forbidden: Iterable[int] = (), ops: StateOps = NUMPY_STATE, max_tokens: int | None = None,
+           token_filter=None) -> list[list[Hypothesis]]:
     """Decode every row of ``state`` as ``decoding`` says; per image, hypotheses best first.
 
-    ``max_steps`` is the most step calls per caption (its end token included); by default
-    ``decoding.max_length``, for models that step one word at a time.
+    Models that step one word at a time leave ``max_tokens`` out (``decoding.max_length`` words). A sub-word
+    kind passes ``max_tokens`` (its token budget before the end token) and its word limit as ``token_filter``.
     """
     rules = SearchRules(start_id, end_id, tuple(sorted(set(forbidden))), decoding.no_repeat_ngram_size,
-                        decoding.repetition_penalty)
-    steps = decoding.max_length if max_steps is None else max_steps
+                        decoding.repetition_penalty, token_filter)
+    longest = decoding.max_length if max_tokens is None else max_tokens
     if decoding.method == "greedy" or decoding.beam_size == 1:  # a beam of one is greedy search
-        return [[h] for h in greedy_search(step, state, rules, steps, decoding.length_penalty, ops)]
-    return beam_search(step, state, rules, steps, decoding.beam_size, decoding.length_penalty, ops)
+        return [[h] for h in greedy_search(step, state, rules, longest, decoding.length_penalty, ops)]
+    return beam_search(step, state, rules, longest, decoding.beam_size, decoding.length_penalty, ops)
