@@ -34,6 +34,16 @@ END = "<|endoftext|>"
 VOCAB = 50257  # GPT-2's vocabulary size; the end token is the last one, as in GPT-2
 
 
+def letters(number: int) -> str:
+    """A word made of letters only for each number (a, b, ..., z, ba, bb, ...): one word per token id."""
+    word = ""
+    while True:
+        number, digit = divmod(number, 26)
+        word = "abcdefghijklmnopqrstuvwxyz"[digit] + word
+        if number == 0:
+            return word
+
+
 def full_size_parts():
     """(model, image_processor, tokenizer) of nlpconnect's architecture, random weights, seeded."""
     import torch
@@ -41,7 +51,7 @@ def full_size_parts():
     from transformers import (GenerationConfig, GPT2Config, PreTrainedTokenizerFast, ViTConfig,
                               ViTImageProcessorPil, VisionEncoderDecoderConfig, VisionEncoderDecoderModel)
 
-    words = {f"w{i}": i for i in range(VOCAB - 1)} | {END: VOCAB - 1}
+    words = {letters(i): i for i in range(VOCAB - 1)} | {END: VOCAB - 1}
     backend = Tokenizer(models.WordLevel(vocab=words, unk_token=END))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=END, eos_token=END, pad_token=END,
