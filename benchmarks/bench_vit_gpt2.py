@@ -133,7 +133,7 @@ def run(quick: bool) -> list[dict]:
 
     baseline_latency = statistics.median(t for t, _ in baseline)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    note = (f"ViT-base + GPT-2 small, random weights, beam 4, max_length 16, CPU, {threads} threads; "
+    note = (f"ViT-base + GPT-2 small, random weights, beam 4, 15 decoder steps, CPU, {threads} threads; "
             f"load average {load:.1f} at the end; baseline: float32 generate(), one image per call")
     fast_note = f"{note}; ours in {fast.precision} ({agree}/{len(ours)} captions equal float32's)"
     return [
