@@ -20,12 +20,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "tests"))  # the tiny model builder the tests share
+sys.path.insert(0, str(ROOT / "tests"))  # the tiny model builder the tests share (support/)
 
 
 def measure(images: int = 400, epochs: int = 6) -> dict:
     import torch
-    from tiny_vit_gpt2 import save_tiny_model
+    from support.tiny_vit_gpt2 import save_tiny_model
 
     from captioner.config import VitGpt2Settings
     from captioner.data.images import load_image

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tiny_vit_gpt2 import single_thread, tiny_parts  # noqa: E402
+from support.tiny_vit_gpt2 import single_thread, tiny_parts  # noqa: E402
 
 from captioner.data.shapes import make_picture  # noqa: E402
 from captioner.models.base import Decoding  # noqa: E402

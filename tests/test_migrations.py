@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from history_databases import DATABASES, database_url_for, drop_history_tables
+from support.history_databases import DATABASES, database_url_for, drop_history_tables
 from PIL import Image
 
 from captioner.history import make_thumbnail

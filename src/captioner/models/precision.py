@@ -10,11 +10,7 @@ Weights load in float32 either way; a bfloat16 model is a converted copy in memo
 from __future__ import annotations
 
 import functools
-import logging
-import os
 from pathlib import Path
-
-log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 PRECISION_ENV = "CAPTIONER_PRECISION"
@@ -47,7 +43,9 @@ def device_has_native_bfloat16(device) -> bool:
 
 def resolve_precision(requested: str | None, device) -> str:
     """``float32`` or ``bfloat16``: ``requested``, else ``CAPTIONER_PRECISION``, else auto-detection."""
-    choice = (requested or os.environ.get(PRECISION_ENV) or DEFAULT_PRECISION).strip().lower()
+    from captioner import environment
+
+    choice = (requested or environment.current().precision or DEFAULT_PRECISION).strip().lower()
     if choice not in PRECISIONS:
         raise ValueError(f"unknown precision {choice!r} ({PRECISION_ENV}); choose one of {', '.join(PRECISIONS)}")
     if choice == "auto":
