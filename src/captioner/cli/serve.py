@@ -1,9 +1,12 @@
 """`captioner serve`: the web app and API on a production WSGI server (never Flask's development server).
 
 One worker process (the default) runs on waitress: threads, no fork, so TensorFlow and PyTorch are
-safe and every request of the process shares one micro-batching queue per model. ``--workers N`` (N > 1)
-runs gunicorn with N threaded workers (Unix only); each worker creates the app, and so loads its
-models, after the fork, never before it.
+safe and every request of the process shares one micro-batching queue per model. Waitress reads each
+request whole before a thread takes it, so slow clients hold no thread, and it closes connections silent
+for ``CAPTIONER_CLIENT_TIMEOUT_S``. ``--workers N`` (N > 1) runs gunicorn with N threaded workers (Unix
+only); each worker creates the app, and so loads its models, after the fork, never before it, and accepts
+connections only once its models are loaded; ``/readyz`` says ready when every worker is (see
+:mod:`captioner.web.workers`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 
 from captioner.cli.common import positive_int
 
@@ -46,7 +50,7 @@ def port_number(text) -> int:
 
 
 def serve(args) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
                         stream=sys.stderr)
     from captioner.web.settings import WebSettings, load_dotenv_file
 
@@ -74,7 +78,9 @@ def serve_waitress(host: str, port: int, threads: int, settings) -> int:
     server = create_server(
         app, host=host, port=port, threads=threads, ident="captioner",
         max_request_body_size=settings.max_upload_bytes + 64 * 1024,  # the upload limit plus form overhead
-        connection_limit=max(100, threads * 16), channel_timeout=max(60, int(settings.request_timeout_s) + 30),
+        connection_limit=max(100, threads * 16),
+        # A connection that sends nothing for this long is closed; one whose request is being answered is not.
+        channel_timeout=settings.client_timeout_s, cleanup_interval=max(1, min(30, settings.client_timeout_s / 2)),
     )
     print(f"captioner: serving on http://{host}:{server.effective_port} (waitress, {threads} threads); "
           f"models from {settings.models_dir}", file=sys.stderr, flush=True)
@@ -90,10 +96,25 @@ def serve_waitress(host: str, port: int, threads: int, settings) -> int:
 def serve_gunicorn(host: str, port: int, workers: int, threads: int, settings) -> int:
     if sys.platform == "win32":
         raise ValueError("--workers above 1 needs gunicorn, which runs on Unix only; use --threads instead")
+    import tempfile
+    import threading
+
     from gunicorn.app.base import BaseApplication
 
+    from captioner.web.workers import WorkerReadiness
+
+    readiness = WorkerReadiness(tempfile.mkdtemp(prefix="captioner-workers-"), workers)
+
+    def keep_alive_while_loading(_server, worker):
+        """Tell the master the worker lives while its models load (a long load is not a hung worker)."""
+        def beat():
+            while not worker.booted and worker.alive:
+                worker.notify()
+                time.sleep(1)
+        threading.Thread(target=beat, name="loading-heartbeat", daemon=True).start()
+
     class CaptionerApplication(BaseApplication):
-        """gunicorn with our settings; load() runs in each worker after the fork."""
+        """gunicorn with our settings; load() runs in each worker after the fork, before it accepts."""
 
         def load_config(self):
             options = {
@@ -101,6 +122,10 @@ def serve_gunicorn(host: str, port: int, workers: int, threads: int, settings) -
                 "preload_app": False, "timeout": max(60, int(settings.request_timeout_s) + 30),
                 "graceful_timeout": 30, "accesslog": "-", "errorlog": "-",
                 "limit_request_line": 8190,
+                "post_fork": keep_alive_while_loading,
+                "post_worker_init": lambda worker: readiness.mark_ready(worker.pid),
+                "child_exit": lambda _server, worker: readiness.forget(worker.pid),
+                "on_exit": lambda _server: readiness.remove(),
             }
             for key, value in options.items():
                 self.cfg.set(key, value)
@@ -108,7 +133,9 @@ def serve_gunicorn(host: str, port: int, workers: int, threads: int, settings) -
         def load(self):
             from captioner.web import create_app
 
-            return create_app()
+            app = create_app({"load_in_background": False})  # models in memory before the first request
+            app.extensions["captioner.workers"] = readiness
+            return app
 
     print(f"captioner: serving on http://{host}:{port} (gunicorn, {workers} workers x {threads} threads); "
           f"models from {settings.models_dir}", file=sys.stderr, flush=True)

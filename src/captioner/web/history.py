@@ -1,7 +1,9 @@
 """The caption history in the web app: the ``/history`` page, its thumbnails, and the JSON API.
 
 ``init_history(app)`` opens the database named by ``DATABASE_URL`` (default: ``captioner.db`` in the
-instance folder), runs the migrations, and keeps the store in ``app.extensions``.
+instance folder), runs the migrations, keeps the store in ``app.extensions`` and starts the retention
+cleanup when ``CAPTIONER_HISTORY_RETENTION_DAYS`` is set. Each caller sees, exports and deletes only its
+own entries (see :mod:`captioner.web.auth`); saving checks the caller's quota.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redi
 
 from captioner.errors import ImageError
 from captioner.history import HistoryStore, default_database_url, make_thumbnail, open_history
-from captioner.history.store import MAX_PER_PAGE, export_csv, export_json
+from captioner.history.keys import KeyStore
+from captioner.history.retention import RetentionCleanup
+from captioner.history.store import MAX_PER_PAGE, HistoryQuota, QuotaExceeded, export_csv, export_json
+from captioner.web.auth import LOCAL_USER, Caller, current_caller, init_auth
 
 bp = Blueprint("history", __name__)  # the page, its form posts (CSRF-protected) and thumbnails
 api = Blueprint("history_api", __name__, url_prefix="/api/v1/history")  # JSON, for scripts and the pages
@@ -29,7 +34,21 @@ def init_history(app, database_url: str | None = None) -> HistoryStore:
     url = database_url or (settings.database_url if settings else "") or default_database_url(app.instance_path)
     store = open_history(url)
     app.extensions[EXTENSION] = store
+    init_auth(app, KeyStore(store.session_factory))
+    if settings and settings.history_retention_days > 0:
+        app.extensions["captioner.retention"] = RetentionCleanup(
+            store, settings.history_retention_days, settings.history_cleanup_interval_s).start()
     return store
+
+
+def caller() -> Caller:
+    """Who is asking; access control has already turned away requests without a valid key."""
+    return current_caller() or LOCAL_USER
+
+
+def quota() -> HistoryQuota:
+    settings = current_app.config["CAPTIONER_SETTINGS"]
+    return HistoryQuota(settings.history_max_entries, int(settings.history_max_mb * 1_000_000))
 
 
 def history_store() -> HistoryStore:
@@ -86,15 +105,16 @@ def history_page():
     except ValueError:
         page = 1
     store = history_store()
-    listing = store.list(search=search, model=model, page=page, per_page=PER_PAGE)
+    visible_to = caller().visible_to
+    listing = store.list(search=search, model=model, page=page, per_page=PER_PAGE, visible_to=visible_to)
     return render_template("pages/history.html", listing=listing, search=search, model=model,
-                           models=store.models())
+                           models=store.models(visible_to=visible_to))
 
 
 @bp.post("/history/<int:entry_id>/delete")
 def delete_history_entry_page(entry_id: int):
     """The delete button of the page without JavaScript (a form post, CSRF-checked)."""
-    if history_store().delete(entry_id):
+    if history_store().delete(entry_id, visible_to=caller().visible_to):
         flash("Entry deleted.")
     return redirect(url_for("history.history_page", q=request.form.get("q") or None,
                             model=request.form.get("model") or None))
@@ -102,7 +122,7 @@ def delete_history_entry_page(entry_id: int):
 
 @bp.get("/history/<int:entry_id>/thumbnail.jpg")
 def history_thumbnail(entry_id: int):
-    data = history_store().thumbnail(entry_id)
+    data = history_store().thumbnail(entry_id, visible_to=caller().visible_to)
     if data is None:
         abort(404)
     response = Response(data, mimetype="image/jpeg")
@@ -121,7 +141,7 @@ def list_history_api():
     except ValueError as error:
         return api_error("bad_request", str(error), 400)
     listing = history_store().list(search=request.args.get("q", ""), model=request.args.get("model", ""),
-                                   page=page, per_page=per_page)
+                                   page=page, per_page=per_page, visible_to=caller().visible_to)
     return jsonify({"entries": [entry_json(e) for e in listing.entries], "total": listing.total,
                     "page": listing.page, "per_page": listing.per_page, "pages": listing.pages})
 
@@ -152,7 +172,10 @@ def save_history_api():
             model=request.form.get("model", ""), caption=request.form.get("caption", ""),
             thumbnail=make_thumbnail(image), width=image.width, height=image.height,
             alternatives=_json_field("alternatives", []), decoding=_json_field("decoding", {}),
-            translations=_json_field("translations", {}), file_name=upload.filename)
+            translations=_json_field("translations", {}), file_name=upload.filename,
+            owner_key_id=caller().owner_key_id, quota=quota())
+    except QuotaExceeded as error:
+        return api_error("quota_exceeded", str(error), 409)
     except ImageError as error:
         return api_error("bad_image", str(error), 400)
     except ValueError as error:
@@ -165,7 +188,7 @@ def save_history_api():
 
 @api.get("/<int:entry_id>")
 def get_history_api(entry_id: int):
-    entry = history_store().get(entry_id)
+    entry = history_store().get(entry_id, visible_to=caller().visible_to)
     if entry is None:
         return api_error("not_found", f"no history entry {entry_id}", 404)
     return jsonify(entry_json(entry))
@@ -178,7 +201,7 @@ def update_history_api(entry_id: int):
     if not isinstance(body, dict) or not isinstance(body.get("translations"), dict) or not body["translations"]:
         return api_error("bad_request", 'send JSON like {"translations": {"de": "ein roter Kreis"}}', 400)
     try:
-        entry = history_store().add_translations(entry_id, body["translations"])
+        entry = history_store().add_translations(entry_id, body["translations"], visible_to=caller().visible_to)
     except ValueError as error:
         return api_error("bad_request", str(error), 400)
     if entry is None:
@@ -188,7 +211,7 @@ def update_history_api(entry_id: int):
 
 @api.delete("/<int:entry_id>")
 def delete_history_api(entry_id: int):
-    if not history_store().delete(entry_id):
+    if not history_store().delete(entry_id, visible_to=caller().visible_to):
         return api_error("not_found", f"no history entry {entry_id}", 404)
     return "", 204
 
@@ -198,7 +221,8 @@ def export_history_api():
     kind = request.args.get("format", "csv").lower()
     if kind not in EXPORT_TYPES:
         return api_error("bad_request", "format must be csv or json", 400)
-    entries = history_store().iter_entries(search=request.args.get("q", ""), model=request.args.get("model", ""))
+    entries = history_store().iter_entries(search=request.args.get("q", ""), model=request.args.get("model", ""),
+                                           visible_to=caller().visible_to)
     chunks = (export_csv if kind == "csv" else export_json)(entries)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     response = Response(stream_with_context(chunks), mimetype=EXPORT_TYPES[kind])
