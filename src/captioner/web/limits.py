@@ -51,7 +51,8 @@ def init_limits(app, settings: WebSettings) -> Limiter:
     try:
         limiter = Limiter(
             limit_key, app=app, storage_uri=settings.rate_limit_storage, headers_enabled=True,
-            default_limits=[] if rate_limit_off(settings.rate_limit) else [settings.rate_limit],
+            # one budget per caller across every page and endpoint (not one per endpoint)
+            application_limits=[] if rate_limit_off(settings.rate_limit) else [settings.rate_limit],
             in_memory_fallback_enabled=True, key_prefix="captioner", enabled=True)
     except Exception as error:  # a storage URI Flask-Limiter cannot use
         raise ValueError(f"CAPTIONER_RATE_LIMIT_STORAGE {settings.rate_limit_storage!r} cannot be used "
