@@ -90,18 +90,17 @@ def redis_server():
         process.wait(timeout=10)
 
 
-@contextmanager
-def tiny_filesystem(folder: Path, size: str = "4m"):
-    """A tmpfs of ``size`` mounted on ``folder``: writing past it fails with ENOSPC, as on a full disk."""
+def mount_tiny_filesystem(folder: Path, size: str = "4m") -> str | None:
+    """Mount a tmpfs of ``size`` on ``folder`` (writing past it fails with ENOSPC, as on a full disk);
+    None when done, else why it could not be (it needs root with mount rights)."""
     folder.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
                           capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here (needs root with mount rights): {done.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+    return None if done.returncode == 0 else f"cannot mount a small filesystem here: {done.stderr.strip()}"
+
+
+def unmount(folder: Path) -> None:
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
 
 
 WRITE_RECORDER = '''

@@ -78,6 +78,9 @@ def serve_waitress(host: str, port: int, threads: int, settings) -> int:
     server = create_server(
         app, host=host, port=port, threads=threads, ident="captioner",
         max_request_body_size=settings.max_upload_bytes + 64 * 1024,  # the upload limit plus form overhead
+        # Request bodies stay in memory up to that size (waitress would spill bigger ones to a temporary
+        # file): uploads never touch the disk. At most connection_limit of them are held at once.
+        inbuf_overflow=settings.max_upload_bytes + 64 * 1024,
         connection_limit=max(100, threads * 16),
         # A connection that sends nothing for this long is closed; one whose request is being answered is not.
         channel_timeout=settings.client_timeout_s, cleanup_interval=max(1, min(30, settings.client_timeout_s / 2)),
