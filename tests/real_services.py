@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,11 +23,13 @@ class PrivatePostgres:
     """A PostgreSQL cluster of its own in a temporary folder, on its own port, owned by this test only:
     stopping it affects nobody else's database."""
 
-    def __init__(self, folder: Path):
+    def __init__(self):
         versions = sorted(POSTGRES_BIN.glob("*/bin/pg_ctl")) if POSTGRES_BIN.is_dir() else []
         if not versions or os.geteuid() != 0 or shutil.which("runuser") is None:
             pytest.skip("a private PostgreSQL needs Debian's postgresql package and root (to run it as 'postgres')")
         self.bin = versions[-1].parent
+        # Not under pytest's folders: those are closed to other users, and the server runs as 'postgres'.
+        folder = Path(tempfile.mkdtemp(prefix="captioner-test-postgres-"))
         self.folder = folder
         self.data = folder / "data"
         self.port = free_port()
@@ -50,16 +53,17 @@ class PrivatePostgres:
 
 
 @contextmanager
-def private_postgres(folder: Path):
-    server = PrivatePostgres(folder)
-    server.start()
+def private_postgres():
+    server = PrivatePostgres()
     try:
+        server.start()
         yield server
     finally:
         try:
             server.stop()
         except RuntimeError:
             pass  # already stopped
+        shutil.rmtree(server.folder, ignore_errors=True)
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.exc import OperationalError
 
 from captioner.history.keys import KeyInfo, KeyStore, key_digest
-from captioner.web.errors import ApiError, json_error, wants_json
+from captioner.web.errors import ApiError, json_error, page_error, wants_json
 
 bp = Blueprint("auth", __name__)
 KEYS_EXTENSION = "captioner.keys"
@@ -118,8 +118,16 @@ def _identify() -> Caller | None:
 
 def require_caller():
     """Before every request: let it through, or answer 401 (API) / send the browser to sign in (pages)."""
-    if request.endpoint in OPEN_ENDPOINTS or current_caller() is not None:
+    if request.endpoint in OPEN_ENDPOINTS:
         return None
+    try:
+        if current_caller() is not None:
+            return None
+    except OperationalError:  # the database is away and this key was not checked lately
+        problem = ApiError("keys_unavailable", "API keys cannot be checked right now (the database cannot be "
+                                               "reached); try again in a moment", 503)
+        return json_error(problem) if wants_json() else page_error(503, "Signing in is unavailable",
+                                                                   problem.message[0].upper() + problem.message[1:] + ".")
     if wants_json():
         if request.headers.get("Authorization"):
             message = ("the API key was not accepted (unknown, revoked or malformed); check it, or ask the "
