@@ -105,3 +105,11 @@ def test_bad_limit_settings_fail_in_one_line(cli, tmp_path):
     assert WebSettings(rate_limit="off", secret_key="x").rate_limit == "off"
     result = cli("serve", "--models-dir", tmp_path, env={"CAPTIONER_TRANSLATE_RATE_LIMIT": "fast"})
     assert_clean_failure(result, "CAPTIONER_TRANSLATE_RATE_LIMIT must be a rate")
+
+
+def test_no_retry_after_on_ordinary_answers(tmp_path):
+    app = app_with(tmp_path, rate_limit="5 per minute")
+    answer = app.test_client().get("/api/v1/models")
+    assert answer.status_code == 200 and "Retry-After" not in answer.headers
+    assert answer.headers["X-RateLimit-Limit"] == "5"
+    app.extensions["captioner"].close()

@@ -10,6 +10,7 @@ worker and host; if Redis goes away, each process counts in memory until it is b
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import request
 from flask_limiter import Limiter
@@ -46,11 +47,29 @@ def too_many_requests(error: RateLimitExceeded):
     return page_error(429, "Too many requests", message[0].upper() + message[1:] + ".")
 
 
+def rate_headers(limiter: Limiter, response):
+    """X-RateLimit-Limit/-Remaining/-Reset on limited responses, and Retry-After on 429 only (Flask-Limiter's
+    own headers would also rewrite the Retry-After of a 503 overloaded)."""
+    current = limiter.current_limit
+    if current is None:
+        return response
+    try:
+        reset_at, remaining = current.reset_at, current.remaining
+    except Exception:  # the counters' storage is away: no headers rather than no answer
+        return response
+    response.headers["X-RateLimit-Limit"] = str(current.limit.amount)
+    response.headers["X-RateLimit-Remaining"] = str(remaining)
+    response.headers["X-RateLimit-Reset"] = str(reset_at)
+    if response.status_code == 429:
+        response.headers["Retry-After"] = str(max(1, int(reset_at - time.time())))
+    return response
+
+
 def init_limits(app, settings: WebSettings) -> Limiter:
     """Limit every request of ``app`` (call before the access check, so failed attempts count too)."""
     try:
         limiter = Limiter(
-            limit_key, app=app, storage_uri=settings.rate_limit_storage, headers_enabled=True,
+            limit_key, app=app, storage_uri=settings.rate_limit_storage, headers_enabled=False,  # see rate_headers
             # one budget per caller across every page and endpoint (not one per endpoint)
             application_limits=[] if rate_limit_off(settings.rate_limit) else [settings.rate_limit],
             in_memory_fallback_enabled=True, key_prefix="captioner", enabled=True)
@@ -64,5 +83,6 @@ def init_limits(app, settings: WebSettings) -> Limiter:
         app.view_functions[TRANSLATE_ENDPOINT] = limiter.limit(settings.translate_rate_limit,
                                                                override_defaults=False)(view)
     app.register_error_handler(RateLimitExceeded, too_many_requests)
+    app.after_request(lambda response: rate_headers(limiter, response))
     app.extensions["captioner.limiter"] = limiter
     return limiter
