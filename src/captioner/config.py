@@ -80,4 +80,4 @@ class VitGpt2Settings:
     patience: int = 2  # evaluations without val_loss improvement before early stopping
     seed: int = 42  # seeds weights and shuffling
     num_beams: int = 4  # default beam width when captioning (the original's 4)
-    max_length: int = 16  # default caption length in tokens (the original's 16)
+    max_length: int = 16  # default most words in a caption (the original's 16)

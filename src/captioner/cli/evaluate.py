@@ -1,7 +1,7 @@
-"""`captioner evaluate`: score models (or a predictions file) on a prepared split with the COCO metrics.
+"""`captioner evaluate`: score models (or a predictions file) on a data set's split with the COCO metrics.
 
     captioner evaluate lstm-flickr8k vit-gpt2 --dataset prepared/flickr8k --beam 3
-    captioner evaluate --predictions other-system.jsonl --dataset prepared/flickr8k --split test
+    captioner evaluate --predictions other-system.jsonl --dataset data/flickr8k --split test
 
 Prints a table of scores x100 (one row per model) and writes metrics.json, predictions.jsonl, report.md
 and results.png into --report DIR (default reports/<dataset>-<split>-<UTC time>/). A bundle's own
@@ -14,26 +14,22 @@ import argparse
 from datetime import datetime, timezone
 from pathlib import Path
 
-from captioner.cli.common import add_decoding_arguments, decoding_from_arguments, positive_int, print_json
+from captioner.cli.common import add_decoding_arguments, decoding_request, positive_int, print_json
 from captioner.data.records import SPLITS
-from captioner.errors import DataError
 
 REPORTS_DIR = "reports"
-# Files that mark a raw (not yet prepared) data set folder, for a helpful message.
-RAW_DATASET_MARKERS = ("captions.txt", "Flickr8k.token.txt", "results_20130124.token", "results.csv",
-                       "dataset_flickr8k.json", "dataset_flickr30k.json", "dataset_coco.json", "Images",
-                       "Flicker8k_Dataset")
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "evaluate", help="score models on a prepared split (BLEU, METEOR, ROUGE-L, CIDEr) and write a report",
-        description="Caption every image of a prepared split with each MODEL (bundle name, bundle folder or "
+        "evaluate", help="score models on a data set split (BLEU, METEOR, ROUGE-L, CIDEr) and write a report",
+        description="Caption every image of a data set split with each MODEL (bundle name, bundle folder or "
                     "'vit-gpt2'), or read captions from --predictions FILE.jsonl, and score them against the raw "
                     "reference captions with the official COCO caption metrics (pycocoevalcap). Scores print x100.")
     parser.add_argument("models", nargs="*", metavar="MODEL", help="bundle names or folders, or 'vit-gpt2'")
     parser.add_argument("--dataset", required=True, metavar="DIR",
-                        help="a prepared folder (written by 'captioner data prepare')")
+                        help="a prepared folder (written by 'captioner data prepare') or a data set folder "
+                             "in any supported layout")
     parser.add_argument("--split", choices=SPLITS, default="test", help="split to score (default: test)")
     parser.add_argument("--predictions", metavar="FILE",
                         help='score captions from a JSONL file of {"image": ..., "caption": ...} lines instead of a model')
@@ -49,24 +45,12 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def open_prepared(folder: str):
-    from captioner.data.prepared import PREPARED_FILE, PreparedData
-
-    path = Path(folder)
-    if not path.is_dir():
-        raise DataError(f"data set folder {path} does not exist; pass a folder written by 'captioner data prepare'")
-    if not (path / PREPARED_FILE).is_file() and any((path / marker).exists() for marker in RAW_DATASET_MARKERS):
-        raise DataError(f"{path} is a raw data set, not a prepared folder; prepare it first with "
-                        f"'captioner data prepare {path} --out PREPARED_DIR' and pass PREPARED_DIR to --dataset")
-    return PreparedData(path)
-
-
 def check_models(names: list[str], models_dir: str | None) -> None:
     """Fail before any slow work when a MODEL names nothing that can be loaded."""
-    from captioner.models.registry import PRETRAINED_ALIASES, load_captioner, resolve_bundle
+    from captioner.models.registry import PRETRAINED_ALIASES, load_captioner, resolve_model_folder
 
     for name in names:
-        if resolve_bundle(name, models_dir) is None and name not in PRETRAINED_ALIASES:
+        if resolve_model_folder(name, models_dir) is None and name not in PRETRAINED_ALIASES:
             load_captioner(name, models_dir)  # raises ModelError naming the installed bundles
 
 
@@ -76,13 +60,14 @@ def default_report_dir(prepared, split: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from captioner.data.prepare import open_dataset
     from captioner.evaluation import evaluate_predictions, read_predictions
 
     if bool(args.models) == bool(args.predictions):
         raise ValueError("name at least one MODEL, or give --predictions FILE.jsonl (not both)")
     if args.figure_images < 0:
         raise ValueError("--figure-images must be 0 or more")
-    prepared = open_prepared(args.dataset)
+    prepared = open_dataset(args.dataset)
     results = []
     if args.predictions:
         for name, captions in read_predictions(args.predictions).items():
@@ -98,7 +83,7 @@ def evaluate_model(name: str, prepared, args):
     from captioner.models.registry import load_captioner, resolve_bundle
 
     captioner = load_captioner(name, args.models_dir)
-    decoding = decoding_from_arguments(args, captioner.default_decoding)
+    decoding = decoding_request(args).for_default(captioner.default_decoding)
     result = evaluate_captioner(captioner, prepared, args.split, decoding=decoding, limit=args.limit,
                                 batch_size=args.batch_size, progress=True)
     bundle = resolve_bundle(name, args.models_dir)

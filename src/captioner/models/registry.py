@@ -2,12 +2,15 @@
 
 Each model kind lives in its own module, imported only when a model of that kind is loaded, so the
 command line and the web app start without TensorFlow or PyTorch. A kind module exposes
-``load(bundle_dir: Path, info: BundleInfo) -> Captioner``.
+``load(bundle_dir: Path, info: BundleInfo) -> Captioner``; a kind that also reads plain folders (a
+``save_pretrained`` folder or a copied hub snapshot, without ``captioner.json``) exposes
+``load_pretrained(folder) -> Captioner`` and is named in :data:`PLAIN_FOLDER_KINDS`.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from pathlib import Path
 
@@ -18,6 +21,11 @@ from captioner.models.bundle import BundleInfo, is_bundle, list_bundles, models_
 KIND_MODULES = {
     "lstm": "captioner.models.lstm",
     "vit-gpt2": "captioner.models.vit_gpt2",
+}
+
+# A plain folder's kind, by the ``model_type`` of its config.json.
+PLAIN_FOLDER_KINDS = {
+    "vision-encoder-decoder": "vit-gpt2",
 }
 
 # Names that mean "the pretrained model from the hub" when no bundle of that name is installed.
@@ -33,32 +41,67 @@ def kind_module(kind: str):
     return importlib.import_module(KIND_MODULES[kind])
 
 
+def plain_folder_kind(path: str | os.PathLike) -> str | None:
+    """The kind of a plain model folder (config.json, no captioner.json), or None when ``path`` is not one."""
+    config = Path(path) / "config.json"
+    if is_bundle(path) or not config.is_file():
+        return None
+    try:
+        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
+    return PLAIN_FOLDER_KINDS.get(model_type)
+
+
+def plain_folder_info(path: str | os.PathLike) -> BundleInfo | None:
+    """What a listing shows for a plain model folder (the model itself is not read); None when it is not one."""
+    kind = plain_folder_kind(path)
+    return None if kind is None else BundleInfo(kind=kind, name=Path(path).name, dataset="pretrained")
+
+
 def resolve_bundle(name_or_path: str | os.PathLike, folder: str | os.PathLike | None = None) -> Path | None:
     """The bundle folder meant by a name (inside the models folder) or a path; None when there is none."""
-    candidate = Path(name_or_path)
-    if is_bundle(candidate):
-        return candidate
-    inside = models_dir(folder) / str(name_or_path)
-    if is_bundle(inside):
-        return inside
+    return _resolve(name_or_path, folder, is_bundle)
+
+
+def resolve_model_folder(name_or_path: str | os.PathLike, folder: str | os.PathLike | None = None) -> Path | None:
+    """The bundle or plain model folder meant by a name (inside the models folder) or a path; None when none."""
+    return _resolve(name_or_path, folder, lambda path: is_bundle(path) or plain_folder_kind(path) is not None)
+
+
+def _resolve(name_or_path, folder, accepts) -> Path | None:
+    for candidate in (Path(name_or_path), models_dir(folder) / str(name_or_path)):
+        if accepts(candidate):
+            return candidate
     return None
 
 
 def load_captioner(name_or_path: str | os.PathLike, models_folder: str | os.PathLike | None = None) -> Captioner:
-    """Load a captioner from a bundle name, a bundle path, or a pretrained alias such as ``vit-gpt2``."""
-    bundle = resolve_bundle(name_or_path, models_folder)
-    if bundle is not None:
-        info = read_bundle_info(bundle)
-        return kind_module(info.kind).load(bundle, info)
+    """Load a captioner from a bundle name or path, a plain model folder (``save_pretrained`` or a copied
+    hub snapshot) by name or path, or a pretrained alias such as ``vit-gpt2``."""
+    found = resolve_model_folder(name_or_path, models_folder)
+    if found is not None and is_bundle(found):
+        info = read_bundle_info(found)
+        return kind_module(info.kind).load(found, info)
+    if found is not None:
+        return kind_module(plain_folder_kind(found)).load_pretrained(found)
     if str(name_or_path) in PRETRAINED_ALIASES:
         return kind_module("vit-gpt2").load_pretrained(PRETRAINED_ALIASES[str(name_or_path)])
-    installed = ", ".join(info.name for _, info in list_bundles(models_folder)) or "none"
+    installed = ", ".join(info.name for _, info in list_models(models_folder)) or "none"
     raise ModelError(
         f"no model bundle named {str(name_or_path)!r} in {models_dir(models_folder)} (installed: {installed}); "
         "train one with 'captioner train', or name a bundle folder"
     )
 
 
+def list_models(models_folder: str | os.PathLike | None = None) -> list[tuple[Path, BundleInfo]]:
+    """Every bundle and plain model folder directly inside the models folder, sorted by name."""
+    root = models_dir(models_folder)
+    plain = [(child, plain_folder_info(child)) for child in sorted(root.iterdir())] if root.is_dir() else []
+    found = list_bundles(models_folder) + [(path, info) for path, info in plain if info is not None]
+    return sorted(found, key=lambda item: item[0].name)
+
+
 def available_captioners(models_folder: str | os.PathLike | None = None) -> list[BundleInfo]:
-    """What ``captioner models`` lists: every installed bundle's info."""
-    return [info for _, info in list_bundles(models_folder)]
+    """What ``captioner models`` lists: every installed model's info."""
+    return [info for _, info in list_models(models_folder)]

@@ -5,12 +5,12 @@ cross-attention writes the caption. Loaded from a model bundle (``captioner.json
 ``save_pretrained`` folder with safetensors weights, image processor and tokenizer) or from a hub
 model id in the local cache, or any such folder.
 
-Decoding follows the original: beam search with 4 beams and ``max_length=16``. ``max_length`` counts
-tokens the way transformers does for encoder-decoder models, the decoder's start token included, so
-16 allows 15 generated tokens. A caption's ``score`` is its exact total log-probability under the
-model: the sum, over every generated token up to and including the end token, of
-``log_softmax`` of the model's raw logits (before repetition penalties or n-gram bans, and without
-beam search's length normalisation).
+Decoding follows the original: beam search with 4 beams, at most 16 words. The decoding contract of
+:mod:`captioner.models.base` holds: ``max_length`` counts words, not BPE tokens
+(:mod:`captioner.models.word_limit` converts), and a caption's ``score`` is its exact total
+log-probability under the model: the sum, over every generated token up to and including the end
+token, of ``log_softmax`` of the model's raw logits (before repetition penalties, n-gram bans or the
+word limit, and without beam search's length normalisation).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Sequence
 
 from captioner.config import VitGpt2Settings, settings_from_dict, settings_to_dict
 from captioner.errors import ModelError, OfflineError
-from captioner.models.base import Alternative, Caption, Decoding
+from captioner.models.base import Caption, Decoding
 from captioner.models.bundle import BundleInfo
 from captioner.models.hub import (DEFAULT_MODEL_ID, download_pretrained, find_pretrained, hub_offline,
-                                  is_model_folder, offline_hint)
+                                  is_model_folder, local_model_folder, offline_hint)
 
 if TYPE_CHECKING:
     import torch
@@ -45,6 +45,9 @@ class _PixelInputsFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "attention mask" not in record.getMessage()
+
+
+_PIXEL_INPUTS_FILTER = _PixelInputsFilter()  # one instance: Logger.addFilter adds it once, however many loads
 
 
 def configure_torch_threads() -> int:
@@ -115,13 +118,16 @@ def prepare_special_tokens(model, tokenizer) -> None:
             config.eos_token_id = end
 
 
-def generation_arguments(decoding: Decoding) -> dict:
-    """``generate`` keyword arguments for a Decoding."""
+def generation_arguments(decoding: Decoding, word_limit) -> dict:
+    """``generate`` keyword arguments for a Decoding, with its :class:`~captioner.models.word_limit.WordLimit`."""
+    from transformers import LogitsProcessorList
+
     beams = decoding.beam_size if decoding.method == "beam" else 1
     arguments = {
         "num_beams": beams,
         "do_sample": False,
-        "max_new_tokens": max(1, decoding.max_length - 1),  # max_length counts the start token, as transformers
+        "max_new_tokens": word_limit.budget,
+        "logits_processor": LogitsProcessorList([word_limit]),
         "num_return_sequences": min(beams, decoding.alternatives + 1) if beams > 1 else 1,
         "repetition_penalty": decoding.repetition_penalty,
         "no_repeat_ngram_size": decoding.no_repeat_ngram_size,
@@ -179,8 +185,25 @@ class VitGpt2Captioner:
         self.model = parts.model.to(self.device).eval()
         self.image_processor = parts.image_processor
         self.tokenizer = parts.tokenizer
-        self.default_decoding = default_decoding or Decoding(method="beam", beam_size=4, max_length=16)
-        logging.getLogger("transformers.generation.utils").addFilter(_PixelInputsFilter())
+        self.default_decoding = default_decoding or decoding_for(VitGpt2Settings())
+        self._word_starts: tuple | None = None  # (starts, special) tensors, built on first use
+        logging.getLogger("transformers.generation.utils").addFilter(_PIXEL_INPUTS_FILTER)
+
+    def word_limit(self, max_words: int):
+        """The WordLimit processor for captions of at most ``max_words`` words."""
+        import torch
+
+        from captioner.models.word_limit import WordLimit, token_budget, word_start_table
+
+        if self._word_starts is None:
+            starts = torch.tensor(word_start_table(self.tokenizer), dtype=torch.bool, device=self.device)  # (vocab,)
+            special = torch.zeros_like(starts)  # (vocab,)
+            special[list(self.tokenizer.all_special_ids)] = True
+            self._word_starts = (starts, special)
+        decoder = self.model.config.decoder
+        positions = getattr(decoder, "n_positions", None) or getattr(decoder, "max_position_embeddings", None)
+        return WordLimit(*self._word_starts, self.tokenizer.eos_token_id, max_words, prompt_length=1,
+                         budget=token_budget(max_words, positions))
 
     def caption(self, images: Sequence["Image.Image"], decoding: Decoding | None = None) -> list[Caption]:
         """Caption RGB images, ``batch_size`` at a time; one Caption per image, in order."""
@@ -194,7 +217,7 @@ class VitGpt2Captioner:
         import torch
 
         images = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
-        arguments = generation_arguments(decoding)
+        arguments = generation_arguments(decoding, self.word_limit(decoding.max_length))
         per_image = arguments["num_return_sequences"]
         with torch.inference_mode():
             pixels = self.image_processor(images=images, return_tensors="pt")["pixel_values"]
@@ -202,13 +225,9 @@ class VitGpt2Captioner:
             output = self.model.generate(pixel_values=pixels, **arguments)
             scores = sequence_log_probs(output, self.tokenizer.eos_token_id).tolist()  # (batch * per_image,)
         texts = [t.strip() for t in self.tokenizer.batch_decode(output.sequences, skip_special_tokens=True)]
-        captions = []
-        for index in range(len(images)):
-            rows = range(index * per_image, (index + 1) * per_image)
-            with_alternatives = decoding.method == "beam" and decoding.alternatives > 0
-            alternatives = tuple(Alternative(texts[r], scores[r]) for r in rows) if with_alternatives else ()
-            captions.append(Caption(texts[rows[0]], scores[rows[0]], alternatives))
-        return captions
+        return [Caption.from_ranked([(texts[r], scores[r]) for r in range(i * per_image, (i + 1) * per_image)],
+                                    decoding)
+                for i in range(len(images))]
 
 
 def settings_of(info: BundleInfo) -> VitGpt2Settings:
@@ -259,7 +278,7 @@ def resolve_pretrained(model_id_or_folder: str | os.PathLike = DEFAULT_MODEL_ID)
     """The local folder of a model id (from the cache) or a folder path; fetches only when the hub is allowed."""
     candidate = Path(model_id_or_folder).expanduser()
     if candidate.is_dir():
-        return candidate
+        return local_model_folder(candidate)
     model_id = str(model_id_or_folder)
     found = find_pretrained(model_id)
     if found is not None:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from captioner.errors import CaptionerError, ModelError
-from captioner.models.base import Captioner, Decoding
-from captioner.models.bundle import BundleInfo, bundle_size, list_bundles
+from captioner.models.base import Captioner, Decoding, DecodingRequest
+from captioner.models.bundle import BundleInfo, bundle_size
 from captioner.web.batching import BatchedCaption, MicroBatcher, Overloaded, RequestTimeout
 from captioner.web.settings import WebSettings
 
@@ -61,25 +61,6 @@ class LoadedModel:
                 "source": self.source, "size_bytes": self.size_bytes, "metrics": info.metrics,
                 "created_at": info.created_at, "version": info.version, "load_seconds": round(self.load_s, 2),
                 "default_decoding": self.captioner.default_decoding.to_dict(), "demo": info.dataset == DEMO_DATASET}
-
-
-@dataclass(frozen=True)
-class DecodingRequest:
-    """The decoding options a request asked for; unset ones come from each model's default."""
-
-    method: str | None = None
-    beam_size: int | None = None
-    max_length: int | None = None
-
-    def for_model(self, captioner: Captioner) -> Decoding:
-        changes = {}
-        if self.beam_size is not None:
-            changes.update(method="beam", beam_size=self.beam_size)
-        if self.method is not None:
-            changes["method"] = self.method
-        if self.max_length is not None:
-            changes["max_length"] = self.max_length
-        return captioner.default_decoding.with_changes(**changes)
 
 
 @dataclass
@@ -140,9 +121,9 @@ class CaptionService:
         return loaded
 
     def _load_bundles(self) -> None:
-        from captioner.models.registry import load_captioner
+        from captioner.models.registry import list_models, load_captioner
 
-        bundles = list_bundles(self.settings.models_dir)
+        bundles = list_models(self.settings.models_dir)
         wanted = self.settings.model_names
         if wanted:
             missing = sorted(set(wanted) - {info.name for _, info in bundles})
@@ -212,7 +193,7 @@ class CaptionService:
     def caption(self, image, model: str | None, decoding: DecodingRequest, timeout: float | None = None) -> dict:
         loaded = self.model(model)
         started = time.perf_counter()
-        chosen = decoding.for_model(loaded.captioner)
+        chosen = decoding.for_default(loaded.captioner.default_decoding)
         result = loaded.batcher.caption(image, chosen, timeout or self.settings.request_timeout_s)
         return caption_payload(loaded, chosen, result, started)
 
@@ -223,7 +204,7 @@ class CaptionService:
         deadline = started + (timeout or self.settings.request_timeout_s)
         waiting = []
         for loaded in self.models.values():
-            chosen = decoding.for_model(loaded.captioner)
+            chosen = decoding.for_default(loaded.captioner.default_decoding)
             try:
                 waiting.append((loaded, chosen, loaded.batcher.submit(image, chosen), None))
             except Overloaded as error:
