@@ -10,18 +10,22 @@ import sqlite3
 
 import pytest
 from PIL import Image
-from web_support import make_app
 
 from captioner.history.keys import KeyStore
-
-
-def app_with(tmp_path, **settings):
-    return make_app(tmp_path / "models", database_url=f"sqlite:///{tmp_path / 'history.db'}", **settings)
+from support.cli import assert_clean_failure
 
 
 @pytest.fixture
-def app(tmp_path):
-    app = app_with(tmp_path, require_keys=True)
+def app_with(make_app, tmp_path):
+    """``app_with(**settings)``: an app with its own SQLite history in this test's folder."""
+    def build(**settings):
+        return make_app(tmp_path / "models", database_url=f"sqlite:///{tmp_path / 'history.db'}", **settings)
+    return build
+
+
+@pytest.fixture
+def app(app_with):
+    app = app_with(require_keys=True)
     yield app
     app.extensions["captioner"].close()
     app.extensions["captioner.history"].close()
@@ -50,8 +54,8 @@ def save(client, key: str, caption: str):
     return response.json["id"]
 
 
-def test_off_by_default_for_a_local_install(tmp_path):
-    app = app_with(tmp_path)
+def test_off_by_default_for_a_local_install(app_with):
+    app = app_with()
     client = app.test_client()
     assert app.config["CAPTIONER_SETTINGS"].require_keys is False
     assert client.get("/api/v1/history").status_code == 200
@@ -181,8 +185,8 @@ def test_a_session_ends_when_its_key_is_revoked(app, keys):
     assert client.get("/history").status_code == 302
 
 
-def test_the_session_cookie_is_secure_behind_https(tmp_path):
-    app = app_with(tmp_path, require_keys=True, trusted_proxies=1)
+def test_the_session_cookie_is_secure_behind_https(app_with):
+    app = app_with(require_keys=True, trusted_proxies=1)
     key = app.extensions["captioner.keys"].create("carol")[1]
     client = app.test_client()
     https = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"}
@@ -194,18 +198,15 @@ def test_the_session_cookie_is_secure_behind_https(tmp_path):
     app.extensions["captioner"].close()
 
 
-def test_keys_command_creates_lists_and_revokes(cli, tmp_path):
-    from conftest import assert_clean_failure
-
+def test_keys_command_creates_lists_and_revokes(runner, tmp_path):
     url = f"sqlite:///{tmp_path / 'keys.db'}"
-    env = {"DATABASE_URL": url}
-    created = cli("keys", "create", "alice", env=env)
+    created = runner("keys", "--database-url", url, "create", "alice")
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
     assert key.startswith("cap_") and len(key) >= 40 and "cannot be shown again" in created.stderr
-    admin = cli("keys", "create", "ops", "--admin", "--json", env=env)
+    admin = runner("keys", "--database-url", url, "create", "ops", "--admin", "--json")
     assert '"admin": true' in admin.stdout
-    listing = cli("keys", "list", env=env)
+    listing = runner("keys", "--database-url", url, "list")
     assert "alice" in listing.stdout and key[:12] in listing.stdout and key not in listing.stdout
     with open(tmp_path / "keys.db", "rb") as handle:  # only hashes are stored
         assert key.encode() not in handle.read()
@@ -213,10 +214,12 @@ def test_keys_command_creates_lists_and_revokes(cli, tmp_path):
         assert db.execute("SELECT count(*) FROM api_keys WHERE key_hash = ?", (key,)).fetchone() == (0,)
     store = app_store(url)
     assert store.verify(key).name == "alice"
-    revoked = cli("keys", "revoke", key[:12], env=env)
+    revoked = runner("keys", "--database-url", url, "revoke", key[:12])
     assert revoked.returncode == 0 and "revoked" in revoked.stdout
     assert store.verify(key) is None
-    assert_clean_failure(cli("keys", "revoke", "999", env=env), "no API key matches '999'")
+    assert "revoked" in runner("keys", "--database-url", url, "list").stdout
+    assert_clean_failure(runner("keys", "--database-url", url, "revoke", "999"), "no API key matches '999'")
+    assert_clean_failure(runner("keys", "--database-url", url, "create", " "), "needs a name")
 
 
 def app_store(url: str) -> KeyStore:

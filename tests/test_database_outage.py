@@ -7,17 +7,17 @@ from __future__ import annotations
 import time
 
 import pytest
-from real_services import private_postgres
-from web_support import demo_models_dir, shapes_image_bytes
 
 from captioner.history import open_history
 from captioner.history.keys import KeyStore
 from captioner.web.launch import start_server
+from support.real_services import private_postgres
+from support.web import shapes_image_bytes
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
-def test_database_goes_away_and_comes_back(tmp_path, tmp_path_factory, shapes_dataset):
+def test_database_goes_away_and_comes_back(tmp_path, demo_models_dir, shapes_dataset):
     import requests
 
     with private_postgres() as database:
@@ -27,7 +27,7 @@ def test_database_goes_away_and_comes_back(tmp_path, tmp_path_factory, shapes_da
         store.close()
         env = {"DATABASE_URL": database.url, "CAPTIONER_REQUIRE_KEYS": "1", "CAPTIONER_TRY_PRETRAINED": "0",
                "SECRET_KEY": "outage-test"}
-        server = start_server(demo_models_dir(tmp_path_factory), env=env, timeout=240, log_path=tmp_path / "server.log")
+        server = start_server(demo_models_dir, env=env, timeout=240, log_path=tmp_path / "server.log")
         auth = {"Authorization": f"Bearer {key}"}
         image = shapes_image_bytes(shapes_dataset, 2, "JPEG")
 

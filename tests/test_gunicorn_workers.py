@@ -11,17 +11,17 @@ import time
 from collections import Counter
 
 import pytest
-from web_support import demo_models_dir, shapes_image_bytes
 
 from captioner.web.launch import start_server
+from support.web import shapes_image_bytes
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, demo_models_dir):
     folder = tmp_path_factory.mktemp("gunicorn")
-    server = start_server(demo_models_dir(tmp_path_factory), "--workers", "2", "--threads", "4",
+    server = start_server(demo_models_dir, "--workers", "2", "--threads", "4",
                           env={"CAPTIONER_TRY_PRETRAINED": "0", "SECRET_KEY": "workers-test",
                                "CAPTIONER_RATE_LIMIT": "off",
                                "DATABASE_URL": f"sqlite:///{folder / 'captioner.db'}"},

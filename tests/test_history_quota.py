@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 from PIL import Image
 from sqlalchemy import update
-from web_support import make_app
 
 from captioner.history import make_thumbnail, open_history
 from captioner.history.keys import KeyStore
@@ -78,7 +77,7 @@ def save(client, key=None):
                              "model": "m"})
 
 
-def test_the_api_answers_409_quota_exceeded(tmp_path):
+def test_the_api_answers_409_quota_exceeded(make_app, tmp_path):
     app = make_app(tmp_path / "models", database_url=f"sqlite:///{tmp_path / 'h.db'}", require_keys=True,
                    history_max_entries=1)
     keys = app.extensions["captioner.keys"]
@@ -92,7 +91,7 @@ def test_the_api_answers_409_quota_exceeded(tmp_path):
     app.extensions["captioner"].close()
 
 
-def test_the_app_runs_the_retention_cleanup_by_itself(tmp_path):
+def test_the_app_runs_the_retention_cleanup_by_itself(make_app, tmp_path):
     app = make_app(tmp_path / "models", database_url=f"sqlite:///{tmp_path / 'h.db'}",
                    history_retention_days=7, history_cleanup_interval_s=0.2)
     client = app.test_client()

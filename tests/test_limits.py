@@ -7,15 +7,19 @@ from __future__ import annotations
 import logging
 
 import pytest
-from fake_azure_translator import KEY, REGION, FakeAzureTranslator
-from real_services import redis_server
-from web_support import make_app
 
 from captioner.web.settings import WebSettings
+from support.cli import assert_clean_failure
+from support.fake_azure_translator import KEY, REGION, FakeAzureTranslator
+from support.real_services import redis_server
 
 
-def app_with(tmp_path, **settings):
-    return make_app(tmp_path / "models", database_url=f"sqlite:///{tmp_path / 'history.db'}", **settings)
+@pytest.fixture
+def app_with(make_app, tmp_path):
+    """``app_with(**settings)``: an app with its own SQLite history in this test's folder."""
+    def build(**settings):
+        return make_app(tmp_path / "models", database_url=f"sqlite:///{tmp_path / 'history.db'}", **settings)
+    return build
 
 
 def assert_rate_limited(response):
@@ -25,8 +29,8 @@ def assert_rate_limited(response):
     assert 0 < int(response.headers["Retry-After"]) <= 60
 
 
-def test_429_with_retry_after_past_the_limit(tmp_path):
-    app = app_with(tmp_path, rate_limit="3 per minute")
+def test_429_with_retry_after_past_the_limit(app_with):
+    app = app_with(rate_limit="3 per minute")
     client = app.test_client()
     answers = [client.get("/api/v1/models") for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
@@ -39,8 +43,8 @@ def test_429_with_retry_after_past_the_limit(tmp_path):
     app.extensions["captioner"].close()
 
 
-def test_limits_count_per_key_and_wrong_keys_per_address(tmp_path):
-    app = app_with(tmp_path, rate_limit="3 per minute", require_keys=True)
+def test_limits_count_per_key_and_wrong_keys_per_address(app_with):
+    app = app_with(rate_limit="3 per minute", require_keys=True)
     store = app.extensions["captioner.keys"]
     alice, bob = store.create("alice")[1], store.create("bob")[1]
     client = app.test_client()
@@ -55,9 +59,9 @@ def test_limits_count_per_key_and_wrong_keys_per_address(tmp_path):
     app.extensions["captioner"].close()
 
 
-def test_translation_has_its_own_lower_limit(tmp_path):
+def test_translation_has_its_own_lower_limit(app_with):
     with FakeAzureTranslator() as fake:
-        app = app_with(tmp_path, rate_limit="50 per minute", translate_rate_limit="2 per minute",
+        app = app_with(rate_limit="50 per minute", translate_rate_limit="2 per minute",
                        translator_key=KEY, translator_endpoint=fake.endpoint, translator_location=REGION)
         client = app.test_client()
         for _ in range(2):
@@ -69,8 +73,8 @@ def test_translation_has_its_own_lower_limit(tmp_path):
 
 
 @pytest.mark.parametrize("hops, separate", [(1, True), (0, False)])
-def test_forwarded_addresses_count_only_from_trusted_proxies(tmp_path, caplog, hops, separate):
-    app = app_with(tmp_path, rate_limit="2 per minute", trusted_proxies=hops)
+def test_forwarded_addresses_count_only_from_trusted_proxies(app_with, caplog, hops, separate):
+    app = app_with(rate_limit="2 per minute", trusted_proxies=hops)
     client = app.test_client()
     first = {"X-Forwarded-For": "203.0.113.1"}
     for _ in range(2):
@@ -84,10 +88,9 @@ def test_forwarded_addresses_count_only_from_trusted_proxies(tmp_path, caplog, h
     app.extensions["captioner"].close()
 
 
-def test_two_processes_share_limits_through_redis(tmp_path):
+def test_two_processes_share_limits_through_redis(app_with):
     with redis_server() as url:
-        apps = [app_with(tmp_path / name, rate_limit="3 per minute", rate_limit_storage=url)
-                for name in ("worker1", "worker2")]
+        apps = [app_with(rate_limit="3 per minute", rate_limit_storage=url) for _worker in range(2)]
         clients = [app.test_client() for app in apps]
         answers = [clients[n % 2].get("/api/v1/models").status_code for n in range(3)]
         assert answers == [200, 200, 200]
@@ -97,18 +100,17 @@ def test_two_processes_share_limits_through_redis(tmp_path):
             app.extensions["captioner"].close()
 
 
-def test_bad_limit_settings_fail_in_one_line(cli, tmp_path):
-    from conftest import assert_clean_failure
-
+def test_bad_limit_settings_fail_in_one_line(runner, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="CAPTIONER_RATE_LIMIT must be a rate"):
         WebSettings(rate_limit="lots", secret_key="x")
     assert WebSettings(rate_limit="off", secret_key="x").rate_limit == "off"
-    result = cli("serve", "--models-dir", tmp_path, env={"CAPTIONER_TRANSLATE_RATE_LIMIT": "fast"})
+    monkeypatch.setenv("CAPTIONER_TRANSLATE_RATE_LIMIT", "fast")
+    result = runner("serve", "--models-dir", tmp_path)
     assert_clean_failure(result, "CAPTIONER_TRANSLATE_RATE_LIMIT must be a rate")
 
 
-def test_no_retry_after_on_ordinary_answers(tmp_path):
-    app = app_with(tmp_path, rate_limit="5 per minute")
+def test_no_retry_after_on_ordinary_answers(app_with):
+    app = app_with(rate_limit="5 per minute")
     answer = app.test_client().get("/api/v1/models")
     assert answer.status_code == 200 and "Retry-After" not in answer.headers
     assert answer.headers["X-RateLimit-Limit"] == "5"

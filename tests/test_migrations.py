@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from history_databases import DATABASES, database_url_for, drop_history_tables
+from support.history_databases import DATABASES, database_url_for, drop_history_tables
 from PIL import Image
 from sqlalchemy import text
 

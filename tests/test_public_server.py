@@ -16,15 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from fake_azure_translator import KEY as TRANSLATOR_KEY
-from fake_azure_translator import REGION, FakeAzureTranslator
 from PIL import Image
-from real_services import mount_tiny_filesystem, unmount, write_recorder
-from web_support import demo_models_dir, shapes_image_bytes
 
 from captioner.history import open_history
 from captioner.history.keys import KeyStore
 from captioner.web.launch import SOURCE_ROOT, start_server
+from support.fake_azure_translator import KEY as TRANSLATOR_KEY
+from support.fake_azure_translator import REGION, FakeAzureTranslator
+from support.real_services import mount_tiny_filesystem, unmount, write_recorder
+from support.web import shapes_image_bytes
 
 pytestmark = pytest.mark.slow
 CLIENTS = 16
@@ -50,7 +50,7 @@ class PublicServer:
 
 
 @pytest.fixture(scope="module")
-def public(tmp_path_factory):
+def public(tmp_path_factory, demo_models_dir):
     folder = tmp_path_factory.mktemp("public-server")
     database_folder = folder / "database"
     disk_full_skip = mount_tiny_filesystem(database_folder, "4m")
@@ -71,7 +71,7 @@ def public(tmp_path_factory):
             "LOCATION": REGION, "TMPDIR": str(folder / "tmp"), "CAPTIONER_TEST_WRITES_LOG": str(folder / "writes.log"),
             "PYTHONPATH": os.pathsep.join([str(recorder), str(SOURCE_ROOT), os.environ.get("PYTHONPATH", "")]),
         }
-        server = start_server(demo_models_dir(tmp_path_factory), "--threads", "4", env=env, timeout=240,
+        server = start_server(demo_models_dir, "--threads", "4", env=env, timeout=240,
                               log_path=folder / "server.log")
         try:
             yield PublicServer(server, made, folder, database_folder, disk_full_skip)

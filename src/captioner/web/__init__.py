@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from dataclasses import fields
 
-from flask import Flask
-
 from captioner.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -45,7 +43,8 @@ def settings_from(config) -> tuple[WebSettings, dict]:
     return settings, {**settings.flask, **flask_config}
 
 
-def create_app(config=None) -> Flask:
+def create_app(config=None):
+    from flask import Flask
     from flask_cors import CORS
     from flask_wtf.csrf import CSRFProtect
 

@@ -18,6 +18,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from captioner import environment
+
 SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the captioner package
 
 
@@ -68,9 +70,8 @@ def start_server(models_dir: str | os.PathLike, *args: str, env: dict | None = N
     """Start ``captioner serve --models-dir MODELS_DIR ARGS`` on a free port; return once ``/readyz`` says ready."""
     port = free_port()
     log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="captioner-serve-", suffix=".log")[1])
-    full_env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SOURCE_ROOT),
-                                                                             os.environ.get("PYTHONPATH")])),
-                **(env or {})}
+    python_path = os.pathsep.join(filter(None, [str(SOURCE_ROOT), environment.variables().get("PYTHONPATH")]))
+    full_env = environment.child_environment(PYTHONPATH=python_path, **(env or {}))
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "captioner", "serve", "--host", "127.0.0.1", "--port", str(port),

@@ -1,8 +1,9 @@
 """Web app settings: one dataclass, read from the environment or a ``.env`` file.
 
 Every field says what it does and which variable sets it. ``WebSettings.from_env()`` reads ``.env`` from
-the current folder (python-dotenv; real environment variables win) and then the environment, so the same
-settings work for ``captioner serve``, ``flask run``, Docker and a Procfile host.
+the current folder (python-dotenv; real environment variables win) and then the environment, through
+:mod:`captioner.environment`, so the same settings work for ``captioner serve``, ``flask run``, Docker and
+a Procfile host. Server workers receive the settings object itself; nothing is passed through ``os.environ``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+from captioner import environment
+from captioner.environment import parse_value
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,8 @@ ENV_NAMES = {
     "translator_location": "LOCATION",
     "database_url": "DATABASE_URL",
     "instance_dir": "CAPTIONER_INSTANCE_DIR",
+    "host": "HOST",
+    "port": "PORT",
     "require_keys": "CAPTIONER_REQUIRE_KEYS",
     "rate_limit": "CAPTIONER_RATE_LIMIT",
     "translate_rate_limit": "CAPTIONER_TRANSLATE_RATE_LIMIT",
@@ -98,6 +104,14 @@ class WebSettings:
     # The app's own writable folder, home of the default SQLite history (CAPTIONER_INSTANCE_DIR);
     # a relative path counts from the working folder.
     instance_dir: str = "instance"
+    # Address `captioner serve` listens on (HOST); 0.0.0.0 for every interface.
+    host: str = "127.0.0.1"
+    # Port `captioner serve` listens on (PORT); 0 picks a free one.
+    port: int = 5000
+    # Request threads per server worker (`captioner serve --threads`).
+    threads: int = 8
+    # Server worker processes (`captioner serve --workers`): 1 runs waitress; more run gunicorn (Unix only).
+    workers: int = 1
     # Every page and endpoint but /healthz and /readyz needs an API key (CAPTIONER_REQUIRE_KEYS): the API as
     # "Authorization: Bearer KEY", the pages through /sign-in. Off for a local install; keys: `captioner keys`.
     require_keys: bool = False
@@ -134,6 +148,10 @@ class WebSettings:
                 raise ValueError(f"{ENV_NAMES[name]} must be at least 1, not {getattr(self, name)}")
         if self.batch_wait_ms < 0:
             raise ValueError(f"CAPTIONER_BATCH_WAIT_MS must not be negative, not {self.batch_wait_ms}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be between 0 and 65535, not {self.port}")
+        if self.threads < 1 or self.workers < 1:
+            raise ValueError("threads and workers must be at least 1")
         if self.request_timeout_s <= 0:
             raise ValueError(f"CAPTIONER_REQUEST_TIMEOUT_S must be positive, not {self.request_timeout_s}")
         for name in ("history_max_entries", "history_max_mb", "history_retention_days", "trusted_proxies"):
@@ -158,17 +176,19 @@ class WebSettings:
         return [name.strip() for name in self.models.split(",") if name.strip()]
 
     @classmethod
-    def from_env(cls, environ=None, dotenv_path: str | os.PathLike | None = None, **overrides) -> "WebSettings":
-        """Settings from ``.env`` and the environment; ``overrides`` (field names) win over both."""
+    def from_env(cls, environ=None, dotenv_path: str | os.PathLike | None = None, defaults: dict | None = None,
+                 **overrides) -> "WebSettings":
+        """Settings from ``environ`` (default: the environment over ``.env``); ``defaults`` (field names)
+        stand where the environment sets nothing, ``overrides`` win over everything."""
         if environ is None:
-            load_dotenv_file(dotenv_path)
-            environ = os.environ
+            environment.use_dotenv(dotenv_path)
+            environ = environment.variables()
         values = {}
         for item in fields(cls):
             variable = ENV_NAMES.get(item.name)
-            if variable and environ.get(variable, "").strip():
+            if variable and (environ.get(variable) or "").strip():
                 values[item.name] = parse_value(variable, environ[variable].strip(), item.default)
-        settings = cls(**{**values, **overrides})
+        settings = cls(**{**(defaults or {}), **values, **overrides})
         return settings.with_secret_key()
 
     def with_secret_key(self) -> "WebSettings":
@@ -193,30 +213,3 @@ def check_rate_limit(variable: str, text: str) -> None:
     except ValueError:
         raise ValueError(f"{variable} must be a rate like '120 per minute' or '10/second; 1000/day', "
                          f"or 'off'; not {text!r}") from None
-
-
-def load_dotenv_file(path: str | os.PathLike | None = None) -> None:
-    """Read ``.env`` (or ``path``) into the environment without overriding variables already set."""
-    from dotenv import load_dotenv
-
-    target = Path(path) if path else Path.cwd() / ".env"
-    if target.is_file():
-        load_dotenv(target, override=False)
-
-
-def parse_value(variable: str, text: str, default):
-    """An environment string as the type of the field's default, with a clear message when it is not."""
-    if isinstance(default, bool):
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"{variable} must be true or false, not {text!r}")
-    try:
-        if isinstance(default, int):
-            return int(text)
-        if isinstance(default, float):
-            return float(text)
-    except ValueError:
-        raise ValueError(f"{variable} must be a number, not {text!r}") from None
-    return text
