@@ -6,7 +6,6 @@ under the history database, and no secret in the server's log. One server for th
 from __future__ import annotations
 
 import io
-import os
 import random
 import re
 import socket
@@ -20,7 +19,7 @@ from PIL import Image
 
 from captioner.history import open_history
 from captioner.history.keys import KeyStore
-from captioner.web.launch import SOURCE_ROOT, start_server
+from captioner.web.launch import start_server
 from support.fake_azure_translator import KEY as TRANSLATOR_KEY
 from support.fake_azure_translator import REGION, FakeAzureTranslator
 from support.real_services import mount_tiny_filesystem, unmount, write_recorder
@@ -69,7 +68,7 @@ def public(tmp_path_factory, demo_models_dir):
             "CAPTIONER_HISTORY_MAX_MB": "0", "CAPTIONER_CLIENT_TIMEOUT_S": str(CLIENT_TIMEOUT_S),
             "CAPTIONER_TRY_PRETRAINED": "0", "KEY": TRANSLATOR_KEY, "ENDPOINT": translator.endpoint,
             "LOCATION": REGION, "TMPDIR": str(folder / "tmp"), "CAPTIONER_TEST_WRITES_LOG": str(folder / "writes.log"),
-            "PYTHONPATH": os.pathsep.join([str(recorder), str(SOURCE_ROOT), os.environ.get("PYTHONPATH", "")]),
+            "PYTHONPATH": str(recorder),  # its sitecustomize records the files the server writes
         }
         server = start_server(demo_models_dir, "--threads", "4", env=env, timeout=240,
                               log_path=folder / "server.log")
