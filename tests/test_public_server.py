@@ -53,31 +53,34 @@ def public(tmp_path_factory, demo_models_dir):
     folder = tmp_path_factory.mktemp("public-server")
     database_folder = folder / "database"
     disk_full_skip = mount_tiny_filesystem(database_folder, "4m")
-    url = f"sqlite:///{database_folder / 'captioner.db'}"
-    store = open_history(url)
-    keys = KeyStore(store.session_factory)
-    names = ["alice", "admin", *(f"client{n}" for n in range(CLIENTS))]
-    made = {name: keys.create(name, admin=name == "admin")[1] for name in names}
-    store.close()
-    (folder / "tmp").mkdir()
-    recorder = write_recorder(folder / "recorder")
-    with FakeAzureTranslator() as translator:
-        env = {
-            "CAPTIONER_REQUIRE_KEYS": "true", "DATABASE_URL": url, "SECRET_KEY": "public-test-secret",
-            "CAPTIONER_RATE_LIMIT": "1000 per minute", "CAPTIONER_HISTORY_MAX_ENTRIES": "0",
-            "CAPTIONER_HISTORY_MAX_MB": "0", "CAPTIONER_CLIENT_TIMEOUT_S": str(CLIENT_TIMEOUT_S),
-            "CAPTIONER_TRY_PRETRAINED": "0", "KEY": TRANSLATOR_KEY, "ENDPOINT": translator.endpoint,
-            "LOCATION": REGION, "TMPDIR": str(folder / "tmp"), "CAPTIONER_TEST_WRITES_LOG": str(folder / "writes.log"),
-            "PYTHONPATH": str(recorder),  # its sitecustomize records the files the server writes
-        }
-        server = start_server(demo_models_dir, "--threads", "4", env=env, timeout=240,
-                              log_path=folder / "server.log")
-        try:
-            yield PublicServer(server, made, folder, database_folder, disk_full_skip)
-        finally:
-            server.stop()
-            if disk_full_skip is None:
-                unmount(database_folder)
+    try:
+        url = f"sqlite:///{database_folder / 'captioner.db'}"
+        store = open_history(url)
+        keys = KeyStore(store.session_factory)
+        names = ["alice", "admin", *(f"client{n}" for n in range(CLIENTS))]
+        made = {name: keys.create(name, admin=name == "admin")[1] for name in names}
+        store.close()
+        (folder / "tmp").mkdir()
+        recorder = write_recorder(folder / "recorder")
+        with FakeAzureTranslator() as translator:
+            env = {
+                "CAPTIONER_REQUIRE_KEYS": "true", "DATABASE_URL": url, "SECRET_KEY": "public-test-secret",
+                "CAPTIONER_RATE_LIMIT": "1000 per minute", "CAPTIONER_HISTORY_MAX_ENTRIES": "0",
+                "CAPTIONER_HISTORY_MAX_MB": "0", "CAPTIONER_CLIENT_TIMEOUT_S": str(CLIENT_TIMEOUT_S),
+                "CAPTIONER_TRY_PRETRAINED": "0", "KEY": TRANSLATOR_KEY, "ENDPOINT": translator.endpoint,
+                "LOCATION": REGION, "TMPDIR": str(folder / "tmp"),
+                "CAPTIONER_TEST_WRITES_LOG": str(folder / "writes.log"),
+                "PYTHONPATH": str(recorder),  # its sitecustomize records the files the server writes
+            }
+            server = start_server(demo_models_dir, "--threads", "4", env=env, timeout=240,
+                                  log_path=folder / "server.log")
+            try:
+                yield PublicServer(server, made, folder, database_folder, disk_full_skip)
+            finally:
+                server.stop()
+    finally:
+        if disk_full_skip is None:
+            unmount(database_folder)
 
 
 def png(data_seed: int = 0, size=(96, 96), noise: bool = False) -> bytes:
