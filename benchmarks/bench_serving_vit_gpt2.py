@@ -39,7 +39,7 @@ def start_server(models: Path, batch_size: int):
 
     env = {"CAPTIONER_BATCH_SIZE": str(batch_size), "CAPTIONER_BATCH_WAIT_MS": "20", "CAPTIONER_TRY_PRETRAINED": "0",
            "CAPTIONER_BUILD_DEMO": "0", "SECRET_KEY": "bench", "CAPTIONER_QUEUE_SIZE": "64",
-           "CAPTIONER_REQUEST_TIMEOUT_S": "600"}
+           "CAPTIONER_REQUEST_TIMEOUT_S": "600", "CAPTIONER_RATE_LIMIT": "off"}
     if os.environ.get("BENCH_THREADS"):
         env["OMP_NUM_THREADS"] = os.environ["BENCH_THREADS"]
     return start(models, "--threads", "8", env=env, timeout=600)
