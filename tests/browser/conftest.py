@@ -67,6 +67,7 @@ def server(chromium_path, two_models, fake_translator, tmp_path_factory) -> str:
            "KEY": KEY, "ENDPOINT": fake_translator.endpoint, "LOCATION": REGION,
            "CAPTIONER_TRANSLATION_TIMEOUT": "2",
            "CAPTIONER_TRY_PRETRAINED": "0", "CAPTIONER_BUILD_DEMO": "0",
+           "CAPTIONER_RATE_LIMIT": "off", "CAPTIONER_TRANSLATE_RATE_LIMIT": "off",  # one browser, many tests
            "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     with start_server(two_models, "--threads", "4", env=env, cwd=workdir, log_path=workdir / "server.log",
                       timeout=START_TIMEOUT) as running:

@@ -138,7 +138,7 @@ class CaptionService:
                 log.warning("could not load model bundle %s: %s", path, error)
                 self.problems.append({"name": info.name, "message": str(error) or type(error).__name__})
                 continue
-            warm_up(captioner)
+            warm_up(captioner, self.settings.batch_size)
             self.add_model(captioner, "demo" if info.dataset == DEMO_DATASET else "bundle", path, started)
 
     def _load_pretrained(self) -> None:
@@ -151,7 +151,7 @@ class CaptionService:
             log.warning("pretrained ViT-GPT2 not loaded: %s", error)
             self.notes.append(f"The pretrained ViT-GPT2 model could not be loaded ({error}).")
             return
-        warm_up(captioner)
+        warm_up(captioner, self.settings.batch_size)
         self.add_model(captioner, "pretrained", None, started)
 
     def _load_demo(self) -> None:
@@ -162,7 +162,7 @@ class CaptionService:
         folder = writable_folder(Path(self.settings.models_dir))
         bundle = build_demo_model(folder)  # returns the bundle at once when an earlier start built it
         captioner = load_captioner(bundle)
-        warm_up(captioner)
+        warm_up(captioner, self.settings.batch_size)
         self.add_model(captioner, "demo", Path(bundle), started)
 
     # -- captioning -------------------------------------------------------------------------------------
@@ -272,12 +272,15 @@ def error_summary(error: Exception) -> dict:
     return {"code": "internal", "message": "the model failed on this image"}
 
 
-def warm_up(captioner: Captioner) -> None:
-    """Caption one blank picture, so the first visitor does not pay for the model's first-call setup."""
+def warm_up(captioner: Captioner, batch_size: int = 1) -> None:
+    """Caption one blank picture, then a full micro-batch of them, before the model is served (``/readyz``
+    says "loading" until then), so no visitor pays for the first-call setup of either batch shape."""
     from PIL import Image
 
+    blank = Image.new("RGB", (64, 64), "white")
     try:
-        captioner.caption([Image.new("RGB", (64, 64), "white")])
+        for size in sorted({1, batch_size}):
+            captioner.caption([blank] * size)
     except Exception as error:  # a model that cannot warm up is still served; its requests will say why
         log.warning("warming up %s failed: %s", captioner.name, error)
 
