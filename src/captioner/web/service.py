@@ -190,14 +190,16 @@ class CaptionService:
         if not self.models:
             raise NotReady("no model is loaded: add a model bundle to the models folder and restart")
 
-    def caption(self, image, model: str | None, decoding: DecodingRequest, timeout: float | None = None) -> dict:
+    def caption(self, image, model: str | None, decoding: DecodingRequest, timeout: float | None = None,
+                attention: bool = False) -> dict:
         loaded = self.model(model)
         started = time.perf_counter()
         chosen = decoding.for_default(loaded.captioner.default_decoding)
         result = loaded.batcher.caption(image, chosen, timeout or self.settings.request_timeout_s)
-        return caption_payload(loaded, chosen, result, started)
+        return caption_payload(loaded, chosen, result, started, attention)
 
-    def compare(self, image, decoding: DecodingRequest, timeout: float | None = None) -> list[dict]:
+    def compare(self, image, decoding: DecodingRequest, timeout: float | None = None,
+                attention: bool = False) -> list[dict]:
         """Every loaded model's caption of one image; all models work on it at the same time."""
         self.require_ready()
         started = time.perf_counter()
@@ -214,7 +216,7 @@ class CaptionService:
             if job is not None:
                 try:
                     result = loaded.batcher.wait(job, max(deadline - time.perf_counter(), 0.001))
-                    results.append(caption_payload(loaded, chosen, result, started))
+                    results.append(caption_payload(loaded, chosen, result, started, attention))
                     continue
                 except Exception as failure:  # timeout or a model failure
                     error = failure
@@ -242,8 +244,11 @@ class CaptionService:
             loaded.batcher.close()
 
 
-def caption_payload(loaded: LoadedModel, decoding: Decoding, result: BatchedCaption, started: float) -> dict:
+def caption_payload(loaded: LoadedModel, decoding: Decoding, result: BatchedCaption, started: float,
+                    attention: bool = False) -> dict:
+    """The API's answer for one model; with ``attention``, the per-word maps of models that attend (else null)."""
     caption = result.caption
+    extra = {"attention": caption.attention.to_dict() if caption.attention else None} if attention else {}
     return {
         "caption": caption.text,
         "score": caption.score,
@@ -254,6 +259,7 @@ def caption_payload(loaded: LoadedModel, decoding: Decoding, result: BatchedCapt
         "decoding": decoding.to_dict(),
         "timings": {"queue_ms": result.queue_ms, "model_ms": result.model_ms,
                     "total_ms": round((time.perf_counter() - started) * 1000, 2), "batch_size": result.batch_size},
+        **extra,
     }
 
 
