@@ -4,7 +4,8 @@
 - ``support.web``: apps serving a models folder, test images, bundle copies, the gated captioner;
 - ``support.tiny_vit_gpt2``: a tiny ViT-GPT2 built from configs with a tokenizer trained on the spot;
 - ``support.fake_azure_translator``: a local HTTP server that answers like Azure Translator;
-- ``support.history_databases``: the databases the history tests run on.
+- ``support.history_databases``: the databases the history tests run on;
+- ``support.real_services``: a private PostgreSQL, Redis, a tiny filesystem, a record of files written.
 """
 
 from pathlib import Path

@@ -22,6 +22,7 @@ def drop_history_tables(url: str) -> None:
         connection.execute(text("DROP TABLE IF EXISTS caption_job_items"))
         connection.execute(text("DROP TABLE IF EXISTS caption_jobs"))
         connection.execute(text("DROP TABLE IF EXISTS history_entries"))
+        connection.execute(text("DROP TABLE IF EXISTS api_keys"))
         connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
 

@@ -1,16 +1,21 @@
 """`captioner serve`: the web app and API on a production WSGI server (never Flask's development server).
 
 One worker process (the default) runs on waitress: threads, no fork, so TensorFlow and PyTorch are
-safe and every request of the process shares one micro-batching queue per model. ``--workers N`` (N > 1)
-runs gunicorn with N threaded workers (Unix only); each worker creates the app, and so loads its
-models, after the fork, never before it. Every worker gets the one settings object read here (the same
-secret key included); nothing travels through ``os.environ``.
+safe and every request of the process shares one micro-batching queue per model. Waitress reads each
+request whole before a thread takes it, so slow clients hold no thread, and it closes connections silent
+for ``CAPTIONER_CLIENT_TIMEOUT_S``. ``--workers N`` (N > 1) runs gunicorn with N threaded workers (Unix
+only); each worker creates the app, and so loads its models, after the fork, never before it, and accepts
+connections only once its models are loaded; ``/readyz`` says ready when every worker is (see
+:mod:`captioner.web.workers`). Every worker gets the one settings object read here (the same secret key
+included); nothing travels through ``os.environ``.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
+from dataclasses import replace
 
 from captioner.cli.common import positive_int
 from captioner.web.settings import WebSettings
@@ -62,7 +67,7 @@ def serve_settings(args) -> WebSettings:
 
 
 def serve(args) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
                         stream=sys.stderr)
     settings = serve_settings(args)
     if settings.workers > 1:
@@ -80,7 +85,12 @@ def serve_waitress(settings: WebSettings) -> int:
     server = create_server(
         app, host=host, port=settings.port, threads=threads, ident="captioner",
         max_request_body_size=settings.max_upload_bytes + 64 * 1024,  # the upload limit plus form overhead
-        connection_limit=max(100, threads * 16), channel_timeout=max(60, int(settings.request_timeout_s) + 30),
+        # Request bodies stay in memory up to that size (waitress would spill bigger ones to a temporary
+        # file): uploads never touch the disk. At most connection_limit of them are held at once.
+        inbuf_overflow=settings.max_upload_bytes + 64 * 1024,
+        connection_limit=max(100, threads * 16),
+        # A connection that sends nothing for this long is closed; one whose request is being answered is not.
+        channel_timeout=settings.client_timeout_s, cleanup_interval=max(1, min(30, settings.client_timeout_s / 2)),
     )
     print(f"captioner: serving on http://{host}:{server.effective_port} (waitress, {threads} threads); "
           f"models from {settings.models_dir}", file=sys.stderr, flush=True)
@@ -96,12 +106,26 @@ def serve_waitress(settings: WebSettings) -> int:
 def serve_gunicorn(settings: WebSettings) -> int:
     if sys.platform == "win32":
         raise ValueError("--workers above 1 needs gunicorn, which runs on Unix only; use --threads instead")
+    import tempfile
+    import threading
+
     from gunicorn.app.base import BaseApplication
 
+    from captioner.web.workers import WorkerReadiness
+
     host, port, workers, threads = settings.host, settings.port, settings.workers, settings.threads
+    readiness = WorkerReadiness(tempfile.mkdtemp(prefix="captioner-workers-"), workers)
+
+    def keep_alive_while_loading(_server, worker):
+        """Tell the master the worker lives while its models load (a long load is not a hung worker)."""
+        def beat():
+            while not worker.booted and worker.alive:
+                worker.notify()
+                time.sleep(1)
+        threading.Thread(target=beat, name="loading-heartbeat", daemon=True).start()
 
     class CaptionerApplication(BaseApplication):
-        """gunicorn with our settings; load() runs in each worker after the fork."""
+        """gunicorn with our settings; load() runs in each worker after the fork, before it accepts."""
 
         def load_config(self):
             options = {
@@ -109,6 +133,10 @@ def serve_gunicorn(settings: WebSettings) -> int:
                 "preload_app": False, "timeout": max(60, int(settings.request_timeout_s) + 30),
                 "graceful_timeout": 30, "accesslog": "-", "errorlog": "-",
                 "limit_request_line": 8190,
+                "post_fork": keep_alive_while_loading,
+                "post_worker_init": lambda worker: readiness.mark_ready(worker.pid),
+                "child_exit": lambda _server, worker: readiness.forget(worker.pid),
+                "on_exit": lambda _server: readiness.remove(),
             }
             for key, value in options.items():
                 self.cfg.set(key, value)
@@ -116,7 +144,10 @@ def serve_gunicorn(settings: WebSettings) -> int:
         def load(self):
             from captioner.web import create_app
 
-            return create_app(settings)  # the one settings object, secret key included
+            # the one settings object (secret key included); models in memory before the first request
+            app = create_app(replace(settings, load_in_background=False))
+            app.extensions["captioner.workers"] = readiness
+            return app
 
     print(f"captioner: serving on http://{host}:{port} (gunicorn, {workers} workers x {threads} threads); "
           f"models from {settings.models_dir}", file=sys.stderr, flush=True)

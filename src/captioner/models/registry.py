@@ -20,6 +20,7 @@ from captioner.models.bundle import BundleInfo, is_bundle, list_bundles, models_
 
 KIND_MODULES = {
     "lstm": "captioner.models.lstm",
+    "attention": "captioner.models.attention",
     "vit-gpt2": "captioner.models.vit_gpt2",
 }
 

@@ -11,6 +11,11 @@ Decoding follows the original: beam search with 4 beams, at most 16 words. The d
 log-probability under the model: the sum, over every generated token up to and including the end
 token, of ``log_softmax`` of the model's raw logits (before repetition penalties, n-gram bans or the
 word limit, and without beam search's length normalisation).
+
+Captions come from the one search of :mod:`captioner.models.decoding` over the cached decoder step of
+:mod:`captioner.models.gpt2_decoder`, under the same word limit (float32 results equal ``generate``'s);
+``generate`` only serves architectures without a cached step. The precision is
+:mod:`captioner.models.precision`'s choice.
 """
 
 from __future__ import annotations
@@ -172,8 +177,11 @@ class VitGpt2Captioner:
     kind = KIND
 
     def __init__(self, parts: ModelParts, info: BundleInfo, default_decoding: Decoding | None = None,
-                 batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = None):
+                 batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = None, precision: str | None = None):
         import torch
+
+        from captioner.models.cached_decoder import cached_decoder_for
+        from captioner.models.precision import apply_precision, resolve_precision
 
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
@@ -183,9 +191,13 @@ class VitGpt2Captioner:
         self.device = torch.device(device or default_device())
         if self.device.type == "cpu":
             configure_torch_threads()
-        self.model = parts.model.to(self.device).eval()
+        self.precision = resolve_precision(precision, self.device)  # "float32" or "bfloat16"
+        self.model = apply_precision(parts.model.to(self.device).eval(), self.precision)
         self.image_processor = parts.image_processor
         self.tokenizer = parts.tokenizer
+        # the one search over a cached decoder step; None: this architecture decodes through generate()
+        self.cached_decoder = cached_decoder_for(self.model, self.model.generation_config.decoder_start_token_id,
+                                                 self.tokenizer.eos_token_id)
         self.default_decoding = default_decoding or decoding_for(VitGpt2Settings())
         self._word_starts: tuple | None = None  # (starts, special) tensors, built on first use
         logging.getLogger("transformers.generation.utils").addFilter(_PIXEL_INPUTS_FILTER)
@@ -218,11 +230,16 @@ class VitGpt2Captioner:
         import torch
 
         images = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
-        arguments = generation_arguments(decoding, self.word_limit(decoding.max_length))
+        word_limit = self.word_limit(decoding.max_length)
+        arguments = generation_arguments(decoding, word_limit)
         per_image = arguments["num_return_sequences"]
         with torch.inference_mode():
             pixels = self.image_processor(images=images, return_tensors="pt")["pixel_values"]
             pixels = pixels.to(self.device, dtype=self.model.dtype)  # (batch, 3, height, width)
+            if self.cached_decoder is not None:
+                from captioner.models.cached_decoder import caption_pixels
+
+                return caption_pixels(self.cached_decoder, self.tokenizer, pixels, decoding, word_limit, per_image)
             output = self.model.generate(pixel_values=pixels, **arguments)
             scores = sequence_log_probs(output, self.tokenizer.eos_token_id).tolist()  # (batch * per_image,)
         texts = [t.strip() for t in self.tokenizer.batch_decode(output.sequences, skip_special_tokens=True)]

@@ -48,7 +48,7 @@ def create_app(config=None):
     from flask_cors import CORS
     from flask_wtf.csrf import CSRFProtect
 
-    from captioner.web import aliases, api, errors, history, jobs, pages, translate
+    from captioner.web import aliases, api, errors, history, jobs, limits, outages, pages, translate
     from captioner.web.service import CaptionService
     from captioner.web.uploads import InMemoryRequest
 
@@ -87,6 +87,8 @@ def create_app(config=None):
     app.register_blueprint(translate.bp)
     app.register_blueprint(jobs.bp)
     errors.register(app)
+    outages.register(app)
+    limits.init_limits(app, settings)  # before the key check (in init_history), so wrong keys count too
     history.init_history(app)
     translate.init_translation(app)
 
@@ -95,6 +97,12 @@ def create_app(config=None):
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
+
+    if settings.trusted_proxies:  # limits and logs see the client's address, not the proxy's
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     service = CaptionService(settings)
     app.extensions["captioner"] = service

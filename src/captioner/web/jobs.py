@@ -208,16 +208,21 @@ def save_to_history(job_id: str):
     origin = request.headers.get("Origin")
     if origin and origin.rstrip("/") != request.host_url.rstrip("/"):
         raise ApiError("forbidden", "requests from other sites may not save to the history", 403)
-    from captioner.web.history import history_store
+    from captioner.history.store import QuotaExceeded
+    from captioner.web.history import caller, history_store, quota
 
     job = job_or_404(job_id)
     thumbnails = runner().store.thumbnails(job_id)
     saved = []
     for item in job["items"]:
         if item["caption"] and item["index"] in thumbnails:
-            entry = history_store().add(model=job["model"], caption=item["caption"],
-                                        thumbnail=thumbnails[item["index"]], width=item["width"],
-                                        height=item["height"], alternatives=item["alternatives"],
-                                        decoding=job["decoding"], file_name=item["file_name"])
+            try:
+                entry = history_store().add(model=job["model"], caption=item["caption"],
+                                            thumbnail=thumbnails[item["index"]], width=item["width"],
+                                            height=item["height"], alternatives=item["alternatives"],
+                                            decoding=job["decoding"], file_name=item["file_name"],
+                                            owner_key_id=caller().owner_key_id, quota=quota())
+            except QuotaExceeded as error:
+                raise ApiError("quota_exceeded", f"{error} ({len(saved)} saved before that)", 409) from None
             saved.append(entry.id)
     return jsonify({"saved": len(saved), "ids": saved}), 201

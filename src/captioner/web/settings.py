@@ -44,6 +44,16 @@ ENV_NAMES = {
     "instance_dir": "CAPTIONER_INSTANCE_DIR",
     "host": "HOST",
     "port": "PORT",
+    "require_keys": "CAPTIONER_REQUIRE_KEYS",
+    "rate_limit": "CAPTIONER_RATE_LIMIT",
+    "translate_rate_limit": "CAPTIONER_TRANSLATE_RATE_LIMIT",
+    "rate_limit_storage": "CAPTIONER_RATE_LIMIT_STORAGE",
+    "history_max_entries": "CAPTIONER_HISTORY_MAX_ENTRIES",
+    "history_max_mb": "CAPTIONER_HISTORY_MAX_MB",
+    "history_retention_days": "CAPTIONER_HISTORY_RETENTION_DAYS",
+    "history_cleanup_interval_s": "CAPTIONER_HISTORY_CLEANUP_INTERVAL_S",
+    "trusted_proxies": "CAPTIONER_TRUSTED_PROXIES",
+    "client_timeout_s": "CAPTIONER_CLIENT_TIMEOUT_S",
 }
 
 
@@ -102,6 +112,31 @@ class WebSettings:
     threads: int = 8
     # Server worker processes (`captioner serve --workers`): 1 runs waitress; more run gunicorn (Unix only).
     workers: int = 1
+    # Every page and endpoint but /healthz and /readyz needs an API key (CAPTIONER_REQUIRE_KEYS): the API as
+    # "Authorization: Bearer KEY", the pages through /sign-in. Off for a local install; keys: `captioner keys`.
+    require_keys: bool = False
+    # Requests one caller may make (CAPTIONER_RATE_LIMIT): per API key, or per client address without one,
+    # in Flask-Limiter's notation ("120 per minute", "10 per second; 2000 per hour"); "off" for no limit.
+    rate_limit: str = "120 per minute"
+    # Translation's own, lower limit per caller (CAPTIONER_TRANSLATE_RATE_LIMIT): Azure calls cost money.
+    translate_rate_limit: str = "20 per minute"
+    # Where the limits' counters live (CAPTIONER_RATE_LIMIT_STORAGE): memory:// counts in each process;
+    # redis://HOST:6379/0 shares them between workers and hosts.
+    rate_limit_storage: str = "memory://"
+    # Saved captions one key may keep (CAPTIONER_HISTORY_MAX_ENTRIES; without keys: the whole history); 0: no cap.
+    history_max_entries: int = 2000
+    # Megabytes of thumbnails one key may keep (CAPTIONER_HISTORY_MAX_MB); 0: no cap.
+    history_max_mb: float = 100.0
+    # Days a saved caption is kept before the cleanup deletes it (CAPTIONER_HISTORY_RETENTION_DAYS); 0: forever.
+    history_retention_days: float = 0.0
+    # Seconds between runs of that cleanup, which runs by itself in every server process
+    # (CAPTIONER_HISTORY_CLEANUP_INTERVAL_S).
+    history_cleanup_interval_s: float = 3600.0
+    # Reverse proxies in front of the server whose X-Forwarded-For/-Proto/-Host are believed
+    # (CAPTIONER_TRUSTED_PROXIES); 0: none, the socket's address is the client.
+    trusted_proxies: int = 0
+    # Seconds a client connection may send nothing before waitress closes it (CAPTIONER_CLIENT_TIMEOUT_S).
+    client_timeout_s: float = 60.0
     # Extra Flask config (tests set TESTING, WTF_CSRF_ENABLED, ...); not read from the environment.
     flask: dict = field(default_factory=dict)
 
@@ -119,6 +154,14 @@ class WebSettings:
             raise ValueError("threads and workers must be at least 1")
         if self.request_timeout_s <= 0:
             raise ValueError(f"CAPTIONER_REQUEST_TIMEOUT_S must be positive, not {self.request_timeout_s}")
+        for name in ("history_max_entries", "history_max_mb", "history_retention_days", "trusted_proxies"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{ENV_NAMES[name]} must not be negative, not {getattr(self, name)}")
+        for name in ("history_cleanup_interval_s", "client_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{ENV_NAMES[name]} must be positive, not {getattr(self, name)}")
+        for name in ("rate_limit", "translate_rate_limit"):
+            check_rate_limit(ENV_NAMES[name], getattr(self, name))
 
     @property
     def instance_path(self) -> str:
@@ -154,3 +197,19 @@ class WebSettings:
         log.warning("SECRET_KEY is not set: using a random key for this process; set SECRET_KEY in production")
         return replace(self, secret_key=secrets.token_hex(32))
 
+
+def rate_limit_off(text: str) -> bool:
+    return text.strip().lower() in ("", "off", "none", "0")
+
+
+def check_rate_limit(variable: str, text: str) -> None:
+    """A clear message for a limit Flask-Limiter cannot read (e.g. "120 per minute; 2000 per hour")."""
+    if rate_limit_off(text):
+        return
+    from limits import parse_many
+
+    try:
+        parse_many(text)
+    except ValueError:
+        raise ValueError(f"{variable} must be a rate like '120 per minute' or '10/second; 1000/day', "
+                         f"or 'off'; not {text!r}") from None
