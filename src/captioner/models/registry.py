@@ -9,22 +9,21 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from pathlib import Path
 
 from captioner.errors import ModelError
 from captioner.models.base import Captioner
 from captioner.models.bundle import BundleInfo, is_bundle, list_bundles, models_dir, read_bundle_info
+from captioner.models.pretrained import known_model
 
 KIND_MODULES = {
     "lstm": "captioner.models.lstm",
-    "vit-gpt2": "captioner.models.vit_gpt2",
+    "image-to-text": "captioner.models.image_to_text",
+    "vit-gpt2": "captioner.models.image_to_text",  # bundles written before BLIP and GIT joined that kind
 }
 
-# Names that mean "the pretrained model from the hub" when no bundle of that name is installed.
-PRETRAINED_ALIASES = {
-    "vit-gpt2": "nlpconnect/vit-gpt2-image-captioning",
-    "nlpconnect/vit-gpt2-image-captioning": "nlpconnect/vit-gpt2-image-captioning",
-}
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # "owner/name", as the hub spells repositories
 
 
 def kind_module(kind: str):
@@ -45,17 +44,21 @@ def resolve_bundle(name_or_path: str | os.PathLike, folder: str | os.PathLike | 
 
 
 def load_captioner(name_or_path: str | os.PathLike, models_folder: str | os.PathLike | None = None) -> Captioner:
-    """Load a captioner from a bundle name, a bundle path, or a pretrained alias such as ``vit-gpt2``."""
+    """Load a captioner from a bundle name, a bundle path, a ``save_pretrained`` folder, a pretrained short name
+    such as ``blip-base`` or any hub id of an image-to-text model (local cache first)."""
     bundle = resolve_bundle(name_or_path, models_folder)
     if bundle is not None:
         info = read_bundle_info(bundle)
         return kind_module(info.kind).load(bundle, info)
-    if str(name_or_path) in PRETRAINED_ALIASES:
-        return kind_module("vit-gpt2").load_pretrained(PRETRAINED_ALIASES[str(name_or_path)])
+    text = str(name_or_path)
+    if (Path(text).expanduser() / "config.json").is_file() or known_model(text) \
+            or (HUB_ID.match(text) and not Path(text).exists()):
+        return kind_module("image-to-text").load_pretrained(text)
     installed = ", ".join(info.name for _, info in list_bundles(models_folder)) or "none"
     raise ModelError(
-        f"no model bundle named {str(name_or_path)!r} in {models_dir(models_folder)} (installed: {installed}); "
-        "train one with 'captioner train', or name a bundle folder"
+        f"no model bundle named {text!r} in {models_dir(models_folder)} (installed: {installed}); "
+        "train one with 'captioner train', name a bundle or model folder, or a pretrained model "
+        "(vit-gpt2, blip-base, blip-large, git-base-coco, florence-2-base, florence-2-base-ft or a hub id)"
     )
 
 
