@@ -38,6 +38,9 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
                         help="beam search with K beams (default: the model's own default)")
     parser.add_argument("--greedy", action="store_true", help="greedy search (the original's decoding)")
     parser.add_argument("--max-length", type=positive_int, metavar="N", help="most words in a caption")
+    parser.add_argument("--prompt", metavar="TEXT",
+                        help="the model's own prompt: a caption prefix for BLIP and GIT (e.g. 'a photography of'), "
+                             "a task for Florence-2 (<CAPTION>, <DETAILED_CAPTION>, <MORE_DETAILED_CAPTION>)")
 
 
 def decoding_from_arguments(args, default):
@@ -49,4 +52,6 @@ def decoding_from_arguments(args, default):
         decoding = decoding.with_changes(method="beam", beam_size=args.beam)
     if getattr(args, "max_length", None):
         decoding = decoding.with_changes(max_length=args.max_length)
+    if getattr(args, "prompt", None):
+        decoding = decoding.with_changes(prompt=args.prompt)
     return decoding

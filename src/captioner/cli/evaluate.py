@@ -31,7 +31,8 @@ def register(subparsers) -> None:
         description="Caption every image of a prepared split with each MODEL (bundle name, bundle folder or "
                     "'vit-gpt2'), or read captions from --predictions FILE.jsonl, and score them against the raw "
                     "reference captions with the official COCO caption metrics (pycocoevalcap). Scores print x100.")
-    parser.add_argument("models", nargs="*", metavar="MODEL", help="bundle names or folders, or 'vit-gpt2'")
+    parser.add_argument("models", nargs="*", metavar="MODEL", help="bundle names or folders, model folders, pretrained "
+                                                                    "names (vit-gpt2, blip-base, ...) or hub ids")
     parser.add_argument("--dataset", required=True, metavar="DIR",
                         help="a prepared folder (written by 'captioner data prepare')")
     parser.add_argument("--split", choices=SPLITS, default="test", help="split to score (default: test)")
@@ -63,10 +64,10 @@ def open_prepared(folder: str):
 
 def check_models(names: list[str], models_dir: str | None) -> None:
     """Fail before any slow work when a MODEL names nothing that can be loaded."""
-    from captioner.models.registry import PRETRAINED_ALIASES, load_captioner, resolve_bundle
+    from captioner.models.registry import load_captioner, names_pretrained, resolve_bundle
 
     for name in names:
-        if resolve_bundle(name, models_dir) is None and name not in PRETRAINED_ALIASES:
+        if resolve_bundle(name, models_dir) is None and not names_pretrained(name):
             load_captioner(name, models_dir)  # raises ModelError naming the installed bundles
 
 
@@ -97,8 +98,11 @@ def evaluate_model(name: str, prepared, args):
     from captioner.evaluation import evaluate_captioner, record_in_bundle
     from captioner.models.registry import load_captioner, resolve_bundle
 
+    from captioner.models.base import check_prompt
+
     captioner = load_captioner(name, args.models_dir)
     decoding = decoding_from_arguments(args, captioner.default_decoding)
+    check_prompt(captioner, decoding.prompt)
     result = evaluate_captioner(captioner, prepared, args.split, decoding=decoding, limit=args.limit,
                                 batch_size=args.batch_size, progress=True)
     bundle = resolve_bundle(name, args.models_dir)

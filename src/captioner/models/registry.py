@@ -43,6 +43,12 @@ def resolve_bundle(name_or_path: str | os.PathLike, folder: str | os.PathLike | 
     return None
 
 
+def names_pretrained(text: str) -> bool:
+    """True for a ``save_pretrained`` folder, a pretrained short name or a hub id (``owner/name``)."""
+    return ((Path(text).expanduser() / "config.json").is_file() or known_model(text) is not None
+            or bool(HUB_ID.match(text) and not Path(text).exists()))
+
+
 def load_captioner(name_or_path: str | os.PathLike, models_folder: str | os.PathLike | None = None) -> Captioner:
     """Load a captioner from a bundle name, a bundle path, a ``save_pretrained`` folder, a pretrained short name
     such as ``blip-base`` or any hub id of an image-to-text model (local cache first)."""
@@ -51,8 +57,7 @@ def load_captioner(name_or_path: str | os.PathLike, models_folder: str | os.Path
         info = read_bundle_info(bundle)
         return kind_module(info.kind).load(bundle, info)
     text = str(name_or_path)
-    if (Path(text).expanduser() / "config.json").is_file() or known_model(text) \
-            or (HUB_ID.match(text) and not Path(text).exists()):
+    if names_pretrained(text):
         return kind_module("image-to-text").load_pretrained(text)
     installed = ", ".join(info.name for _, info in list_bundles(models_folder)) or "none"
     raise ModelError(

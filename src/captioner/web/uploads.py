@@ -15,6 +15,7 @@ from flask import Request, current_app, request
 from werkzeug.utils import secure_filename
 
 from captioner.errors import ImageError
+from captioner.models.base import MAX_PROMPT_CHARACTERS
 from captioner.web.errors import ApiError
 from captioner.web.service import DecodingRequest
 
@@ -85,7 +86,7 @@ def whole_number(name: str, low: int, high: int) -> int | None:
 
 
 def read_decoding() -> DecodingRequest:
-    """Decoding options from the query string or form: method, beam, max_length."""
+    """Decoding options from the query string or form: method, beam, max_length, prompt."""
     settings = current_app.config["CAPTIONER_SETTINGS"]
     method = request.values.get("method", "").strip().lower() or None
     if method not in (None, "greedy", "beam"):
@@ -93,7 +94,10 @@ def read_decoding() -> DecodingRequest:
     beam = whole_number("beam", 1, settings.max_beam)
     if method == "greedy":
         beam = None  # greedy ignores a beam width the form may still send
-    return DecodingRequest(method, beam, whole_number("max_length", 1, settings.max_caption_length))
+    prompt = request.values.get("prompt", "").strip()
+    if len(prompt) > MAX_PROMPT_CHARACTERS:
+        raise ApiError("bad_parameter", f"prompt must be at most {MAX_PROMPT_CHARACTERS} characters")
+    return DecodingRequest(method, beam, whole_number("max_length", 1, settings.max_caption_length), prompt or None)
 
 
 def wants_compare() -> bool:
