@@ -244,21 +244,30 @@ def test_command_line_offline_errors_are_one_line(tmp_path, images):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", KINDS)
-def test_caption_command_with_a_model_folder(tiny_folders, captioners, images, tmp_path, kind):
+def test_caption_command_with_each_model_folder(tiny_folders, captioners, images, tmp_path):
+    """``captioner caption --model PATH [--prompt P]`` for every architecture (the four commands run at once)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
     picture = tmp_path / "p.png"
     images[0].save(picture)
-    prompt = PROMPTS.get(kind)
-    extra = ["--prompt", prompt] if prompt else []
-    result = run_cli("caption", picture, "--model", tiny_folders[kind], "--json", *extra, env=ONE_THREAD)
-    assert result.returncode == 0, result.stderr
-    (row,) = json.loads(result.stdout)["captions"]
-    expected = captioners[kind].caption([images[0]], Decoding(**captioners[kind].default_decoding.to_dict())
-                                        .with_changes(prompt=prompt or ""))[0]
-    assert row["text"] == expected.text and row["score"] == pytest.approx(expected.score, abs=1e-4)
-    if kind == "vit-gpt2":
-        assert_clean_failure(run_cli("caption", picture, "--model", tiny_folders[kind], "--prompt", "a",
-                                     env=ONE_THREAD), "takes no prompt")
+    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT / "src")}
+    running = {}
+    for kind in KINDS:
+        extra = ["--prompt", PROMPTS[kind]] if kind in PROMPTS else []
+        command = [sys.executable, "-m", "captioner", "caption", str(picture), "--model", str(tiny_folders[kind]),
+                   "--json", *extra]
+        running[kind] = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for kind, process in running.items():
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+        (row,) = json.loads(stdout)["captions"]
+        captioner = captioners[kind]
+        expected = captioner.caption([images[0]], captioner.default_decoding.with_changes(prompt=PROMPTS.get(kind, "")))[0]
+        assert row["text"] == expected.text and row["score"] == pytest.approx(expected.score, abs=1e-4)
 
 
 def test_api_serves_pretrained_models_with_prompts_and_compares_them(tiny_folders, tmp_path, images):
