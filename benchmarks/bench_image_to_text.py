@@ -8,7 +8,7 @@ decoder; GIT-base: CLIP ViT-B/16 at 224 px + a 6-layer decoder; Florence-2-base:
 weights rarely stop early, so every caption runs to the length limit, as a long real caption does.
 
 Both sides decode with the model's default decoding here (beam 3 for BLIP and Florence-2, beam 4 for GIT,
-max_length 20, Florence-2's <CAPTION> task).
+max_length 20, Florence-2's <CAPTION> task; BENCH_QUICK=1 shortens captions to max_length 8).
 - baseline: the model card's way, one image per call: the processor, ``model.generate(**inputs, num_beams=B,
   max_new_tokens=19)`` and ``batch_decode``, under torch's default thread count.
 - ours: ``ImageToTextCaptioner.caption``: batches of 8 images per ``generate`` call, ``torch.inference_mode``,
@@ -67,6 +67,7 @@ def florence_2_base():
     return Florence2ForConditionalGeneration(config), Florence2Processor(image_processor, tokenizer)
 
 
+QUICK_MAX_LENGTH = 8  # BENCH_QUICK=1: shorter captions, so the run fits in a few minutes on a busy machine
 BUILDERS = {"blip-base": blip_base, "git-base": git_base, "florence-2-base": florence_2_base}
 
 
@@ -96,6 +97,8 @@ def bench_one(name: str, quick: bool, images, default_threads: int) -> list[dict
     model.eval()
     parts = ModelParts(model, processor.image_processor, processor.tokenizer, processor)
     decoding = parts.architecture.default_decoding
+    if quick:  # a short run: captions of 8 tokens instead of 20, the same for both sides
+        decoding = decoding.with_changes(max_length=QUICK_MAX_LENGTH)
     prompt = parts.architecture.prompt.default if parts.architecture.prompt else ""
     start = 1  # every returned sequence starts with one start token here (no prompt)
 
@@ -121,6 +124,7 @@ def bench_one(name: str, quick: bool, images, default_threads: int) -> list[dict
             f"threads {threads} (torch default {default_threads}); load average {load:.1f}; "
             "baseline: one image per generate() call"
             + ("; BENCH_QUICK=1: one single-image call per side and one batch" if quick else ""))
+    print(f"   {name}: done", file=sys.stderr, flush=True)
     return [
         figure(f"{name} latency per image (CPU)", statistics.median(t for t, _ in ours), baseline_latency, "s",
                higher_is_better=False, note=note),
