@@ -130,7 +130,7 @@ def caption_latency(quick: bool) -> dict:
     for _ in range(repeats):
         (hypothesis,), = captioner.decode_features(features, decoding)
     ours = (time.perf_counter() - started) / repeats
-    words = len(hypothesis.tokens) + int(hypothesis.finished)
+    words = len(hypothesis.tokens) + 1  # steps taken: every word, then endseq
 
     def original_loop():  # the original: the whole prefix through the whole model, once per word
         tokens = [vocabulary.start_id]

@@ -51,8 +51,9 @@ def test_caption_prints_one_line_per_image_and_json(models_dir, pictures):
     assert data["kind"] == "lstm" and data["decoding"]["method"] == "beam" and data["decoding"]["beam_size"] == 3
     (caption,) = data["captions"]
     assert caption["image"] == str(pictures[0]) and len(caption["text"].split()) <= 6
-    assert 1 <= len(caption["alternatives"]) <= 2 and caption["alternatives"][0]["text"] == caption["text"]
-    assert caption["score"] == pytest.approx(caption["alternatives"][0]["log_prob"])
+    assert len(caption["alternatives"]) == 2  # the next-best two, never the caption itself
+    assert caption["text"] not in {a["text"] for a in caption["alternatives"]}
+    assert caption["score"] < 0 and all(a["log_prob"] < 0 for a in caption["alternatives"])
 
 
 def test_caption_bad_inputs_fail_with_one_clear_line(models_dir, pictures, tmp_path):
@@ -64,6 +65,8 @@ def test_caption_bad_inputs_fail_with_one_clear_line(models_dir, pictures, tmp_p
                                  "--models-dir", models_dir), "missing.png")
     assert_clean_failure(run_cli("caption", pictures[0], "--model", "nothing-here", "--models-dir", models_dir),
                          "nothing-here")
+    assert_clean_failure(run_cli("caption", pictures[0], "--model", "shapes-demo", "--models-dir", models_dir,
+                                 "--greedy", "--beam", "3"), "greedy", "contradict")
 
 
 def test_models_lists_installed_bundles(models_dir, tmp_path):

@@ -34,8 +34,8 @@ def random_problem(seed: int, vocab: int = 9, images: int = 3, scale: float = 2.
     return markov_step(table), (bias,)
 
 
-def sequence_log_prob(step, state_row, words, end=True):
-    tokens = [START, *words] + ([END] if end else [])
+def sequence_log_prob(step, state_row, words):
+    tokens = [START, *words, END]
     total = 0.0
     for previous, nxt in zip(tokens, tokens[1:]):
         log_probs, _ = step(np.array([previous]), state_row)
@@ -55,11 +55,11 @@ def test_greedy_follows_the_most_likely_word_and_never_emits_forbidden_tokens():
     table[5, END] = 5.0
     step = markov_step(table)
     (h,) = greedy_search(step, (np.zeros((1, vocab)),), RULES, max_length=10)
-    assert h.tokens == (4, 5) and h.finished
+    assert h.tokens == (4, 5)
     assert h.log_prob == pytest.approx(sequence_log_prob(step, (np.zeros((1, vocab)),), [4, 5]))
 
 
-def test_a_caption_that_never_ends_stops_at_max_length():
+def test_a_caption_that_never_ends_is_ended_after_max_length_words():
     vocab = 6
     table = np.zeros((vocab, vocab))
     table[:, 4] = 5.0
@@ -69,7 +69,9 @@ def test_a_caption_that_never_ends_stops_at_max_length():
     for decoding in (Decoding(max_length=5), Decoding.beam(3, max_length=5)):
         hypotheses = decode(step, state, decoding, START, END, (PAD, UNK, START))
         for best, *_ in hypotheses:
-            assert best.tokens == (4,) * 5 and not best.finished
+            assert best.tokens == (4,) * 5
+            # the end marker it was given counts in its log-probability
+            assert best.log_prob == pytest.approx(sequence_log_prob(step, (np.zeros((1, vocab)),), [4] * 5))
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -91,13 +93,11 @@ def test_a_wide_beam_finds_the_most_likely_caption_among_all_captions(seed):
     hypotheses = beam_search(step, state, RULES, max_length=max_length, beam_size=32, length_penalty=0.0)
     for image in range(2):
         row = (state[0][image:image + 1],)
-        finished = [sequence_log_prob(step, row, list(words))
-                    for n in range(max_length) for words in itertools.product((4, 5), repeat=n)]
-        unfinished = [sequence_log_prob(step, row, list(words), end=False)
-                      for words in itertools.product((4, 5), repeat=max_length)]
+        every_caption = [sequence_log_prob(step, row, list(words))
+                         for n in range(max_length + 1) for words in itertools.product((4, 5), repeat=n)]
         best = hypotheses[image][0]
-        assert best.log_prob == pytest.approx(max(finished + unfinished))
-        assert best.log_prob == pytest.approx(sequence_log_prob(step, row, list(best.tokens), end=best.finished))
+        assert best.log_prob == pytest.approx(max(every_caption))
+        assert best.log_prob == pytest.approx(sequence_log_prob(step, row, list(best.tokens)))
 
 
 def test_batched_decoding_equals_one_image_at_a_time():
@@ -113,11 +113,11 @@ def test_batched_decoding_equals_one_image_at_a_time():
 def test_beam_hypotheses_are_ranked_and_scored_by_their_own_log_probability():
     step, state = random_problem(5, images=2)
     for image_hypotheses in beam_search(step, state, RULES, max_length=6, beam_size=4, length_penalty=1.0):
-        scores = [h.score for h in image_hypotheses]
+        scores = [h.ranking_score for h in image_hypotheses]
         assert scores == sorted(scores, reverse=True) and len(image_hypotheses) >= 4
         for h in image_hypotheses:
-            length = len(h.tokens) + int(h.finished)
-            assert h.score == pytest.approx(h.log_prob / length)  # no repetition rules: score = log-prob / length
+            length = len(h.tokens) + 1  # endseq counts
+            assert h.ranking_score == pytest.approx(h.log_prob / length)  # no repetition rules: log-prob / length
             assert not {PAD, UNK, START, END} & set(h.tokens)
 
 
@@ -160,3 +160,21 @@ def test_banned_next_tokens():
     assert banned_next_tokens([4, 5, 6, 4, 5], 3) == {6}
     assert banned_next_tokens([4, 5], 1) == {4, 5}
     assert banned_next_tokens([4], 3) == set()
+
+
+def test_one_rule_merges_the_decoding_options_every_front_end_takes():
+    from captioner.models.base import DecodingRequest
+
+    beam_default, greedy_default = Decoding.beam(4, max_length=16), Decoding(max_length=12)
+    assert DecodingRequest().for_default(beam_default) == beam_default
+    assert DecodingRequest(beam_size=2).for_default(greedy_default) == Decoding.beam(2, max_length=12)
+    assert DecodingRequest(method="beam").for_default(beam_default) == beam_default  # keeps the model's width
+    assert DecodingRequest(method="beam", beam_size=3).for_default(greedy_default).beam_size == 3
+    assert DecodingRequest(method="greedy").for_default(beam_default).method == "greedy"
+    assert DecodingRequest(method="greedy", beam_size=1).for_default(beam_default).method == "greedy"
+    changed = DecodingRequest(max_length=5, alternatives=1).for_default(beam_default)
+    assert (changed.max_length, changed.alternatives, changed.beam_size) == (5, 1, 4)
+    with pytest.raises(ValueError, match="contradict"):
+        DecodingRequest(method="greedy", beam_size=3)
+    with pytest.raises(ValueError, match="greedy, beam"):
+        DecodingRequest(method="sampling")

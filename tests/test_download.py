@@ -157,6 +157,18 @@ def test_checksum_mismatch_is_a_clear_error_and_leaves_nothing(tmp_path):
     assert not (tmp_path / "d").exists()
 
 
+def test_a_checksum_mismatch_deletes_only_that_archive(tmp_path):
+    zips = flickr8k_zips()
+    with Server(zips) as server:
+        with pytest.raises(DownloadError, match="Flickr8k_Dataset.zip does not match"):
+            download_flickr8k(tmp_path / "d", server.url, files=specs_for(zips, **{"Flickr8k_Dataset.zip": "0" * 64}))
+        assert sorted(p.name for p in (tmp_path / "d" / ".downloads").iterdir()) == ["Flickr8k_text.zip"]
+        server.requests.clear()
+        download_flickr8k(tmp_path / "d", server.url, files=specs_for(zips))
+    assert [name for name, _ in server.requests] == ["Flickr8k_Dataset.zip"]  # the verified one is not fetched again
+    assert read_dataset(tmp_path / "d").layout == "flickr8k"
+
+
 def test_hostile_zip_with_path_traversal_is_refused(tmp_path):
     zips = flickr8k_zips()
     zips["Flickr8k_text.zip"] = make_zip({"Flickr8k.token.txt": b"x.jpg#0\tA dog .\n", "../../evil.txt": b"owned"})
@@ -164,7 +176,9 @@ def test_hostile_zip_with_path_traversal_is_refused(tmp_path):
         with pytest.raises(DownloadError, match="outside the destination"):
             download_flickr8k(tmp_path / "d", server.url, files=specs_for(zips))
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path.parent / "evil.txt").exists()
-    assert not (tmp_path / "d").exists()
+    # nothing unpacked; the hostile archive is deleted, the one that verified stays for the next run
+    assert [p.name for p in (tmp_path / "d").iterdir()] == [".downloads"]
+    assert [p.name for p in (tmp_path / "d" / ".downloads").iterdir()] == ["Flickr8k_Dataset.zip"]
 
 
 @pytest.mark.parametrize("members,symlinks,message", [

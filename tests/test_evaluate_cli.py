@@ -84,14 +84,50 @@ def test_bad_predictions_files_fail_cleanly(prepared, tmp_path, case, fragments)
 
 def test_bad_datasets_models_and_arguments_fail_cleanly(prepared, shapes_dataset, tmp_path):
     predictions = write_jsonl(tmp_path / "p.jsonl", [{"image": test_items(prepared)[0]["image"], "caption": "a"}])
-    assert_clean_failure(run_cli("evaluate", "--predictions", predictions, "--dataset", shapes_dataset),
-                         "raw data set", "captioner data prepare")
     assert_clean_failure(run_cli("evaluate", "--predictions", predictions, "--dataset", tmp_path / "nope"),
                          "does not exist")
     assert_clean_failure(run_cli("evaluate", "no-such-model", "--dataset", prepared, "--models-dir", tmp_path),
                          "no model bundle named 'no-such-model'")
     assert_clean_failure(run_cli("evaluate", "--dataset", prepared), "name at least one MODEL")
     assert_clean_failure(run_cli("evaluate", "m", "--predictions", predictions, "--dataset", prepared), "not both")
+
+
+def evaluate_in_process(capsys, *args) -> dict:
+    from captioner.cli import main
+
+    assert main(["evaluate", *map(str, args), "--json"]) == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)["models"][0]
+
+
+def test_a_raw_data_set_scores_as_its_prepared_folder(prepared, shapes_dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", no_java_env(tmp_path)["PATH"])
+    rows = [{"image": row["image"], "caption": row["references"][-1]} for row in test_items(prepared)]
+    predictions = write_jsonl(tmp_path / "p.jsonl", rows)
+    from_prepared = evaluate_in_process(capsys, "--predictions", predictions, "--dataset", prepared,
+                                        "--report", tmp_path / "a")
+    from_raw = evaluate_in_process(capsys, "--predictions", predictions, "--dataset", shapes_dataset,
+                                   "--report", tmp_path / "b")
+    assert from_raw["metrics"] == from_prepared["metrics"] and from_raw["metrics"]["BLEU-4"] > 0.5
+    assert not list(shapes_dataset.glob("*.jsonl"))  # nothing written into the data set
+
+
+def test_predictions_score_against_flickr8k_as_downloaded(flickr8k_text, tmp_path, monkeypatch, capsys):
+    """The real Flickr8k text files beside the images folder, no 'data prepare' first."""
+    import shutil
+
+    monkeypatch.setenv("PATH", no_java_env(tmp_path)["PATH"])
+    dataset = tmp_path / "flickr8k"
+    shutil.copytree(flickr8k_text, dataset / "Flickr8k_text")
+    names = {line.split("#")[0] for line in (flickr8k_text / "Flickr8k.token.txt").read_text().splitlines() if line}
+    (dataset / "Flicker8k_Dataset").mkdir()
+    for name in names:  # the scorer reads no pixels: empty files stand in for the 8,091 JPEGs
+        (dataset / "Flicker8k_Dataset" / name).touch()
+    test_images = (flickr8k_text / "Flickr_8k.testImages.txt").read_text().split()
+    predictions = write_jsonl(tmp_path / "p.jsonl", [{"image": name, "caption": "a dog runs on the grass"}
+                                                      for name in test_images])
+    scored = evaluate_in_process(capsys, "--predictions", predictions, "--dataset", dataset,
+                                 "--report", tmp_path / "report")
+    assert scored["counts"]["images"] == 1000 and 0 < scored["metrics"]["BLEU-1"] < 1
 
 
 # --- a real trained captioner ----------------------------------------------------------------------

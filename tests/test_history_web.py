@@ -101,7 +101,7 @@ def test_export_csv_and_json(client):
     only = client.get("/api/v1/history/export?format=json&model=other-model")
     assert [item["caption"] for item in json.loads(only.data)] == ["a blue square"]
     bad = client.get("/api/v1/history/export?format=xlsx")
-    assert bad.status_code == 400 and bad.json["error"]["code"] == "bad_request"
+    assert bad.status_code == 400 and bad.json["error"]["code"] == "bad_parameter"
 
 
 def test_add_translations_to_a_saved_entry(client):
@@ -110,7 +110,7 @@ def test_add_translations_to_a_saved_entry(client):
     assert updated.status_code == 200 and updated.json["translations"] == {"ja": "緑の四角"}
     assert client.patch(f"/api/v1/history/{entry['id']}", json={"translations": {"x y": "?"}}).status_code == 400
     assert client.patch("/api/v1/history/999", json={"translations": {"de": "x"}}).status_code == 404
-    assert client.patch(f"/api/v1/history/{entry['id']}", json=["de"]).json["error"]["code"] == "bad_request"
+    assert client.patch(f"/api/v1/history/{entry['id']}", json=["de"]).json["error"]["code"] == "bad_parameter"
 
 
 def test_delete_through_the_api(client):
@@ -135,13 +135,13 @@ def test_delete_with_the_page_form_needs_its_csrf_token(client):
 
 
 @pytest.mark.parametrize("fields, code, fragment", [
-    ({"image": None}, "bad_request", "multipart field 'image'"),
+    ({"image": None}, "no_image", "field named 'image'"),
     ({"image": b"GIF89a not really"}, "bad_image", "not a supported image"),
-    ({"image": b""}, "bad_image", "empty"),
-    ({"caption": " "}, "bad_request", "caption must be non-empty"),
-    ({"model": ""}, "bad_request", "model name"),
-    ({"alternatives": "[{"}, "bad_request", "alternatives must be JSON"),
-    ({"translations": '{"de": 5}'}, "bad_request", "translation must be non-empty text"),
+    ({"image": b""}, "no_image", "empty"),
+    ({"caption": " "}, "bad_parameter", "caption must be non-empty"),
+    ({"model": ""}, "bad_parameter", "model name"),
+    ({"alternatives": "[{"}, "bad_parameter", "alternatives must be JSON"),
+    ({"translations": '{"de": 5}'}, "bad_parameter", "translation must be non-empty text"),
 ])
 def test_bad_saves_get_clear_errors(client, fields, code, fragment):
     data = {"image": (io.BytesIO(photo_bytes((32, 32))), "a.jpg"), "caption": "a dog", "model": "m"}
@@ -173,7 +173,7 @@ def test_other_sites_may_not_use_the_history(client):
 
 
 def test_list_api_checks_its_arguments(client):
-    assert client.get("/api/v1/history?per_page=500").json["error"]["code"] == "bad_request"
+    assert client.get("/api/v1/history?per_page=500").json["error"]["code"] == "bad_parameter"
     assert client.get("/api/v1/history?page=0").status_code == 400
     assert client.get("/api/v1/history/abc").status_code == 404
 
@@ -192,6 +192,19 @@ def test_without_database_url_the_history_is_a_sqlite_file_in_the_instance_folde
         assert saved.status_code == 201
         assert app.instance_path == str(instance.resolve())
         assert (instance / "captioner.db").stat().st_size > 0
+    finally:
+        app.extensions["captioner"].close()
+        app.extensions["captioner.history"].close()
+
+
+def test_saving_applies_the_apps_pixel_limit(tmp_path):
+    app = make_app(tmp_path / "models", database_url=f"sqlite:///{tmp_path / 'history.db'}", max_pixels=100_000)
+    try:
+        client = app.test_client()
+        refused = save(client, image=photo_bytes((400, 300)))  # 120,000 pixels
+        assert refused.status_code == 400 and refused.json["error"]["code"] == "bad_image"
+        assert "pixels" in refused.json["error"]["message"]
+        assert save(client, image=photo_bytes((300, 300))).status_code == 201
     finally:
         app.extensions["captioner"].close()
         app.extensions["captioner.history"].close()

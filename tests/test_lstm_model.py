@@ -145,7 +145,7 @@ def test_captions_never_hold_markers_and_respect_max_length(model):
             assert not {"<pad>", "<unk>", "startseq", "endseq"} & set(words)
             assert np.isfinite(caption.score) and caption.score < 0
             if decoding.method == "beam":
-                assert 1 <= len(caption.alternatives) <= 2 and caption.alternatives[0].text == caption.text
+                assert len(caption.alternatives) == 2 and caption.text not in {a.text for a in caption.alternatives}
     with pytest.raises(ValueError, match="shape"):
         captioner.caption_features(np.zeros((2, 7), "float32"))
 

@@ -261,3 +261,21 @@ def test_gunicorn_workers_each_load_the_model_after_fork(demo_dir, shapes_datase
         server.stop()
     output = server.log_tail(100_000)
     assert "gunicorn" in output.lower() and "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_offline_with_no_models_the_server_is_ready_within_a_minute_and_says_once_what_to_do(tmp_path):
+    """No network (the hub's name does not resolve), no models, an empty hub cache: the pretrained model is
+    given up at once with one warning, and the demo model is trained and served within the bound."""
+    from captioner.web.launch import start_server
+
+    env = {"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "HF_ENDPOINT": "https://hub.invalid",
+           "HF_HOME": str(tmp_path / "hf"), "SECRET_KEY": "test"}
+    log = tmp_path / "serve.log"
+    with start_server(tmp_path / "models", env=env, log_path=log, timeout=60) as server:  # raises when later
+        ready = server.readyz()
+    assert ready["status"] == "ready" and list(ready["models"]) == ["shapes-demo"]
+    lines = log.read_text().splitlines()
+    warnings = [line for line in lines if "vit-gpt2" in line.lower() and "WARNING" in line]
+    assert len(warnings) == 1 and "captioner models download vit-gpt2" in warnings[0], lines
+    assert not [line for line in lines if "retry" in line.lower() or "hub.invalid" in line], lines

@@ -68,7 +68,7 @@ def test_bad_requests_are_400(client, fake, body, fragment):
     answer = (client.post("/api/v1/translate", data=body, content_type="text/plain") if isinstance(body, str)
               else client.post("/api/v1/translate", json=body))
     assert answer.status_code == 400
-    assert answer.json["error"]["code"] == "bad_request" and fragment in answer.json["error"]["message"]
+    assert answer.json["error"]["code"] == "bad_parameter" and fragment in answer.json["error"]["message"]
     assert fake.requests == []
 
 

@@ -177,6 +177,7 @@ def test_missing_or_empty_image_is_refused(client, png):
     ({"beam": "99"}, "between 1 and 8"),
     ({"beam": "wide"}, "whole number"),
     ({"method": "sample"}, "greedy"),
+    ({"method": "greedy", "beam": "3"}, "contradict"),
     ({"max_length": "0"}, "between 1 and 50"),
     ({"compare": "some"}, "compare"),
 ])

@@ -82,7 +82,7 @@ class ImageToTextSettings:
     patience: int = 2  # evaluations without val_loss improvement before early stopping
     seed: int = 42  # seeds weights and shuffling
     num_beams: int = 4  # default beam width when captioning (the original's 4; 0 = the architecture's own)
-    max_length: int = 16  # default caption length in tokens (the original's 16; 0 = the architecture's own)
+    max_length: int = 16  # default most words in a caption (the original's 16; 0 = the architecture's own)
 
 
 VitGpt2Settings = ImageToTextSettings  # the name bundles and code used before BLIP and GIT joined

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from captioner.cli.common import add_decoding_arguments, decoding_from_arguments, print_json
+from captioner.cli.common import add_decoding_arguments, decoding_request, print_json
 
 
 def register(subparsers) -> None:
@@ -17,7 +17,7 @@ def register(subparsers) -> None:
     parser.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
     add_decoding_arguments(parser)
     parser.add_argument("--alternatives", type=int, metavar="N",
-                        help="also show the N best captions with their log-probabilities (beam search)")
+                        help="also show the N next-best captions with their log-probabilities (beam search)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(handler=run)
 
@@ -29,11 +29,10 @@ def run(args) -> int:
 
     if args.alternatives is not None and args.alternatives < 0:
         raise ValueError("--alternatives must not be negative")
+    request = decoding_request(args)
     images = [load_image(path) for path in args.images]  # a bad file stops here, named, before the model loads
     captioner = load_captioner(args.model, args.models_dir)
-    decoding = decoding_from_arguments(args, captioner.default_decoding)
-    if args.alternatives is not None:
-        decoding = decoding.with_changes(alternatives=args.alternatives)
+    decoding = request.for_default(captioner.default_decoding)
     check_prompt(captioner, decoding.prompt)  # a prompt this model refuses is one clear line, before any work
     results = captioner.caption(images, decoding)
     if args.json:

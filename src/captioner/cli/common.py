@@ -37,21 +37,16 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam", type=positive_int, metavar="K",
                         help="beam search with K beams (default: the model's own default)")
     parser.add_argument("--greedy", action="store_true", help="greedy search (the original's decoding)")
-    parser.add_argument("--max-length", type=positive_int, metavar="N", help="most words in a caption")
+    parser.add_argument("--max-length", type=positive_int, metavar="N", help="most words in a caption (start and end markers not counted)")
     parser.add_argument("--prompt", metavar="TEXT",
-                        help="the model's own prompt: a caption prefix for BLIP and GIT (e.g. 'a photography of'), "
+                        help="the model's own prompt: a caption start for BLIP and GIT (e.g. 'a photography of'), "
                              "a task for Florence-2 (<CAPTION>, <DETAILED_CAPTION>, <MORE_DETAILED_CAPTION>)")
 
 
-def decoding_from_arguments(args, default):
-    """The Decoding the user asked for, starting from the model's default."""
-    decoding = default
-    if getattr(args, "greedy", False):
-        decoding = decoding.with_changes(method="greedy")
-    if getattr(args, "beam", None):
-        decoding = decoding.with_changes(method="beam", beam_size=args.beam)
-    if getattr(args, "max_length", None):
-        decoding = decoding.with_changes(max_length=args.max_length)
-    if getattr(args, "prompt", None):
-        decoding = decoding.with_changes(prompt=args.prompt)
-    return decoding
+def decoding_request(args):
+    """The decoding options the user gave, checked now (before any model loads); DecodingRequest's one rule."""
+    from captioner.models.base import DecodingRequest
+
+    return DecodingRequest(method="greedy" if getattr(args, "greedy", False) else None,
+                           beam_size=getattr(args, "beam", None), max_length=getattr(args, "max_length", None),
+                           alternatives=getattr(args, "alternatives", None), prompt=getattr(args, "prompt", None))

@@ -1,7 +1,7 @@
-"""`captioner evaluate`: score models (or a predictions file) on a prepared split with the COCO metrics.
+"""`captioner evaluate`: score models (or a predictions file) on a data set's split with the COCO metrics.
 
     captioner evaluate lstm-flickr8k vit-gpt2 --dataset prepared/flickr8k --beam 3
-    captioner evaluate --predictions other-system.jsonl --dataset prepared/flickr8k --split test
+    captioner evaluate --predictions other-system.jsonl --dataset data/flickr8k --split test
 
 Prints a table of scores x100 (one row per model) and writes metrics.json, predictions.jsonl, report.md
 and results.png into --report DIR (default reports/<dataset>-<split>-<UTC time>/). A bundle's own
@@ -14,27 +14,23 @@ import argparse
 from datetime import datetime, timezone
 from pathlib import Path
 
-from captioner.cli.common import add_decoding_arguments, decoding_from_arguments, positive_int, print_json
+from captioner.cli.common import add_decoding_arguments, decoding_request, positive_int, print_json
 from captioner.data.records import SPLITS
-from captioner.errors import DataError
 
 REPORTS_DIR = "reports"
-# Files that mark a raw (not yet prepared) data set folder, for a helpful message.
-RAW_DATASET_MARKERS = ("captions.txt", "Flickr8k.token.txt", "results_20130124.token", "results.csv",
-                       "dataset_flickr8k.json", "dataset_flickr30k.json", "dataset_coco.json", "Images",
-                       "Flicker8k_Dataset")
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "evaluate", help="score models on a prepared split (BLEU, METEOR, ROUGE-L, CIDEr) and write a report",
-        description="Caption every image of a prepared split with each MODEL (bundle name, bundle folder or "
-                    "'vit-gpt2'), or read captions from --predictions FILE.jsonl, and score them against the raw "
+        "evaluate", help="score models on a data set split (BLEU, METEOR, ROUGE-L, CIDEr) and write a report",
+        description="Caption every image of a data set split with each MODEL (bundle name or folder, model "
+                    "folder, pretrained name such as 'blip-base', or hub id), or read captions from --predictions FILE.jsonl, and score them against the raw "
                     "reference captions with the official COCO caption metrics (pycocoevalcap). Scores print x100.")
     parser.add_argument("models", nargs="*", metavar="MODEL", help="bundle names or folders, model folders, pretrained "
                                                                     "names (vit-gpt2, blip-base, ...) or hub ids")
     parser.add_argument("--dataset", required=True, metavar="DIR",
-                        help="a prepared folder (written by 'captioner data prepare')")
+                        help="a prepared folder (written by 'captioner data prepare') or a data set folder "
+                             "in any supported layout")
     parser.add_argument("--split", choices=SPLITS, default="test", help="split to score (default: test)")
     parser.add_argument("--predictions", metavar="FILE",
                         help='score captions from a JSONL file of {"image": ..., "caption": ...} lines instead of a model')
@@ -50,24 +46,12 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def open_prepared(folder: str):
-    from captioner.data.prepared import PREPARED_FILE, PreparedData
-
-    path = Path(folder)
-    if not path.is_dir():
-        raise DataError(f"data set folder {path} does not exist; pass a folder written by 'captioner data prepare'")
-    if not (path / PREPARED_FILE).is_file() and any((path / marker).exists() for marker in RAW_DATASET_MARKERS):
-        raise DataError(f"{path} is a raw data set, not a prepared folder; prepare it first with "
-                        f"'captioner data prepare {path} --out PREPARED_DIR' and pass PREPARED_DIR to --dataset")
-    return PreparedData(path)
-
-
 def check_models(names: list[str], models_dir: str | None) -> None:
     """Fail before any slow work when a MODEL names nothing that can be loaded."""
-    from captioner.models.registry import load_captioner, names_pretrained, resolve_bundle
+    from captioner.models.registry import load_captioner, names_pretrained, resolve_model_folder
 
     for name in names:
-        if resolve_bundle(name, models_dir) is None and not names_pretrained(name):
+        if resolve_model_folder(name, models_dir) is None and not names_pretrained(name):
             load_captioner(name, models_dir)  # raises ModelError naming the installed bundles
 
 
@@ -77,13 +61,14 @@ def default_report_dir(prepared, split: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from captioner.data.prepare import open_dataset
     from captioner.evaluation import evaluate_predictions, read_predictions
 
     if bool(args.models) == bool(args.predictions):
         raise ValueError("name at least one MODEL, or give --predictions FILE.jsonl (not both)")
     if args.figure_images < 0:
         raise ValueError("--figure-images must be 0 or more")
-    prepared = open_prepared(args.dataset)
+    prepared = open_dataset(args.dataset)
     results = []
     if args.predictions:
         for name, captions in read_predictions(args.predictions).items():
@@ -96,12 +81,11 @@ def run(args: argparse.Namespace) -> int:
 
 def evaluate_model(name: str, prepared, args):
     from captioner.evaluation import evaluate_captioner, record_in_bundle
+    from captioner.models.base import check_prompt
     from captioner.models.registry import load_captioner, resolve_bundle
 
-    from captioner.models.base import check_prompt
-
     captioner = load_captioner(name, args.models_dir)
-    decoding = decoding_from_arguments(args, captioner.default_decoding)
+    decoding = decoding_request(args).for_default(captioner.default_decoding)
     check_prompt(captioner, decoding.prompt)
     result = evaluate_captioner(captioner, prepared, args.split, decoding=decoding, limit=args.limit,
                                 batch_size=args.batch_size, progress=True)

@@ -43,12 +43,13 @@ def metric_summary(metrics: dict) -> str:
 
 
 def list_models(args) -> int:
-    from captioner.models.bundle import bundle_size, list_bundles, models_dir
+    from captioner.models.bundle import bundle_size, models_dir
+    from captioner.models.registry import list_models
 
     folder = models_dir(args.models_dir)
     rows = [{"name": info.name, "kind": info.kind, "dataset": info.dataset, "backbone": info.backbone,
              "path": str(path), "size_bytes": bundle_size(path), "created_at": info.created_at,
-             "metrics": info.metrics, "source": "bundle"} for path, info in list_bundles(folder)]
+             "metrics": info.metrics, "source": "bundle"} for path, info in list_models(folder)]
     pretrained = downloaded_models()
     if args.json:
         print_json({"models_dir": str(folder), "models": rows, "pretrained": pretrained})

@@ -2,8 +2,8 @@
 
 - Streamed with a progress bar into ``DEST/.downloads/NAME.part``; an interrupted download resumes with an
   HTTP Range request on the next run; the file gets its real name only once complete and verified.
-- Verified against the published checksums (MD5, SHA-256 and size where known); a mismatch deletes the
-  file and leaves nothing behind in DEST.
+- Verified against the published checksums (MD5, SHA-256 and size where known); a mismatch deletes that
+  file only: archives that verified stay in ``DEST/.downloads`` for the next run, nothing is unpacked.
 - Unpacked safely: no member may land outside DEST (absolute paths, ``..`` and symlinks are refused),
   and the total size and the compression ratio are capped against zip bombs.
 - Idempotent: a marker file is written after a complete unpack; a second run does nothing.
@@ -78,9 +78,9 @@ def download_flickr8k(dest: str | os.PathLike = "data/flickr8k", base_url: str |
             inspect_archive(archive, max_unpacked_bytes=max_unpacked_bytes, max_ratio=max_ratio)
         for spec, archive in zip(files, archives):
             safe_unpack(archive, dest, spec.unpack_to, max_unpacked_bytes=max_unpacked_bytes, max_ratio=max_ratio)
-    except (DownloadError, OfflineError) as error:
-        if not getattr(error, "resumable", False):  # a bad or hostile source: keep none of its files
-            shutil.rmtree(cache, ignore_errors=True)
+    except (DownloadError, OfflineError):
+        # the step that failed has deleted its own file (a bad checksum, a hostile archive); verified
+        # archives and a resumable .part stay for the next run
         _tidy_after_failure(dest, cache, created)
         raise
     record = {"base_url": base, "completed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -10,6 +10,5 @@ from __future__ import annotations
 from captioner.data.readers import LAYOUT_HELP, detect_layout, read_dataset
 from captioner.data.splits import split_dataset
 
-LAYOUTS = ("flickr8k", "csv", "flickr30k", "karpathy")
 
-__all__ = ["LAYOUTS", "LAYOUT_HELP", "detect_layout", "read_dataset", "split_dataset"]
+__all__ = ["LAYOUT_HELP", "detect_layout", "read_dataset", "split_dataset"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from captioner.config import DataSettings, settings_to_dict
 from captioner.data.flickr import read_dataset, split_dataset
-from captioner.data.prepared import PREPARED_FILE, PreparedItem, write_prepared
+from captioner.data.prepared import PREPARED_FILE, PreparedData, PreparedItem, write_prepared
 from captioner.data.records import SPLITS
 from captioner.data.text import END, START, Vocabulary, clean_caption
 from captioner.errors import DataError
@@ -20,10 +20,29 @@ def prepare_dataset(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike,
                     settings: DataSettings | None = None) -> dict:
     """Read, split and clean the data set in ``dataset_dir``, write the prepared folder ``out_dir``
     (all or nothing) and return its summary (the meta written to ``prepared.json``)."""
-    settings = settings or DataSettings()
-    clean_caption("", settings.preset)  # an unknown preset fails here, before any work
     out = Path(out_dir).expanduser().resolve()
     _check_output_folder(out)
+    meta, vocabulary, prepared = prepare_in_memory(dataset_dir, settings)
+    write_prepared(out, meta, vocabulary, prepared)
+    return meta
+
+
+def open_dataset(folder: str | os.PathLike) -> PreparedData:
+    """A prepared folder, or a raw data set folder in any supported layout, prepared in memory with the
+    default settings (what evaluation needs: the splits and the raw reference captions)."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise DataError(f"data set folder {path} does not exist; give a prepared folder or a data set folder")
+    if (path / PREPARED_FILE).is_file():
+        return PreparedData(path)
+    return PreparedData.in_memory(path, *prepare_in_memory(path))
+
+
+def prepare_in_memory(dataset_dir: str | os.PathLike, settings: DataSettings | None = None
+                      ) -> tuple[dict, Vocabulary, dict[str, list[PreparedItem]]]:
+    """What a prepared folder holds, without writing it: (meta, training vocabulary, items per split)."""
+    settings = settings or DataSettings()
+    clean_caption("", settings.preset)  # an unknown preset fails here, before any work
     dataset = read_dataset(dataset_dir)
     splits = split_dataset(dataset, settings)
     by_image = {item.image: item for item in dataset.items}
@@ -82,8 +101,7 @@ def prepare_dataset(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike,
         "notes": notes,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    write_prepared(out, meta, vocabulary, prepared)
-    return meta
+    return meta, vocabulary, prepared
 
 
 def _check_output_folder(out: Path) -> None:

@@ -53,13 +53,19 @@ class PreparedData:
         self.images_dir = Path(self.meta["images_dir"])
         self._splits: dict[str, list[PreparedItem]] = {}
 
+    @classmethod
+    def in_memory(cls, folder: str | os.PathLike, meta: dict, vocabulary: Vocabulary,
+                  splits: dict[str, list[PreparedItem]]) -> "PreparedData":
+        """A data set prepared in memory (see :func:`captioner.data.prepare.open_dataset`); nothing is read."""
+        data = cls.__new__(cls)
+        data.folder, data.meta, data.images_dir = Path(folder), meta, Path(meta["images_dir"])
+        data._splits = dict(splits)
+        data.__dict__["vocabulary"] = vocabulary  # the cached property, already known
+        return data
+
     @property
     def name(self) -> str:
         return self.meta.get("name", "dataset")
-
-    @property
-    def dataset_root(self) -> Path:
-        return Path(self.meta["dataset"])
 
     @cached_property
     def vocabulary(self) -> Vocabulary:

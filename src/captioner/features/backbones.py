@@ -116,10 +116,6 @@ class BackboneSpec:
         """Length of the embedding, known without building the model."""
         return self.size * self.size * 3 if self.name == THUMBNAIL else KERAS_BACKBONES[self.name].dim
 
-    @property
-    def weights_kind(self) -> str:
-        return self.weights if self.weights in ("imagenet", "none") else "file"
-
     def resolved(self) -> "BackboneSpec":
         """The same spec with the image size filled in."""
         return replace(self, image_size=self.size)

@@ -2,6 +2,19 @@
 
 Front ends (command line, web, evaluation) only ever talk to this interface, so a new model kind is a
 new module with a ``load(bundle_dir, info)`` function, registered in :mod:`captioner.models.registry`.
+
+The decoding contract, the same for every kind:
+
+- ``max_length`` counts the WORDS of a caption (as ``text.split()`` counts them), start and end markers
+  not included. A kind that decodes sub-words converts exactly: it ends the caption once it holds
+  ``max_length`` words, so no caption is longer.
+- ``alternatives=N`` asks for the N best captions other than the best one, best first, all different
+  from each other and from the best. A beam of K keeps K captions, so there are min(N, K - 1); fewer
+  only when the search found fewer different ones. Greedy search has none.
+- ``Caption.score`` (and ``Alternative.log_prob``) is the caption's total log-probability under the model:
+  the sum of the model's own log-probabilities of its tokens, the end marker included. A caption cut at
+  ``max_length`` words is ended there, and the end marker's log-probability at that point counts too.
+  Repetition rules and the beam's length normalisation choose the captions but never change this number.
 """
 
 from __future__ import annotations
@@ -58,7 +71,7 @@ class Decoding:
     beam_size: int = 3  # beams kept per image when method == "beam"
     max_length: int = 20  # most words in a caption, not counting start and end markers
     length_penalty: float = 1.0  # beam score = log-prob / length**length_penalty (0 turns it off)
-    alternatives: int = 3  # n-best captions returned beside the best one (beam search only)
+    alternatives: int = 3  # next-best captions returned beside the best one (beam search only)
     no_repeat_ngram_size: int = 0  # forbid repeating any n-gram of this size (0 = allowed)
     repetition_penalty: float = 1.0  # >1 makes already used words less likely (1 = off)
     prompt: str = ""  # the model's own prompt (BLIP's caption prefix, a Florence-2 task); "" = its default
@@ -94,6 +107,44 @@ class Decoding:
 
 
 @dataclass(frozen=True)
+class DecodingRequest:
+    """The decoding options a user gave (command line, form or query string); unset ones keep the model's.
+
+    One rule for every front end: a beam width means beam search, ``method="beam"`` without a width keeps
+    the model's width, and ``method="greedy"`` with a width above 1 is a contradiction, refused with a
+    ValueError (a beam of one is greedy search, so ``greedy`` with width 1 is accepted).
+    """
+
+    method: str | None = None  # "greedy", "beam", or None for the model's own method
+    beam_size: int | None = None  # beams; None keeps the model's width
+    max_length: int | None = None  # most words in a caption; None keeps the model's
+    alternatives: int | None = None  # next-best captions to return; None keeps the model's
+    prompt: str | None = None  # the model's own prompt; None keeps the model's (checked by check_prompt)
+
+    def __post_init__(self) -> None:
+        if self.method is not None and self.method not in DECODING_METHODS:
+            raise ValueError(f"decoding method must be one of {', '.join(DECODING_METHODS)}, not {self.method!r}")
+        if self.method == "greedy" and self.beam_size is not None and self.beam_size > 1:
+            raise ValueError(f"greedy search and a beam of {self.beam_size} contradict each other; "
+                             "ask for one of them")
+
+    def for_default(self, default: Decoding) -> Decoding:
+        """``default`` (a model's own decoding) changed as this request says."""
+        changes: dict = {}
+        if self.beam_size is not None:
+            changes.update(method="greedy" if self.method == "greedy" else "beam", beam_size=self.beam_size)
+        elif self.method is not None:
+            changes["method"] = self.method
+        if self.max_length is not None:
+            changes["max_length"] = self.max_length
+        if self.alternatives is not None:
+            changes["alternatives"] = self.alternatives
+        if self.prompt is not None:
+            changes["prompt"] = self.prompt
+        return default.with_changes(**changes)
+
+
+@dataclass(frozen=True)
 class Alternative:
     """One of the n-best captions, with its total log-probability under the model."""
 
@@ -106,8 +157,24 @@ class Caption:
     """The caption of one image."""
 
     text: str  # the best caption, plain words, no start/end markers
-    score: float  # log-probability of ``text`` under the model (sum over its words)
-    alternatives: tuple[Alternative, ...] = field(default_factory=tuple)  # best first, may include ``text``
+    score: float  # total log-probability of ``text`` under the model, the end marker included
+    alternatives: tuple[Alternative, ...] = field(default_factory=tuple)  # next-best captions, never ``text``
+
+    @classmethod
+    def from_ranked(cls, ranked: Sequence[tuple[str, float]], decoding: "Decoding") -> "Caption":
+        """The best of a search's (text, log-probability) captions, best first, with the alternatives asked for."""
+        if not ranked:
+            return cls("", float("-inf"))
+        (best, score), seen = ranked[0], {ranked[0][0]}
+        alternatives: list[Alternative] = []
+        wanted = min(decoding.alternatives, decoding.beam_size - 1) if decoding.method == "beam" else 0
+        for text, log_prob in ranked[1:]:
+            if len(alternatives) == wanted:
+                break
+            if text not in seen:
+                seen.add(text)
+                alternatives.append(Alternative(text, log_prob))
+        return cls(best, score, tuple(alternatives))
 
     def to_dict(self) -> dict:
         return {

@@ -8,10 +8,11 @@ of the next token and the new state::
 Every image of a batch (and every beam of every image) is one row, so one step call advances them all.
 The state is opaque to this module: it is only copied and reordered along its first axis. Pure numpy.
 
-Scores: ``log_prob`` is the caption's total log-probability under the model (its words plus endseq when
-it ended). Ranking uses the same sum, after the repetition rules, divided by ``length ** length_penalty``
-(length counts endseq). Tokens in ``forbidden`` (``<pad>``, ``<unk>``, ``startseq``) are never emitted.
-A caption that never reaches endseq stops after ``max_length`` words.
+Scores: ``log_prob`` is the caption's total log-probability under the model (its words plus endseq), as
+:mod:`captioner.models.base` defines it. ``ranking_score`` is what the search ranks by: the same sum after
+the repetition rules, divided by ``length ** length_penalty`` (length counts endseq). Tokens in
+``forbidden`` (``<pad>``, ``<unk>``, ``startseq``) are never emitted. A caption that holds ``max_length``
+words is ended there: the next step may only choose endseq, so every caption ends with it.
 """
 
 from __future__ import annotations
@@ -32,9 +33,8 @@ class Hypothesis:
     """One decoded caption."""
 
     tokens: tuple[int, ...]  # generated word ids, without startseq and endseq
-    log_prob: float  # total model log-probability, endseq included when finished
-    score: float  # ranking score: adjusted log-probability / length ** length_penalty
-    finished: bool  # True when the caption ended with endseq, False when it hit max_length
+    log_prob: float  # total model log-probability, endseq included
+    ranking_score: float  # adjusted log-probability / length ** length_penalty (length counts endseq)
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,14 @@ class SearchRules:
     no_repeat_ngram_size: int = 0
     repetition_penalty: float = 1.0
 
-    def adjust(self, log_probs: np.ndarray, histories: Sequence[Sequence[int]]) -> np.ndarray:
-        """Log-probabilities for ranking: forbidden tokens and repeated n-grams at -inf, used words penalised."""
+    def adjust(self, log_probs: np.ndarray, histories: Sequence[Sequence[int]], must_end: bool = False) -> np.ndarray:
+        """Log-probabilities for ranking: forbidden tokens and repeated n-grams at -inf, used words penalised;
+        with ``must_end`` (the captions hold max_length words) every token but endseq at -inf."""
         ranked = np.array(log_probs, dtype=np.float64)  # (rows, vocab)
+        if must_end:
+            ended = np.full_like(ranked, -np.inf)  # (rows, vocab)
+            ended[:, self.end_id] = ranked[:, self.end_id]
+            return ended
         if self.forbidden:
             ranked[:, list(self.forbidden)] = -np.inf
         if self.repetition_penalty != 1.0:
@@ -89,9 +94,9 @@ def greedy_search(step: StepFunction, state: State, rules: SearchRules, max_leng
     total = np.zeros(rows)  # model log-probability so far
     ranked_total = np.zeros(rows)  # adjusted log-probability so far
     finished = np.zeros(rows, dtype=bool)
-    for _ in range(max_length):
+    for length in range(max_length + 1):  # max_length words, then endseq at the latest
         log_probs, state = step(tokens, state)  # (rows, vocab)
-        ranked = rules.adjust(log_probs, histories)
+        ranked = rules.adjust(log_probs, histories, must_end=length == max_length)
         choice = np.argmax(ranked, axis=1)  # (rows,)
         for row in np.flatnonzero(~finished):
             word = int(choice[row])
@@ -105,8 +110,7 @@ def greedy_search(step: StepFunction, state: State, rules: SearchRules, max_leng
             break
         tokens = np.where(finished, rules.end_id, choice).astype(np.int32)
     return [Hypothesis(tuple(histories[row]), float(total[row]),
-                       _normalised(float(ranked_total[row]), len(histories[row]) + int(finished[row]), length_penalty),
-                       bool(finished[row]))
+                       _normalised(float(ranked_total[row]), len(histories[row]) + 1, length_penalty))
             for row in range(rows)]
 
 
@@ -117,7 +121,7 @@ def beam_search(step: StepFunction, state: State, rules: SearchRules, max_length
     At each step the ``2 * beam_size`` best extensions of an image's beams are ranked; those among the
     first ``beam_size`` that end with endseq are finished, the best others stay live. An image is done
     when it has ``beam_size`` finished captions and no live beam could still beat the worst of them
-    (scores only fall as words are added, and no caption is longer than ``max_length``).
+    (scores only fall as words are added, and no caption is longer than ``max_length`` words + endseq).
     """
     images = len(state[0])
     k = beam_size
@@ -129,10 +133,11 @@ def beam_search(step: StepFunction, state: State, rules: SearchRules, max_length
     finished: list[list[Hypothesis]] = [[] for _ in range(images)]
     done = np.zeros(images, dtype=bool)
     tokens = np.full(images * k, rules.start_id, dtype=np.int32)
-    for length in range(1, max_length + 1):
+    for length in range(1, max_length + 2):  # length counts endseq: max_length words, then endseq
         log_probs, state = step(tokens, state)  # (images * k, vocab)
         vocab = log_probs.shape[1]
-        ranked = rules.adjust(log_probs, [beam for image_beams in beams for beam in image_beams])
+        ranked = rules.adjust(log_probs, [beam for image_beams in beams for beam in image_beams],
+                              must_end=length == max_length + 1)
         candidates = (ranked_score.reshape(-1, 1) + ranked).reshape(images, k * vocab)  # (images, k * vocab)
         best = _top_candidates(candidates, 2 * k)  # (images, 2k), best first
         source = np.arange(images * k).reshape(images, k) // k * k  # dead beams copy beam 0
@@ -152,7 +157,7 @@ def beam_search(step: StepFunction, state: State, rules: SearchRules, max_length
                 if word == rules.end_id:
                     if rank < k:
                         finished[image].append(Hypothesis(tuple(beams[image][beam]), total,
-                                                          _normalised(float(score), length, length_penalty), True))
+                                                          _normalised(float(score), length, length_penalty)))
                     continue
                 source[image, kept] = row
                 next_tokens[image, kept] = word
@@ -160,7 +165,7 @@ def beam_search(step: StepFunction, state: State, rules: SearchRules, max_length
                 new_model[image, kept] = total
                 new_beams[image][kept] = beams[image][beam] + [word]
                 kept += 1
-            if kept == 0 or _cannot_improve(finished[image], new_ranked[image, :kept], k, max_length,
+            if kept == 0 or _cannot_improve(finished[image], new_ranked[image, :kept], k, max_length + 1,
                                              length_penalty):
                 done[image] = True
         if done.all():
@@ -168,25 +173,18 @@ def beam_search(step: StepFunction, state: State, rules: SearchRules, max_length
         state = tuple(s[source.reshape(-1)] for s in state)
         tokens = next_tokens.reshape(-1)
         ranked_score, model_score, beams = new_ranked, new_model, new_beams
-    else:  # max_length reached: live beams end here, unfinished
-        for image in np.flatnonzero(~done):
-            for beam in range(k):
-                if np.isfinite(ranked_score[image, beam]):
-                    finished[image].append(Hypothesis(tuple(beams[image][beam]), float(model_score[image, beam]),
-                                                      _normalised(float(ranked_score[image, beam]), max_length,
-                                                                  length_penalty), False))
-    return [sorted(hypotheses, key=lambda h: -h.score) for hypotheses in finished]
+    return [sorted(hypotheses, key=lambda h: -h.ranking_score) for hypotheses in finished]
 
 
-def _cannot_improve(finished: list[Hypothesis], live_scores: np.ndarray, k: int, max_length: int,
+def _cannot_improve(finished: list[Hypothesis], live_scores: np.ndarray, k: int, longest: int,
                     length_penalty: float) -> bool:
     """True when ``k`` captions are finished and no live beam can end with a better ranking score."""
     if len(finished) < k:
         return False
-    kth_best = sorted((h.score for h in finished), reverse=True)[k - 1]
+    kth_best = sorted((h.ranking_score for h in finished), reverse=True)[k - 1]
     # a live beam's adjusted log-probability only falls; the most its normalised score can reach is
-    # that value divided by the longest length allowed
-    best_possible = _normalised(float(np.max(live_scores)), max_length, length_penalty)
+    # that value divided by the longest length allowed (``longest`` tokens, endseq included)
+    best_possible = _normalised(float(np.max(live_scores)), longest, length_penalty)
     return kth_best >= best_possible
 
 

@@ -33,6 +33,7 @@ SUPPORT_FILES = ["config.json", "generation_config.json", "preprocessor_config.j
 REQUIRED_FILES = ("config.json",)
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")  # one of them holds the image processor
 NETWORK_TIMEOUT_S = 10.0  # seconds to wait for the hub to answer before calling it unreachable
+PROBE_TIMEOUT_S = 3.0  # seconds one TCP connection to the hub may take before the hub counts as unreachable
 
 
 def offline_hint(model_id: str) -> str:
@@ -47,6 +48,34 @@ def hub_offline() -> bool:
 
     flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
     return constants.HF_HUB_OFFLINE or any(f.strip().lower() in ("1", "true", "yes", "on") for f in flags)
+
+
+def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """True when a TCP connection to the hub's host opens within ``timeout`` seconds (name lookup included).
+
+    One quick look before any hub call: without it, huggingface_hub retries an unreachable hub for about
+    half a minute, logging every retry.
+    """
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    endpoint = urlparse(constants.ENDPOINT)
+    address = (endpoint.hostname or "huggingface.co", endpoint.port or (80 if endpoint.scheme == "http" else 443))
+    answered, opened = threading.Event(), []
+
+    def connect() -> None:  # in a thread: a name lookup has no timeout of its own
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+            opened.append(True)
+        except OSError:
+            pass
+        answered.set()
+
+    threading.Thread(target=connect, name="hub-probe", daemon=True).start()
+    return answered.wait(timeout) and bool(opened)
 
 
 def is_model_folder(path: Path) -> bool:
@@ -97,6 +126,17 @@ def find_pretrained(model_id: str = DEFAULT_MODEL_ID, cache_dir: str | os.PathLi
     return None
 
 
+def local_model_folder(folder: Path) -> Path:
+    """A local folder ready to load: itself, or its safetensors copy (made once, beside the hub cache) when it
+    is a copied snapshot that holds only ``pytorch_model.bin``."""
+    pickled_only = (not is_model_folder(folder) and (folder / PICKLED_WEIGHTS).is_file()
+                    and _has_support_files(folder))
+    if not pickled_only:
+        return folder
+    converted = converted_folder(str(folder.resolve()).strip(os.sep).replace(os.sep, "--"))
+    return converted if is_model_folder(converted) else convert_to_safetensors(folder, converted)
+
+
 def download_pretrained(model_id: str | None = None, cache_dir: str | os.PathLike | None = None,
                         revision: str | None = None) -> Path:
     """Fetch a pretrained captioner into the local cache (only the files captioning needs); returns its folder.
@@ -117,6 +157,8 @@ def download_pretrained(model_id: str | None = None, cache_dir: str | os.PathLik
         return found
     if hub_offline():
         raise OfflineError(offline_hint(model_id) + " (HF_HUB_OFFLINE is set)")
+    if not hub_reachable():
+        raise OfflineError(offline_hint(model_id))
     weights = _remote_weights_file(model_id, revision)
     snapshot = _snapshot(model_id, cache_dir, [*SUPPORT_FILES, weights], revision)
     if weights == PICKLED_WEIGHTS:

@@ -8,13 +8,14 @@ Models load from a bundle (``captioner.json`` + ``model/``), a plain folder, the
 hub (short names such as ``blip-base`` are pinned to a revision, :mod:`captioner.models.pretrained`).
 Bundles written with the older kind name ``vit-gpt2`` load here too.
 
-Decoding: :func:`generation_arguments` turns a :class:`Decoding` into ``generate`` arguments (the one
-place that translates them); ``max_length`` counts tokens the way transformers does for encoder-decoder
-models, the decoder's start token included, so 16 allows 15 generated tokens. :func:`caption_batch`
-turns one batch of images into Captions; a caption's ``score`` is its exact total log-probability under
-the model: the sum over every generated token, up to and including the end token, of ``log_softmax`` of
-the raw logits (before repetition penalties or n-gram bans, without beam search's length normalisation).
-A prompt given to the model is not generated, so it is not scored; BLIP and GIT captions begin with it.
+Decoding follows the contract of :mod:`captioner.models.base`: :func:`generation_arguments` turns a
+:class:`Decoding` into ``generate`` arguments (the one place that translates them), with a
+:class:`~captioner.models.word_limit.WordLimit` so ``max_length`` counts words, not sub-word tokens.
+:func:`caption_batch` turns one batch of images into Captions; a caption's ``score`` is its exact total
+log-probability under the model: the sum over every generated token, up to and including the end token,
+of ``log_softmax`` of the raw logits (before repetition penalties, n-gram bans or the word limit, without
+beam search's length normalisation). A prompt given to the model is not generated, so it is not scored;
+BLIP and GIT captions begin with it, and its words count towards ``max_length``.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from typing import TYPE_CHECKING, Sequence
 
 from captioner.config import VitGpt2Settings, settings_from_dict, settings_to_dict
 from captioner.errors import ModelError, OfflineError
-from captioner.models.base import Alternative, Caption, Decoding, PromptOption, check_prompt
+from captioner.models.base import Caption, Decoding, PromptOption, check_prompt
 from captioner.models.bundle import BundleInfo
-from captioner.models.hub import DEFAULT_MODEL_ID, download_pretrained, find_pretrained, hub_offline, offline_hint
+from captioner.models.hub import (DEFAULT_MODEL_ID, download_pretrained, find_pretrained, hub_offline,
+                                  local_model_folder, offline_hint)
 from captioner.models.pretrained import PretrainedModel, hub_reference, known_model
 
 if TYPE_CHECKING:
@@ -70,7 +72,7 @@ class Architecture:
 
 ARCHITECTURES = {arch.name: arch for arch in (
     Architecture("vit-gpt2", ("vision-encoder-decoder",), "VisionEncoderDecoderModel", None,
-                 Decoding(method="beam", beam_size=4, max_length=16, alternatives=3)),  # the original's decoding
+                 Decoding(method="beam", beam_size=4, max_length=16, alternatives=3)),  # the original's
     Architecture("blip", ("blip",), "BlipForConditionalGeneration",
                  PromptOption("prefix", example="a photography of"),
                  Decoding(method="beam", beam_size=3, max_length=20, alternatives=2)),  # the BLIP paper's beam 3
@@ -121,6 +123,9 @@ class _PixelInputsFilter(logging.Filter):
         return "attention mask" not in record.getMessage()
 
 
+_PIXEL_INPUTS_FILTER = _PixelInputsFilter()  # one instance: Logger.addFilter adds it once, however many loads
+
+
 def configure_torch_threads() -> int:
     """Use every core this process may run on, unless the user chose (OMP_NUM_THREADS / MKL_NUM_THREADS)."""
     import torch
@@ -151,6 +156,7 @@ class ModelParts:
     tokenizer: object
     processor: object | None = None  # BlipProcessor, GitProcessor, Florence2Processor; None for ViT-GPT2
     architecture: Architecture = field(init=False)
+    word_starts: tuple | None = field(default=None, init=False, repr=False)  # (starts, special), on first use
 
     def __post_init__(self) -> None:
         self.architecture = architecture_for_config(self.model.config)
@@ -221,13 +227,16 @@ def end_token(parts: ModelParts) -> int:
 # --- decoding: the one place Decoding becomes generate() arguments, and one batch becomes Captions --------
 
 
-def generation_arguments(decoding: Decoding) -> dict:
-    """``generate`` keyword arguments for a Decoding."""
+def generation_arguments(decoding: Decoding, word_limit) -> dict:
+    """``generate`` keyword arguments for a Decoding, with its :class:`~captioner.models.word_limit.WordLimit`."""
+    from transformers import LogitsProcessorList
+
     beams = decoding.beam_size if decoding.method == "beam" else 1
     arguments = {
         "num_beams": beams,
         "do_sample": False,
-        "max_new_tokens": max(1, decoding.max_length - 1),  # max_length counts the start token, as transformers
+        "max_new_tokens": word_limit.budget,
+        "logits_processor": LogitsProcessorList([word_limit]),
         "num_return_sequences": min(beams, decoding.alternatives + 1) if beams > 1 else 1,
         "repetition_penalty": decoding.repetition_penalty,
         "no_repeat_ngram_size": decoding.no_repeat_ngram_size,
@@ -293,27 +302,45 @@ def sequence_log_probs(output, end_token_id: int, given: int = 1) -> "torch.Tens
     return total
 
 
+def word_limit(parts: ModelParts, decoding: Decoding, prompt: str, given: int, device):
+    """The WordLimit processor for ``decoding.max_length`` words (a caption start given as prompt counts)."""
+    import torch
+
+    from captioner.models.word_limit import WordLimit, token_budget, word_start_table
+
+    if parts.word_starts is None:
+        starts = torch.tensor(word_start_table(parts.tokenizer), dtype=torch.bool, device=device)  # (vocab,)
+        special = torch.zeros_like(starts)  # (vocab,)
+        special[list(parts.tokenizer.all_special_ids)] = True
+        parts.word_starts = (starts, special)
+    prefix_words = len(prompt.split()) if parts.architecture.prompt and parts.architecture.prompt.style == "prefix" \
+        else 0
+    config = parts.model.config
+    decoder = getattr(config, "decoder", None) or getattr(config, "text_config", None) or config
+    positions = getattr(decoder, "n_positions", None) or getattr(decoder, "max_position_embeddings", None)
+    budget = token_budget(max(1, decoding.max_length - prefix_words), positions and positions - given + 1)
+    return WordLimit(*parts.word_starts, end_token(parts), max(1, decoding.max_length - prefix_words),
+                     prompt_length=given, budget=budget)
+
+
 def caption_batch(parts: ModelParts, images: Sequence["Image.Image"], decoding: Decoding, prompt: str,
                   device) -> list[Caption]:
     """One batch of RGB images into Captions (one per image, in order) with ``generate``."""
     import torch
 
-    arguments = generation_arguments(decoding)
-    per_image = arguments["num_return_sequences"]
     with torch.inference_mode():
         inputs = model_inputs(parts, images, prompt, device)
+        given = given_tokens(parts, inputs)
+        arguments = generation_arguments(decoding, word_limit(parts, decoding, prompt, given, device))
         output = parts.model.generate(**inputs, **arguments)
-        scores = sequence_log_probs(output, end_token(parts), given_tokens(parts, inputs)).tolist()  # (rows,)
+        scores = sequence_log_probs(output, end_token(parts), given).tolist()  # (rows,)
     # Position 0 is the decoder's start token (or BLIP's/GIT's): never part of the caption; a prompt is.
     texts = [" ".join(t.split()) for t in parts.tokenizer.batch_decode(output.sequences[:, 1:],
                                                                        skip_special_tokens=True)]
-    captions = []
-    with_alternatives = decoding.method == "beam" and decoding.alternatives > 0
-    for index in range(len(images)):
-        rows = range(index * per_image, (index + 1) * per_image)
-        alternatives = tuple(Alternative(texts[r], scores[r]) for r in rows) if with_alternatives else ()
-        captions.append(Caption(texts[rows[0]], scores[rows[0]], alternatives))
-    return captions
+    per_image = arguments["num_return_sequences"]
+    return [Caption.from_ranked([(texts[r], scores[r]) for r in range(i * per_image, (i + 1) * per_image)],
+                                decoding)
+            for i in range(len(images))]
 
 
 class ImageToTextCaptioner:
@@ -340,7 +367,7 @@ class ImageToTextCaptioner:
         self.prompt_option = parts.architecture.prompt  # what Decoding.prompt may say; None: no prompt
         self.reference = reference  # the catalogue entry (published quality) of a well-known checkpoint
         self.default_decoding = default_decoding or parts.architecture.default_decoding
-        logging.getLogger("transformers.generation.utils").addFilter(_PixelInputsFilter())
+        logging.getLogger("transformers.generation.utils").addFilter(_PIXEL_INPUTS_FILTER)
 
     @property
     def model(self):
@@ -420,7 +447,7 @@ def resolve_pretrained(name_or_folder: str | os.PathLike = DEFAULT_MODEL_ID) -> 
     a folder path; fetches only when the hub is allowed."""
     candidate = Path(name_or_folder).expanduser()
     if candidate.is_dir():
-        return candidate
+        return local_model_folder(candidate)
     model_id, revision = hub_reference(str(name_or_folder))
     found = find_pretrained(model_id, revision=revision)
     if found is not None:

@@ -18,7 +18,7 @@ import numpy as np
 from captioner.config import LstmSettings, settings_from_dict
 from captioner.data.text import Vocabulary
 from captioner.errors import ModelError
-from captioner.models.base import Alternative, Caption, Decoding
+from captioner.models.base import Caption, Decoding
 from captioner.models.bundle import BundleInfo, write_bundle_info
 from captioner.models.decoding import Hypothesis, decode
 
@@ -98,14 +98,7 @@ class LstmCaptioner:
         return self.caption_features(features, decoding)
 
     def _caption(self, hypotheses: list[Hypothesis], decoding: Decoding) -> Caption:
-        if not hypotheses:
-            return Caption("", float("-inf"))
-        texts = [(self.vocabulary.decode(h.tokens), h.log_prob) for h in hypotheses]
-        alternatives: tuple[Alternative, ...] = ()
-        if decoding.method == "beam" and decoding.alternatives:
-            alternatives = tuple(Alternative(text, log_prob) for text, log_prob in texts[:decoding.alternatives])
-        best_text, best_log_prob = texts[0]
-        return Caption(best_text, best_log_prob, alternatives)
+        return Caption.from_ranked([(self.vocabulary.decode(h.tokens), h.log_prob) for h in hypotheses], decoding)
 
 
 def load_sequence_model(path: str | os.PathLike):

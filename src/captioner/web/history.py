@@ -12,9 +12,10 @@ from datetime import datetime, timezone
 from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
                    stream_with_context, url_for)
 
-from captioner.errors import ImageError
 from captioner.history import HistoryStore, default_database_url, make_thumbnail, open_history
 from captioner.history.store import MAX_PER_PAGE, export_csv, export_json
+from captioner.web.errors import ApiError
+from captioner.web.uploads import decode_image, read_upload
 
 bp = Blueprint("history", __name__)  # the page, its form posts (CSRF-protected) and thumbnails
 api = Blueprint("history_api", __name__, url_prefix="/api/v1/history")  # JSON, for scripts and the pages
@@ -39,18 +40,13 @@ def history_store() -> HistoryStore:
     return store
 
 
-def api_error(code: str, message: str, status: int):
-    return jsonify({"error": {"code": code, "message": message}}), status
-
-
 def refuse_cross_site():
     """The API takes no cookies, so CSRF tokens do not apply; but a page on another site must not change
     or read the history through a visitor's browser: requests that carry a foreign Origin are refused.
     Scripts (curl, requests) send no Origin and pass."""
     origin = request.headers.get("Origin")
     if origin and origin.rstrip("/") != request.host_url.rstrip("/"):
-        return api_error("forbidden", "requests from other sites may not use this endpoint", 403)
-    return None
+        raise ApiError("forbidden", "requests from other sites may not use this endpoint", 403)
 
 
 api.before_request(refuse_cross_site)
@@ -119,7 +115,7 @@ def list_history_api():
         page = _int_arg("page", 1, 1, 1_000_000)
         per_page = _int_arg("per_page", 20, 1, MAX_PER_PAGE)
     except ValueError as error:
-        return api_error("bad_request", str(error), 400)
+        raise ApiError("bad_parameter", str(error)) from None
     listing = history_store().list(search=request.args.get("q", ""), model=request.args.get("model", ""),
                                    page=page, per_page=per_page)
     return jsonify({"entries": [entry_json(e) for e in listing.entries], "total": listing.total,
@@ -141,22 +137,17 @@ def save_history_api():
     """Save a caption: multipart form with ``image`` (the captioned image, re-encoded to a thumbnail;
     the upload itself is not kept), ``caption``, ``model``, and optional JSON fields ``alternatives``,
     ``decoding`` and ``translations``."""
-    from captioner.data.images import image_from_bytes
-
-    upload = request.files.get("image")
-    if upload is None:
-        return api_error("bad_request", "send the captioned image as the multipart field 'image'", 400)
+    upload = read_upload()
+    image = decode_image(upload, max_side=None)  # the app's pixel limit; the thumbnail shrinks it
     try:
-        image = image_from_bytes(upload.read(), name=upload.filename or "the upload")
         entry = history_store().add(
             model=request.form.get("model", ""), caption=request.form.get("caption", ""),
             thumbnail=make_thumbnail(image), width=image.width, height=image.height,
             alternatives=_json_field("alternatives", []), decoding=_json_field("decoding", {}),
-            translations=_json_field("translations", {}), file_name=upload.filename)
-    except ImageError as error:
-        return api_error("bad_image", str(error), 400)
+            translations=_json_field("translations", {}),
+            file_name=request.files["image"].filename if "image" in request.files else upload.filename)
     except ValueError as error:
-        return api_error("bad_request", str(error), 400)
+        raise ApiError("bad_parameter", str(error)) from None
     response = jsonify(entry_json(entry))
     response.status_code = 201
     response.headers["Location"] = url_for("history_api.get_history_api", entry_id=entry.id)
@@ -167,7 +158,7 @@ def save_history_api():
 def get_history_api(entry_id: int):
     entry = history_store().get(entry_id)
     if entry is None:
-        return api_error("not_found", f"no history entry {entry_id}", 404)
+        raise ApiError("not_found", f"no history entry {entry_id}", 404)
     return jsonify(entry_json(entry))
 
 
@@ -176,20 +167,20 @@ def update_history_api(entry_id: int):
     """Add translations to a saved entry: JSON ``{"translations": {"de": "..."}}`` (merged with those it has)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("translations"), dict) or not body["translations"]:
-        return api_error("bad_request", 'send JSON like {"translations": {"de": "ein roter Kreis"}}', 400)
+        raise ApiError("bad_parameter", 'send JSON like {"translations": {"de": "ein roter Kreis"}}')
     try:
         entry = history_store().add_translations(entry_id, body["translations"])
     except ValueError as error:
-        return api_error("bad_request", str(error), 400)
+        raise ApiError("bad_parameter", str(error)) from None
     if entry is None:
-        return api_error("not_found", f"no history entry {entry_id}", 404)
+        raise ApiError("not_found", f"no history entry {entry_id}", 404)
     return jsonify(entry_json(entry))
 
 
 @api.delete("/<int:entry_id>")
 def delete_history_api(entry_id: int):
     if not history_store().delete(entry_id):
-        return api_error("not_found", f"no history entry {entry_id}", 404)
+        raise ApiError("not_found", f"no history entry {entry_id}", 404)
     return "", 204
 
 
@@ -197,7 +188,7 @@ def delete_history_api(entry_id: int):
 def export_history_api():
     kind = request.args.get("format", "csv").lower()
     if kind not in EXPORT_TYPES:
-        return api_error("bad_request", "format must be csv or json", 400)
+        raise ApiError("bad_parameter", "format must be csv or json")
     entries = history_store().iter_entries(search=request.args.get("q", ""), model=request.args.get("model", ""))
     chunks = (export_csv if kind == "csv" else export_json)(entries)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")

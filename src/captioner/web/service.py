@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from captioner.errors import CaptionerError, ModelError
-from captioner.models.base import Captioner, Decoding
-from captioner.models.bundle import BundleInfo, bundle_size, list_bundles
+from captioner.models.base import Captioner, Decoding, DecodingRequest
+from captioner.models.bundle import BundleInfo, bundle_size
 from captioner.web.batching import BatchedCaption, MicroBatcher, Overloaded, RequestTimeout
 from captioner.web.settings import WebSettings
 
@@ -79,36 +79,6 @@ class LoadedModel:
                 "latency_ms": self.latency_ms, "published": published,
                 "prompt": option.to_dict() if option else None,
                 "default_decoding": self.captioner.default_decoding.to_dict(), "demo": info.dataset == DEMO_DATASET}
-
-
-@dataclass(frozen=True)
-class DecodingRequest:
-    """The decoding options a request asked for; unset ones come from each model's default."""
-
-    method: str | None = None
-    beam_size: int | None = None
-    max_length: int | None = None
-    prompt: str | None = None  # the model's own prompt; checked against what the model takes
-
-    def for_model(self, captioner: Captioner, strict: bool = True) -> Decoding:
-        """The model's default decoding with the request's changes. A prompt the model refuses is BadOption
-        (``strict``), or left out (comparing models, where a prompt only concerns those that take it)."""
-        from captioner.models.base import check_prompt
-
-        changes = {}
-        if self.prompt:
-            try:
-                changes["prompt"] = check_prompt(captioner, self.prompt)
-            except ValueError as error:
-                if strict:
-                    raise BadOption(str(error)) from None
-        if self.beam_size is not None:
-            changes.update(method="beam", beam_size=self.beam_size)
-        if self.method is not None:
-            changes["method"] = self.method
-        if self.max_length is not None:
-            changes["max_length"] = self.max_length
-        return captioner.default_decoding.with_changes(**changes)
 
 
 @dataclass
@@ -172,9 +142,9 @@ class CaptionService:
         return loaded
 
     def _load_bundles(self) -> None:
-        from captioner.models.registry import load_captioner
+        from captioner.models.registry import list_models, load_captioner
 
-        bundles = list_bundles(self.settings.models_dir)
+        bundles = list_models(self.settings.models_dir)
         wanted = self.settings.model_names
         if wanted:
             missing = sorted(set(wanted) - {info.name for _, info in bundles})
@@ -247,7 +217,7 @@ class CaptionService:
     def caption(self, image, model: str | None, decoding: DecodingRequest, timeout: float | None = None) -> dict:
         loaded = self.model(model)
         started = time.perf_counter()
-        chosen = decoding.for_model(loaded.captioner)
+        chosen = model_decoding(loaded.captioner, decoding)
         result = loaded.batcher.caption(image, chosen, timeout or self.settings.request_timeout_s)
         return caption_payload(loaded, chosen, result, started)
 
@@ -258,7 +228,7 @@ class CaptionService:
         deadline = started + (timeout or self.settings.request_timeout_s)
         waiting = []
         for loaded in self.models.values():
-            chosen = decoding.for_model(loaded.captioner, strict=False)
+            chosen = model_decoding(loaded.captioner, decoding, strict=False)
             try:
                 waiting.append((loaded, chosen, loaded.batcher.submit(image, chosen), None))
             except Overloaded as error:
@@ -294,6 +264,22 @@ class CaptionService:
     def close(self) -> None:
         for loaded in self.models.values():
             loaded.batcher.close()
+
+
+def model_decoding(captioner: Captioner, request: DecodingRequest, strict: bool = True) -> Decoding:
+    """The model's default decoding changed as the request says. A prompt the model refuses is BadOption
+    (``strict``), or left out (comparing models: a prompt only concerns those that take it)."""
+    from dataclasses import replace
+
+    from captioner.models.base import check_prompt
+
+    try:
+        prompt = check_prompt(captioner, request.prompt or "")
+    except ValueError as error:
+        if strict:
+            raise BadOption(str(error)) from None
+        prompt = check_prompt(captioner, "")
+    return replace(request, prompt=None).for_default(captioner.default_decoding).with_changes(prompt=prompt)
 
 
 def caption_payload(loaded: LoadedModel, decoding: Decoding, result: BatchedCaption, started: float) -> dict:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from captioner.translation import TranslationError, TranslationSettings, create_translator
-from captioner.web.history import api_error, refuse_cross_site
+from captioner.web.errors import ApiError
+from captioner.web.history import refuse_cross_site
 
 bp = Blueprint("translate", __name__)
 EXTENSION = "captioner.translator"
@@ -50,19 +51,19 @@ def translation_languages_api():
 def translate_api():
     translator = current_app.extensions.get(EXTENSION)
     if translator is None:
-        return api_error("translation_unavailable", "translation is not configured on this server: set KEY, "
+        raise ApiError("translation_unavailable", "translation is not configured on this server: set KEY, "
                          "ENDPOINT and LOCATION for the Azure Translator, or install MarianMT models", 503)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        return api_error("bad_request", 'send JSON like {"text": "a dog runs", "to": "de"}', 400)
+        raise ApiError("bad_parameter", 'send JSON like {"text": "a dog runs", "to": "de"}')
     text, to = body.get("text"), body.get("to")
     if not isinstance(text, str) or not isinstance(to, str):
-        return api_error("bad_request", '"text" and "to" must both be strings', 400)
+        raise ApiError("bad_parameter", '"text" and "to" must both be strings')
     try:
         translated = translator.translate(text, to)
     except TranslationError as error:
         current_app.logger.warning("translation failed: %s", error)
-        return api_error("translation_failed", str(error), 502)
+        raise ApiError("translation_failed", str(error), 502) from None
     except ValueError as error:
-        return api_error("bad_request", str(error), 400)
+        raise ApiError("bad_parameter", str(error)) from None
     return jsonify({"text": translated, "to": to, "backend": translator.name})

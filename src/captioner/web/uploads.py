@@ -15,9 +15,8 @@ from flask import Request, current_app, request
 from werkzeug.utils import secure_filename
 
 from captioner.errors import ImageError
-from captioner.models.base import MAX_PROMPT_CHARACTERS
+from captioner.models.base import MAX_PROMPT_CHARACTERS, DecodingRequest
 from captioner.web.errors import ApiError
-from captioner.web.service import DecodingRequest
 
 IMAGE_FIELD = "image"  # the multipart field that carries the image
 LEGACY_FIELDS = ("files",)  # the original page's field name, still accepted
@@ -60,14 +59,16 @@ def read_upload() -> Upload:
     return Upload(data, filename)
 
 
-def decode_image(upload: Upload):
-    """A PIL RGB image from the upload, or ApiError bad_image with the loader's clear message."""
+def decode_image(upload: Upload, max_side: int | None = MAX_SIDE):
+    """A PIL RGB image from the upload within the app's pixel limit (shrunk to ``max_side`` pixels per side
+    unless None), or ApiError bad_image with the loader's clear message. Every endpoint that takes an image
+    reads it here."""
     from captioner.data.images import image_from_bytes
 
     settings = current_app.config["CAPTIONER_SETTINGS"]
     name = "the upload" if upload.filename == "upload" else f"'{upload.filename}'"
     try:
-        return image_from_bytes(upload.data, max_pixels=settings.max_pixels, max_side=MAX_SIDE, name=name)
+        return image_from_bytes(upload.data, max_pixels=settings.max_pixels, max_side=max_side, name=name)
     except ImageError as error:
         raise ApiError("bad_image", str(error), 400) from None
 
@@ -86,18 +87,19 @@ def whole_number(name: str, low: int, high: int) -> int | None:
 
 
 def read_decoding() -> DecodingRequest:
-    """Decoding options from the query string or form: method, beam, max_length, prompt."""
+    """Decoding options from the query string or form: method, beam, max_length, prompt (DecodingRequest's
+    one rule)."""
     settings = current_app.config["CAPTIONER_SETTINGS"]
     method = request.values.get("method", "").strip().lower() or None
-    if method not in (None, "greedy", "beam"):
-        raise ApiError("bad_parameter", f"method must be 'greedy' or 'beam', not {method[:40]!r}")
     beam = whole_number("beam", 1, settings.max_beam)
-    if method == "greedy":
-        beam = None  # greedy ignores a beam width the form may still send
     prompt = request.values.get("prompt", "").strip()
     if len(prompt) > MAX_PROMPT_CHARACTERS:
         raise ApiError("bad_parameter", f"prompt must be at most {MAX_PROMPT_CHARACTERS} characters")
-    return DecodingRequest(method, beam, whole_number("max_length", 1, settings.max_caption_length), prompt or None)
+    try:
+        return DecodingRequest(method, beam, whole_number("max_length", 1, settings.max_caption_length),
+                               prompt=prompt or None)
+    except ValueError as error:
+        raise ApiError("bad_parameter", str(error)[:200]) from None
 
 
 def wants_compare() -> bool:

@@ -243,7 +243,7 @@
     card.querySelector(".caption-text").textContent = result.caption;
     card.querySelector(".result-timings").textContent = "model " + Math.round(timings.model_ms) + " ms · queued " +
       Math.round(timings.queue_ms) + " ms · batch of " + timings.batch_size;
-    var alternatives = (result.alternatives || []).filter(function (a) { return a.text !== result.caption; });
+    var alternatives = result.alternatives || [];  // the next-best captions, never the caption itself
     var list = card.querySelector(".alternatives-list");
     alternatives.forEach(function (alternative) {
       var item = document.createElement("li");

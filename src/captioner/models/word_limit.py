@@ -1,0 +1,67 @@
+"""``max_length`` in words for models that write sub-word tokens (transformers image-to-text kinds).
+
+The decoding contract (:mod:`captioner.models.base`) counts a caption's length in words. A transformers
+decoder writes tokens, and a word may take several (GPT-2's BPE: ``Ġsk`` ``ate`` ``board``). Each token
+either starts a new word (its text begins with a space once decoded after another token) or continues
+the current one; :func:`word_start_table` works that out once per tokenizer, and :class:`WordLimit`
+(a transformers ``LogitsProcessor``) uses it while generating: once a caption holds ``max_length``
+words it may only finish its last word or end, and at the token budget it must end. So no caption
+exceeds ``max_length`` words, every caption ends with the end token, and scores (taken from the raw
+logits) stay the model's own log-probabilities.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import LogitsProcessor
+
+TOKENS_PER_WORD = 4  # token budget per allowed word: far above real captions, a bound on odd ones
+
+
+def word_start_table(tokenizer) -> list[bool]:
+    """Per token id: True when the token starts a new word (never for special tokens)."""
+    special = set(tokenizer.all_special_ids)
+    vocab = len(tokenizer)
+    probe = next(i for i in range(vocab) if i not in special and tokenizer.decode([i]).strip().isalpha())
+    prefix = tokenizer.decode([probe], clean_up_tokenization_spaces=False)
+    texts = tokenizer.batch_decode([[probe, token] for token in range(vocab)], clean_up_tokenization_spaces=False)
+    return [token not in special and text[len(prefix):][:1].isspace() for token, text in enumerate(texts)]
+
+
+def token_budget(max_words: int, positions: int | None) -> int:
+    """Most new tokens a caption of ``max_words`` words may take (end token included), within the model's positions."""
+    budget = TOKENS_PER_WORD * max_words + 1
+    return min(budget, positions - 1) if positions else budget
+
+
+def words_so_far(generated: torch.Tensor, starts: torch.Tensor, special: torch.Tensor) -> torch.Tensor:
+    """Words in each row of generated tokens (rows, steps) -> (rows,): the first token always opens one."""
+    opens = starts[generated]  # (rows, steps)
+    if generated.shape[1]:
+        opens[:, 0] = ~special[generated[:, 0]]
+    return opens.sum(dim=1)
+
+
+class WordLimit(LogitsProcessor):
+    """A transformers LogitsProcessor: at most ``max_words`` words, and the end token by ``budget`` tokens."""
+
+    def __init__(self, starts: torch.Tensor, special: torch.Tensor, end_id: int, max_words: int,
+                 prompt_length: int, budget: int):
+        self.starts = starts  # (vocab,) bool: the token starts a new word
+        self.special = special  # (vocab,) bool: a special token (start, end, padding)
+        self.end_id = end_id
+        self.max_words = max_words
+        self.prompt_length = prompt_length  # tokens before the first generated one (the decoder start token)
+        self.budget = budget  # most generated tokens, the end token included
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        generated = input_ids[:, self.prompt_length:]  # (rows, steps)
+        vocab = scores.shape[1]
+        if generated.shape[1] >= self.budget - 1:  # the last token the budget allows: the end token
+            banned = torch.ones(vocab, dtype=torch.bool, device=scores.device)  # (vocab,)
+            banned[self.end_id] = False
+            return scores.masked_fill(banned, -torch.inf)  # (rows, vocab)
+        full = words_so_far(generated, self.starts, self.special) >= self.max_words  # (rows,)
+        new_word = torch.zeros(vocab, dtype=torch.bool, device=scores.device)  # (vocab,)
+        new_word[: len(self.starts)] = self.starts[:vocab]
+        return scores.masked_fill(full[:, None] & new_word[None, :], -torch.inf)  # (rows, vocab)

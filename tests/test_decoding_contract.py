@@ -1,0 +1,137 @@
+"""Every model kind keeps the one decoding contract of captioner.models.base: max_length counts words,
+alternatives=N gives min(N, beam - 1) other captions, and score is the caption's total log-probability,
+checked here by teacher-forcing the returned caption through the model in one plain forward pass."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from captioner.data.shapes import describe, make_picture
+from captioner.models.base import Decoding
+from captioner.models.bundle import BundleInfo
+
+pytestmark = pytest.mark.backend
+
+DECODINGS = [Decoding(max_length=4), Decoding.beam(3, max_length=4, alternatives=2),
+             Decoding.beam(4, max_length=6, alternatives=5), Decoding.beam(2, max_length=3, alternatives=0)]
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = random.Random(4)
+    return [make_picture(rng)[0] for _ in range(3)]
+
+
+def lstm_kind():
+    """A random CNN+LSTM with the thumbnail backbone; its teacher-forced log-probability of a caption."""
+    keras = pytest.importorskip("keras")
+    from captioner.config import LstmSettings
+    from captioner.data.text import Vocabulary
+    from captioner.features import BackboneSpec, build_backbone
+    from captioner.models import lstm_network
+    from captioner.models.lstm import LstmCaptioner
+
+    backbone = build_backbone(BackboneSpec("thumbnail"))
+    settings = LstmSettings(vocab_size=30, max_length=10, feature_dim=backbone.dim)
+    keras.utils.set_random_seed(5)
+    model = lstm_network.build_sequence_model(settings, seed=5)
+    vocabulary = Vocabulary(["<pad>", "<unk>", "startseq", "endseq", *(f"w{i}" for i in range(26))], max_length=10)
+    captioner = LstmCaptioner("tiny-lstm", BundleInfo(kind="lstm", name="tiny-lstm"), model, vocabulary, backbone)
+
+    def log_prob(image, text: str) -> float:
+        ids = [vocabulary.start_id, *(vocabulary.tokens.index(w) for w in text.split()), vocabulary.end_id]
+        tokens = np.zeros((1, lstm_network.sequence_length(settings)), dtype=np.int32)  # (1, steps)
+        tokens[0, : len(ids) - 1] = ids[:-1]
+        probabilities = np.asarray(model.predict_on_batch([backbone.embed([image]), tokens]))[0]  # (steps, vocab)
+        return float(sum(np.log(probabilities[position, word]) for position, word in enumerate(ids[1:])))
+
+    return captioner, log_prob
+
+
+def vit_gpt2_kind():
+    """A random tiny ViT-GPT2 (one token per word); its teacher-forced log-probability of a caption."""
+    torch = pytest.importorskip("torch")
+    from tiny_vit_gpt2 import tiny_parts
+
+    from captioner.models.vit_gpt2 import ModelParts, VitGpt2Captioner
+
+    parts = ModelParts(*tiny_parts(seed=1, decoder_init=0.5))
+    captioner = VitGpt2Captioner(parts, BundleInfo(kind="vit-gpt2", name="tiny-vit-gpt2"), device="cpu")
+
+    def log_prob(image, text: str) -> float:
+        ids = parts.tokenizer(text, add_special_tokens=False)["input_ids"] + [parts.tokenizer.eos_token_id]
+        start = parts.model.config.decoder_start_token_id
+        pixels = parts.image_processor(images=[image], return_tensors="pt")["pixel_values"]  # (1, 3, 32, 32)
+        with torch.no_grad():
+            logits = parts.model(pixel_values=pixels, decoder_input_ids=torch.tensor([[start, *ids[:-1]]])).logits
+        log_probs = torch.log_softmax(logits[0].double(), dim=-1)  # (steps, vocab)
+        return float(log_probs[torch.arange(len(ids)), torch.tensor(ids)].sum())
+
+    return captioner, log_prob
+
+
+KINDS = {"lstm": lstm_kind, "vit-gpt2": vit_gpt2_kind}
+
+
+@pytest.fixture(scope="module", params=sorted(KINDS))
+def kind(request):
+    return KINDS[request.param]()
+
+
+@pytest.mark.parametrize("decoding", DECODINGS, ids=lambda d: f"{d.method}{d.beam_size}-len{d.max_length}"
+                                                              f"-alt{d.alternatives}")
+def test_every_kind_keeps_the_decoding_contract(kind, images, decoding):
+    captioner, teacher_forced_log_prob = kind
+    captions = captioner.caption(images, decoding)
+    assert len(captions) == len(images)
+    longest = 0
+    for image, caption in zip(images, captions):
+        expected = min(decoding.alternatives, decoding.beam_size - 1) if decoding.method == "beam" else 0
+        assert len(caption.alternatives) == expected
+        assert len({caption.text, *(a.text for a in caption.alternatives)}) == expected + 1  # all different
+        for text, score in [(caption.text, caption.score), *((a.text, a.log_prob) for a in caption.alternatives)]:
+            words = len(text.split())
+            assert 1 <= words <= decoding.max_length
+            longest = max(longest, words)
+            assert score == pytest.approx(teacher_forced_log_prob(image, text), abs=2e-3)
+    assert longest == decoding.max_length  # random models talk on: the limit is reached, in words
+
+
+@pytest.mark.slow
+def test_a_sub_word_tokenizer_still_counts_words(images):
+    """GPT-2 style byte-level BPE (a model fitted briefly on it): several tokens per word, and max_length
+    still counts words."""
+    pytest.importorskip("torch")
+    from tiny_vit_gpt2 import END, fit_briefly, shapes_captions, tiny_parts
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from captioner.models.vit_gpt2 import ModelParts, VitGpt2Captioner
+    from captioner.models.word_limit import word_start_table
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(shapes_captions(), trainers.BpeTrainer(
+        vocab_size=290, special_tokens=[END], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=END, eos_token=END, unk_token=END,
+                                        pad_token=END)
+    starts = word_start_table(tokenizer)
+    tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    words = [i for i, t in enumerate(tokens) if t.lstrip("Ġ").isascii() and t.lstrip("Ġ").isalpha()]  # word pieces
+    assert sum(starts[i] for i in words) > 10 and sum(not starts[i] for i in words) > 10
+    assert [starts[i] for i in words] == [tokens[i].startswith("Ġ") for i in words]  # GPT-2's marker of a new word
+    rng = random.Random(2)
+    pictures = [make_picture(rng) for _ in range(8)]
+    model, processor, tokenizer = tiny_parts(seed=0, tokenizer=tokenizer)
+    fit_briefly(model, processor, tokenizer, [p for p, _ in pictures], [describe(g, rng)[0] for _, g in pictures],
+                steps=20)
+    captioner = VitGpt2Captioner(ModelParts(model, processor, tokenizer), BundleInfo(kind="vit-gpt2", name="bpe"),
+                                 device="cpu")
+    for decoding in (Decoding(max_length=3), Decoding.beam(3, max_length=2)):
+        generated = captioner.caption(images, decoding)
+        lengths = [len(c.text.split()) for c in generated]
+        assert max(lengths) == decoding.max_length, [c.text for c in generated]
