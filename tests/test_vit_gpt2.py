@@ -259,10 +259,11 @@ def test_a_plain_folder_or_copied_snapshot_loads_by_path_name_and_command_line(t
     expected = texts(load_pretrained(plain).caption(images[:2]))
     for name in (plain, "my-vit", models / "old-snapshot", "old-snapshot"):
         loaded = load_captioner(name, models)
-        assert loaded.kind == "vit-gpt2" and loaded.name == Path(name).name
+        assert loaded.kind == "image-to-text" and loaded.architecture == "vit-gpt2"
+        assert loaded.name == Path(name).name
         assert texts(loaded.caption(images[:2])) == expected
-    assert {(info.name, info.kind) for info in available_captioners(models)} == {("my-vit", "vit-gpt2"),
-                                                                                  ("old-snapshot", "vit-gpt2")}
+    assert {(info.name, info.kind) for info in available_captioners(models)} == {("my-vit", "image-to-text"),
+                                                                                  ("old-snapshot", "image-to-text")}
     picture = tmp_path / "picture.png"
     images[0].save(picture)
     assert main(["caption", str(picture), "--model", str(plain)]) == 0
