@@ -136,8 +136,7 @@ class CaptionService:
         batcher = MicroBatcher(captioner, self.settings.batch_size, self.settings.batch_wait_ms,
                                self.settings.queue_size)
         size = bundle_size(path) if path else None
-        loaded = LoadedModel(captioner, batcher, source, path, size, time.perf_counter() - started,
-                             measure_latency(captioner))
+        loaded = LoadedModel(captioner, batcher, source, path, size, time.perf_counter() - started)
         self.models[captioner.name] = loaded
         return loaded
 
@@ -160,7 +159,8 @@ class CaptionService:
                 self.problems.append({"name": info.name, "message": str(error) or type(error).__name__})
                 continue
             warm_up(captioner)
-            self.add_model(captioner, "demo" if info.dataset == DEMO_DATASET else "bundle", path, started)
+            loaded = self.add_model(captioner, "demo" if info.dataset == DEMO_DATASET else "bundle", path, started)
+            loaded.latency_ms = measure_latency(captioner)
 
     def _load_pretrained(self, name: str) -> None:
         from captioner.models.registry import load_captioner
@@ -176,7 +176,7 @@ class CaptionService:
         if captioner.name in self.models:  # a bundle of that name is already served
             return
         warm_up(captioner)
-        self.add_model(captioner, "pretrained", None, started)
+        self.add_model(captioner, "pretrained", None, started).latency_ms = measure_latency(captioner)
 
     def _load_demo(self) -> None:
         from captioner.models.registry import load_captioner
@@ -187,7 +187,7 @@ class CaptionService:
         bundle = build_demo_model(folder)  # returns the bundle at once when an earlier start built it
         captioner = load_captioner(bundle)
         warm_up(captioner)
-        self.add_model(captioner, "demo", Path(bundle), started)
+        self.add_model(captioner, "demo", Path(bundle), started).latency_ms = measure_latency(captioner)
 
     # -- captioning -------------------------------------------------------------------------------------
     @property
