@@ -28,8 +28,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 from run import figure  # noqa: E402
 
 
+def letters(number: int) -> str:
+    """0 -> "a", 25 -> "z", 26 -> "ba": a word of letters for each number (a tokenizer treats it as a word)."""
+    word = ""
+    while True:
+        number, digit = divmod(number, 26)
+        word = chr(ord("a") + digit) + word
+        if not number:
+            return word
+
+
 def word_vocab(size: int, specials: list[str]) -> dict[str, int]:
-    return {token: index for index, token in enumerate(specials + [f"w{i}" for i in range(size - len(specials))])}
+    """A stand-in vocabulary of ``size`` tokens, each a whole word of letters."""
+    words = [f"w{letters(i)}" for i in range(size - len(specials))]
+    return {token: index for index, token in enumerate(specials + words)}
 
 
 def blip_base():
