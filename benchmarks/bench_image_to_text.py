@@ -38,9 +38,10 @@ def letters(number: int) -> str:
             return word
 
 
-def word_vocab(size: int, specials: list[str]) -> dict[str, int]:
-    """A stand-in vocabulary of ``size`` tokens, each a whole word of letters."""
-    words = [f"w{letters(i)}" for i in range(size - len(specials))]
+def word_vocab(size: int, specials: list[str], space: str = "") -> dict[str, int]:
+    """A stand-in vocabulary of ``size`` tokens, each a whole word of letters (``space``: a byte-level BPE's
+    mark of a word that follows a space, so each token decodes as a new word)."""
+    words = [f"{space}w{letters(i)}" for i in range(size - len(specials))]
     return {token: index for index, token in enumerate(specials + words)}
 
 
@@ -68,7 +69,8 @@ def florence_2_base():
     from transformers import (BartConfig, BartTokenizer, CLIPImageProcessorPil, Florence2Config,
                               Florence2ForConditionalGeneration, Florence2Processor)
 
-    tokenizer = BartTokenizer(vocab=word_vocab(51289, ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]), merges=[],
+    tokenizer = BartTokenizer(vocab=word_vocab(51289, ["<s>", "<pad>", "</s>", "<unk>", "<mask>"], space="\u0120"),
+                              merges=[],
                               extra_special_tokens={"image_token": "<image>"})
     text = BartConfig(vocab_size=len(tokenizer), d_model=768, encoder_layers=6, decoder_layers=6,
                       encoder_attention_heads=12, decoder_attention_heads=12, encoder_ffn_dim=3072,
