@@ -13,7 +13,7 @@ OFFLINE_ENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=2 \
 TEST_ENV := $(OFFLINE_ENV) TF_ENABLE_ONEDNN_OPTS=0
 PYTEST_ARGS ?=
 
-.PHONY: install run dev test test-backend-torch bench system-packages clean
+.PHONY: install run dev test test-backend-torch audit screenshots bench system-packages clean
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,10 +41,20 @@ dev: install
 test: install system-packages
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-backend-torch
+	$(MAKE) --no-print-directory audit
+
+# Known vulnerabilities in the pinned requirements (pip-audit); says so plainly when it cannot check.
+audit: install
+	$(PY) scripts/audit-requirements.py
 
 # The model and decoding tests again on Keras's PyTorch backend.
 test-backend-torch: install
 	$(TEST_ENV) KERAS_BACKEND=torch $(PY) -m pytest -m backend $(PYTEST_ARGS)
+
+# The browser tests again, writing their screenshots into docs/screenshots/ (make test keeps them in a
+# temporary folder, so it leaves the tree as it was).
+screenshots: install system-packages
+	$(TEST_ENV) $(PY) -m pytest tests/browser --screenshots docs/screenshots $(PYTEST_ARGS)
 
 bench: install
 	$(OFFLINE_ENV) $(PY) benchmarks/run.py

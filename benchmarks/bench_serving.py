@@ -44,7 +44,7 @@ def start_server(models: Path, batch_size: int):
 
     return start(models, "--threads", "16", env={
         "CAPTIONER_BATCH_SIZE": str(batch_size), "CAPTIONER_BATCH_WAIT_MS": "5", "CAPTIONER_TRY_PRETRAINED": "0",
-        "SECRET_KEY": "bench", "CAPTIONER_QUEUE_SIZE": "256"})
+        "SECRET_KEY": "bench", "CAPTIONER_QUEUE_SIZE": "256", "CAPTIONER_RATE_LIMIT": "off"})
 
 
 def load(base: str, images: list[bytes], clients: int, requests_count: int) -> dict:

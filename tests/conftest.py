@@ -1,57 +1,120 @@
-"""Fixtures every test module may use: the command line as a subprocess, the shapes data set, the
-real Flickr8k text from ../shared/data when it is present. Nothing here touches the network."""
+"""Fixtures every test may use, as in Flask's tutorial: ``app``, ``client`` and ``runner`` (the command
+line in this process), plus the shapes data set and the shapes demo model, each built once per run.
+Helpers that tests import live in the ``support`` package; nothing here runs at import time.
+Nothing here touches the network: the test environment keeps the Hugging Face hub offline."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import tempfile
-import sys
-from dataclasses import dataclass
+import shutil
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("CAPTIONER_SHARED_DATA", ROOT.parent / "shared" / "data"))
+from support import ROOT
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Apps made by tests keep their caption history in a throw-away SQLite file, never in a real database.
-_TEST_INSTANCE = tempfile.mkdtemp(prefix="captioner-test-instance-")
-os.environ["DATABASE_URL"] = f"sqlite:///{_TEST_INSTANCE}/captioner.db"
+# the real Flickr8k text and a phone photo, when present (CAPTIONER_SHARED_DATA points elsewhere)
+SHARED_DATA = Path(os.environ.get("CAPTIONER_SHARED_DATA") or ROOT.parent / "shared" / "data")
+# The test environment: the hub never reached; TensorFlow's info lines off.
+TEST_ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-@dataclass
-class CliResult:
-    returncode: int
-    stdout: str
-    stderr: str
+def pytest_addoption(parser):
+    parser.addoption("--screenshots", metavar="DIR", default=None,
+                     help="write the browser tests' screenshots to DIR (make screenshots: docs/screenshots); "
+                          "default: a temporary folder")
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600) -> CliResult:
-    """Run ``python -m captioner ARGS`` in a fresh process, as a user would."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    full_env.update(env or {})
-    done = subprocess.run([sys.executable, "-m", "captioner", *map(str, args)], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
-    return CliResult(done.returncode, done.stdout, done.stderr)
+def pytest_configure(config):
+    """Variables that must be set before the libraries are imported, where the caller has not set them
+    (``make test`` sets them all); undone when the run ends."""
+    config._environment_patch = patch = pytest.MonkeyPatch()
+    for name, value in TEST_ENVIRONMENT.items():
+        if name not in os.environ:
+            patch.setenv(name, value)
 
 
-def assert_clean_failure(result: CliResult, *fragments: str) -> None:
-    """A failed command: non-zero exit, exactly one line on stderr naming the problem, no traceback."""
-    assert result.returncode != 0, result
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment.lower() in lines[0].lower(), (fragment, lines[0])
+def pytest_unconfigure(config):
+    patch = getattr(config, "_environment_patch", None)
+    if patch is not None:
+        patch.undo()
+
+
+@pytest.fixture(scope="session")
+def history_database(tmp_path_factory) -> str:
+    """A throw-away SQLite database for the caption history of the apps the tests make."""
+    return f"sqlite:///{tmp_path_factory.mktemp('history')}/captioner.db"
+
+
+@pytest.fixture(scope="session")
+def make_app(history_database):
+    """``make_app(models_dir, **settings)``: a testing app serving ``models_dir`` (no pretrained model, no
+    demo built, the test history database); ``settings`` are WebSettings fields or Flask keys."""
+    from support.web import make_app as make
+
+    def make_app(models_dir: Path, **settings):
+        return make(models_dir, **{"database_url": history_database, **settings})
+
+    return make_app
+
+
+@pytest.fixture(scope="session")
+def demo_models_dir(tmp_path_factory, history_database) -> Path:
+    """A models folder with the real shapes demo bundle, built once per run by the app itself: an app
+    started on an empty folder, with nothing else to load, trains the demo model there. Read-only: copy
+    the bundle (``support.web.copy_bundle``) to change it."""
+    from captioner.web import create_app
+
+    folder = tmp_path_factory.mktemp("demo-models") / "models"
+    app = create_app({"models_dir": str(folder), "try_pretrained": False, "secret_key": "test",
+                      "database_url": history_database})
+    service = app.extensions["captioner"]
+    assert service.state == "ready" and list(service.models) == ["shapes-demo"], service.readiness()
+    assert any("demo" in note for note in service.notes)
+    service.close()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def demo_bundle(demo_models_dir) -> Path:
+    return demo_models_dir / "shapes-demo"
+
+
+@pytest.fixture(scope="module")
+def app(make_app, demo_models_dir):
+    """The app serving the shapes demo model (modules that need other models override this fixture)."""
+    app = make_app(demo_models_dir)
+    yield app
+    app.extensions["captioner"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner():
+    """The command line in this process: ``runner(*args)`` returns the exit code and captured output."""
+    from support.cli import run_main
+
+    return run_main
 
 
 @pytest.fixture
 def cli():
+    """The command line in a fresh process, for tests where a separate process is the point."""
+    from support.cli import run_cli
+
     return run_cli
+
+
+@pytest.fixture
+def models_copy(demo_bundle, tmp_path) -> Path:
+    """A models folder of this test's own, holding a copy of the demo bundle (free to change)."""
+    folder = tmp_path / "models"
+    shutil.copytree(demo_bundle, folder / demo_bundle.name)
+    return folder
 
 
 @pytest.fixture(scope="session")

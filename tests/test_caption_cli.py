@@ -5,19 +5,15 @@ import shutil
 
 import pytest
 
-from conftest import assert_clean_failure, run_cli
+from support.cli import assert_clean_failure, run_main
 
 pytest.importorskip("keras")
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    """A models folder with the shapes demo model, trained for a few epochs."""
-    from captioner.training.demo import build_demo_model
-
-    folder = tmp_path_factory.mktemp("models")
-    build_demo_model(folder, images=80, epochs=3)
-    return folder
+def models_dir(demo_models_dir):
+    """The session's models folder with the shapes demo model (read-only)."""
+    return demo_models_dir
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +34,13 @@ def test_build_demo_model_is_a_complete_bundle_and_is_reused(models_dir):
 
 
 def test_caption_prints_one_line_per_image_and_json(models_dir, pictures):
-    result = run_cli("caption", *pictures, "--model", "shapes-demo", "--models-dir", models_dir)
+    result = run_main("caption", *pictures, "--model", "shapes-demo", "--models-dir", models_dir)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert [line.split("\t")[0] for line in lines] == [str(p) for p in pictures]
     assert all(line.split("\t")[1].strip() for line in lines)
 
-    result = run_cli("caption", pictures[0], "--model", models_dir / "shapes-demo", "--beam", "3",
+    result = run_main("caption", pictures[0], "--model", models_dir / "shapes-demo", "--beam", "3",
                      "--alternatives", "2", "--max-length", "6", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -59,32 +55,32 @@ def test_caption_prints_one_line_per_image_and_json(models_dir, pictures):
 def test_caption_bad_inputs_fail_with_one_clear_line(models_dir, pictures, tmp_path):
     not_an_image = tmp_path / "notes.jpg"
     not_an_image.write_text("hello")
-    result = run_cli("caption", pictures[0], not_an_image, "--model", "shapes-demo", "--models-dir", models_dir)
+    result = run_main("caption", pictures[0], not_an_image, "--model", "shapes-demo", "--models-dir", models_dir)
     assert_clean_failure(result, "notes.jpg")
-    assert_clean_failure(run_cli("caption", tmp_path / "missing.png", "--model", "shapes-demo",
+    assert_clean_failure(run_main("caption", tmp_path / "missing.png", "--model", "shapes-demo",
                                  "--models-dir", models_dir), "missing.png")
-    assert_clean_failure(run_cli("caption", pictures[0], "--model", "nothing-here", "--models-dir", models_dir),
+    assert_clean_failure(run_main("caption", pictures[0], "--model", "nothing-here", "--models-dir", models_dir),
                          "nothing-here")
-    assert_clean_failure(run_cli("caption", pictures[0], "--model", "shapes-demo", "--models-dir", models_dir,
+    assert_clean_failure(run_main("caption", pictures[0], "--model", "shapes-demo", "--models-dir", models_dir,
                                  "--greedy", "--beam", "3"), "greedy", "contradict")
 
 
 def test_models_lists_installed_bundles(models_dir, tmp_path):
     shutil.copytree(models_dir / "shapes-demo", tmp_path / "demo-copy")
     (tmp_path / "half-written").mkdir()  # no captioner.json: not a bundle
-    result = run_cli("models", "--models-dir", tmp_path, "--json")
+    result = run_main("models", "--models-dir", tmp_path, "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     (row,) = data["models"]
     assert row["name"] == "shapes-demo" and row["kind"] == "lstm" and row["dataset"] == "shapes"
     assert row["size_bytes"] > 0 and "val" in row["metrics"]
-    text = run_cli("models", "--models-dir", tmp_path)
+    text = run_main("models", "--models-dir", tmp_path)
     assert text.returncode == 0 and "shapes-demo\tlstm\tshapes" in text.stdout and "val: loss=" in text.stdout
-    empty = run_cli("models", "--models-dir", tmp_path / "none")
+    empty = run_main("models", "--models-dir", tmp_path / "none")
     assert empty.returncode == 0 and "no models" in empty.stdout
 
 
 def test_train_lstm_bad_inputs_fail_with_one_clear_line(tmp_path, models_dir):
-    assert_clean_failure(run_cli("train", "lstm", tmp_path / "nowhere", "--out", tmp_path / "m"), "prepared")
-    result = run_cli("train", "lstm", tmp_path, "--out", tmp_path / "m", "--learning-rate", "x")
+    assert_clean_failure(run_main("train", "lstm", tmp_path / "nowhere", "--out", tmp_path / "m"), "prepared")
+    result = run_main("train", "lstm", tmp_path, "--out", tmp_path / "m", "--learning-rate", "x")
     assert result.returncode != 0 and "Traceback" not in result.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_clean_failure, run_cli
+from support.cli import assert_clean_failure, run_main
 
 
 @pytest.fixture(scope="module")
@@ -31,18 +31,19 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def no_java_env(tmp_path: Path) -> dict:
+def hide_java(monkeypatch, tmp_path: Path) -> None:
     """PATH without any 'java': the pure-Python fallback."""
     empty = tmp_path / "no-java-bin"
     empty.mkdir(exist_ok=True)
-    return {"PATH": str(empty)}
+    monkeypatch.setenv("PATH", str(empty))
 
 
-def test_predictions_file_without_java_prints_table_note_and_writes_report(prepared, tmp_path):
+def test_predictions_file_without_java_prints_table_note_and_writes_report(prepared, tmp_path, monkeypatch):
     rows = [{"image": row["image"], "caption": row["references"][0]} for row in test_items(prepared)]
     predictions = write_jsonl(tmp_path / "system-a.jsonl", rows)
-    result = run_cli("evaluate", "--predictions", predictions, "--dataset", prepared, cwd=tmp_path,
-                     env=no_java_env(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    hide_java(monkeypatch, tmp_path)
+    result = run_main("evaluate", "--predictions", predictions, "--dataset", prepared)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     header = lines[1].split()
@@ -54,8 +55,8 @@ def test_predictions_file_without_java_prints_table_note_and_writes_report(prepa
     reports = list((tmp_path / "reports").glob("shapes-test-*/report.md"))
     assert len(reports) == 1 and f"report: {reports[0].relative_to(tmp_path)}" in result.stdout
     # the report's own predictions.jsonl (with a "model" field) scores again to the same numbers
-    again = run_cli("evaluate", "--predictions", reports[0].parent / "predictions.jsonl", "--dataset", prepared,
-                    "--report", tmp_path / "again", "--json", env=no_java_env(tmp_path))
+    again = run_main("evaluate", "--predictions", reports[0].parent / "predictions.jsonl", "--dataset", prepared,
+                    "--report", tmp_path / "again", "--json")
     assert again.returncode == 0, again.stderr
     first = json.loads((reports[0].parent / "metrics.json").read_text(encoding="utf-8"))["models"][0]
     second = json.loads(again.stdout)["models"][0]
@@ -77,45 +78,44 @@ def test_bad_predictions_files_fail_cleanly(prepared, tmp_path, case, fragments)
         write_jsonl(path, [{"image": image, "caption": "a"}, {"image": "nowhere.png", "caption": "b"}])
     elif case == "empty file":
         path.write_text("\n", encoding="utf-8")
-    result = run_cli("evaluate", "--predictions", path, "--dataset", prepared, "--report", tmp_path / "r")
+    result = run_main("evaluate", "--predictions", path, "--dataset", prepared, "--report", tmp_path / "r")
     assert_clean_failure(result, *fragments)
     assert not (tmp_path / "r").exists()  # nothing half-written
 
 
 def test_bad_datasets_models_and_arguments_fail_cleanly(prepared, shapes_dataset, tmp_path):
     predictions = write_jsonl(tmp_path / "p.jsonl", [{"image": test_items(prepared)[0]["image"], "caption": "a"}])
-    assert_clean_failure(run_cli("evaluate", "--predictions", predictions, "--dataset", tmp_path / "nope"),
+    assert_clean_failure(run_main("evaluate", "--predictions", predictions, "--dataset", tmp_path / "nope"),
                          "does not exist")
-    assert_clean_failure(run_cli("evaluate", "no-such-model", "--dataset", prepared, "--models-dir", tmp_path),
+    assert_clean_failure(run_main("evaluate", "no-such-model", "--dataset", prepared, "--models-dir", tmp_path),
                          "no model bundle named 'no-such-model'")
-    assert_clean_failure(run_cli("evaluate", "--dataset", prepared), "name at least one MODEL")
-    assert_clean_failure(run_cli("evaluate", "m", "--predictions", predictions, "--dataset", prepared), "not both")
+    assert_clean_failure(run_main("evaluate", "--dataset", prepared), "name at least one MODEL")
+    assert_clean_failure(run_main("evaluate", "m", "--predictions", predictions, "--dataset", prepared), "not both")
 
 
-def evaluate_in_process(capsys, *args) -> dict:
-    from captioner.cli import main
+def evaluate_in_process(*args) -> dict:
+    result = run_main("evaluate", *args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["models"][0]
 
-    assert main(["evaluate", *map(str, args), "--json"]) == 0, capsys.readouterr().err
-    return json.loads(capsys.readouterr().out)["models"][0]
 
-
-def test_a_raw_data_set_scores_as_its_prepared_folder(prepared, shapes_dataset, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("PATH", no_java_env(tmp_path)["PATH"])
+def test_a_raw_data_set_scores_as_its_prepared_folder(prepared, shapes_dataset, tmp_path, monkeypatch):
+    hide_java(monkeypatch, tmp_path)
     rows = [{"image": row["image"], "caption": row["references"][-1]} for row in test_items(prepared)]
     predictions = write_jsonl(tmp_path / "p.jsonl", rows)
-    from_prepared = evaluate_in_process(capsys, "--predictions", predictions, "--dataset", prepared,
+    from_prepared = evaluate_in_process("--predictions", predictions, "--dataset", prepared,
                                         "--report", tmp_path / "a")
-    from_raw = evaluate_in_process(capsys, "--predictions", predictions, "--dataset", shapes_dataset,
+    from_raw = evaluate_in_process("--predictions", predictions, "--dataset", shapes_dataset,
                                    "--report", tmp_path / "b")
     assert from_raw["metrics"] == from_prepared["metrics"] and from_raw["metrics"]["BLEU-4"] > 0.5
     assert not list(shapes_dataset.glob("*.jsonl"))  # nothing written into the data set
 
 
-def test_predictions_score_against_flickr8k_as_downloaded(flickr8k_text, tmp_path, monkeypatch, capsys):
+def test_predictions_score_against_flickr8k_as_downloaded(flickr8k_text, tmp_path, monkeypatch):
     """The real Flickr8k text files beside the images folder, no 'data prepare' first."""
     import shutil
 
-    monkeypatch.setenv("PATH", no_java_env(tmp_path)["PATH"])
+    hide_java(monkeypatch, tmp_path)
     dataset = tmp_path / "flickr8k"
     shutil.copytree(flickr8k_text, dataset / "Flickr8k_text")
     names = {line.split("#")[0] for line in (flickr8k_text / "Flickr8k.token.txt").read_text().splitlines() if line}
@@ -125,27 +125,26 @@ def test_predictions_score_against_flickr8k_as_downloaded(flickr8k_text, tmp_pat
     test_images = (flickr8k_text / "Flickr_8k.testImages.txt").read_text().split()
     predictions = write_jsonl(tmp_path / "p.jsonl", [{"image": name, "caption": "a dog runs on the grass"}
                                                       for name in test_images])
-    scored = evaluate_in_process(capsys, "--predictions", predictions, "--dataset", dataset,
+    scored = evaluate_in_process("--predictions", predictions, "--dataset", dataset,
                                  "--report", tmp_path / "report")
     assert scored["counts"]["images"] == 1000 and 0 < scored["metrics"]["BLEU-1"] < 1
 
 
 # --- a real trained captioner ----------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def shapes_model(tmp_path_factory) -> Path:
-    demo = pytest.importorskip("captioner.training.demo", reason="the LSTM trainer (captioner.training.demo) "
-                               "is not in this checkout")
-    # one models folder for the whole session: build_demo_model reuses the bundle when it is there
-    return Path(demo.build_demo_model(tmp_path_factory.getbasetemp() / "demo-models"))
+@pytest.fixture
+def shapes_model(models_copy) -> Path:
+    """This test's own copy of the session's demo bundle (evaluate records metrics in it)."""
+    return models_copy / "shapes-demo"
 
 
 @pytest.mark.slow
-def test_evaluating_a_trained_model_writes_report_and_records_metrics_in_its_bundle(shapes_model, prepared, tmp_path):
+def test_evaluating_a_trained_model_writes_report_and_records_metrics_in_its_bundle(shapes_model, prepared, tmp_path,
+                                                                                    monkeypatch):
     from captioner.evaluation.tokenize import java_available
     from captioner.models.bundle import read_bundle_info
 
-    result = run_cli("evaluate", shapes_model.name, "--dataset", prepared, "--models-dir", shapes_model.parent,
+    result = run_main("evaluate", shapes_model.name, "--dataset", prepared, "--models-dir", shapes_model.parent,
                      "--beam", "2", "--report", tmp_path / "report", "--figure-images", "4")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[2].split()[0] == shapes_model.name
@@ -161,8 +160,8 @@ def test_evaluating_a_trained_model_writes_report_and_records_metrics_in_its_bun
     assert stored["CIDEr"] == pytest.approx(record["metrics"]["CIDEr"])
     assert (tmp_path / "report" / "results.png").stat().st_size > 10_000
     # a partial run (--limit) does not overwrite what the bundle says about the whole split
-    partial = run_cli("evaluate", shapes_model, "--dataset", prepared, "--limit", "2", "--report", tmp_path / "partial",
-                      env=no_java_env(tmp_path))
+    hide_java(monkeypatch, tmp_path)
+    partial = run_main("evaluate", shapes_model, "--dataset", prepared, "--limit", "2", "--report", tmp_path / "partial")
     assert partial.returncode == 0, partial.stderr
     assert "Not recorded in the bundle" in partial.stdout
     assert read_bundle_info(shapes_model).metrics["test"] == stored

@@ -108,15 +108,12 @@ def test_predictions_must_belong_to_the_split_and_may_cover_part_of_it(prepared)
 
 
 @pytest.mark.slow
-def test_report_and_figure_for_a_trained_captioner(prepared, tmp_path_factory, tmp_path):
+def test_report_and_figure_for_a_trained_captioner(prepared, demo_bundle, tmp_path):
     """A real shapes LSTM captions the test split in batches; its report and figure come from those captions."""
-    demo = pytest.importorskip("captioner.training.demo", reason="the LSTM trainer (captioner.training.demo) "
-                               "is not in this checkout")
     from captioner.evaluation import diversity_warning, evaluate_captioner
     from captioner.models.registry import load_captioner
 
-    # the session's shared demo bundle (also used by test_evaluate_cli); only read here
-    captioner = load_captioner(demo.build_demo_model(tmp_path_factory.getbasetemp() / "demo-models"))
+    captioner = load_captioner(demo_bundle)  # the session's demo bundle; only read here
     result = evaluate_captioner(captioner, prepared, "test", limit=4, batch_size=3, progress=False, java=False)
     assert [item.image for item in result.items] == [item.image for item in prepared.split("test")[:4]]
     assert all(isinstance(result.captions[item.image], str) for item in result.items)

@@ -8,7 +8,7 @@ import io
 import json
 
 import pytest
-from history_databases import DATABASES, database_url_for, drop_history_tables
+from support.history_databases import DATABASES, database_url_for, drop_history_tables
 from PIL import Image
 
 from captioner.data.images import load_image

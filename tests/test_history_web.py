@@ -10,22 +10,16 @@ import re
 
 import pytest
 from PIL import Image
-from web_support import make_app
 
 from captioner.history import DatabaseError
 
 
 @pytest.fixture
-def app(tmp_path):
+def app(make_app, tmp_path):
     app = make_app(tmp_path / "models", database_url=f"sqlite:///{tmp_path / 'history.db'}")
     yield app
     app.extensions["captioner"].close()
     app.extensions["captioner.history"].close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def photo_bytes(size=(800, 600), color=(30, 160, 90)) -> bytes:
@@ -178,12 +172,12 @@ def test_list_api_checks_its_arguments(client):
     assert client.get("/api/v1/history/abc").status_code == 404
 
 
-def test_an_unreachable_database_stops_the_app_with_a_clear_message(tmp_path):
+def test_an_unreachable_database_stops_the_app_with_a_clear_message(make_app, tmp_path):
     with pytest.raises(DatabaseError, match="cannot prepare the history database.*check DATABASE_URL"):
         make_app(tmp_path / "models", database_url="postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
 
 
-def test_without_database_url_the_history_is_a_sqlite_file_in_the_instance_folder(tmp_path):
+def test_without_database_url_the_history_is_a_sqlite_file_in_the_instance_folder(make_app, tmp_path):
     instance = tmp_path / "instance"
     app = make_app(tmp_path / "models", database_url="", instance_dir=str(instance))
     try:
@@ -197,7 +191,7 @@ def test_without_database_url_the_history_is_a_sqlite_file_in_the_instance_folde
         app.extensions["captioner.history"].close()
 
 
-def test_saving_applies_the_apps_pixel_limit(tmp_path):
+def test_saving_applies_the_apps_pixel_limit(make_app, tmp_path):
     app = make_app(tmp_path / "models", database_url=f"sqlite:///{tmp_path / 'history.db'}", max_pixels=100_000)
     try:
         client = app.test_client()

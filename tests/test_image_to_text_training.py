@@ -11,8 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tiny_image_to_text import save_tiny  # noqa: E402
-from tiny_vit_gpt2 import single_thread  # noqa: E402
+from support.tiny_image_to_text import save_tiny  # noqa: E402
+from support.tiny_vit_gpt2 import single_thread  # noqa: E402
 
 from captioner import load_captioner  # noqa: E402
 from captioner.config import ImageToTextSettings  # noqa: E402

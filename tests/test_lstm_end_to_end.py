@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import run_cli
+from support.cli import run_main
 
 pytest.importorskip("keras")
 nltk_bleu = pytest.importorskip("nltk.translate.bleu_score")
@@ -31,12 +31,12 @@ def test_shapes_model_learns_to_caption_held_out_pictures(tmp_path):
          "--dropout", "0.1", "--seed", "1", "--quiet"),
     ]
     for step in steps:
-        result = run_cli(*step)
+        result = run_main(*step)
         assert result.returncode == 0, (step, result.stderr[-2000:])
 
     test_items = PreparedData(prepared).split("test")
     images = [PreparedData(prepared).image_path(item.image) for item in test_items]
-    result = run_cli("caption", *images, "--model", model, "--json")
+    result = run_main("caption", *images, "--model", model, "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     captions = json.loads(result.stdout)["captions"]
     assert [c["image"] for c in captions] == [str(p) for p in images]

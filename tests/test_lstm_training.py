@@ -14,10 +14,10 @@ from captioner.data.prepared import PreparedData  # noqa: E402
 from captioner.errors import CaptionerError  # noqa: E402
 from captioner.features import BackboneSpec, ensure_features  # noqa: E402
 from captioner.models.base import Decoding  # noqa: E402
-from captioner.models.bundle import is_bundle, read_bundle_info  # noqa: E402
+from captioner.models.bundle import is_bundle, read_bundle_info, run_folder  # noqa: E402
 from captioner.models.registry import load_captioner  # noqa: E402
 from captioner.training.datasets import PrefixBatches, TeacherForcingBatches, bucket_length  # noqa: E402
-from captioner.training.lstm import TrainingInterrupted, staging_dir, train_lstm  # noqa: E402
+from captioner.training.lstm import TrainingInterrupted, train_lstm  # noqa: E402
 from captioner.training.plots import plot_history  # noqa: E402
 
 SPEC = BackboneSpec("thumbnail", image_size=8)
@@ -103,22 +103,22 @@ def bundle_weights(bundle):
 
 def test_an_interrupted_run_resumed_equals_an_uninterrupted_one(prepared, cache, tmp_path):
     training = TrainingSettings(epochs=4, batch_size=8, learning_rate=5e-3, seed=5, lr_patience=1, patience=10)
-    straight = train_lstm(prepared.folder, tmp_path / "straight", training, TINY, SPEC, features=cache,
+    straight = train_lstm(prepared.folder, tmp_path / "straight", training, TINY, SPEC, feature_cache=cache,
                           progress=False)
 
     interrupted = tmp_path / "resumed"
     with pytest.raises(TrainingInterrupted, match="after 2 of 4 epoch.*--resume"):
-        train_lstm(prepared.folder, interrupted, training, TINY, SPEC, features=cache, progress=False,
+        train_lstm(prepared.folder, interrupted, training, TINY, SPEC, feature_cache=cache, progress=False,
                    callbacks=[InterruptAfter(2)])
     assert not interrupted.exists()  # no half-written bundle, only the hidden run folder
-    state = json.loads((staging_dir(interrupted) / "state.json").read_text())
+    state = json.loads((run_folder(interrupted) / "state.json").read_text())
     assert state["epoch"] == 2
     with pytest.raises(CaptionerError, match="--resume"):  # starting again would throw the run away
-        train_lstm(prepared.folder, interrupted, training, TINY, SPEC, features=cache, progress=False)
-    resumed = train_lstm(prepared.folder, interrupted, TrainingSettings(epochs=99), None, None, features=cache,
+        train_lstm(prepared.folder, interrupted, training, TINY, SPEC, feature_cache=cache, progress=False)
+    resumed = train_lstm(prepared.folder, interrupted, TrainingSettings(epochs=99), None, None, feature_cache=cache,
                          resume=True, progress=False)  # the run's own settings win
 
-    assert is_bundle(resumed) and not staging_dir(interrupted).exists()
+    assert is_bundle(resumed) and not run_folder(interrupted).exists()
     for a, b in zip(bundle_weights(straight), bundle_weights(resumed)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     rows = [list(csv.DictReader(open(path / "history.csv"))) for path in (straight, resumed)]
@@ -144,11 +144,11 @@ def test_the_learning_rate_schedule_and_early_stopping_survive_a_resume(prepared
                                 patience=3)
     out = tmp_path / "plateau"
     with pytest.raises(TrainingInterrupted):
-        train_lstm(prepared.folder, out, training, TINY, SPEC, features=cache, progress=False,
+        train_lstm(prepared.folder, out, training, TINY, SPEC, feature_cache=cache, progress=False,
                    callbacks=[InterruptAfter(2)])
-    state = json.loads((staging_dir(out) / "state.json").read_text())
+    state = json.loads((run_folder(out) / "state.json").read_text())
     assert state["callbacks"]["early_stopping"]["wait"] == 1 and state["learning_rate"] == pytest.approx(2e-13)
-    train_lstm(prepared.folder, out, resume=True, features=cache, progress=False)
+    train_lstm(prepared.folder, out, resume=True, feature_cache=cache, progress=False)
     history = list(csv.DictReader(open(out / "history.csv")))
     assert [float(row["learning_rate"]) for row in history] == pytest.approx([1e-12, 1e-12, 2e-13, 4e-14])
     assert len(history) == 4  # of 6: early stopping counted the plateau epochs before the interruption too
@@ -156,15 +156,15 @@ def test_the_learning_rate_schedule_and_early_stopping_survive_a_resume(prepared
 
 def test_bad_starts_are_refused_clearly(prepared, cache, tmp_path):
     with pytest.raises(CaptionerError, match="no interrupted run"):
-        train_lstm(prepared.folder, tmp_path / "none", TrainingSettings(epochs=1), TINY, SPEC, features=cache,
+        train_lstm(prepared.folder, tmp_path / "none", TrainingSettings(epochs=1), TINY, SPEC, feature_cache=cache,
                    resume=True, progress=False)
     with pytest.raises(ValueError, match="generator"):
         train_lstm(prepared.folder, tmp_path / "odd", TrainingSettings(epochs=1, generator="both"), TINY, SPEC,
-                   features=cache, progress=False)
+                   feature_cache=cache, progress=False)
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("mine")
     with pytest.raises(CaptionerError, match="not an empty folder"):
-        train_lstm(prepared.folder, tmp_path / "taken", TrainingSettings(epochs=1), TINY, SPEC, features=cache,
+        train_lstm(prepared.folder, tmp_path / "taken", TrainingSettings(epochs=1), TINY, SPEC, feature_cache=cache,
                    progress=False)
 
 
@@ -173,7 +173,7 @@ def trained(prepared, cache, tmp_path_factory):
     """A small model trained for real on the shapes set, with the original's prefix generator."""
     out = tmp_path_factory.mktemp("models") / "shapes-prefix"
     training = TrainingSettings(epochs=6, batch_size=64, learning_rate=1e-2, generator="prefix", seed=2)
-    return train_lstm(prepared.folder, out, training, {**TINY, "dropout": 0.1}, SPEC, features=cache, progress=False)
+    return train_lstm(prepared.folder, out, training, {**TINY, "dropout": 0.1}, SPEC, feature_cache=cache, progress=False)
 
 
 def test_prefix_generator_trains_a_model_that_captions(trained, prepared):

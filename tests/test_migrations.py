@@ -8,17 +8,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+from datetime import datetime, timezone
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from history_databases import DATABASES, database_url_for, drop_history_tables
+from support.history_databases import DATABASES, database_url_for, drop_history_tables
 from PIL import Image
+from sqlalchemy import text
 
 from captioner.history import make_thumbnail
 from captioner.history.db import (create_database_engine, create_session_factory, downgrade_database, table_names,
                                   upgrade_database)
+from captioner.history.keys import KeyStore
 from captioner.history.models import Base
 from captioner.history.store import HistoryStore
+
+HEAD = "0002"
 
 
 @pytest.fixture(params=DATABASES)
@@ -40,13 +46,13 @@ def test_upgrade_downgrade_upgrade(engine):
     assert "history_entries" not in table_names(engine)
     upgrade_database(engine)
     assert {"history_entries", "alembic_version"} <= table_names(engine)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == HEAD
     downgrade_database(engine, "base")
     assert "history_entries" not in table_names(engine)
     assert current_revision(engine) is None
     upgrade_database(engine)
     assert "history_entries" in table_names(engine)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == HEAD
 
 
 def test_upgrading_again_keeps_the_data(engine):
@@ -55,6 +61,30 @@ def test_upgrading_again_keeps_the_data(engine):
     store.add(model="m", caption="a red circle", thumbnail=make_thumbnail(Image.new("RGB", (8, 8))), width=8, height=8)
     upgrade_database(engine)  # what every app start does
     assert [e.caption for e in store.list().entries] == ["a red circle"]
+
+
+def test_keys_migration_keeps_earlier_entries_as_the_shared_history(engine):
+    upgrade_database(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO history_entries (created_at, model, caption, alternatives, decoding, translations, "
+            "thumbnail, width, height) VALUES (:at, 'm', 'an old caption', '[]', '{}', '{}', :thumb, 8, 8)"),
+            {"at": datetime(2024, 5, 1, tzinfo=timezone.utc), "thumb": make_thumbnail(Image.new("RGB", (8, 8)))})
+    upgrade_database(engine)
+    assert {"api_keys", "history_entries"} <= table_names(engine)
+    store = HistoryStore(create_session_factory(engine))
+    [entry] = store.list().entries
+    assert entry.caption == "an old caption" and entry.owner_key_id is None
+    keys = KeyStore(create_session_factory(engine))
+    info, _key = keys.create("alice")
+    store.add(model="m", caption="alice's", thumbnail=make_thumbnail(Image.new("RGB", (8, 8))), width=8, height=8,
+              owner_key_id=info.id)
+    assert [e.caption for e in store.list(visible_to=info.id).entries] == ["alice's"]
+    downgrade_database(engine, "0001")
+    assert "api_keys" not in table_names(engine)
+    assert current_revision(engine) == "0001"
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM history_entries")).scalar() == 2
 
 
 def test_migrated_schema_matches_the_models(engine):
@@ -75,7 +105,7 @@ def test_server_workers_starting_together_migrate_one_at_a_time(kind, tmp_path):
     errors = [worker.communicate(timeout=120)[1] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0, 0, 0], errors
     engine = create_database_engine(url)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == HEAD
     engine.dispose()
     if kind == "postgres":
         drop_history_tables(url)

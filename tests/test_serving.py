@@ -10,21 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from web_support import GatedCaptioner, demo_models_dir, make_app, shapes_image_bytes
+from support.web import GatedCaptioner, shapes_image_bytes
 
 SHAPE_WORDS = ("circle", "square", "triangle")
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory) -> Path:
-    return demo_models_dir(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def real_model(demo_dir):
+def real_model(demo_bundle):
     from captioner.models.registry import load_captioner
 
-    return load_captioner(demo_dir / "shapes-demo")
+    return load_captioner(demo_bundle)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +137,7 @@ def test_a_failing_batch_fails_its_requests_and_the_worker_goes_on(real_model, i
         batcher.close()
 
 
-def gated_app(tmp_path, real_model, **settings):
+def gated_app(make_app, tmp_path, real_model, **settings):
     app = make_app(tmp_path, **settings)
     gated = GatedCaptioner(real_model, name="gated")
     app.extensions["captioner"].add_model(gated)
@@ -154,8 +149,8 @@ def post(app, data: bytes):
                                   content_type="multipart/form-data")
 
 
-def test_api_answers_503_overloaded_when_the_queue_is_full(tmp_path, real_model, shapes_dataset):
-    app, gated = gated_app(tmp_path, real_model, queue_size=1, batch_size=1, request_timeout_s=30)
+def test_api_answers_503_overloaded_when_the_queue_is_full(make_app, tmp_path, real_model, shapes_dataset):
+    app, gated = gated_app(make_app, tmp_path, real_model, queue_size=1, batch_size=1, request_timeout_s=30)
     service = app.extensions["captioner"]
     image = shapes_image_bytes(shapes_dataset)
     with ThreadPoolExecutor(2) as pool:
@@ -175,8 +170,8 @@ def test_api_answers_503_overloaded_when_the_queue_is_full(tmp_path, real_model,
     service.close()
 
 
-def test_api_answers_504_timeout_when_the_model_is_too_slow(tmp_path, real_model, shapes_dataset):
-    app, gated = gated_app(tmp_path, real_model, request_timeout_s=0.3)
+def test_api_answers_504_timeout_when_the_model_is_too_slow(make_app, tmp_path, real_model, shapes_dataset):
+    app, gated = gated_app(make_app, tmp_path, real_model, request_timeout_s=0.3)
     try:
         started = time.perf_counter()
         response = post(app, shapes_image_bytes(shapes_dataset))
@@ -188,27 +183,31 @@ def test_api_answers_504_timeout_when_the_model_is_too_slow(tmp_path, real_model
     app.extensions["captioner"].close()
 
 
-def test_serve_refuses_bad_settings_in_one_line(cli, tmp_path):
-    from conftest import assert_clean_failure
+def test_serve_refuses_bad_settings_in_one_line(runner, tmp_path, monkeypatch):
+    from support.cli import assert_clean_failure
 
-    result = cli("serve", "--port", "99999", "--models-dir", tmp_path)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    result = runner("serve", "--port", "99999", "--models-dir", tmp_path)
     assert_clean_failure(result, "port must be between 0 and 65535")
-    result = cli("serve", "--models-dir", tmp_path, env={"MAX_UPLOAD_MB": "lots"})
+    monkeypatch.setenv("MAX_UPLOAD_MB", "lots")
+    result = runner("serve", "--models-dir", tmp_path)
     assert_clean_failure(result, "MAX_UPLOAD_MB must be a number")
 
 
-def serve(models_dir: Path, *args: str, env: dict | None = None):
+def serve(models_dir: Path, workdir: Path, *args: str, env: dict | None = None):
+    """``captioner serve`` in its own process, working in ``workdir`` (its history database is there)."""
     from captioner.web.launch import start_server
 
-    return start_server(models_dir, *args, env={"CAPTIONER_TRY_PRETRAINED": "0", "SECRET_KEY": "test", **(env or {})},
-                        timeout=180)
+    env = {"CAPTIONER_TRY_PRETRAINED": "0", "SECRET_KEY": "test",
+           "DATABASE_URL": f"sqlite:///{workdir / 'captioner.db'}", **(env or {})}
+    return start_server(models_dir, *args, env=env, cwd=workdir, log_path=workdir / "server.log", timeout=180)
 
 
 @pytest.mark.slow
-def test_real_server_micro_batches_concurrent_clients(demo_dir, shapes_dataset):
+def test_real_server_micro_batches_concurrent_clients(demo_models_dir, shapes_dataset, tmp_path):
     import requests
 
-    server = serve(demo_dir, "--threads", "16", env={"CAPTIONER_BATCH_WAIT_MS": "10"})
+    server = serve(demo_models_dir, tmp_path, "--threads", "16", env={"CAPTIONER_BATCH_WAIT_MS": "10"})
     base = server.url
     try:
         ready = server.readyz()
@@ -239,10 +238,10 @@ def test_real_server_micro_batches_concurrent_clients(demo_dir, shapes_dataset):
 
 
 @pytest.mark.slow
-def test_gunicorn_workers_each_load_the_model_after_fork(demo_dir, shapes_dataset):
+def test_gunicorn_workers_each_load_the_model_after_fork(demo_models_dir, shapes_dataset, tmp_path):
     import requests
 
-    server = serve(demo_dir, "--workers", "2", "--threads", "2")
+    server = serve(demo_models_dir, tmp_path, "--workers", "2", "--threads", "2")
     base = server.url
     try:
         image = shapes_image_bytes(shapes_dataset, 5)
@@ -272,7 +271,7 @@ def test_offline_with_no_models_the_server_is_ready_within_a_minute_and_says_onc
     env = {"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "HF_ENDPOINT": "https://hub.invalid",
            "HF_HOME": str(tmp_path / "hf"), "SECRET_KEY": "test"}
     log = tmp_path / "serve.log"
-    with start_server(tmp_path / "models", env=env, log_path=log, timeout=60) as server:  # raises when later
+    with start_server(tmp_path / "models", env=env, cwd=tmp_path, log_path=log, timeout=60) as server:  # raises when later
         ready = server.readyz()
     assert ready["status"] == "ready" and list(ready["models"]) == ["shapes-demo"]
     lines = log.read_text().splitlines()

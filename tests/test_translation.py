@@ -6,7 +6,7 @@ import json
 import uuid
 
 import pytest
-from fake_azure_translator import KEY, REGION, FakeAzureTranslator
+from support.fake_azure_translator import KEY, REGION, FakeAzureTranslator
 
 from captioner.translation import TranslationError, TranslationSettings, create_translator
 from captioner.translation.azure import AzureTranslator

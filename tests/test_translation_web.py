@@ -4,8 +4,7 @@ serves, translations, and every failure of the service as a 502 with a clear mes
 from __future__ import annotations
 
 import pytest
-from fake_azure_translator import KEY, REGION, FakeAzureTranslator
-from web_support import make_app
+from support.fake_azure_translator import KEY, REGION, FakeAzureTranslator
 
 
 @pytest.fixture
@@ -14,14 +13,17 @@ def fake():
         yield server
 
 
-def app_for(tmp_path, **settings):
-    return make_app(tmp_path / "models", database_url=f"sqlite:///{tmp_path / 'history.db'}", **settings)
+@pytest.fixture
+def app_for(make_app, tmp_path):
+    """An app without models, with its own history database; settings are WebSettings fields."""
+    return lambda **settings: make_app(tmp_path / "models", database_url=f"sqlite:///{tmp_path / 'history.db'}",
+                                       **settings)
 
 
 @pytest.fixture
-def client(tmp_path, fake, monkeypatch):
+def client(app_for, fake, monkeypatch):
     monkeypatch.setenv("CAPTIONER_TRANSLATION_TIMEOUT", "0.5")
-    app = app_for(tmp_path, translator_key=KEY, translator_endpoint=fake.endpoint, translator_location=REGION)
+    app = app_for(translator_key=KEY, translator_endpoint=fake.endpoint, translator_location=REGION)
     yield app.test_client()
     app.extensions["captioner"].close()
 
@@ -78,11 +80,11 @@ def test_other_sites_may_not_spend_the_translation_service(client, fake):
     assert answer.status_code == 403 and fake.requests == []
 
 
-def test_without_a_backend_nothing_is_offered(tmp_path, monkeypatch):
+def test_without_a_backend_nothing_is_offered(app_for, tmp_path, monkeypatch):
     for name in ("KEY", "ENDPOINT", "LOCATION", "CAPTIONER_TRANSLATION_MODELS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CAPTIONER_TRANSLATION_MODELS", str(tmp_path))  # an empty folder: no local models
-    app = app_for(tmp_path)
+    app = app_for()
     client = app.test_client()
     assert client.get("/api/v1/translate/languages").json == {"backend": None, "languages": []}
     answer = client.post("/api/v1/translate", json={"text": "a dog", "to": "de"})

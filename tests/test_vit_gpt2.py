@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tiny_vit_gpt2 import single_thread, fit_briefly, save_tiny_model, tiny_parts  # noqa: E402
+from support.tiny_vit_gpt2 import single_thread, fit_briefly, save_tiny_model, tiny_parts  # noqa: E402
 
 from captioner import load_captioner  # noqa: E402
 from captioner.data.shapes import describe, make_picture  # noqa: E402

@@ -10,20 +10,18 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from conftest import assert_clean_failure, run_cli  # noqa: E402
-from tiny_vit_gpt2 import single_thread, save_encoder_and_decoder, save_tiny_model  # noqa: E402
+from support.cli import assert_clean_failure, run_main  # noqa: E402
+from support.tiny_vit_gpt2 import single_thread, save_encoder_and_decoder, save_tiny_model  # noqa: E402
 
 from captioner import load_captioner  # noqa: E402
 from captioner.config import VitGpt2Settings  # noqa: E402
 from captioner.data.prepare import prepare_dataset  # noqa: E402
 from captioner.data.prepared import PreparedData  # noqa: E402
 from captioner.evaluation import evaluate_captioner  # noqa: E402
-from captioner.models.bundle import read_bundle_info  # noqa: E402
+from captioner.models.bundle import list_bundles, read_bundle_info, run_folder  # noqa: E402
 from captioner.models.vit_gpt2 import load_model_folder, load_pretrained  # noqa: E402
 from captioner.training.image_to_text import CaptionPairs, collate_for, train_vit_gpt2  # noqa: E402
 
-# Tiny models gain nothing from threads, and lose a lot when the machine is busy.
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 SETTINGS = dict(epochs=8, batch_size=16, learning_rate=2e-3, patience=3, num_beams=3, max_length=16)
 
 
@@ -83,7 +81,7 @@ def test_refuses_to_overwrite_or_to_resume_nothing(prepared, tiny_source, tmp_pa
     (tmp_path / "done" / "captioner.json").write_text(json.dumps({"kind": "vit-gpt2", "name": "done"}))
     with pytest.raises(ValueError, match="already holds a trained model"):
         train_vit_gpt2(prepared, tmp_path / "done", settings, from_=str(tiny_source))
-    (tmp_path / "half" / "checkpoints" / "checkpoint-4").mkdir(parents=True)
+    (run_folder(tmp_path / "half") / "checkpoint-4").mkdir(parents=True)
     with pytest.raises(ValueError, match="--resume"):
         train_vit_gpt2(prepared, tmp_path / "half", settings, from_=str(tiny_source))
 
@@ -124,14 +122,27 @@ def test_an_interrupted_run_resumes_where_it_stopped(trained, prepared, tiny_sou
     with pytest.raises(KeyboardInterrupt):
         train_vit_gpt2(prepared, out, VitGpt2Settings(**SETTINGS), from_=str(tiny_source),
                        progress=stop_in_epoch_three, java=False)
-    assert not (out / "captioner.json").exists()
-    assert len(list((out / "checkpoints").glob("checkpoint-*"))) == 2  # epochs 1 and 2
+    assert not out.exists() and list_bundles(tmp_path) == []
+    assert len(list(run_folder(out).glob("checkpoint-*"))) == 2  # epochs 1 and 2
+
+    resumed = []
+
+    def stop_while_writing_the_bundle(line):
+        resumed.append(line)
+        if line.startswith("captioning the validation images"):  # model/ and history.csv are written by now
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_vit_gpt2(prepared, out, VitGpt2Settings(epochs=1), resume=True, progress=stop_while_writing_the_bundle,
+                       java=False)
+    assert "run's own settings" in resumed[0]
+    assert [line for line in resumed if line.startswith("epoch ")][0].startswith("epoch 3/8")
+    assert not out.exists() and list_bundles(tmp_path) == []  # no half bundle for `captioner models` or the app
+    assert sorted(p.name for p in tmp_path.iterdir()) == [run_folder(out).name]  # no staging folder left either
     lines = []
     bundle = train_vit_gpt2(prepared, out, VitGpt2Settings(epochs=1), resume=True, progress=lines.append,
                             java=False)
-    assert "run's own settings" in lines[0]
-    assert [line for line in lines if line.startswith("epoch ")][0].startswith("epoch 3/8")
-    assert not (out / "checkpoints").exists()
+    assert not run_folder(out).exists() and [path for path, _ in list_bundles(tmp_path)] == [out]
     assert (bundle / "history.csv").read_text() == (trained[0] / "history.csv").read_text()
 
 
@@ -139,9 +150,8 @@ def test_an_interrupted_run_resumes_where_it_stopped(trained, prepared, tiny_sou
 def test_cli_builds_a_new_model_from_an_encoder_and_a_decoder(prepared, tmp_path):
     encoder, decoder = save_encoder_and_decoder(tmp_path)
     out = tmp_path / "models" / "fresh"
-    result = run_cli("train", "vit-gpt2", prepared, "--out", out, "--encoder", encoder, "--decoder", decoder,
-                     "--epochs", "2", "--batch-size", "16", "--learning-rate", "1e-3", "--seed", "3",
-                     env=ONE_THREAD)
+    result = run_main("train", "vit-gpt2", prepared, "--out", out, "--encoder", encoder, "--decoder", decoder,
+                     "--epochs", "2", "--batch-size", "16", "--learning-rate", "1e-3", "--seed", "3")
     assert result.returncode == 0, result.stderr
     assert "model bundle written to" in result.stdout
     assert "epoch 2/2" in result.stderr
@@ -154,7 +164,7 @@ def test_cli_builds_a_new_model_from_an_encoder_and_a_decoder(prepared, tmp_path
 
 
 def test_cli_bad_input_is_one_clear_line(prepared, tmp_path):
-    result = run_cli("train", "vit-gpt2", tmp_path / "nowhere", "--out", tmp_path / "m", env=ONE_THREAD)
+    result = run_main("train", "vit-gpt2", tmp_path / "nowhere", "--out", tmp_path / "m")
     assert_clean_failure(result, "not a prepared data folder")
-    result = run_cli("train", "vit-gpt2", prepared, "--out", tmp_path / "m", "--encoder", "x", env=ONE_THREAD)
+    result = run_main("train", "vit-gpt2", prepared, "--out", tmp_path / "m", "--encoder", "x")
     assert_clean_failure(result, "--decoder")

@@ -9,18 +9,18 @@ import shutil
 import pytest
 from PIL import Image
 
-from web_support import copy_bundle, demo_models_dir, make_app, shapes_image_bytes, tiny_vit_bundle
+from support.web import copy_bundle, shapes_image_bytes, tiny_vit_bundle
 
 SHAPE_WORDS = ("circle", "square", "triangle")
 
 
 @pytest.fixture(scope="module")
-def models_root(tmp_path_factory):
+def models_root(demo_bundle, tmp_path_factory):
     """The demo bundle, a copy of it that says it was trained on Flickr8k and has metrics, and a tiny
     ViT-GPT2 with random weights."""
     from captioner.models.bundle import record_metrics
 
-    demo = demo_models_dir(tmp_path_factory) / "shapes-demo"
+    demo = demo_bundle
     root = tmp_path_factory.mktemp("api") / "models"
     shutil.copytree(demo, root / "shapes-demo")
     copy = copy_bundle(demo, root, "lstm-flickr8k", dataset="flickr8k")
@@ -30,15 +30,10 @@ def models_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def app(models_root):
+def app(make_app, models_root):
     app = make_app(models_root, max_upload_mb=1)
     yield app
     app.extensions["captioner"].close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,14 @@ import sys
 
 import pytest
 
-from web_support import copy_bundle, demo_models_dir, make_app, shapes_image_bytes
-
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
-
+from support import ROOT
+from support.web import copy_bundle, shapes_image_bytes
 
 @pytest.fixture(scope="module")
-def models_root(tmp_path_factory):
+def models_root(demo_bundle, tmp_path_factory):
     from captioner.models.bundle import record_metrics
 
-    demo = demo_models_dir(tmp_path_factory) / "shapes-demo"
+    demo = demo_bundle
     root = tmp_path_factory.mktemp("pages") / "models"
     shutil.copytree(demo, root / "shapes-demo")
     copy = copy_bundle(demo, root, "lstm-copy", dataset="flickr8k")
@@ -31,19 +29,14 @@ def models_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def app(models_root):
+def app(make_app, models_root):
     app = make_app(models_root, max_upload_mb=1)
     yield app
     app.extensions["captioner"].close()
 
 
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 @pytest.fixture(scope="module")
-def empty_app(tmp_path_factory):
+def empty_app(make_app, tmp_path_factory):
     """An app with no model at all (offline, empty folder, demo building off)."""
     app = make_app(tmp_path_factory.mktemp("empty"))
 
@@ -183,7 +176,7 @@ def test_original_vit_endpoint_says_when_no_vit_gpt2_model_is_loaded(client, sha
     assert error["code"] == "unknown_model" and "needs a vit-gpt2 model and none is loaded" in error["message"]
 
 
-def test_offline_without_a_real_model_the_page_says_how_to_add_one(tmp_path, models_root):
+def test_offline_without_a_real_model_the_page_says_how_to_add_one(make_app, tmp_path, models_root):
     """Only the demo installed and the hub unreachable: the default pretrained models are tried, the reason shown."""
     shutil.copytree(models_root / "shapes-demo", tmp_path / "shapes-demo")
     app = make_app(tmp_path, try_pretrained=True)

@@ -51,6 +51,9 @@ class LstmSettings:
     image_size: int = 224  # side in pixels the backbone sees
 
 
+GENERATORS = ("teacher", "prefix")  # the values of TrainingSettings.generator
+
+
 @dataclass
 class TrainingSettings:
     """How the LSTM captioner is trained (``captioner train lstm``)."""

@@ -1,24 +1,21 @@
 """The real app in a real browser: ``captioner serve`` (waitress) in a subprocess on 127.0.0.1 with two
 real small models, the local fake Azure Translator, and Debian's Chromium driven by Playwright.
-Playwright never downloads a browser here; without /usr/bin/chromium these tests skip."""
+Playwright never downloads a browser here (it is given Debian's); without /usr/bin/chromium these tests
+skip. Screenshots go to a temporary folder, or to ``--screenshots DIR`` (``make screenshots``)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from fake_azure_translator import KEY, REGION, FakeAzureTranslator
+from support.fake_azure_translator import KEY, REGION, FakeAzureTranslator
 
-ROOT = Path(__file__).resolve().parents[2]
-
-os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+MODEL_NAMES = ("shapes-demo", "shapes-demo-b")  # the session's demo model, and one trained with another seed
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 START_TIMEOUT = 180  # seconds for the server to load its models
 
 
@@ -42,13 +39,15 @@ def chromium_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def two_models(tmp_path_factory) -> Path:
-    """A models folder with two real small models trained on the shapes data set (about a minute or two);
-    CAPTIONER_BROWSER_MODELS=DIR keeps them in DIR between runs."""
-    from browser.browser_models import build_two_models
+def two_models(demo_bundle, tmp_path_factory) -> Path:
+    """A models folder with two real small models trained on the shapes data set: the session's demo
+    model and a second one trained with another seed, so "compare all" shows two different models."""
+    from captioner.training.demo import build_demo_model
 
-    kept = os.environ.get("CAPTIONER_BROWSER_MODELS")
-    return build_two_models(Path(kept) if kept else tmp_path_factory.mktemp("browser-models"))
+    folder = tmp_path_factory.mktemp("browser-models")
+    shutil.copytree(demo_bundle, folder / MODEL_NAMES[0])
+    build_demo_model(folder, name=MODEL_NAMES[1], seed=1)
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +67,7 @@ def server(chromium_path, two_models, fake_translator, tmp_path_factory) -> str:
            "KEY": KEY, "ENDPOINT": fake_translator.endpoint, "LOCATION": REGION,
            "CAPTIONER_TRANSLATION_TIMEOUT": "2",
            "CAPTIONER_TRY_PRETRAINED": "0", "CAPTIONER_BUILD_DEMO": "0",
+           "CAPTIONER_RATE_LIMIT": "off", "CAPTIONER_TRANSLATE_RATE_LIMIT": "off",  # one browser, many tests
            "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     with start_server(two_models, "--threads", "4", env=env, cwd=workdir, log_path=workdir / "server.log",
                       timeout=START_TIMEOUT) as running:
@@ -103,9 +103,12 @@ def page(browser, server):
 
 
 @pytest.fixture(scope="session")
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots(request, tmp_path_factory) -> Path:
+    """Where the screenshots go: ``--screenshots DIR`` when given, else a temporary folder."""
+    chosen = request.config.getoption("--screenshots")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """The web app as a person uses it, in Chromium: choose or drop an image, read the caption, compare the
 models, copy, translate, save to the history and find it there, dark mode that persists, and the whole
-upload done with the keyboard. Screenshots of the pages go to docs/screenshots/."""
+upload done with the keyboard. Screenshots of the pages go to the screenshots folder (docs/screenshots/
+with `make screenshots`)."""
 
 from __future__ import annotations
 

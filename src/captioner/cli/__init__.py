@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
-from captioner import __version__
+from captioner import __version__, environment
 from captioner.errors import CaptionerError
 
-COMMAND_MODULES = ("data", "features", "train", "evaluate", "caption", "models", "serve")
+COMMAND_MODULES = ("data", "features", "train", "evaluate", "caption", "models", "serve", "keys")
 
 EXIT_ERROR = 1  # a bad input or a failed job
 EXIT_INTERRUPTED = 130  # Ctrl-C
@@ -39,8 +38,7 @@ def fail(message: str, code: int = EXIT_ERROR) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # TensorFlow's C++ info and warning lines are noise at a command line; a user may still ask for them.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    environment.set_library_defaults()  # e.g. TensorFlow's C++ info lines off, unless the user asked for them
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -51,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return fail("interrupted; run the same command again to resume where it stopped", EXIT_INTERRUPTED)
     except (CaptionerError, ValueError, OSError) as error:
-        if os.environ.get("CAPTIONER_DEBUG"):
+        if environment.current().debug:
             raise
         return fail(str(error) or type(error).__name__)
     except Exception as error:  # a bug: still one line, with the way to see more
-        if os.environ.get("CAPTIONER_DEBUG"):
+        if environment.current().debug:
             raise
         return fail(f"unexpected {type(error).__name__}: {error} (set CAPTIONER_DEBUG=1 for the traceback)")

@@ -1,4 +1,4 @@
-"""Small helpers the subcommands share: JSON output, progress bars, argument types."""
+"""Small helpers the subcommands share: JSON output, argument types, decoding options."""
 
 from __future__ import annotations
 
@@ -20,16 +20,6 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
-
-
-def progress(iterable=None, total=None, desc: str = "", unit: str = "it"):
-    """A progress bar on stderr (tqdm), silent when stderr is not a terminal unless CAPTIONER_PROGRESS=1."""
-    import os
-
-    from tqdm import tqdm
-
-    disable = not (sys.stderr.isatty() or os.environ.get("CAPTIONER_PROGRESS"))
-    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, file=sys.stderr, dynamic_ncols=True)
 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,9 @@ import argparse
 import sys
 
 from captioner.cli.common import positive_int, print_json
+from captioner.config import DataSettings
+
+DEFAULTS = DataSettings()
 
 DROPPED_SHOWN = 5  # dropped images named in the human summary; --json lists them all
 
@@ -24,12 +27,13 @@ def register(subparsers) -> None:
     prepare = jobs.add_parser("prepare", help="clean, split and build the vocabulary into a prepared folder")
     prepare.add_argument("dataset_dir", metavar="DATASET_DIR", help="data set folder (any supported layout)")
     prepare.add_argument("--out", required=True, metavar="PREPARED_DIR", help="folder to write (replaced as a whole)")
-    prepare.add_argument("--preset", choices=["seed", "standard"], default="standard",
-                         help="caption cleaning: seed (the original's steps) or standard (keeps 'a'); default standard")
-    prepare.add_argument("--min-count", type=positive_int, default=1, metavar="N",
-                         help="words seen fewer than N times in training become <unk> (default 1)")
-    prepare.add_argument("--seed", type=int, default=42, metavar="S",
-                         help="seed of the split when the data set has none (default 42)")
+    prepare.add_argument("--preset", choices=["seed", "standard"], default=DEFAULTS.preset,
+                         help=f"caption cleaning: seed (the original's steps) or standard (keeps 'a'); "
+                              f"default {DEFAULTS.preset}")
+    prepare.add_argument("--min-count", type=positive_int, default=DEFAULTS.min_count, metavar="N",
+                         help=f"words seen fewer than N times in training become <unk> (default {DEFAULTS.min_count})")
+    prepare.add_argument("--seed", type=int, default=DEFAULTS.seed, metavar="S",
+                         help=f"seed of the split when the data set has none (default {DEFAULTS.seed})")
     prepare.add_argument("--json", action="store_true", help="print the summary as JSON")
     prepare.set_defaults(handler=run_prepare)
 
@@ -59,7 +63,6 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from captioner.config import DataSettings
     from captioner.data.prepare import prepare_dataset
 
     settings = DataSettings(preset=args.preset, min_count=args.min_count, seed=args.seed)

@@ -7,8 +7,9 @@ import warnings
 from pathlib import Path
 
 from captioner.cli.common import positive_int, print_json
+from captioner.features.backbones import BACKBONE_NAMES, BackboneSpec
 
-BACKBONE_CHOICES = ("densenet201", "resnet50", "inceptionv3", "efficientnetb0", "vgg16", "thumbnail")
+BACKBONE_DEFAULTS = BackboneSpec()
 
 
 def register(subparsers) -> None:
@@ -19,14 +20,14 @@ def register(subparsers) -> None:
                     "them there; an interrupted run resumes.")
     parser.add_argument("dataset", metavar="DATASET_DIR",
                         help="a prepared folder (with prepared.json) or a raw data set folder")
-    parser.add_argument("--backbone", default="densenet201", choices=BACKBONE_CHOICES,
-                        help="image encoder (default: densenet201, 1920 values)")
+    parser.add_argument("--backbone", default=BACKBONE_DEFAULTS.name, choices=BACKBONE_NAMES,
+                        help=f"image encoder (default: {BACKBONE_DEFAULTS.name})")
     parser.add_argument("--weights", default=None, metavar="imagenet|none|PATH",
                         help="ImageNet weights (Keras cache or download; the default), 'none' for seeded random "
                              "weights, or a local .weights.h5/.keras/.h5 file")
     parser.add_argument("--image-size", type=positive_int, metavar="N",
                         help="side in pixels the backbone sees (default: the backbone's own)")
-    parser.add_argument("--precision", default="float32", metavar="float32|bfloat16",
+    parser.add_argument("--precision", default=BACKBONE_DEFAULTS.precision, metavar="float32|bfloat16",
                         help="how the backbone computes: float32 (default) or bfloat16, faster on CPUs with AVX-512 BF16 "
                              "or AMX and on recent GPUs, with embeddings within about 1%% of float32 (Keras backbones; "
                              "cached apart from float32 features)")

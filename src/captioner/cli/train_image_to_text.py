@@ -3,14 +3,17 @@ captioner into a bundle (one trainer for all three; Florence-2 is not fine-tuned
 
 from __future__ import annotations
 
-import os
 import sys
 
+from captioner import environment
 from captioner.cli.common import positive_int
+from captioner.config import ImageToTextSettings
+
+DEFAULTS = ImageToTextSettings()
 
 # Subcommand -> (model it starts from by default, what it is).
 STARTING_POINTS = {
-    "vit-gpt2": ("nlpconnect/vit-gpt2-image-captioning", "the ViT-GPT2 captioner"),
+    "vit-gpt2": (DEFAULTS.source, "the ViT-GPT2 captioner"),
     "blip": ("blip-base", "a BLIP captioner"),
     "git": ("git-base-coco", "a GIT captioner"),
 }
@@ -38,21 +41,24 @@ def add_parser(subparsers, name: str, source: str, what: str) -> None:
         start.add_argument("--encoder", metavar="ID", help="build a new model: ViT encoder id or folder "
                                                            "(e.g. google/vit-base-patch16-224-in21k); needs --decoder")
         parser.add_argument("--decoder", metavar="ID", help="build a new model: GPT-2 decoder id or folder (e.g. gpt2)")
-    parser.add_argument("--epochs", type=positive_int, default=3, help="most epochs (default 3)")
-    parser.add_argument("--batch-size", type=positive_int, default=8, help="images per batch and device (default 8)")
-    parser.add_argument("--learning-rate", type=float, default=5e-5, metavar="LR", help="AdamW learning rate")
-    parser.add_argument("--max-target-length", type=positive_int, default=32, metavar="N",
-                        help="longest training caption in tokens (default 32)")
-    parser.add_argument("--patience", type=positive_int, default=2, help="early-stopping patience in epochs")
-    parser.add_argument("--seed", type=int, default=42, metavar="S", help="seed of new weights and shuffling")
+    parser.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs,
+                        help=f"most epochs (default {DEFAULTS.epochs})")
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size,
+                        help=f"images per batch and device (default {DEFAULTS.batch_size})")
+    parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate, metavar="LR",
+                        help=f"AdamW learning rate (default {DEFAULTS.learning_rate})")
+    parser.add_argument("--max-target-length", type=positive_int, default=DEFAULTS.max_target_length, metavar="N",
+                        help=f"longest training caption in tokens (default {DEFAULTS.max_target_length})")
+    parser.add_argument("--patience", type=positive_int, default=DEFAULTS.patience,
+                        help=f"early-stopping patience in epochs (default {DEFAULTS.patience})")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, metavar="S",
+                        help=f"seed of new weights and shuffling (default {DEFAULTS.seed})")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run of the same --out")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     parser.set_defaults(handler=run, default_source=source, family=name)
 
 
 def run(args) -> int:
-    from captioner.config import ImageToTextSettings
-
     encoder, decoder = getattr(args, "encoder", None), getattr(args, "decoder", None)
     if bool(encoder) != bool(decoder):
         raise ValueError("a new model needs both --encoder ID and --decoder ID (or neither, with --from)")
@@ -72,7 +78,7 @@ def run(args) -> int:
                                  progress=say, family=args.family)
     from captioner.models.bundle import read_bundle_info
 
-    if int(os.environ.get("RANK", "0")) != 0:  # in a multi-GPU run, the first process writes the bundle
+    if environment.current().rank != 0:  # in a multi-GPU run, the first process writes the bundle
         return 0
     val = read_bundle_info(bundle).metrics.get("val", {})
     shown = ", ".join(f"{k} {val[k]:.3f}" for k in ("BLEU-4", "CIDEr", "METEOR") if k in val)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import sys
 
 from captioner.cli.common import positive_int
+from captioner.config import GENERATORS, TrainingSettings
+from captioner.features.backbones import BACKBONE_NAMES, BackboneSpec
 
-BACKBONE_CHOICES = ("densenet201", "resnet50", "inceptionv3", "efficientnetb0", "vgg16", "thumbnail")
+DEFAULTS = TrainingSettings()
+BACKBONE_DEFAULTS = BackboneSpec()
 ARCHITECTURE_OPTIONS = ("image_units", "embedding_dim", "lstm_units", "dense_units", "dropout")
 
 
@@ -18,25 +21,30 @@ def register(subparsers) -> None:
                     "continues with --resume.")
     parser.add_argument("prepared", metavar="PREPARED_DIR", help="folder written by 'captioner data prepare'")
     parser.add_argument("--out", required=True, metavar="models/NAME", help="bundle folder to write")
-    parser.add_argument("--backbone", default="densenet201", choices=BACKBONE_CHOICES,
-                        help="image encoder (default: densenet201, as the original)")
-    parser.add_argument("--weights", default="imagenet", metavar="imagenet|none|PATH",
+    parser.add_argument("--backbone", default=BACKBONE_DEFAULTS.name, choices=BACKBONE_NAMES,
+                        help=f"image encoder (default: {BACKBONE_DEFAULTS.name}, as the original)")
+    parser.add_argument("--weights", default=BACKBONE_DEFAULTS.weights, metavar="imagenet|none|PATH",
                         help="backbone weights: ImageNet (default), 'none' (seeded random) or a weights file")
     parser.add_argument("--image-size", type=positive_int, metavar="N", help="side in pixels the backbone sees")
-    parser.add_argument("--precision", default="float32", metavar="float32|bfloat16",
+    parser.add_argument("--precision", default=BACKBONE_DEFAULTS.precision, metavar="float32|bfloat16",
                         help="how the backbone computes: float32 (default) or bfloat16, faster on CPUs with AVX-512 BF16 "
                              "or AMX and on recent GPUs, with embeddings within about 1%% of float32; "
                              "stored in the bundle, so captioning uses the same precision")
     parser.add_argument("--features", metavar="PATH", help="feature cache folder to use (default: the usual cache)")
-    parser.add_argument("--epochs", type=positive_int, default=100, help="most epochs (default 100)")
-    parser.add_argument("--batch-size", type=positive_int, default=64,
+    parser.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs,
+                        help=f"most epochs (default {DEFAULTS.epochs})")
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size,
                         help="teacher forcing: the captions of this many images per batch, grouped by length; "
-                             "prefix: this many (prefix, next word) samples per batch; default 64")
-    parser.add_argument("--learning-rate", type=float, default=1e-3, metavar="LR", help="Adam's learning rate")
-    parser.add_argument("--generator", choices=("teacher", "prefix"), default="teacher",
-                        help="teacher: whole captions per pass (default); prefix: the original's generator")
-    parser.add_argument("--patience", type=positive_int, default=5, help="early-stopping patience in epochs")
-    parser.add_argument("--seed", type=int, default=42, metavar="S", help="seed of weights, shuffling and dropout")
+                             f"prefix: this many (prefix, next word) samples per batch; default {DEFAULTS.batch_size}")
+    parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate, metavar="LR",
+                        help=f"Adam's learning rate (default {DEFAULTS.learning_rate})")
+    parser.add_argument("--generator", choices=GENERATORS, default=DEFAULTS.generator,
+                        help=f"teacher: whole captions per pass; prefix: the original's generator "
+                             f"(default {DEFAULTS.generator})")
+    parser.add_argument("--patience", type=positive_int, default=DEFAULTS.patience,
+                        help=f"early-stopping patience in epochs (default {DEFAULTS.patience})")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, metavar="S",
+                        help=f"seed of weights, shuffling and dropout (default {DEFAULTS.seed})")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run of the same --out")
     for option in ARCHITECTURE_OPTIONS:
         kind = float if option == "dropout" else positive_int
@@ -47,8 +55,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from captioner.config import TrainingSettings
-    from captioner.features import BackboneSpec
     from captioner.training.lstm import TrainingInterrupted, train_lstm
 
     training = TrainingSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -56,7 +62,7 @@ def run(args) -> int:
     overrides = {name: getattr(args, name) for name in ARCHITECTURE_OPTIONS if getattr(args, name) is not None}
     spec = BackboneSpec(args.backbone, weights=args.weights, image_size=args.image_size, precision=args.precision)
     try:
-        bundle = train_lstm(args.prepared, args.out, training, overrides, spec, features=args.features,
+        bundle = train_lstm(args.prepared, args.out, training, overrides, spec, feature_cache=args.features,
                             resume=args.resume, progress=not args.quiet)
     except TrainingInterrupted as stopped:
         print(f"captioner: {stopped}", file=sys.stderr)

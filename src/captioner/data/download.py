@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from captioner import environment
 from captioner.errors import DownloadError, OfflineError
+from captioner.progress import progress_bar
 
 FLICKR8K_BASE_URL = "https://github.com/jbrownlee/Datasets/releases/download/Flickr8k/"
 BASE_URL_ENV = "CAPTIONER_FLICKR8K_URL"
@@ -66,7 +68,7 @@ def download_flickr8k(dest: str | os.PathLike = "data/flickr8k", base_url: str |
     dest = Path(dest).expanduser().resolve()
     if (dest / MARKER).is_file():
         return dest
-    base = (base_url or os.environ.get(BASE_URL_ENV) or FLICKR8K_BASE_URL).rstrip("/") + "/"
+    base = (base_url or environment.current().flickr8k_url or FLICKR8K_BASE_URL).rstrip("/") + "/"
     files = FLICKR8K_FILES if files is None else tuple(files)
     created = not dest.exists()
     cache = dest / CACHE
@@ -140,8 +142,6 @@ def fetch(url: str, target: Path, spec: RemoteFile, *, retries: int = 3, timeout
 
 def _stream_into(requests, url: str, part: Path, timeout: float, show_progress: bool | None) -> bool:
     """One request: append to ``part`` from where it stops. True when the server sent the whole rest."""
-    from tqdm import tqdm
-
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     with requests.get(url, stream=True, headers=headers, timeout=timeout) as response:
@@ -156,10 +156,8 @@ def _stream_into(requests, url: str, part: Path, timeout: float, show_progress: 
                                 f"(--base-url or ${BASE_URL_ENV}) and try again")
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length and length.isdigit() else None
-        if show_progress is None:
-            show_progress = sys.stderr.isatty() or bool(os.environ.get("CAPTIONER_PROGRESS"))
-        bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-                   desc=part.name.removesuffix(".part"), disable=not show_progress, dynamic_ncols=True)
+        bar = progress_bar(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
+                           desc=part.name.removesuffix(".part"), enabled=show_progress is not False)
         with bar, open(part, mode) as out:
             for chunk in response.iter_content(CHUNK):
                 out.write(chunk)

@@ -10,6 +10,7 @@ from pathlib import Path
 from captioner.data.flickr import read_dataset
 from captioner.data.images import load_image
 from captioner.errors import DataError, ImageError
+from captioner.files import atomic_path
 
 CAPTION_WIDTH = 28  # characters per caption line under each picture
 
@@ -54,12 +55,9 @@ def _draw(samples, out: Path) -> Path:
         axes.set_xticks([])
         axes.set_yticks([])
     figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
     try:
-        figure.savefig(tmp, format="png", dpi=72)
-        os.replace(tmp, out)
+        with atomic_path(out) as temporary:
+            figure.savefig(temporary, format="png", dpi=72)
     finally:
         plt.close(figure)
-        tmp.unlink(missing_ok=True)
     return out

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from captioner.files import write_text_atomic
+
 COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 70, 220), "yellow": (235, 200, 30)}
 SHAPES = ("circle", "square", "triangle")
 COUNT_WORDS = {1: "a", 2: "two"}
@@ -104,10 +106,9 @@ def write_shapes_dataset(out: str | os.PathLike, images: int = 600, seed: int = 
         picture.save(buffer, format="PNG")
         (image_dir / name).write_bytes(buffer.getvalue())
         rows.extend((name, caption) for caption in describe(groups, rng))
-    tmp = root / ".captions.txt.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["image", "caption"])
-        writer.writerows(rows)
-    os.replace(tmp, root / "captions.txt")
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["image", "caption"])
+    writer.writerows(rows)
+    write_text_atomic(root / "captions.txt", text.getvalue())  # last: its presence marks the set complete
     return root

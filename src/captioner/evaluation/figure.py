@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 from captioner.data.prepared import PreparedData
+from captioner.files import atomic_path
 
 PANEL_INCHES = 3.6  # width of one image panel
 LINE_INCHES = 0.2  # height of one line of caption text
@@ -88,12 +89,6 @@ def results_figure(results, prepared: PreparedData, count: int = 6):
 
 def save_figure(figure, path: str | os.PathLike) -> Path:
     """Write the figure as PNG through a temporary file, so a reader never sees half an image."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    try:
+    with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=110, format="png")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)

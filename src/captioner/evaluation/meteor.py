@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 
+from captioner.environment import child_environment
 from captioner.evaluation.tokenize import one_line, pycocoevalcap_dir
 
 START_TIMEOUT_S = 180.0  # first answer: JVM start plus the paraphrase table (10-20 s on a busy CPU)
@@ -42,7 +43,7 @@ class MeteorProcess:
         if not jar.is_file():
             raise MeteorError(f"the METEOR jar is missing from pycocoevalcap ({jar})")
         command = ["java", "-jar", MEMORY, str(jar), "-", "-", "-stdio", "-l", "en", "-norm"]
-        env = {**os.environ, "LC_ALL": "C.UTF-8", "JAVA_TOOL_OPTIONS": ""}
+        env = child_environment(LC_ALL="C.UTF-8", JAVA_TOOL_OPTIONS="")
         try:
             self.process = subprocess.Popen(command, cwd=folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                             stderr=subprocess.DEVNULL, env=env)

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from captioner.evaluation.figure import results_figure, save_figure
 from captioner.evaluation.metrics import METRIC_KEYS, OPTIONAL_KEYS
-from captioner.files import write_json_atomic
+from captioner.files import write_json_atomic, write_text_atomic
 
 EXAMPLES = 3  # best and worst captions shown per model
 RANK_BY = "CIDEr"  # per-image metric that picks the best and worst examples
@@ -106,17 +105,6 @@ def _decoding_text(decoding: dict) -> str:
     return f"{how}, at most {decoding['max_length']} words"
 
 
-def _write_text(path: Path, text: str) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_report(results, prepared, folder: str | os.PathLike, figure_images: int = 6) -> dict[str, Path]:
     """Write metrics.json, predictions.jsonl, report.md and results.png into ``folder``; returns their paths."""
     if not results:
@@ -138,6 +126,6 @@ def write_report(results, prepared, folder: str | os.PathLike, figure_images: in
     lines = [json.dumps({"model": r.model, "image": item.image, "caption": r.captions[item.image],
                          "references": list(item.references)}, ensure_ascii=False)
              for r in results for item in r.items]
-    _write_text(paths["predictions.jsonl"], "\n".join(lines) + "\n")
-    _write_text(paths["report.md"], markdown_report(results, figure_name))
+    write_text_atomic(paths["predictions.jsonl"], "\n".join(lines) + "\n")
+    write_text_atomic(paths["report.md"], markdown_report(results, figure_name))
     return paths

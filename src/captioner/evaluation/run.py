@@ -17,6 +17,7 @@ from captioner.data.prepared import PreparedData, PreparedItem
 from captioner.errors import DataError, ImageError, ModelError
 from captioner.evaluation.diversity import diversity, diversity_warning
 from captioner.evaluation.metrics import Scores, score_captions
+from captioner.progress import progress_bar
 
 
 @dataclass
@@ -100,7 +101,7 @@ def evaluate_captioner(captioner, prepared: PreparedData, split: str = "test", d
     decoding = decoding or captioner.default_decoding
     captions: dict[str, str] = {}
     started = time.perf_counter()
-    with _progress_bar(len(items), f"captioning {split}", progress) as bar:
+    with progress_bar(total=len(items), desc=f"captioning {split}", unit="image", enabled=progress) as bar:
         for start in range(0, len(items), batch_size):
             batch = items[start:start + batch_size]
             images = [_load(load_image, prepared, item) for item in batch]
@@ -127,20 +128,6 @@ def _load(load_image, prepared: PreparedData, item: PreparedItem):
                         "or run 'captioner data prepare' again") from None
 
 
-class _progress_bar:
-    """tqdm on stderr when asked for and stderr is a terminal (or CAPTIONER_PROGRESS=1)."""
-
-    def __init__(self, total: int, desc: str, enabled: bool):
-        from tqdm import tqdm
-
-        show = enabled and (sys.stderr.isatty() or bool(os.environ.get("CAPTIONER_PROGRESS")))
-        self.bar = tqdm(total=total, desc=desc, unit="image", disable=not show, file=sys.stderr, dynamic_ncols=True)
-
-    def __enter__(self):
-        return self.bar
-
-    def __exit__(self, *exc):
-        self.bar.close()
 
 
 # --- predictions written by another system -------------------------------------------------------

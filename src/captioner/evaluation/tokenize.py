@@ -15,6 +15,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from captioner.environment import child_environment
+
 # The punctuation tokens pycocoevalcap removes after PTB tokenisation (its own list, kept as is: it
 # compares with upper-case bracket tokens, so the lower-cased "-lrb-" and "-rrb-" survive, as they do
 # in every published COCO score).
@@ -54,7 +56,7 @@ def ptb_tokenize(sentences: list[str], timeout: float = PTB_TIMEOUT_S) -> list[s
     command = ["java", "-cp", str(jar), "edu.stanford.nlp.process.PTBTokenizer",
                "-preserveLines", "-lowerCase", "-encoding", "utf-8"]
     text = "\n".join(one_line(s) for s in sentences) + "\n"
-    env = {**os.environ, "LC_ALL": "C.UTF-8", "JAVA_TOOL_OPTIONS": ""}
+    env = child_environment(LC_ALL="C.UTF-8", JAVA_TOOL_OPTIONS="")
     try:
         done = subprocess.run(command, input=text.encode("utf-8"), capture_output=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:

@@ -25,10 +25,11 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from captioner import environment
 from captioner.errors import DownloadError, ModelError, OfflineError
 
 WEIGHT_SUFFIXES = (".weights.h5", ".keras", ".h5")  # a local weights file: Keras 3 weights, a whole model, legacy h5
-OFFLINE_ENV = "CAPTIONER_OFFLINE"  # set to 1 to never try a download
+OFFLINE_VARIABLE = environment.VARIABLES["offline"]  # named in the message when offline mode is on
 PROBE_TIMEOUT_S = 3.0  # how long to wait for the weights server before calling the machine offline
 DEFAULT_BATCH = 32  # images preprocessed together in ``embed``
 CALL_SHAPES = (1, 2, 4, 8)  # batch lengths the compiled model sees: fixed shapes, measured fastest on CPU
@@ -265,9 +266,15 @@ def build_backbone(spec: BackboneSpec | str = DEFAULT_BACKBONE) -> Backbone:
         if not path.is_file():
             raise ModelError(f"weights file {path} does not exist; give the path of a .weights.h5, .keras or .h5 file, "
                              "or use --weights imagenet or --weights none")
-        model = _build_model(spec, None)
-        load_weights_file(model, path, spec.name)
+        return backbone_from_weights_file(spec, path)
     return KerasBackbone(spec, model, app)
+
+
+def backbone_from_weights_file(spec: BackboneSpec, path: Path) -> "KerasBackbone":
+    """The spec's Keras backbone with the weights of ``path`` (refusing a file that does not fit it)."""
+    model = _build_model(spec, None)
+    load_weights_file(model, path, spec.name)
+    return KerasBackbone(spec, model, KERAS_BACKBONES[spec.name])
 
 
 def _build_model(spec: BackboneSpec, weights: str | None):
@@ -345,7 +352,7 @@ def load_weights_file(model, path: Path, name: str) -> None:
 
 def keras_cache_file(name: str) -> Path:
     """Where Keras keeps the downloaded ImageNet weights of a backbone (``$KERAS_HOME/models/``)."""
-    home = os.environ.get("KERAS_HOME")
+    home = environment.current().keras_home
     if not home:
         base = os.path.expanduser("~")
         home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
@@ -358,7 +365,7 @@ def check_imagenet_available(name: str) -> None:
     if cached.is_file():
         return
     url = KERAS_BACKBONES[name].weights_url
-    reason = "offline mode is on ({}=1)".format(OFFLINE_ENV) if os.environ.get(OFFLINE_ENV) else _unreachable(url)
+    reason = f"offline mode is on ({OFFLINE_VARIABLE}=1)" if environment.current().offline else _unreachable(url)
     if reason:
         raise OfflineError(
             f"the ImageNet weights of {name} are not in the Keras cache ({cached}) and cannot be downloaded: {reason}. "

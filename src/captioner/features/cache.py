@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import uuid
 import warnings
 from pathlib import Path
@@ -25,10 +24,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from captioner import environment
 from captioner.errors import DataError
+from captioner.files import atomic_path, is_temporary, write_json_atomic
 from captioner.features.backbones import BackboneSpec
 
-CACHE_ENV = "CAPTIONER_CACHE_DIR"
 CACHE_FILE = "cache.json"
 SHARDS = "shards"
 FORMAT_VERSION = 1
@@ -37,8 +37,8 @@ FORMAT_VERSION = 1
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """The folder holding every feature cache: ``cache_dir`` (or ``$CAPTIONER_CACHE_DIR``, else
     ``~/.cache/captioner``) plus ``features/``."""
-    base = cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "captioner"
-    return Path(base).expanduser() / "features"
+    base = Path(cache_dir).expanduser() if cache_dir else environment.current().cache_base
+    return base / "features"
 
 
 def weights_identity(spec: BackboneSpec) -> str:
@@ -82,18 +82,6 @@ def cache_folder(images_dir: Path, spec: BackboneSpec, cache_dir=None) -> tuple[
     return cache_root(cache_dir) / f"{spec.name}-{spec.size}px{precision}-{digest}", key
 
 
-def write_atomic(path: Path, write) -> None:
-    """Call ``write(temporary_path)`` then rename the result to ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class FeatureStore:
     """Read access to one cache folder (``get``, ``get_many``, ``in``), and ``add`` for the extractor."""
 
@@ -105,6 +93,8 @@ class FeatureStore:
         self._arrays: dict[Path, np.ndarray] = {}
         (self.path / SHARDS).mkdir(parents=True, exist_ok=True)
         for manifest in sorted((self.path / SHARDS).glob("*.json")):
+            if is_temporary(manifest):  # left by a write that was killed
+                continue
             self._index_shard(manifest)
 
     @classmethod
@@ -114,7 +104,7 @@ class FeatureStore:
         folder.mkdir(parents=True, exist_ok=True)
         if not (folder / CACHE_FILE).is_file():
             meta = {**key, "spec": spec.to_dict(), "dim": spec.dim}
-            write_atomic(folder / CACHE_FILE, lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
+            write_json_atomic(folder / CACHE_FILE, meta)
         return cls(folder, spec.dim)
 
     def _index_shard(self, manifest: Path) -> None:
@@ -139,9 +129,9 @@ class FeatureStore:
             raise ValueError(f"expected features of shape ({len(names)}, {self.dim}), got {features.shape}")
         stem = self.path / SHARDS / uuid.uuid4().hex[:16]
         array_path = stem.with_suffix(".npy")
-        write_atomic(array_path, lambda tmp: np.save(tmp, features, allow_pickle=False))
-        manifest = {"names": list(names)}
-        write_atomic(stem.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(manifest), encoding="utf-8"))
+        with atomic_path(array_path) as temporary:
+            np.save(temporary, features, allow_pickle=False)
+        write_json_atomic(stem.with_suffix(".json"), {"names": list(names)})  # after the array: marks it complete
         self._arrays[array_path] = features
         for row, name in enumerate(names):
             self._where[name] = (array_path, row)

@@ -21,6 +21,7 @@ from captioner.data.images import load_image
 from captioner.errors import DataError, ImageError
 from captioner.features.backbones import Backbone, BackboneSpec, build_backbone
 from captioner.features.cache import FeatureStore
+from captioner.progress import progress_bar
 
 
 class UnreadableImageWarning(UserWarning):
@@ -93,11 +94,9 @@ def extract_features(images_dir: str | os.PathLike, image_names: Sequence[str], 
 def _compute(images_dir: Path, missing: list[str], backbone: Backbone, store: FeatureStore,
              summary: ExtractionSummary, batch_size: int, show_progress: bool, on_batch) -> None:
     """Decode batch i+1 in worker threads while the model embeds batch i; store every batch at once."""
-    from captioner.cli.common import progress
-
     batches = [missing[start:start + batch_size] for start in range(0, len(missing), batch_size)]
     workers = max(2, min(8, os.cpu_count() or 2))
-    bar = progress(total=len(missing), desc=f"features ({backbone.spec.name})", unit="img") if show_progress else None
+    bar = progress_bar(total=len(missing), desc=f"features ({backbone.spec.name})", unit="img", enabled=show_progress)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
     try:
         def submit(batch: list[str]) -> list[Future]:
@@ -119,14 +118,12 @@ def _compute(images_dir: Path, missing: list[str], backbone: Backbone, store: Fe
                 store.add(ready, backbone.embed_arrays(np.stack(pixels)))  # (len(ready), dim)
                 summary.computed += len(ready)
             done += len(batch)
-            if bar is not None:
-                bar.update(len(batch))
+            bar.update(len(batch))
             if on_batch is not None:
                 on_batch(done, len(missing))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        if bar is not None:
-            bar.close()
+        bar.close()
 
 
 def ensure_features(prepared, spec: BackboneSpec, *, cache_dir: str | os.PathLike | None = None,

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from captioner.errors import ModelError
-from captioner.features.backbones import (KERAS_BACKBONES, THUMBNAIL, Backbone, BackboneSpec, KerasBackbone,
-                                          _build_model, build_backbone, load_weights_file)
+from captioner.features.backbones import (THUMBNAIL, Backbone, BackboneSpec, KerasBackbone, backbone_from_weights_file,
+                                          build_backbone)
+from captioner.files import atomic_path, write_json_atomic
 
 SPEC_FILE = "backbone.json"
 WEIGHTS_FILE = "backbone.weights.h5"
@@ -29,16 +29,8 @@ def save_backbone(backbone: Backbone, bundle_dir: str | os.PathLike) -> None:
     spec = backbone.spec
     weights_in_bundle = isinstance(backbone, KerasBackbone) and spec.weights != "imagenet"
     if weights_in_bundle:
-        fd, tmp = tempfile.mkstemp(prefix=".backbone.", suffix=".weights.h5", dir=folder)
-        os.close(fd)
-        try:
-            backbone.model.save_weights(tmp)
-            os.replace(tmp, folder / WEIGHTS_FILE)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    from captioner.files import write_json_atomic
-
+        with atomic_path(folder / WEIGHTS_FILE) as temporary:
+            backbone.model.save_weights(temporary)
     write_json_atomic(folder / SPEC_FILE, {"backbone": spec.to_dict(), "dim": backbone.dim,
                                            "weights_in_bundle": weights_in_bundle})
 
@@ -54,9 +46,7 @@ def load_backbone(bundle_dir: str | os.PathLike, spec: BackboneSpec | None = Non
     if not weights.is_file():
         raise ModelError(f"{folder} has no {WEIGHTS_FILE}: the bundle is incomplete (its {spec.name} backbone "
                          f"uses {spec.weights} weights, which are stored in the bundle); save the model again")
-    model = _build_model(spec, None)
-    load_weights_file(model, weights, spec.name)
-    return KerasBackbone(spec, model, KERAS_BACKBONES[spec.name])
+    return backbone_from_weights_file(spec, weights)
 
 
 def read_backbone_spec(bundle_dir: str | os.PathLike) -> BackboneSpec:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 MAX_MODEL_NAME = 200  # longest model name stored
 MAX_FILE_NAME = 255  # longest (sanitized) original file name stored
+MAX_KEY_NAME = 100  # longest label of an API key
 
 
 def utc_now() -> datetime:
@@ -17,6 +18,20 @@ def utc_now() -> datetime:
 
 class Base(DeclarativeBase):
     """Base class of the history tables."""
+
+
+class ApiKey(Base):
+    """A key that opens a server with access control on. Only the key's SHA-256 is stored, never the key."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_KEY_NAME))  # who or what holds it, for people
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # sha256 hex of the key
+    prefix: Mapped[str] = mapped_column(String(16))  # the key's first characters, to tell keys apart
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)  # sees every key's history
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class HistoryEntry(Base):
@@ -38,6 +53,9 @@ class HistoryEntry(Base):
     width: Mapped[int] = mapped_column(Integer)  # of the uploaded image, in pixels
     height: Mapped[int] = mapped_column(Integer)
     file_name: Mapped[str | None] = mapped_column(String(MAX_FILE_NAME), nullable=True)  # sanitized
+    # The API key that saved it; None: saved with access control off (the local, shared history).
+    owner_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", name="fk_history_entries_owner_key_id"), nullable=True, index=True)
 
     def to_dict(self) -> dict:
         """Everything but the thumbnail bytes, JSON-ready."""

@@ -1,4 +1,9 @@
-"""Saving, finding, deleting and exporting history entries."""
+"""Saving, finding, deleting and exporting history entries.
+
+Entries belong to the API key that saved them (``owner_key_id``; None when access control is off). Reading
+methods take ``visible_to``: a key id shows only that key's entries, None shows every entry (an admin key,
+or a server without keys). Saving checks the owner's :class:`HistoryQuota` in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,13 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Iterable, Iterator
 
 from sqlalchemy import Engine, delete, func, or_, select
 from sqlalchemy.orm import Session, defer, sessionmaker
 
+from captioner.errors import CaptionerError
 from captioner.history.models import MAX_FILE_NAME, MAX_MODEL_NAME, HistoryEntry
 
 MAX_CAPTION = 2000  # longest caption or translation accepted, in characters
@@ -23,6 +30,18 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 LANGUAGE_CODE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 CSV_FIELDS = ("id", "created_at", "model", "caption", "alternatives", "decoding", "translations",
               "width", "height", "file_name")
+
+
+class QuotaExceeded(CaptionerError):
+    """Saving would take an owner past its quota of entries or bytes."""
+
+
+@dataclass(frozen=True)
+class HistoryQuota:
+    """How much history one owner (API key) may keep."""
+
+    max_entries: int = 0  # saved entries; 0: no cap
+    max_bytes: int = 0  # thumbnail bytes; 0: no cap
 
 
 @dataclass(frozen=True)
@@ -95,6 +114,7 @@ class HistoryStore:
 
     def __init__(self, session_factory: sessionmaker[Session], engine: Engine | None = None):
         self._sessions = session_factory
+        self.session_factory = session_factory  # for the other tables of the same database (API keys)
         self.engine = engine or session_factory.kw.get("bind")  # kept for disposal and health checks
 
     def close(self) -> None:
@@ -104,8 +124,11 @@ class HistoryStore:
 
     def add(self, *, model: str, caption: str, thumbnail: bytes, width: int, height: int,
             alternatives: Iterable[dict] = (), decoding: dict | None = None,
-            translations: dict | None = None, file_name: str | None = None) -> HistoryEntry:
-        """Save one caption; ``thumbnail`` is a JPEG from :func:`captioner.history.thumbnails.make_thumbnail`."""
+            translations: dict | None = None, file_name: str | None = None,
+            owner_key_id: int | None = None, quota: HistoryQuota | None = None) -> HistoryEntry:
+        """Save one caption; ``thumbnail`` is a JPEG from :func:`captioner.history.thumbnails.make_thumbnail`.
+
+        Raises :class:`QuotaExceeded` (and saves nothing) when the owner's entries would pass ``quota``."""
         if not isinstance(thumbnail, bytes) or not thumbnail.startswith(JPEG_MAGIC):
             raise ValueError("the thumbnail must be JPEG bytes (use make_thumbnail)")
         for value, what in ((width, "width"), (height, "height")):
@@ -118,16 +141,37 @@ class HistoryStore:
             decoding=_check_decoding(decoding or {}),
             translations=_check_translations(translations or {}),
             thumbnail=thumbnail, width=width, height=height,
-            file_name=sanitize_file_name(file_name),
+            file_name=sanitize_file_name(file_name), owner_key_id=owner_key_id,
         )
         with self._sessions.begin() as session:
+            if quota is not None:
+                self._check_quota(session, owner_key_id, len(thumbnail), quota)
             session.add(entry)
             session.flush()
             session.expunge(entry)
         return entry
 
-    def _matching(self, search: str = "", model: str = ""):
+    @staticmethod
+    def _check_quota(session: Session, owner_key_id: int | None, new_bytes: int, quota: HistoryQuota) -> None:
+        entries, used = session.execute(_usage(owner_key_id)).one()
+        if quota.max_entries and entries + 1 > quota.max_entries:
+            raise QuotaExceeded(f"this history is full: it holds {entries} entries, the most one key may keep "
+                                f"(CAPTIONER_HISTORY_MAX_ENTRIES); delete or export older entries first")
+        if quota.max_bytes and used + new_bytes > quota.max_bytes:
+            raise QuotaExceeded(f"this history is full: its thumbnails take {used / 1e6:.1f} MB of the "
+                                f"{quota.max_bytes / 1e6:g} MB one key may keep (CAPTIONER_HISTORY_MAX_MB); "
+                                "delete or export older entries first")
+
+    def usage(self, owner_key_id: int | None) -> tuple[int, int]:
+        """(entries, thumbnail bytes) that ``owner_key_id`` keeps."""
+        with self._sessions() as session:
+            entries, used = session.execute(_usage(owner_key_id)).one()
+        return int(entries), int(used)
+
+    def _matching(self, search: str = "", model: str = "", visible_to: int | None = None):
         query = select(HistoryEntry).options(defer(HistoryEntry.thumbnail))
+        if visible_to is not None:
+            query = query.where(HistoryEntry.owner_key_id == visible_to)
         search = (search or "").strip().lower()
         if search:
             query = query.where(or_(func.lower(HistoryEntry.caption).contains(search, autoescape=True),
@@ -136,55 +180,80 @@ class HistoryStore:
             query = query.where(HistoryEntry.model == model)
         return query
 
-    def list(self, search: str = "", model: str = "", page: int = 1, per_page: int = 20) -> HistoryPage:
+    def list(self, search: str = "", model: str = "", page: int = 1, per_page: int = 20,
+             visible_to: int | None = None) -> HistoryPage:
         """Entries whose caption or model name contains ``search`` (any case), newest first."""
         if page < 1:
             raise ValueError("page must be 1 or more")
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}")
-        query = self._matching(search, model)
+        query = self._matching(search, model, visible_to)
         with self._sessions() as session:
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
             rows = session.scalars(query.order_by(HistoryEntry.created_at.desc(), HistoryEntry.id.desc())
                                    .offset((page - 1) * per_page).limit(per_page)).all()
         return HistoryPage(entries=list(rows), total=total, page=page, per_page=per_page)
 
-    def iter_entries(self, search: str = "", model: str = "", batch: int = 200) -> Iterator[HistoryEntry]:
+    def iter_entries(self, search: str = "", model: str = "", batch: int = 200,
+                     visible_to: int | None = None) -> Iterator[HistoryEntry]:
         """Every matching entry, oldest first, fetched ``batch`` rows at a time (for exports)."""
-        query = self._matching(search, model).order_by(HistoryEntry.created_at, HistoryEntry.id)
+        query = self._matching(search, model, visible_to).order_by(HistoryEntry.created_at, HistoryEntry.id)
         with self._sessions() as session:
             yield from session.scalars(query.execution_options(yield_per=batch))
 
-    def get(self, entry_id: int) -> HistoryEntry | None:
+    def get(self, entry_id: int, visible_to: int | None = None) -> HistoryEntry | None:
         with self._sessions() as session:
             return session.scalars(select(HistoryEntry).options(defer(HistoryEntry.thumbnail))
-                                   .where(HistoryEntry.id == entry_id)).first()
+                                   .where(_entry(entry_id, visible_to))).first()
 
-    def thumbnail(self, entry_id: int) -> bytes | None:
+    def thumbnail(self, entry_id: int, visible_to: int | None = None) -> bytes | None:
         with self._sessions() as session:
-            return session.scalar(select(HistoryEntry.thumbnail).where(HistoryEntry.id == entry_id))
+            return session.scalar(select(HistoryEntry.thumbnail).where(_entry(entry_id, visible_to)))
 
-    def models(self) -> list[str]:
+    def models(self, visible_to: int | None = None) -> list[str]:
         """Names of the models that have entries, for a filter."""
+        query = select(HistoryEntry.model).distinct().order_by(HistoryEntry.model)
+        if visible_to is not None:
+            query = query.where(HistoryEntry.owner_key_id == visible_to)
         with self._sessions() as session:
-            return list(session.scalars(select(HistoryEntry.model).distinct().order_by(HistoryEntry.model)))
+            return list(session.scalars(query))
 
-    def add_translations(self, entry_id: int, translations: dict[str, str]) -> HistoryEntry | None:
+    def add_translations(self, entry_id: int, translations: dict[str, str],
+                         visible_to: int | None = None) -> HistoryEntry | None:
         """Store (or replace) translations of an entry's caption, e.g. ``{"de": "ein roter Kreis"}``."""
         checked = _check_translations(translations)
         with self._sessions.begin() as session:
             entry = session.get(HistoryEntry, entry_id, options=[defer(HistoryEntry.thumbnail)])
-            if entry is None:
+            if entry is None or (visible_to is not None and entry.owner_key_id != visible_to):
                 return None
             entry.translations = {**(entry.translations or {}), **checked}
             session.flush()
             session.expunge(entry)
         return entry
 
-    def delete(self, entry_id: int) -> bool:
-        """Remove an entry; False when there was none with that id."""
+    def delete(self, entry_id: int, visible_to: int | None = None) -> bool:
+        """Remove an entry; False when there was none with that id (that ``visible_to`` may see)."""
         with self._sessions.begin() as session:
-            return session.execute(delete(HistoryEntry).where(HistoryEntry.id == entry_id)).rowcount > 0
+            return session.execute(delete(HistoryEntry).where(_entry(entry_id, visible_to))).rowcount > 0
+
+    def delete_older_than(self, cutoff: datetime) -> int:
+        """Remove every entry saved before ``cutoff`` (the retention cleanup); how many went."""
+        with self._sessions.begin() as session:
+            return session.execute(delete(HistoryEntry).where(HistoryEntry.created_at < cutoff)).rowcount
+
+
+def _usage(owner_key_id: int | None):
+    """(entries, thumbnail bytes) of one owner; None: the entries saved without a key."""
+    owned = (HistoryEntry.owner_key_id.is_(None) if owner_key_id is None
+             else HistoryEntry.owner_key_id == owner_key_id)
+    return select(func.count(), func.coalesce(func.sum(func.length(HistoryEntry.thumbnail)), 0)).where(owned)
+
+
+def _entry(entry_id: int, visible_to: int | None):
+    condition = HistoryEntry.id == entry_id
+    if visible_to is not None:
+        condition = condition & (HistoryEntry.owner_key_id == visible_to)
+    return condition
 
 
 def _csv_cell(value) -> str:

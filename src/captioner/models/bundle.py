@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
+from captioner import environment
 from captioner.errors import ModelError
-from captioner.files import write_json_atomic
+from captioner.files import staged_folder, write_json_atomic
 
 BUNDLE_FILE = "captioner.json"
 DEFAULT_MODELS_DIR = "models"
@@ -49,7 +52,24 @@ def utc_now() -> str:
 
 def models_dir(path: str | os.PathLike | None = None) -> Path:
     """The models folder: ``path`` if given, else ``$CAPTIONER_MODELS_DIR``, else ``./models``."""
-    return Path(path or os.environ.get("CAPTIONER_MODELS_DIR") or DEFAULT_MODELS_DIR)
+    return Path(path or environment.current().models_dir or DEFAULT_MODELS_DIR)
+
+
+@contextmanager
+def staged_bundle(bundle_dir: str | os.PathLike) -> Iterator[Path]:
+    """An empty staging folder to write a bundle of any kind into; it becomes ``bundle_dir`` only when the
+    block ends without error and holds ``captioner.json``. An interrupted write leaves no folder that
+    ``list_bundles`` (``captioner models``, the web app) would list or ``load_captioner`` would load."""
+    with staged_folder(bundle_dir) as staging:
+        yield staging
+        if not is_bundle(staging):
+            raise ModelError(f"the bundle {bundle_dir} was not completed: {BUNDLE_FILE} was never written")
+
+
+def run_folder(bundle_dir: str | os.PathLike) -> Path:
+    """Where a training run keeps its checkpoints until its bundle is complete: ``.NAME.training`` beside it."""
+    bundle_dir = Path(bundle_dir)
+    return bundle_dir.parent / f".{bundle_dir.name}.training"
 
 
 def is_bundle(path: str | os.PathLike) -> bool:

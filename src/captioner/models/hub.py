@@ -19,6 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
+from captioner import environment
 from captioner.errors import DownloadError, ModelError, OfflineError
 from captioner.files import staged_folder
 from captioner.models.pretrained import download_command
@@ -46,8 +47,7 @@ def hub_offline() -> bool:
     """True when the user switched the hub off (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
     from huggingface_hub import constants
 
-    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
-    return constants.HF_HUB_OFFLINE or any(f.strip().lower() in ("1", "true", "yes", "on") for f in flags)
+    return constants.HF_HUB_OFFLINE or environment.current().hub_offline
 
 
 def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:

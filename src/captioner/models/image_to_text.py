@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from captioner import environment
 from captioner.config import VitGpt2Settings, settings_from_dict, settings_to_dict
 from captioner.errors import ModelError, OfflineError
 from captioner.models.base import Caption, Decoding, PromptOption, check_prompt
@@ -130,7 +131,7 @@ def configure_torch_threads() -> int:
     """Use every core this process may run on, unless the user chose (OMP_NUM_THREADS / MKL_NUM_THREADS)."""
     import torch
 
-    if not (os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS")):
+    if not environment.current().threads_chosen:
         try:
             cores = len(os.sched_getaffinity(0))
         except AttributeError:  # not Linux
@@ -143,7 +144,7 @@ def configure_torch_threads() -> int:
 def default_device() -> str:
     import torch
 
-    return os.environ.get("CAPTIONER_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    return environment.current().device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @dataclass

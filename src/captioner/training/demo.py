@@ -31,7 +31,8 @@ def build_demo_model(models_dir: str | os.PathLike, *, images: int = DEMO_IMAGES
     from captioner.data.prepare import prepare_dataset
     from captioner.data.shapes import write_shapes_dataset
     from captioner.features import BackboneSpec
-    from captioner.training.lstm import staging_dir, train_lstm
+    from captioner.models.bundle import run_folder
+    from captioner.training.lstm import train_lstm
 
     root = Path(models_dir)
     out = root / name
@@ -41,7 +42,7 @@ def build_demo_model(models_dir: str | os.PathLike, *, images: int = DEMO_IMAGES
     with _exclusive(root / f".{name}.lock"):
         if is_bundle(out):  # built by another process while this one waited
             return out
-        shutil.rmtree(staging_dir(out), ignore_errors=True)  # a stale run of an earlier, interrupted build
+        shutil.rmtree(run_folder(out), ignore_errors=True)  # a stale run of an earlier, interrupted build
         with tempfile.TemporaryDirectory(prefix="captioner-demo-") as tmp:
             dataset = write_shapes_dataset(Path(tmp) / "shapes", images=images, seed=seed)
             prepared = Path(tmp) / "prepared"
@@ -53,7 +54,7 @@ def build_demo_model(models_dir: str | os.PathLike, *, images: int = DEMO_IMAGES
                             "dense_units": DEMO_UNITS // 2, "dropout": DEMO_DROPOUT}
             return train_lstm(prepared, out, training, architecture,
                               BackboneSpec("thumbnail", image_size=DEMO_THUMBNAIL),
-                              features=Path(tmp) / "features", progress=progress)
+                              feature_cache=Path(tmp) / "features", progress=progress)
 
 
 @contextlib.contextmanager

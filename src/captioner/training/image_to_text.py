@@ -10,9 +10,11 @@ Validation loss is computed every epoch; early stopping and the best-model pick 
 best model captions the validation images and the evaluation module scores them (BLEU, METEOR when
 Java is there, ROUGE-L, CIDEr); those metrics go into the bundle's ``captioner.json``.
 
-``OUT/checkpoints/`` holds the Trainer's epoch checkpoints (safetensors weights; optimizer, scheduler
-and random states are torch files that transformers reads back with ``torch.load(weights_only=True)``),
-so an interrupted run continues with ``resume=True``. It is removed once the bundle is complete.
+The run folder ``.NAME.training/`` beside the bundle holds the Trainer's epoch checkpoints (safetensors
+weights; optimizer, scheduler and random states are torch files that transformers reads back with
+``torch.load(weights_only=True)``), so an interrupted run continues with ``resume=True``. The bundle is
+written into a staging folder and renamed to ``OUT`` when complete (as for every kind), so an interrupted
+run never leaves a half bundle; the run folder is removed after that.
 Several GPUs or machines: start the same command under ``torchrun`` or ``accelerate launch``.
 """
 
@@ -27,20 +29,21 @@ from typing import Callable
 import torch
 from transformers import TrainerCallback
 
+from captioner import environment
 from captioner.config import ImageToTextSettings, settings_from_dict, settings_to_dict
 from captioner.data.images import load_image
 from captioner.data.prepared import PreparedData
 from captioner.errors import CaptionerError, ModelError, OfflineError
-from captioner.models.bundle import BUNDLE_FILE, BundleInfo, is_bundle, write_bundle_info
+from captioner.models.bundle import BUNDLE_FILE, BundleInfo, is_bundle, run_folder, staged_bundle, write_bundle_info
 from captioner.models.image_to_text import (KIND, MODEL_FOLDER, SETTINGS_KEY, ImageToTextCaptioner,
                                             ModelParts, configure_torch_threads, decoding_for, encoder_name,
                                             load_model_folder, prepare_special_tokens, resolve_pretrained,
                                             write_model_folder)
+from captioner.progress import showing_bars
 from captioner.training.plots import plot_history, write_history_csv
 
-CHECKPOINTS = "checkpoints"
-RUN_FILE = "run.json"  # inside CHECKPOINTS: the settings of the run, so a resumed run is the same run
-START_PARTS = "processing"  # inside CHECKPOINTS: tokenizer and image processor of the run
+RUN_FILE = "run.json"  # in the run folder: the settings of the run, so a resumed run is the same run
+START_PARTS = "processing"  # in the run folder: tokenizer and image processor of the run
 
 Progress = Callable[[str], None]
 
@@ -192,26 +195,27 @@ def _check_output(out: Path, resume: bool) -> Path | None:
     """The checkpoint to resume from (None: a fresh start); refuses to overwrite a bundle or an unfinished run."""
     from transformers.trainer_utils import get_last_checkpoint
 
+    checkpoints = run_folder(out)
     if not _is_main_process():  # the first process checks; the others follow its files, written meanwhile
-        checkpoints = out / CHECKPOINTS
         last = get_last_checkpoint(str(checkpoints)) if resume and checkpoints.is_dir() else None
         return Path(last) if last else None
     if is_bundle(out):
         raise ValueError(f"{out} already holds a trained model ({BUNDLE_FILE}); choose another --out or delete it")
-    checkpoints = out / CHECKPOINTS
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"{out} exists and is not an empty folder; choose another --out")
     last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     if resume:
         if not (checkpoints / RUN_FILE).is_file():
             raise ValueError(f"there is no interrupted training run in {out} to resume; run without --resume")
         return Path(last) if last else None
     if checkpoints.exists() and any(checkpoints.iterdir()):
-        raise ValueError(f"{out} holds an unfinished training run; add --resume to continue it, "
-                         "or choose another --out")
+        raise ValueError(f"an unfinished training run of {out} is in {checkpoints}; add --resume to continue it, "
+                         "or delete that folder to start again")
     return None
 
 
 def _is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
+    return environment.current().rank == 0
 
 
 def _mixed_precision() -> dict:
@@ -221,8 +225,9 @@ def _mixed_precision() -> dict:
 
 
 def train_image_to_text(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                   settings: ImageToTextSettings | None = None, from_: str | None = None, resume: bool = False,
-                   progress: Progress | None = None, java: bool | None = None, family: str | None = None) -> Path:
+                        settings: ImageToTextSettings | None = None, from_: str | None = None, resume: bool = False,
+                        progress: Progress | None = None, java: bool | None = None,
+                        family: str | None = None) -> Path:
     """Fine-tune on ``prepared_dir`` and write an image-to-text bundle to ``out_dir``; returns the bundle folder.
 
     ``from_`` (a hub id, a model folder or a bundle) overrides ``settings.source``; ``settings.encoder``
@@ -237,7 +242,7 @@ def train_image_to_text(prepared_dir: str | os.PathLike, out_dir: str | os.PathL
     out = Path(out_dir).expanduser()
     prepared = PreparedData(prepared_dir)
     checkpoint = _check_output(out, resume)
-    checkpoints = out / CHECKPOINTS
+    checkpoints = run_folder(out)
     if resume:
         run = json.loads((checkpoints / RUN_FILE).read_text(encoding="utf-8"))
         settings = settings_from_dict(ImageToTextSettings, run["settings"])
@@ -290,7 +295,7 @@ def train_image_to_text(prepared_dir: str | os.PathLike, out_dir: str | os.PathL
         save_total_limit=2, report_to="none", remove_unused_columns=False, dataloader_num_workers=workers,
         dataloader_pin_memory=torch.cuda.is_available(),
         use_cpu=not torch.cuda.is_available(),  # also what makes torchrun on CPUs one distributed (gloo) run
-        disable_tqdm=not _show_bars(), predict_with_generate=False, **_mixed_precision(),
+        disable_tqdm=not showing_bars(), predict_with_generate=False, **_mixed_precision(),
     )
     callbacks = [EarlyStoppingCallback(early_stopping_patience=settings.patience), _EpochReport(progress)]
     trainer = caption_trainer_class()(model=parts.model, args=arguments, train_dataset=train, eval_dataset=val,
@@ -304,7 +309,9 @@ def train_image_to_text(prepared_dir: str | os.PathLike, out_dir: str | os.PathL
         return out
     parts.model = trainer.model
     history = history_from_logs(trainer.state.log_history)
-    return write_trained_bundle(out, prepared, parts, settings, history, say, java)
+    bundle = write_trained_bundle(out, prepared, parts, settings, history, say, java)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return bundle
 
 
 def save_processing(parts: ModelParts, folder: Path) -> None:
@@ -326,33 +333,32 @@ def load_model_folder_from_checkpoint(checkpoint: Path, processing: Path) -> Mod
 
 def write_trained_bundle(out: Path, prepared: PreparedData, parts: ModelParts, settings: ImageToTextSettings,
                          history: dict[str, list[float]], say: Progress, java: bool | None = None) -> Path:
-    """model/, history.csv, loss.png, then captioner.json (with validation metrics); then drop the checkpoints."""
+    """model/, history.csv, loss.png and captioner.json (with validation metrics), staged, then renamed to ``out``."""
+    with staged_bundle(out) as staging:
+        write_trained_files(staging, out.name, prepared, parts, settings, history, say, java)
+    return out
+
+
+def write_trained_files(folder: Path, name: str, prepared: PreparedData, parts: ModelParts, settings: ImageToTextSettings,
+                        history: dict[str, list[float]], say: Progress, java: bool | None) -> None:
     from captioner.evaluation import evaluate_captioner
 
-    write_model_folder(out / MODEL_FOLDER, parts)
-    write_curves(history, out)
-    info = BundleInfo(kind=KIND, name=out.name, dataset=prepared.name, backbone=settings.encoder or encoder_name(parts),
+    write_model_folder(folder / MODEL_FOLDER, parts)
+    write_curves(history, folder)
+    info = BundleInfo(kind=KIND, name=name, dataset=prepared.name, backbone=settings.encoder or encoder_name(parts),
                       settings={SETTINGS_KEY: settings_to_dict(settings)})
     say("captioning the validation images with the best model")
     captioner = ImageToTextCaptioner(parts, info, decoding_for(settings, parts.architecture),
                                      batch_size=max(8, settings.batch_size))
-    result = evaluate_captioner(captioner, prepared, "val", progress=_show_bars(), java=java)
+    result = evaluate_captioner(captioner, prepared, "val", progress=showing_bars(), java=java)
     info.metrics = {"val": result.bundle_metrics()}
-    write_bundle_info(out, info)
-    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+    write_bundle_info(folder, info)
     say(f"validation: {', '.join(f'{k} {v:.3f}' for k, v in result.scores.items())}")
-    return out
 
 
 def write_curves(history: dict[str, list[float]], out: Path) -> list[Path]:
     """history.csv and the learning curves (training and validation loss per epoch)."""
     return [write_history_csv(history, out / "history.csv"), *plot_history(history, out)]
-
-
-def _show_bars() -> bool:
-    import sys
-
-    return sys.stderr.isatty() or bool(os.environ.get("CAPTIONER_PROGRESS"))
 
 
 train_vit_gpt2 = train_image_to_text  # the name before BLIP and GIT joined

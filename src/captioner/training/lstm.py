@@ -10,30 +10,23 @@ same result as an uninterrupted run: batches are shuffled by (seed, epoch) and d
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
-from captioner.config import DataSettings, LstmSettings, TrainingSettings, settings_from_dict
+from captioner.config import GENERATORS, DataSettings, LstmSettings, TrainingSettings, settings_from_dict
 from captioner.data.prepared import PreparedData
 from captioner.errors import CaptionerError, DataError
-from captioner.files import staged_folder, write_json_atomic
-from captioner.models.bundle import BundleInfo, is_bundle
+from captioner.models.bundle import BundleInfo, is_bundle, run_folder, staged_bundle
+from captioner.training.lstm_fit import fit, load_trained_sequence_model
+from captioner.training.lstm_state import TrainingState
 
-GENERATORS = ("teacher", "prefix")
-STATE_FILE = "state.json"
 
 
 class TrainingInterrupted(CaptionerError):
     """Training stopped before its last epoch; the message says how to resume."""
-
-
-def staging_dir(out: Path) -> Path:
-    """Where a run keeps its checkpoints until the bundle is complete."""
-    return out.parent / f".{out.name}.training"
 
 
 def check_training_settings(training: TrainingSettings) -> None:
@@ -48,21 +41,23 @@ def check_training_settings(training: TrainingSettings) -> None:
 
 
 def train_lstm(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike, training: TrainingSettings | None = None,
-               lstm: dict | LstmSettings | None = None, backbone=None, features: str | os.PathLike | None = None,
-               resume: bool = False, progress: bool = True, callbacks: Sequence = ()) -> Path:
+               architecture: dict | LstmSettings | None = None, backbone_spec=None,
+               feature_cache: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
+               callbacks: Sequence = ()) -> Path:
     """Train an LSTM captioner on a prepared folder and write the bundle ``out_dir``; returns its path.
 
-    ``lstm`` overrides architecture sizes (``image_units``, ``lstm_units``, ...); the vocabulary, caption
-    length and feature size come from the data. ``backbone`` is a :class:`captioner.features.BackboneSpec`
-    (DenseNet201 with ImageNet weights in float32 when None); its features, in its precision, are read from
-    the cache (``features`` names one explicitly) and extracted first when missing. The spec, precision
+    ``architecture`` overrides architecture sizes (``image_units``, ``lstm_units``, ...); the vocabulary,
+    caption length and feature size come from the data. ``backbone_spec`` is a
+    :class:`captioner.features.BackboneSpec` (DenseNet201 with ImageNet weights in float32 when None); its
+    features, in its precision, are read from the feature cache (``feature_cache`` names a cache folder
+    other than the usual one) and extracted first when missing. The spec, precision
     included, is stored in the bundle, so captioning embeds images the way training did. ``callbacks``
     are extra Keras callbacks, called after the run's own.
     """
     from captioner.features import BackboneSpec, ensure_features
 
     out = Path(out_dir)
-    work = staging_dir(out)
+    work = run_folder(out)
     prepared = PreparedData(prepared_dir)
     if is_bundle(out):
         raise CaptionerError(f"{out} already holds a model bundle; choose another --out name or delete it first")
@@ -70,27 +65,27 @@ def train_lstm(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike, trai
         raise CaptionerError(f"{out} exists and is not an empty folder; choose another --out name")
     state = None
     if resume:
-        state = read_state(work)
+        state = TrainingState.read(work)
         if state is None:
             raise CaptionerError(f"there is no interrupted run of {out} to resume ({work} is missing); "
                                  "start it without --resume")
-        settings = state["settings"]
+        settings = state.settings
         training = settings_from_dict(TrainingSettings, settings["training"])
         lstm_settings = settings_from_dict(LstmSettings, settings["lstm"])
         spec = BackboneSpec.from_dict(settings["backbone"])
     else:
         if work.exists():
-            done = (read_state(work) or {}).get("epoch", 0)
+            done = getattr(TrainingState.read(work), "epoch", 0)
             raise CaptionerError(f"an interrupted run of {out} is in {work} ({done} epoch(s) done); add --resume to "
                                  f"continue it, or delete that folder to start again")
         training = training or TrainingSettings()
-        spec = backbone or BackboneSpec()
+        spec = backbone_spec or BackboneSpec()
         lstm_settings = None
     check_training_settings(training)
-    store = ensure_features(prepared, spec, cache_dir=features, progress=progress)
+    store = ensure_features(prepared, spec, cache_dir=feature_cache, progress=progress)
     vocabulary = prepared.vocabulary
     if lstm_settings is None:
-        overrides = asdict(lstm) if isinstance(lstm, LstmSettings) else dict(lstm or {})
+        overrides = asdict(architecture) if isinstance(architecture, LstmSettings) else dict(architecture or {})
         for derived in ("vocab_size", "max_length", "feature_dim", "backbone", "image_size"):
             overrides.pop(derived, None)
         lstm_settings = replace(settings_from_dict(LstmSettings, overrides), vocab_size=len(vocabulary),
@@ -103,44 +98,31 @@ def train_lstm(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike, trai
     all_settings = {"lstm": asdict(lstm_settings), "training": asdict(training), "data": asdict(data_settings),
                     "backbone": spec.to_dict()}
 
-    from captioner.training.lstm_fit import fit
-
     work.mkdir(parents=True, exist_ok=True)
     if state is None:
-        state = {"epoch": 0, "settings": all_settings, "prepared": str(prepared.folder.resolve()), "history": {}}
-        write_json_atomic(work / STATE_FILE, state)
+        state = TrainingState(settings=all_settings, prepared=str(prepared.folder.resolve()))
+        state.save(work)
     try:
         state = fit(prepared, store, lstm_settings, training, work, state, progress, list(callbacks))
     except KeyboardInterrupt:
-        done = (read_state(work) or {}).get("epoch", 0)
+        done = getattr(TrainingState.read(work), "epoch", 0)
         raise TrainingInterrupted(
             f"training interrupted after {done} of {training.epochs} epoch(s); the finished epochs are saved in "
             f"{work}; continue with the same command and --resume") from None
     return assemble_bundle(out, work, prepared, spec, all_settings, state)
 
 
-def read_state(work: Path) -> dict | None:
-    path = work / STATE_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CaptionerError(f"{path} is damaged ({error}); delete {work} to start the training again") from None
-
-
-def assemble_bundle(out: Path, work: Path, prepared: PreparedData, spec, settings: dict, state: dict) -> Path:
+def assemble_bundle(out: Path, work: Path, prepared: PreparedData, spec, settings: dict, state: TrainingState) -> Path:
     """Write the bundle from the best weights into a temporary folder, then rename it to ``out``."""
     from captioner.features import build_backbone
     from captioner.models.lstm import KIND, write_bundle
-    from captioner.training.lstm_fit import load_trained_sequence_model
     from captioner.training.plots import plot_history, write_history_csv
 
     model = load_trained_sequence_model(settings_from_dict(LstmSettings, settings["lstm"]),
                                         settings_from_dict(TrainingSettings, settings["training"]),
-                                        work / state["best_weights"])
-    history = state["history"]
-    best = state["best_epoch"]
+                                        work / state.best_weights)
+    history = state.history
+    best = state.best_epoch
     metrics = {"val": {"loss": round(history["val_loss"][best], 6)}}
     if history.get("val_accuracy"):
         metrics["val"]["accuracy"] = round(history["val_accuracy"][best], 6)
@@ -148,7 +130,7 @@ def assemble_bundle(out: Path, work: Path, prepared: PreparedData, spec, setting
     info = BundleInfo(kind=KIND, name=out.name, dataset=prepared.name, backbone=spec.name, settings=settings,
                       metrics=metrics)
     # train_lstm refused a non-empty ``out`` before training, so replacing it loses nothing
-    with staged_folder(out) as staging:
+    with staged_bundle(out) as staging:
         write_bundle(staging, info, model, prepared.vocabulary, build_backbone(spec))
         write_history_csv(history, staging / "history.csv")
         plot_history(history, staging)

@@ -1,28 +1,33 @@
 """The Keras side of LSTM training: the model to fit, the callbacks, checkpoints that make a run resumable.
 
 After each epoch :class:`Checkpoint` writes ``epoch-NNNN.weights.h5`` (model and optimizer state) and,
-when validation loss improved, ``best.weights.h5``, each through a temporary file; then ``state.json``
-names them, so the state on disk is always one complete epoch. The callbacks' own counters (early
-stopping, learning-rate reduction) are stored there too and put back on resume.
+when validation loss improved, ``best.weights.h5``, each through a temporary file; then the
+:class:`~captioner.training.lstm_state.TrainingState` naming them, so the state on disk is always one
+complete epoch. The callbacks' own counters (early stopping, learning-rate reduction) are stored there
+too and put back on resume.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import keras
 
 from captioner.config import LstmSettings, TrainingSettings
 from captioner.data.prepared import PreparedData
-from captioner.files import write_json_atomic
+from captioner.files import atomic_path
 from captioner.models.lstm_network import (build_prefix_model, build_sequence_model, build_teacher_model, real_words,
                                            sequence_length)
 from captioner.training.datasets import PrefixBatches, TeacherForcingBatches, fit_input
-from captioner.training.lstm import STATE_FILE
+from captioner.progress import keras_verbosity
+from captioner.training.lstm_state import TrainingState
 
 BEST_WEIGHTS = "best.weights.h5"
+# Each dropout layer's seed is (seed * LAYER_SEED_STRIDE + layer number, epoch * SEED_SPAN). The stride is
+# a prime above any layer count, so two (seed, layer) pairs never share a first half: seed 1's layer 1 is
+# not seed 0's layer 1010. The second half moves the random stream by SEED_SPAN draws per epoch.
+LAYER_SEED_STRIDE = 1009
 SEED_SPAN = 1_000_000  # dropout draws per epoch before two epochs' random streams could meet
 
 
@@ -84,14 +89,14 @@ class EpochSetup(keras.callbacks.Callback):
             if generator is None:
                 continue
             number += 1
-            value = [(self.seed * 1009 + number) % 2**31, (epoch * SEED_SPAN) % 2**31]
+            value = [(self.seed * LAYER_SEED_STRIDE + number) % 2**31, (epoch * SEED_SPAN) % 2**31]
             generator.state.assign(keras.ops.convert_to_tensor(value, dtype=generator.state.dtype))
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Writes the epoch's weights, the best weights and ``state.json``; restores them on resume."""
+    """Writes the epoch's weights, the best weights and the training state; restores them on resume."""
 
-    def __init__(self, work: Path, state: dict, early_stopping, reduce_lr):
+    def __init__(self, work: Path, state: TrainingState, early_stopping, reduce_lr):
         super().__init__()
         self.work = work
         self.state = state
@@ -100,40 +105,38 @@ class Checkpoint(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         # runs after the schedules' own on_train_begin, which reset them
-        saved = self.state.get("callbacks")
+        saved = self.state.callbacks
         if saved:
             for callback, values in ((self.early_stopping, saved["early_stopping"]),
                                      (self.reduce_lr, saved["reduce_lr"])):
                 for name, value in values.items():
                     setattr(callback, name, value)
-            self.model.optimizer.learning_rate = self.state["learning_rate"]
+            self.model.optimizer.learning_rate = self.state.learning_rate
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
-        history = self.state["history"]
+        state = self.state
         for name, value in logs.items():
-            history.setdefault(name, []).append(float(value))
+            state.history.setdefault(name, []).append(float(value))
         val_loss = float(logs.get("val_loss", math.inf))
-        if "best_val_loss" not in self.state or val_loss < self.state["best_val_loss"]:
+        if state.best_val_loss is None or val_loss < state.best_val_loss:
             self._save_weights(BEST_WEIGHTS)
-            self.state.update(best_val_loss=val_loss, best_epoch=epoch, best_weights=BEST_WEIGHTS)
+            state.best_val_loss, state.best_epoch, state.best_weights = val_loss, epoch, BEST_WEIGHTS
         last = f"epoch-{epoch + 1:04d}.weights.h5"
         self._save_weights(last)
-        previous = self.state.get("last_weights")
-        self.state.update(
-            epoch=epoch + 1, last_weights=last,
-            learning_rate=float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-            stopped=bool(self.model.stop_training),
-            callbacks={"early_stopping": _counters(self.early_stopping, "wait", "best", "best_epoch"),
-                       "reduce_lr": _counters(self.reduce_lr, "wait", "best", "cooldown_counter")})
-        write_json_atomic(self.work / STATE_FILE, self.state)
+        previous = state.last_weights
+        state.epoch, state.last_weights = epoch + 1, last
+        state.learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        state.stopped = bool(self.model.stop_training)
+        state.callbacks = {"early_stopping": _counters(self.early_stopping, "wait", "best", "best_epoch"),
+                           "reduce_lr": _counters(self.reduce_lr, "wait", "best", "cooldown_counter")}
+        state.save(self.work)
         if previous and previous != last:
             (self.work / previous).unlink(missing_ok=True)
 
     def _save_weights(self, name: str) -> None:
-        tmp = self.work / f".tmp-{name}"
-        self.model.save_weights(tmp)
-        os.replace(tmp, self.work / name)
+        with atomic_path(self.work / name) as temporary:
+            self.model.save_weights(temporary)
 
 
 def _counters(callback, *names: str) -> dict:
@@ -151,15 +154,15 @@ def load_trained_sequence_model(settings: LstmSettings, training: TrainingSettin
     return fresh
 
 
-def fit(prepared: PreparedData, store, settings: LstmSettings, training: TrainingSettings, work: Path, state: dict,
-        progress: bool, extra_callbacks: list) -> dict:
+def fit(prepared: PreparedData, store, settings: LstmSettings, training: TrainingSettings, work: Path,
+        state: TrainingState, progress: bool, extra_callbacks: list) -> TrainingState:
     """Train from ``state`` (epoch 0, or the last finished epoch) to the end; returns the final state."""
     train_batches, val_batches = make_batches(prepared, store, settings, training)
     _, model = make_training_model(settings, training)
-    if state.get("last_weights"):
+    if state.last_weights:
         model.optimizer.build(model.trainable_variables)
-        model.load_weights(work / state["last_weights"])
-    if state.get("stopped") or state["epoch"] >= training.epochs:
+        model.load_weights(work / state.last_weights)
+    if state.stopped or state.epoch >= training.epochs:
         return state
     early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=training.patience, verbose=int(progress))
     reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=training.lr_patience,
@@ -169,6 +172,5 @@ def fit(prepared: PreparedData, store, settings: LstmSettings, training: Trainin
     callbacks = [EpochSetup(train_batches, training.seed), keras.callbacks.TerminateOnNaN(), early_stopping,
                  reduce_lr, checkpoint, *extra_callbacks]
     model.fit(fit_input(train_batches), validation_data=fit_input(val_batches), epochs=training.epochs,
-              initial_epoch=state["epoch"], shuffle=False, callbacks=callbacks,
-              verbose=(1 if os.isatty(2) else 2) if progress else 0)
+              initial_epoch=state.epoch, shuffle=False, callbacks=callbacks, verbose=keras_verbosity(progress))
     return checkpoint.state

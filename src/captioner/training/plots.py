@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
+import io
 from pathlib import Path
+
+from captioner.files import atomic_path, write_text_atomic
 
 CURVES = {"loss.png": ("loss", "Loss"), "accuracy.png": ("accuracy", "Accuracy (next word)")}
 
@@ -44,22 +46,12 @@ def plot_history(history: dict[str, list[float]], out_dir: str | os.PathLike) ->
             axes.legend()
             figure.tight_layout()
             path = out / file_name
-            _save_atomic(figure, path)
+            with atomic_path(path) as temporary:
+                figure.savefig(temporary, format="png")
             written.append(path)
         finally:
             plt.close(figure)
     return written
-
-
-def _save_atomic(figure, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        figure.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_history_csv(history: dict[str, list[float]], path: str | os.PathLike) -> Path:
@@ -67,18 +59,12 @@ def write_history_csv(history: dict[str, list[float]], path: str | os.PathLike) 
     path = Path(path)
     names = sorted(history)
     epochs = max((len(v) for v in history.values()), default=0)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["epoch", *names])
-            for epoch in range(epochs):
-                writer.writerow([epoch + 1, *(_cell(history[n], epoch) for n in names)])
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["epoch", *names])
+    for epoch in range(epochs):
+        writer.writerow([epoch + 1, *(_cell(history[n], epoch) for n in names)])
+    return write_text_atomic(path, text.getvalue())
 
 
 def _cell(values: list[float], epoch: int):

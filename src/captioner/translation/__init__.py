@@ -6,10 +6,10 @@ no backend is available (the web page then offers no translation).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Mapping
 
+from captioner.environment import variables
 from captioner.translation.base import (LANGUAGE_NAMES, ORIGINAL_LANGUAGES, TranslationError, Translator,
                                         check_request)
 
@@ -30,7 +30,7 @@ class TranslationSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "TranslationSettings":
-        env = os.environ if environ is None else environ
+        env = variables() if environ is None else environ
         def value(name: str, default: str = "") -> str:  # an empty variable (KEY= in .env) means unset
             return (env.get(name) or "").strip() or default
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from dataclasses import fields
 
-from flask import Flask
-
 from captioner.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -45,11 +43,12 @@ def settings_from(config) -> tuple[WebSettings, dict]:
     return settings, {**settings.flask, **flask_config}
 
 
-def create_app(config=None) -> Flask:
+def create_app(config=None):
+    from flask import Flask
     from flask_cors import CORS
     from flask_wtf.csrf import CSRFProtect
 
-    from captioner.web import aliases, api, errors, history, pages, translate
+    from captioner.web import aliases, api, errors, history, limits, outages, pages, translate
     from captioner.web.service import CaptionService
     from captioner.web.uploads import InMemoryRequest
 
@@ -86,6 +85,8 @@ def create_app(config=None) -> Flask:
     app.register_blueprint(history.api)
     app.register_blueprint(translate.bp)
     errors.register(app)
+    outages.register(app)
+    limits.init_limits(app, settings)  # before the key check (in init_history), so wrong keys count too
     history.init_history(app)
     translate.init_translation(app)
 
@@ -94,6 +95,12 @@ def create_app(config=None) -> Flask:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
+
+    if settings.trusted_proxies:  # limits and logs see the client's address, not the proxy's
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     service = CaptionService(settings)
     app.extensions["captioner"] = service

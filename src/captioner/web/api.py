@@ -76,8 +76,14 @@ def healthz():
 
 @ops.get("/readyz")
 def readyz():
-    """Ready when models are loaded; includes each model's micro-batching counters."""
+    """Ready when models are loaded (in every worker, under gunicorn); includes each model's micro-batching
+    counters."""
     data = service().readiness()
+    workers = current_app.extensions.get("captioner.workers")  # a WorkerReadiness under gunicorn
+    if workers is not None:
+        data["workers"] = workers.snapshot()
+        if data["status"] == "ready" and data["workers"]["ready"] < workers.expected:
+            data["status"] = "loading"
     response = jsonify(data)
     response.status_code = 200 if data["status"] == "ready" else 503
     response.headers["Cache-Control"] = "no-store"

@@ -1,7 +1,9 @@
 """The caption history in the web app: the ``/history`` page, its thumbnails, and the JSON API.
 
 ``init_history(app)`` opens the database named by ``DATABASE_URL`` (default: ``captioner.db`` in the
-instance folder), runs the migrations, and keeps the store in ``app.extensions``.
+instance folder), runs the migrations, keeps the store in ``app.extensions`` and starts the retention
+cleanup when ``CAPTIONER_HISTORY_RETENTION_DAYS`` is set. Each caller sees, exports and deletes only its
+own entries (see :mod:`captioner.web.auth`); saving checks the caller's quota.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redi
                    stream_with_context, url_for)
 
 from captioner.history import HistoryStore, default_database_url, make_thumbnail, open_history
-from captioner.history.store import MAX_PER_PAGE, export_csv, export_json
+from captioner.history.keys import KeyStore
+from captioner.history.retention import RetentionCleanup
+from captioner.history.store import MAX_PER_PAGE, HistoryQuota, QuotaExceeded, export_csv, export_json
+from captioner.web.auth import LOCAL_USER, Caller, current_caller, init_auth
 from captioner.web.errors import ApiError
 from captioner.web.uploads import decode_image, read_upload
 
@@ -30,7 +35,21 @@ def init_history(app, database_url: str | None = None) -> HistoryStore:
     url = database_url or (settings.database_url if settings else "") or default_database_url(app.instance_path)
     store = open_history(url)
     app.extensions[EXTENSION] = store
+    init_auth(app, KeyStore(store.session_factory))
+    if settings and settings.history_retention_days > 0:
+        app.extensions["captioner.retention"] = RetentionCleanup(
+            store, settings.history_retention_days, settings.history_cleanup_interval_s).start()
     return store
+
+
+def caller() -> Caller:
+    """Who is asking; access control has already turned away requests without a valid key."""
+    return current_caller() or LOCAL_USER
+
+
+def quota() -> HistoryQuota:
+    settings = current_app.config["CAPTIONER_SETTINGS"]
+    return HistoryQuota(settings.history_max_entries, int(settings.history_max_mb * 1_000_000))
 
 
 def history_store() -> HistoryStore:
@@ -82,15 +101,16 @@ def history_page():
     except ValueError:
         page = 1
     store = history_store()
-    listing = store.list(search=search, model=model, page=page, per_page=PER_PAGE)
+    visible_to = caller().visible_to
+    listing = store.list(search=search, model=model, page=page, per_page=PER_PAGE, visible_to=visible_to)
     return render_template("pages/history.html", listing=listing, search=search, model=model,
-                           models=store.models())
+                           models=store.models(visible_to=visible_to))
 
 
 @bp.post("/history/<int:entry_id>/delete")
 def delete_history_entry_page(entry_id: int):
     """The delete button of the page without JavaScript (a form post, CSRF-checked)."""
-    if history_store().delete(entry_id):
+    if history_store().delete(entry_id, visible_to=caller().visible_to):
         flash("Entry deleted.")
     return redirect(url_for("history.history_page", q=request.form.get("q") or None,
                             model=request.form.get("model") or None))
@@ -98,7 +118,7 @@ def delete_history_entry_page(entry_id: int):
 
 @bp.get("/history/<int:entry_id>/thumbnail.jpg")
 def history_thumbnail(entry_id: int):
-    data = history_store().thumbnail(entry_id)
+    data = history_store().thumbnail(entry_id, visible_to=caller().visible_to)
     if data is None:
         abort(404)
     response = Response(data, mimetype="image/jpeg")
@@ -117,7 +137,7 @@ def list_history_api():
     except ValueError as error:
         raise ApiError("bad_parameter", str(error)) from None
     listing = history_store().list(search=request.args.get("q", ""), model=request.args.get("model", ""),
-                                   page=page, per_page=per_page)
+                                   page=page, per_page=per_page, visible_to=caller().visible_to)
     return jsonify({"entries": [entry_json(e) for e in listing.entries], "total": listing.total,
                     "page": listing.page, "per_page": listing.per_page, "pages": listing.pages})
 
@@ -145,7 +165,10 @@ def save_history_api():
             thumbnail=make_thumbnail(image), width=image.width, height=image.height,
             alternatives=_json_field("alternatives", []), decoding=_json_field("decoding", {}),
             translations=_json_field("translations", {}),
-            file_name=request.files["image"].filename if "image" in request.files else upload.filename)
+            file_name=request.files["image"].filename if "image" in request.files else upload.filename,
+            owner_key_id=caller().owner_key_id, quota=quota())
+    except QuotaExceeded as error:
+        raise ApiError("quota_exceeded", str(error), 409) from None
     except ValueError as error:
         raise ApiError("bad_parameter", str(error)) from None
     response = jsonify(entry_json(entry))
@@ -156,7 +179,7 @@ def save_history_api():
 
 @api.get("/<int:entry_id>")
 def get_history_api(entry_id: int):
-    entry = history_store().get(entry_id)
+    entry = history_store().get(entry_id, visible_to=caller().visible_to)
     if entry is None:
         raise ApiError("not_found", f"no history entry {entry_id}", 404)
     return jsonify(entry_json(entry))
@@ -169,7 +192,7 @@ def update_history_api(entry_id: int):
     if not isinstance(body, dict) or not isinstance(body.get("translations"), dict) or not body["translations"]:
         raise ApiError("bad_parameter", 'send JSON like {"translations": {"de": "ein roter Kreis"}}')
     try:
-        entry = history_store().add_translations(entry_id, body["translations"])
+        entry = history_store().add_translations(entry_id, body["translations"], visible_to=caller().visible_to)
     except ValueError as error:
         raise ApiError("bad_parameter", str(error)) from None
     if entry is None:
@@ -179,7 +202,7 @@ def update_history_api(entry_id: int):
 
 @api.delete("/<int:entry_id>")
 def delete_history_api(entry_id: int):
-    if not history_store().delete(entry_id):
+    if not history_store().delete(entry_id, visible_to=caller().visible_to):
         raise ApiError("not_found", f"no history entry {entry_id}", 404)
     return "", 204
 
@@ -189,7 +212,8 @@ def export_history_api():
     kind = request.args.get("format", "csv").lower()
     if kind not in EXPORT_TYPES:
         raise ApiError("bad_parameter", "format must be csv or json")
-    entries = history_store().iter_entries(search=request.args.get("q", ""), model=request.args.get("model", ""))
+    entries = history_store().iter_entries(search=request.args.get("q", ""), model=request.args.get("model", ""),
+                                           visible_to=caller().visible_to)
     chunks = (export_csv if kind == "csv" else export_json)(entries)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     response = Response(stream_with_context(chunks), mimetype=EXPORT_TYPES[kind])

@@ -18,6 +18,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from captioner import environment
+
 SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the captioner package
 
 
@@ -65,12 +67,14 @@ class RunningServer:
 
 def start_server(models_dir: str | os.PathLike, *args: str, env: dict | None = None, cwd=None,
                  log_path: str | os.PathLike | None = None, timeout: float = 300.0) -> RunningServer:
-    """Start ``captioner serve --models-dir MODELS_DIR ARGS`` on a free port; return once ``/readyz`` says ready."""
+    """Start ``captioner serve --models-dir MODELS_DIR ARGS`` on a free port; return once ``/readyz`` says ready.
+    A ``PYTHONPATH`` in ``env`` comes before this source tree's."""
     port = free_port()
     log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="captioner-serve-", suffix=".log")[1])
-    full_env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SOURCE_ROOT),
-                                                                             os.environ.get("PYTHONPATH")])),
-                **(env or {})}
+    env = dict(env or {})
+    python_path = os.pathsep.join(filter(None, [env.pop("PYTHONPATH", None), str(SOURCE_ROOT),
+                                                environment.variables().get("PYTHONPATH")]))
+    full_env = environment.child_environment(PYTHONPATH=python_path, **env)
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "captioner", "serve", "--host", "127.0.0.1", "--port", str(port),

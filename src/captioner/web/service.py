@@ -13,13 +13,13 @@ is measured once at start (one image, its default decoding) for the models page.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from captioner import environment
 from captioner.errors import CaptionerError, ModelError
 from captioner.models.base import Captioner, Decoding, DecodingRequest
 from captioner.models.bundle import BundleInfo, bundle_size
@@ -338,7 +338,7 @@ def writable_folder(folder: Path) -> Path:
             pass
         return folder
     except OSError:
-        cache = Path(os.environ.get("CAPTIONER_CACHE_DIR") or Path.home() / ".cache" / "captioner") / "models"
+        cache = environment.current().cache_base / "models"
         cache.mkdir(parents=True, exist_ok=True)
         log.warning("models folder %s is not writable: building the demo model in %s", folder, cache)
         return cache

@@ -1,8 +1,9 @@
 """Web app settings: one dataclass, read from the environment or a ``.env`` file.
 
 Every field says what it does and which variable sets it. ``WebSettings.from_env()`` reads ``.env`` from
-the current folder (python-dotenv; real environment variables win) and then the environment, so the same
-settings work for ``captioner serve``, ``flask run``, Docker and a Procfile host.
+the current folder (python-dotenv; real environment variables win) and then the environment, through
+:mod:`captioner.environment`, so the same settings work for ``captioner serve``, ``flask run``, Docker and
+a Procfile host. Server workers receive the settings object itself; nothing is passed through ``os.environ``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+from captioner import environment
+from captioner.environment import parse_value
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,18 @@ ENV_NAMES = {
     "translator_location": "LOCATION",
     "database_url": "DATABASE_URL",
     "instance_dir": "CAPTIONER_INSTANCE_DIR",
+    "host": "HOST",
+    "port": "PORT",
+    "require_keys": "CAPTIONER_REQUIRE_KEYS",
+    "rate_limit": "CAPTIONER_RATE_LIMIT",
+    "translate_rate_limit": "CAPTIONER_TRANSLATE_RATE_LIMIT",
+    "rate_limit_storage": "CAPTIONER_RATE_LIMIT_STORAGE",
+    "history_max_entries": "CAPTIONER_HISTORY_MAX_ENTRIES",
+    "history_max_mb": "CAPTIONER_HISTORY_MAX_MB",
+    "history_retention_days": "CAPTIONER_HISTORY_RETENTION_DAYS",
+    "history_cleanup_interval_s": "CAPTIONER_HISTORY_CLEANUP_INTERVAL_S",
+    "trusted_proxies": "CAPTIONER_TRUSTED_PROXIES",
+    "client_timeout_s": "CAPTIONER_CLIENT_TIMEOUT_S",
 }
 
 
@@ -93,6 +109,39 @@ class WebSettings:
     # The app's own writable folder, home of the default SQLite history (CAPTIONER_INSTANCE_DIR);
     # a relative path counts from the working folder.
     instance_dir: str = "instance"
+    # Address `captioner serve` listens on (HOST); 0.0.0.0 for every interface.
+    host: str = "127.0.0.1"
+    # Port `captioner serve` listens on (PORT); 0 picks a free one.
+    port: int = 5000
+    # Request threads per server worker (`captioner serve --threads`).
+    threads: int = 8
+    # Server worker processes (`captioner serve --workers`): 1 runs waitress; more run gunicorn (Unix only).
+    workers: int = 1
+    # Every page and endpoint but /healthz and /readyz needs an API key (CAPTIONER_REQUIRE_KEYS): the API as
+    # "Authorization: Bearer KEY", the pages through /sign-in. Off for a local install; keys: `captioner keys`.
+    require_keys: bool = False
+    # Requests one caller may make (CAPTIONER_RATE_LIMIT): per API key, or per client address without one,
+    # in Flask-Limiter's notation ("120 per minute", "10 per second; 2000 per hour"); "off" for no limit.
+    rate_limit: str = "120 per minute"
+    # Translation's own, lower limit per caller (CAPTIONER_TRANSLATE_RATE_LIMIT): Azure calls cost money.
+    translate_rate_limit: str = "20 per minute"
+    # Where the limits' counters live (CAPTIONER_RATE_LIMIT_STORAGE): memory:// counts in each process;
+    # redis://HOST:6379/0 shares them between workers and hosts.
+    rate_limit_storage: str = "memory://"
+    # Saved captions one key may keep (CAPTIONER_HISTORY_MAX_ENTRIES; without keys: the whole history); 0: no cap.
+    history_max_entries: int = 2000
+    # Megabytes of thumbnails one key may keep (CAPTIONER_HISTORY_MAX_MB); 0: no cap.
+    history_max_mb: float = 100.0
+    # Days a saved caption is kept before the cleanup deletes it (CAPTIONER_HISTORY_RETENTION_DAYS); 0: forever.
+    history_retention_days: float = 0.0
+    # Seconds between runs of that cleanup, which runs by itself in every server process
+    # (CAPTIONER_HISTORY_CLEANUP_INTERVAL_S).
+    history_cleanup_interval_s: float = 3600.0
+    # Reverse proxies in front of the server whose X-Forwarded-For/-Proto/-Host are believed
+    # (CAPTIONER_TRUSTED_PROXIES); 0: none, the socket's address is the client.
+    trusted_proxies: int = 0
+    # Seconds a client connection may send nothing before waitress closes it (CAPTIONER_CLIENT_TIMEOUT_S).
+    client_timeout_s: float = 60.0
     # Extra Flask config (tests set TESTING, WTF_CSRF_ENABLED, ...); not read from the environment.
     flask: dict = field(default_factory=dict)
 
@@ -104,8 +153,20 @@ class WebSettings:
                 raise ValueError(f"{ENV_NAMES[name]} must be at least 1, not {getattr(self, name)}")
         if self.batch_wait_ms < 0:
             raise ValueError(f"CAPTIONER_BATCH_WAIT_MS must not be negative, not {self.batch_wait_ms}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be between 0 and 65535, not {self.port}")
+        if self.threads < 1 or self.workers < 1:
+            raise ValueError("threads and workers must be at least 1")
         if self.request_timeout_s <= 0:
             raise ValueError(f"CAPTIONER_REQUEST_TIMEOUT_S must be positive, not {self.request_timeout_s}")
+        for name in ("history_max_entries", "history_max_mb", "history_retention_days", "trusted_proxies"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{ENV_NAMES[name]} must not be negative, not {getattr(self, name)}")
+        for name in ("history_cleanup_interval_s", "client_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{ENV_NAMES[name]} must be positive, not {getattr(self, name)}")
+        for name in ("rate_limit", "translate_rate_limit"):
+            check_rate_limit(ENV_NAMES[name], getattr(self, name))
 
     @property
     def instance_path(self) -> str:
@@ -129,17 +190,19 @@ class WebSettings:
         return [name.strip() for name in self.models.split(",") if name.strip()]
 
     @classmethod
-    def from_env(cls, environ=None, dotenv_path: str | os.PathLike | None = None, **overrides) -> "WebSettings":
-        """Settings from ``.env`` and the environment; ``overrides`` (field names) win over both."""
+    def from_env(cls, environ=None, dotenv_path: str | os.PathLike | None = None, defaults: dict | None = None,
+                 **overrides) -> "WebSettings":
+        """Settings from ``environ`` (default: the environment over ``.env``); ``defaults`` (field names)
+        stand where the environment sets nothing, ``overrides`` win over everything."""
         if environ is None:
-            load_dotenv_file(dotenv_path)
-            environ = os.environ
+            environment.use_dotenv(dotenv_path)
+            environ = environment.variables()
         values = {}
         for item in fields(cls):
             variable = ENV_NAMES.get(item.name)
-            if variable and environ.get(variable, "").strip():
+            if variable and (environ.get(variable) or "").strip():
                 values[item.name] = parse_value(variable, environ[variable].strip(), item.default)
-        settings = cls(**{**values, **overrides})
+        settings = cls(**{**(defaults or {}), **values, **overrides})
         return settings.with_secret_key()
 
     def with_secret_key(self) -> "WebSettings":
@@ -149,28 +212,18 @@ class WebSettings:
         return replace(self, secret_key=secrets.token_hex(32))
 
 
-def load_dotenv_file(path: str | os.PathLike | None = None) -> None:
-    """Read ``.env`` (or ``path``) into the environment without overriding variables already set."""
-    from dotenv import load_dotenv
-
-    target = Path(path) if path else Path.cwd() / ".env"
-    if target.is_file():
-        load_dotenv(target, override=False)
+def rate_limit_off(text: str) -> bool:
+    return text.strip().lower() in ("", "off", "none", "0")
 
 
-def parse_value(variable: str, text: str, default):
-    """An environment string as the type of the field's default, with a clear message when it is not."""
-    if isinstance(default, bool):
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"{variable} must be true or false, not {text!r}")
+def check_rate_limit(variable: str, text: str) -> None:
+    """A clear message for a limit Flask-Limiter cannot read (e.g. "120 per minute; 2000 per hour")."""
+    if rate_limit_off(text):
+        return
+    from limits import parse_many
+
     try:
-        if isinstance(default, int):
-            return int(text)
-        if isinstance(default, float):
-            return float(text)
+        parse_many(text)
     except ValueError:
-        raise ValueError(f"{variable} must be a number, not {text!r}") from None
-    return text
+        raise ValueError(f"{variable} must be a rate like '120 per minute' or '10/second; 1000/day', "
+                         f"or 'off'; not {text!r}") from None

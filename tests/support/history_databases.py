@@ -20,6 +20,7 @@ def drop_history_tables(url: str) -> None:
     engine = create_database_engine(url)
     with engine.begin() as connection:
         connection.execute(text("DROP TABLE IF EXISTS history_entries"))
+        connection.execute(text("DROP TABLE IF EXISTS api_keys"))
         connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
 

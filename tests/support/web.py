@@ -1,5 +1,5 @@
-"""What the web and serving tests share: the real shapes demo model (built once per test session),
-apps serving it, test images, and a wrapper that slows the real model down for timeout/overload tests."""
+"""What the web and serving tests share: apps serving a models folder, test images, copies of a real
+bundle, and a wrapper that holds the real model busy for timeout/overload tests."""
 
 from __future__ import annotations
 
@@ -10,25 +10,6 @@ import threading
 from pathlib import Path
 
 from PIL import Image
-
-_BUILT: dict[str, Path] = {}
-
-
-def demo_models_dir(tmp_path_factory) -> Path:
-    """A models folder holding the real shapes demo bundle, built once per session by the app itself:
-    an app started on an empty folder, with nothing else to load, trains the demo model there."""
-    if "demo" not in _BUILT:
-        from captioner.web import create_app
-
-        folder = tmp_path_factory.mktemp("web-models") / "models"
-        app = create_app({"models_dir": str(folder), "try_pretrained": False, "secret_key": "test"})
-        service = app.extensions["captioner"]
-        assert service.state == "ready" and list(service.models) == ["shapes-demo"], service.readiness()
-        assert any("demo" in note for note in service.notes)
-        service.close()
-        _BUILT["demo"] = folder
-    return _BUILT["demo"]
-
 
 def copy_bundle(source: Path, target_root: Path, name: str, **info_changes) -> Path:
     """A copy of a real bundle under another name, with captioner.json fields changed (e.g. dataset)."""
@@ -85,7 +66,7 @@ class GatedCaptioner:
 
 def tiny_vit_bundle(root: Path, name: str = "vit-tiny") -> Path:
     """A real ViT-GPT2 bundle, tiny and with random weights (built from configs; no network)."""
-    from tiny_vit_gpt2 import tiny_parts
+    from support.tiny_vit_gpt2 import tiny_parts
 
     from captioner.models.bundle import BundleInfo
     from captioner.models.vit_gpt2 import ModelParts, write_bundle

@@ -1,14 +1,14 @@
 """Tiny random BLIP, GIT and Florence-2 models built from their configs, with image processors and
 tokenizers made offline from shapes captions, saved with ``save_pretrained`` the way the hub has them.
 Shared by the image-to-text tests; nothing here touches the network. (The tiny ViT-GPT2 lives in
-``tiny_vit_gpt2``.)"""
+``support.tiny_vit_gpt2``.)"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from tiny_vit_gpt2 import save_tiny_model, shapes_captions
+from support.tiny_vit_gpt2 import save_tiny_model, shapes_captions
 
 BLIP_PROMPT = "a picture of"  # words that must be in the tiny BLIP's and GIT's vocabulary
 
