@@ -75,6 +75,9 @@ def write_markdown(rows: list[dict], quick: bool, path: Path) -> None:
     for row in rows:
         lines.append(f"| {row['name']} | {row['ours']:g} | {row['baseline']:g} | {row['unit']} | "
                      f"{row['ratio']:g}x | {row.get('note', '')} |")
+    notes = HERE / "notes.md"  # what the figures mean and what limits them, kept beside the code
+    if notes.is_file():
+        lines += ["", notes.read_text(encoding="utf-8").rstrip()]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -16,7 +16,9 @@ from support import ROOT
 # the real Flickr8k text and a phone photo, when present (CAPTIONER_SHARED_DATA points elsewhere)
 SHARED_DATA = Path(os.environ.get("CAPTIONER_SHARED_DATA") or ROOT.parent / "shared" / "data")
 # The test environment: the hub never reached; TensorFlow's info lines off.
-TEST_ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+# Transformers captioners compute in float32 whatever the CPU, so results repeat on every machine.
+TEST_ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+                    "CAPTIONER_PRECISION": "float32"}
 
 
 def pytest_addoption(parser):

@@ -178,7 +178,7 @@ def test_csv_with_a_wrong_header(tmp_path):
 
 
 def test_malformed_pipe_csv_line(tmp_path):
-    write(tmp_path / "results.csv", "image_name| comment_number| comment\na.jpg| 0| A dog .\nb.jpg| 4 A dog runs .\n")
+    write(tmp_path / "results.csv", "image_name| comment_number| comment\na.jpg| 0| A dog .\nb.jpg| four| A dog runs .\n")
     with pytest.raises(DataError, match=r"results.csv, line 3"):
         read_dataset(tmp_path)
 

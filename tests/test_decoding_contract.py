@@ -78,7 +78,38 @@ def vit_gpt2_kind():
     return captioner, log_prob
 
 
-KINDS = {"lstm": lstm_kind, "vit-gpt2": vit_gpt2_kind}
+def attention_kind():
+    """A random attention captioner on the thumbnail grid; its teacher-forced log-probability of a caption."""
+    keras = pytest.importorskip("keras")
+    from captioner.config import AttentionSettings
+    from captioner.data.text import Vocabulary
+    from captioner.features import BackboneSpec, build_backbone
+    from captioner.models import attention_network
+    from captioner.models.attention import AttentionCaptioner
+
+    backbone = build_backbone(BackboneSpec("thumbnail", image_size=24, grid=True))
+    settings = AttentionSettings(vocab_size=30, max_length=10, grid_cells=36, annotation_dim=backbone.dim,
+                                 embedding_dim=16, lstm_units=16, attention_units=16)
+    keras.utils.set_random_seed(5)
+    model = attention_network.build_sequence_model(settings, seed=5)
+    output = model.get_layer(attention_network.WORD_PROBABILITIES)  # talks on to the limit, as the LSTM above
+    kernel, bias = output.get_weights()
+    bias[3] = -4.0  # endseq
+    output.set_weights([kernel, bias])
+    vocabulary = Vocabulary(["<pad>", "<unk>", "startseq", "endseq", *(f"w{i}" for i in range(26))], max_length=10)
+    captioner = AttentionCaptioner("tiny-attention", BundleInfo(kind="attention", name="tiny-attention"), model,
+                                   vocabulary, backbone)
+
+    def log_prob(image, text: str) -> float:
+        ids = [vocabulary.start_id, *(vocabulary.tokens.index(w) for w in text.split()), vocabulary.end_id]
+        tokens = np.asarray([ids[:-1]], dtype=np.int32)  # (1, steps)
+        probabilities = np.asarray(model.predict_on_batch([backbone.embed([image]), tokens])[0])[0]  # (steps, vocab)
+        return float(sum(np.log(probabilities[position, word]) for position, word in enumerate(ids[1:])))
+
+    return captioner, log_prob
+
+
+KINDS = {"lstm": lstm_kind, "vit-gpt2": vit_gpt2_kind, "attention": attention_kind}
 
 
 @pytest.fixture(scope="module", params=sorted(KINDS))

@@ -262,6 +262,40 @@ def test_gunicorn_workers_each_load_the_model_after_fork(demo_models_dir, shapes
     assert "gunicorn" in output.lower() and "Traceback" not in output
 
 
+def test_readyz_says_loading_until_the_model_is_warmed_up_at_both_batch_shapes(make_app, demo_models_dir, monkeypatch):
+    """Warm-up captions one image and a full micro-batch before the model is served; until then: loading."""
+    from captioner.web import service as service_module
+
+    seen, real_caption_calls, apps = [], [], []
+    original = service_module.warm_up
+
+    def watched_warm_up(captioner, batch_size=1):
+        caption = captioner.caption
+
+        def counting(images, decoding=None):
+            real_caption_calls.append(len(images))
+            wait_until(lambda: apps)  # the app object exists once create_app has returned
+            seen.append(apps[0].extensions["captioner"].readiness()["status"])
+            return caption(images, decoding)
+
+        captioner.caption = counting
+        try:
+            original(captioner, batch_size)
+        finally:
+            del captioner.caption
+
+    monkeypatch.setattr(service_module, "warm_up", watched_warm_up)
+    app = make_app(demo_models_dir, batch_size=4, load_in_background=True)
+    apps.append(app)
+    try:
+        wait_until(lambda: app.extensions["captioner"].state != "loading", timeout=120)
+        assert real_caption_calls == [1, 4]
+        assert seen == ["loading", "loading"]
+        assert app.test_client().get("/readyz").get_json()["status"] == "ready"
+    finally:
+        app.extensions["captioner"].close()
+
+
 @pytest.mark.slow
 def test_offline_with_no_models_the_server_is_ready_within_a_minute_and_says_once_what_to_do(tmp_path):
     """No network (the hub's name does not resolve), no models, an empty hub cache: the pretrained model is

@@ -36,3 +36,25 @@ def test_five_varied_captions_that_name_what_is_drawn(shapes_dataset):
         for caption in captions[1:]:
             # every wording names the same colours
             assert {c for c in COLOURS if c in caption.lower()} == {c for c in COLOURS if c in plain}
+
+
+def test_boxes_say_where_each_named_shape_was_drawn(shapes_dataset):
+    import numpy as np
+    from PIL import Image
+
+    from captioner.data.shapes import read_boxes
+
+    boxes = read_boxes(shapes_dataset)
+    with open(shapes_dataset / "captions.txt", newline="", encoding="utf-8") as handle:
+        plain = {}
+        for row in csv.DictReader(handle):
+            plain.setdefault(row["image"], row["caption"].lower())
+    assert set(boxes) == set(plain)
+    for image, shapes in boxes.items():
+        assert 1 <= len(shapes) <= 4
+        assert {s.shape for s in shapes} == {s for s in SHAPES if s in plain[image]}  # the caption names them
+        pixels = np.asarray(Image.open(shapes_dataset / "Images" / image).convert("RGB")).astype(int)
+        for shape in shapes:
+            left, top, right, bottom = shape.box
+            centre = pixels[(top + bottom) // 2 + (bottom - top) // 4, (left + right) // 2]  # inside every kind
+            assert np.abs(centre - COLOURS[shape.colour]).max() <= 1, (image, shape)

@@ -55,6 +55,23 @@ GENERATORS = ("teacher", "prefix")  # the values of TrainingSettings.generator
 
 
 @dataclass
+class AttentionSettings:
+    """The Show-Attend-Tell captioner: an LSTM with soft attention over the backbone's grid (Xu et al. 2015)."""
+
+    vocab_size: int = 0  # words in the vocabulary, <pad> and <unk> included (set from vocab.json)
+    max_length: int = 0  # longest training caption in tokens, startseq and endseq included
+    grid_cells: int = 49  # places attended over: rows x cols of the grid (DenseNet201 at 224 px: 7 x 7)
+    annotation_dim: int = 1920  # values per place (DenseNet201's channels)
+    embedding_dim: int = 256  # word embedding size, also the size of the deep output layer
+    lstm_units: int = 512  # LSTM state size
+    attention_units: int = 256  # size of the additive attention's hidden layer
+    dropout: float = 0.5  # dropout before the softmax over the vocabulary
+    penalty: float = 1.0  # lambda of the doubly stochastic attention penalty sum_i (1 - sum_t alpha_ti)^2
+    backbone: str = "densenet201"  # image encoder whose grid the model reads
+    image_size: int = 224  # side in pixels the backbone sees
+
+
+@dataclass
 class TrainingSettings:
     """How the LSTM captioner is trained (``captioner train lstm``)."""
 

@@ -68,6 +68,8 @@ class Environment:
     models_dir: str = ""
     # Device the transformers models run on (CAPTIONER_DEVICE), e.g. "cuda:1"; empty: cuda when present, else cpu.
     device: str = ""
+    # Number format of transformers captioners (CAPTIONER_PRECISION): float32, bfloat16 or auto (empty: auto).
+    precision: str = ""
     # Where the Flickr8k zips are downloaded from (CAPTIONER_FLICKR8K_URL); empty: the default release.
     flickr8k_url: str = ""
     # Keras's own folder (KERAS_HOME), where it caches ImageNet weights; empty: ~/.keras.
@@ -90,6 +92,7 @@ VARIABLES = {
     "cache_dir": "CAPTIONER_CACHE_DIR",
     "models_dir": "CAPTIONER_MODELS_DIR",
     "device": "CAPTIONER_DEVICE",
+    "precision": "CAPTIONER_PRECISION",
     "flickr8k_url": "CAPTIONER_FLICKR8K_URL",
     "keras_home": "KERAS_HOME",
     "rank": "RANK",

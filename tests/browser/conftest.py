@@ -12,7 +12,7 @@ import pytest
 
 from support.fake_azure_translator import KEY, REGION, FakeAzureTranslator
 
-MODEL_NAMES = ("shapes-demo", "shapes-demo-b")  # the session's demo model, and one trained with another seed
+MODEL_NAMES = ("shapes-attention", "shapes-demo")  # the attention demo, and the session's demo model (LSTM)
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
@@ -40,13 +40,13 @@ def chromium_path() -> Path:
 
 @pytest.fixture(scope="session")
 def two_models(demo_bundle, tmp_path_factory) -> Path:
-    """A models folder with two real small models trained on the shapes data set: the session's demo
-    model and a second one trained with another seed, so "compare all" shows two different models."""
-    from captioner.training.demo import build_demo_model
+    """A models folder with two real small models trained on the shapes data set: the attention demo and
+    the session's demo model (LSTM), so "compare all" shows two kinds and the attention view has maps."""
+    from captioner.training.demo import build_attention_demo
 
     folder = tmp_path_factory.mktemp("browser-models")
-    shutil.copytree(demo_bundle, folder / MODEL_NAMES[0])
-    build_demo_model(folder, name=MODEL_NAMES[1], seed=1)
+    shutil.copytree(demo_bundle, folder / MODEL_NAMES[1])
+    build_attention_demo(folder, name=MODEL_NAMES[0], seed=0)
     return folder
 
 

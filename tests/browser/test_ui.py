@@ -78,7 +78,7 @@ def test_switch_model_and_compare_all(page, sample_images, screenshots):
     page.goto("/caption")
     models = [value for value in page.locator("#model-select option").evaluate_all(
         "options => options.map(o => o.value)") if value != "*"]
-    assert models == ["shapes-demo", "shapes-demo-b"], models
+    assert models == ["shapes-attention", "shapes-demo"], models
     choose_with_file_chooser(page, sample_images[2])
     for model in models:
         page.select_option("#model-select", model)

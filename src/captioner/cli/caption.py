@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from captioner.cli.common import add_decoding_arguments, decoding_request, print_json
 
 
@@ -18,6 +21,9 @@ def register(subparsers) -> None:
     add_decoding_arguments(parser)
     parser.add_argument("--alternatives", type=int, metavar="N",
                         help="also show the N next-best captions with their log-probabilities (beam search)")
+    parser.add_argument("--attention", metavar="OUT.png",
+                        help="attention models: draw each word's attention map over the image into OUT.png "
+                             "(several images: OUT-1.png, OUT-2.png, ...); with --json the maps are in the output")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(handler=run)
 
@@ -29,18 +35,45 @@ def run(args) -> int:
 
     if args.alternatives is not None and args.alternatives < 0:
         raise ValueError("--alternatives must not be negative")
+    if args.attention and not args.attention.lower().endswith(".png"):
+        raise ValueError(f"--attention names a PNG file to write, ending in .png, not {args.attention!r}")
     request = decoding_request(args)
     images = [load_image(path) for path in args.images]  # a bad file stops here, named, before the model loads
     captioner = load_captioner(args.model, args.models_dir)
+    if args.attention and captioner.kind != "attention":
+        raise ValueError(f"--attention needs a model that attends (kind attention); {captioner.name} is a "
+                         f"{captioner.kind} model")
     decoding = request.for_default(captioner.default_decoding)
     check_prompt(captioner, decoding.prompt)  # a prompt this model refuses is one clear line, before any work
     results = captioner.caption(images, decoding)
+    figures = write_attention_figures(args.attention, args.images, images, results) if args.attention else []
     if args.json:
+        def entry(path, result):
+            maps = {"attention": result.attention.to_dict()} if args.attention and result.attention else {}
+            return {"image": path, **result.to_dict(), **maps}
+
         print_json({"model": captioner.name, "kind": captioner.kind, "decoding": decoding.to_dict(),
-                    "captions": [{"image": path, **result.to_dict()} for path, result in zip(args.images, results)]})
+                    "captions": [entry(path, result) for path, result in zip(args.images, results)],
+                    **({"attention_figures": [str(f) for f in figures]} if figures else {})})
         return 0
     for path, result in zip(args.images, results):
         print(f"{path}\t{result.text}")
         for alternative in result.alternatives:
             print(f"\t{alternative.log_prob:8.3f}  {alternative.text}")
+    for figure in figures:
+        print(f"attention maps drawn in {figure}", file=sys.stderr)
     return 0
+
+
+def write_attention_figures(out: str, paths: list[str], images, results) -> list[Path]:
+    """One PNG of per-word attention maps per image: ``out`` itself for one image, else numbered beside it."""
+    from captioner.evaluation.attention import attention_figure, save_png
+
+    target = Path(out)
+    written = []
+    for number, (path, image, result) in enumerate(zip(paths, images, results), start=1):
+        name = target if len(paths) == 1 else target.with_name(f"{target.stem}-{number}{target.suffix}")
+        if result.attention is not None:
+            written.append(save_png(attention_figure(image, result.attention, f"{Path(path).name}: {result.text}"),
+                                    name))
+    return written

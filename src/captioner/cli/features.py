@@ -31,6 +31,9 @@ def register(subparsers) -> None:
                         help="how the backbone computes: float32 (default) or bfloat16, faster on CPUs with AVX-512 BF16 "
                              "or AMX and on recent GPUs, with embeddings within about 1%% of float32 (Keras backbones; "
                              "cached apart from float32 features)")
+    parser.add_argument("--grid", action="store_true",
+                        help="keep the last convolutional map (DenseNet201: 7x7x1920 at 224 px), stored in float16, "
+                             "for the attention captioner, instead of one pooled vector per image")
     parser.add_argument("--batch-size", type=positive_int, default=32, metavar="N", help="images per model call")
     parser.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: $CAPTIONER_CACHE_DIR or ~/.cache/captioner)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -58,7 +61,7 @@ def run(args) -> int:
     from captioner.features import BackboneSpec, extract_features
 
     spec = BackboneSpec(args.backbone, weights=args.weights or "imagenet", image_size=args.image_size,
-                        precision=args.precision)
+                        precision=args.precision, grid=args.grid)
     images_dir, names, described = dataset_images(Path(args.dataset))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # unreadable images are listed in the summary below instead
@@ -67,10 +70,11 @@ def run(args) -> int:
     summary = store.summary
     if args.json:
         print_json({"dataset": str(args.dataset), "images_dir": str(images_dir), "cache": str(store.path),
-                    "backbone": spec.to_dict(), "dim": store.dim, **summary.to_dict()})
+                    "backbone": spec.to_dict(), "dim": store.dim, "shape": list(store.shape), **summary.to_dict()})
         return 0
     print(f"{described}: {summary.requested} images in {images_dir}")
-    print(f"backbone: {spec.name} ({store.dim} values, {spec.size} px, weights {spec.weights}, {spec.precision})")
+    shape = " x ".join(map(str, store.shape))
+    print(f"backbone: {spec.name} ({shape} values, {spec.size} px, weights {spec.weights}, {spec.precision})")
     print(f"cache: {store.path}")
     print(f"{summary.computed} computed, {summary.found} found in the cache, {len(summary.skipped)} skipped "
           f"({summary.seconds:.1f} s)")

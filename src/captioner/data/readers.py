@@ -5,8 +5,11 @@ Layouts (a data set is a folder):
 - ``flickr8k``: the original zips: ``Flicker8k_Dataset/`` (or ``Flickr8k_Dataset/``) + ``Flickr8k.token.txt``
   + ``Flickr_8k.{train,dev,test}Images.txt``; the text files may sit in a ``Flickr8k_text/`` subfolder.
 - ``csv``: ``Images/`` + ``captions.txt`` with the header ``image,caption``.
-- ``flickr30k``: ``results_20130124.token`` or ``results.csv`` (``image_name| comment_number| comment``),
-  images in ``flickr30k_images/``.
+- ``flickr30k``: ``results_20130124.token`` or Kaggle's ``results.csv`` (``image_name| comment_number|
+  comment``, also found inside ``flickr30k_images/`` as Kaggle's archive unpacks), images in
+  ``flickr30k_images/`` (or ``flickr30k_images/flickr30k_images/``). The real ``results.csv`` has one row
+  without its second separator (``2199200615.jpg| 4   A dog runs across the grass .``); such rows are read
+  (the caption follows the number) and counted in ``notes``.
 - ``karpathy``: ``dataset_flickr8k.json``, ``dataset_flickr30k.json`` or ``dataset_coco.json``.
 
 Policy for damaged files: a line whose structure is wrong (no tab, no ``#N``, missing fields) stops the
@@ -20,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -35,7 +39,7 @@ FLICKR8K_TEXT_DIRS = (".", "Flickr8k_text")
 FLICKR8K_IMAGE_DIRS = ("Flicker8k_Dataset", "Flickr8k_Dataset", "Images", "images")
 CSV_CAPTIONS = "captions.txt"
 CSV_IMAGE_DIRS = ("Images", "images")
-FLICKR30K_FILES = ("results_20130124.token", "results.csv")
+FLICKR30K_FILES = ("results_20130124.token", "results.csv", "flickr30k_images/results.csv")
 FLICKR30K_IMAGE_DIRS = ("flickr30k_images/flickr30k_images", "flickr30k_images", "Images", "images")
 KARPATHY_FILES = ("dataset_flickr8k.json", "dataset_flickr30k.json", "dataset_coco.json")
 KARPATHY_IMAGE_DIRS = {"flickr8k": FLICKR8K_IMAGE_DIRS, "flickr30k": FLICKR30K_IMAGE_DIRS,
@@ -215,29 +219,43 @@ def read_flickr8k(root: Path) -> CaptionDataset:
 def read_flickr30k(root: Path) -> CaptionDataset:
     path = _first_file(root, FLICKR30K_FILES)
     collector = _Collector(path)
+    quirks = []
     if path.suffix == ".token":
         _read_token_file(path, collector)
     else:
-        _read_pipe_csv(path, collector)
+        quirks = _read_pipe_csv(path, collector)
     return CaptionDataset(root=root, images_dir=_pick_dir(root, FLICKR30K_IMAGE_DIRS), layout="flickr30k",
-                          name="flickr30k", items=collector.items(), splits=None, notes=collector.notes())
+                          name="flickr30k", items=collector.items(), splits=None, notes=collector.notes() + quirks)
 
 
-def _read_pipe_csv(path: Path, collector: _Collector) -> None:
-    """``results.csv``: header ``image_name| comment_number| comment``, fields separated by ``|``."""
+# IMAGE| N| CAPTION, or IMAGE| N CAPTION (the second separator missing); a caption may itself hold "|"
+PIPE_ROW = re.compile(r"^(?P<image>[^|]*)\|\s*(?P<number>\d+)\s*(?P<separator>\|?)(?P<caption>.*)$")
+
+
+def _read_pipe_csv(path: Path, collector: _Collector) -> list[str]:
+    """``results.csv``: header ``image_name| comment_number| comment``, fields separated by ``|``, read as
+    lines (not as CSV: quotes in a caption are part of it). Returns notes on rows read despite a quirk."""
     lines = read_text(path).splitlines()
     header = [field.strip() for field in lines[0].split("|")]
     if header != ["image_name", "comment_number", "comment"]:
         raise DataError(f"{path}, line 1: expected the header 'image_name| comment_number| comment', "
                         f"found {lines[0][:60]!r}")
+    unseparated = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
-        fields = line.split("|", 2)
-        if len(fields) != 3 or not fields[1].strip().isdigit():
+        row = PIPE_ROW.match(line)
+        if row is None:
             raise DataError(f"{path}, line {number}: expected 'IMAGE| N| CAPTION', found {line[:60]!r}; "
                             "fix or remove that line")
-        collector.add(fields[0], fields[2])
+        if not row["separator"]:
+            unseparated.append(number)
+        collector.add(row["image"], row["caption"])
+    if not unseparated:
+        return []
+    listed = ", ".join(map(str, unseparated[:5])) + (" ..." if len(unseparated) > 5 else "")
+    return [f"{path.name}: read {len(unseparated)} row(s) without the separator after the comment number "
+            f"(line {listed}), taking the text after the number as the caption"]
 
 
 # ---------------------------------------------------------------- csv layout

@@ -9,6 +9,11 @@ A Keras backbone can run in bfloat16 (``precision="bfloat16"``): the model is bu
 ``mixed_bfloat16`` policy, so its weights stay float32 (the same weight files load either way) while the
 convolutions compute in bfloat16, which is faster on CPUs with AVX-512 BF16 or AMX and on recent GPUs.
 Embeddings come back as float32 either way, within about 1% of the float32 ones.
+
+A grid backbone (``grid=True``) keeps the spatial layout for the attention captioner: a Keras backbone
+gives its last convolutional map (DenseNet201: 7 x 7 x 1920 at 224 px) instead of the pooled vector, and
+the thumbnail cuts its N x N picture into cells of :data:`THUMBNAIL_CELL` pixels (24 px: 6 x 6 cells of 48
+values). Either way an image becomes (rows, cols, channels).
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ KERAS_BACKBONES: dict[str, KerasApplication] = {
 }
 THUMBNAIL = "thumbnail"
 THUMBNAIL_SIZE = 16  # default side of the thumbnail backbone: 16 x 16 x 3 = 768 values
+THUMBNAIL_CELL = 4  # side in pixels of one cell of the thumbnail grid: 4 x 4 x 3 = 48 values per cell
+GRID_STRIDE = 32  # pixels per cell of a Keras backbone's last convolutional map (224 px -> 7 x 7)
 BACKBONE_NAMES = (*KERAS_BACKBONES, THUMBNAIL)
 DEFAULT_BACKBONE = "densenet201"
 PRECISIONS = ("float32", "bfloat16")  # how a Keras backbone computes; embeddings are float32 either way
@@ -82,6 +89,9 @@ class BackboneSpec:
     # "float32" or "bfloat16" (Keras backbones only: faster where the hardware has bfloat16 arithmetic,
     # embeddings within about 1%); part of the feature-cache key, so the two never mix
     precision: str = "float32"
+    # True: the spatial map (rows, cols, channels) for the attention captioner, cached as float16;
+    # False: one pooled vector per image
+    grid: bool = False
 
     def __post_init__(self):
         if self.name not in BACKBONE_NAMES:
@@ -104,6 +114,9 @@ class BackboneSpec:
             smallest = 75 if self.name == "inceptionv3" else (1 if self.name == THUMBNAIL else 32)
             if not isinstance(self.image_size, int) or self.image_size < smallest:
                 raise ValueError(f"image size for {self.name} must be a whole number of at least {smallest} pixels")
+        if self.grid and self.name == THUMBNAIL and self.size % THUMBNAIL_CELL:
+            raise ValueError(f"the thumbnail grid needs an image size that is a multiple of {THUMBNAIL_CELL} pixels, "
+                             f"not {self.size}")
 
     @property
     def size(self) -> int:
@@ -114,8 +127,26 @@ class BackboneSpec:
 
     @property
     def dim(self) -> int:
-        """Length of the embedding, known without building the model."""
-        return self.size * self.size * 3 if self.name == THUMBNAIL else KERAS_BACKBONES[self.name].dim
+        """Length of the embedding (of one grid cell when ``grid``), known without building the model."""
+        if self.name == THUMBNAIL:
+            return THUMBNAIL_CELL * THUMBNAIL_CELL * 3 if self.grid else self.size * self.size * 3
+        return KERAS_BACKBONES[self.name].dim
+
+    @property
+    def grid_side(self) -> int:
+        """Cells per side of the grid (1 for a pooled vector)."""
+        if not self.grid:
+            return 1
+        if self.name == THUMBNAIL:
+            return self.size // THUMBNAIL_CELL
+        if self.name == "inceptionv3":  # valid convolutions: 299 px -> 8 x 8
+            return (self.size - 75) // GRID_STRIDE + 1
+        return self.size // GRID_STRIDE
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one image's features: (dim,) or (rows, cols, channels)."""
+        return (self.grid_side, self.grid_side, self.dim) if self.grid else (self.dim,)
 
     def resolved(self) -> "BackboneSpec":
         """The same spec with the image size filled in."""
@@ -123,7 +154,7 @@ class BackboneSpec:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "weights": self.weights, "image_size": self.image_size, "seed": self.seed,
-                "precision": self.precision}
+                "precision": self.precision, "grid": self.grid}
 
     @classmethod
     def from_dict(cls, data: dict) -> "BackboneSpec":
@@ -138,21 +169,22 @@ class Backbone:
     def __init__(self, spec: BackboneSpec):
         self.spec = spec.resolved()
         self.dim = self.spec.dim
+        self.shape = self.spec.shape  # of one image's features: (dim,) or (rows, cols, channels)
         self.image_size = self.spec.size
 
     def preprocess(self, image: Image.Image) -> np.ndarray:  # (size, size, 3) float32
         raise NotImplementedError
 
-    def embed_arrays(self, batch: np.ndarray) -> np.ndarray:  # (n, dim) float32
+    def embed_arrays(self, batch: np.ndarray) -> np.ndarray:  # (n, *shape) float32
         raise NotImplementedError
 
     def embed(self, images: Sequence[Image.Image], batch_size: int = DEFAULT_BATCH) -> np.ndarray:
         """Embeddings of PIL images, ``batch_size`` pictures per model call."""
-        parts = [np.zeros((0, self.dim), np.float32)]
+        parts = [np.zeros((0, *self.shape), np.float32)]
         for start in range(0, len(images), batch_size):
             batch = np.stack([self.preprocess(image) for image in images[start:start + batch_size]])
-            parts.append(self.embed_arrays(batch))  # (chunk, dim)
-        return np.concatenate(parts)  # (n, dim)
+            parts.append(self.embed_arrays(batch))  # (chunk, *shape)
+        return np.concatenate(parts)  # (n, *shape)
 
     def warm_up(self) -> None:
         """Prepare the model so the first real batch runs at full speed (nothing to do for most backbones)."""
@@ -179,7 +211,11 @@ class ThumbnailBackbone(Backbone):
 
     def embed_arrays(self, batch: np.ndarray) -> np.ndarray:
         batch = self._check_batch(batch)  # (n, size, size, 3)
-        return batch.reshape(len(batch), -1).copy()  # (n, size * size * 3)
+        if not self.spec.grid:
+            return batch.reshape(len(batch), -1).copy()  # (n, size * size * 3)
+        side, cell = self.spec.grid_side, THUMBNAIL_CELL
+        cells = batch.reshape(len(batch), side, cell, side, cell, 3)  # (n, rows, y, cols, x, 3)
+        return cells.transpose(0, 1, 3, 2, 4, 5).reshape(len(batch), side, side, -1).copy()  # (n, rows, cols, 48)
 
 
 class KerasBackbone(Backbone):
@@ -191,6 +227,9 @@ class KerasBackbone(Backbone):
 
         self.model = model
         self.app = app
+        if tuple(model.output_shape[1:]) != self.shape:
+            raise ValueError(f"{spec.name} at {self.image_size} px gives features of shape {model.output_shape[1:]}, "
+                             f"not {self.shape}; choose an image size that is a multiple of {GRID_STRIDE} pixels")
         self._preprocess_input = importlib.import_module(f"keras.applications.{app.module}").preprocess_input
         self._call = _compiled_call(model, self.image_size)
 
@@ -202,7 +241,7 @@ class KerasBackbone(Backbone):
     def embed_arrays(self, batch: np.ndarray) -> np.ndarray:
         """Embeddings of preprocessed pixels, in model calls of a few fixed batch lengths (the last one padded)."""
         batch = self._check_batch(batch)  # (n, size, size, 3)
-        parts = [np.zeros((0, self.dim), np.float32)]
+        parts = [np.zeros((0, *self.shape), np.float32)]
         step = CALL_SHAPES[-1]
         for start in range(0, len(batch), step):
             chunk = batch[start:start + step]  # (k, size, size, 3), k <= step
@@ -211,8 +250,8 @@ class KerasBackbone(Backbone):
             if length > real:
                 padding = np.zeros((length - real, *chunk.shape[1:]), np.float32)
                 chunk = np.concatenate([chunk, padding])  # (length, size, size, 3)
-            parts.append(self._call(chunk)[:real])  # (k, dim)
-        return np.concatenate(parts).astype(np.float32, copy=False)  # (n, dim)
+            parts.append(self._call(chunk)[:real])  # (k, *shape)
+        return np.concatenate(parts).astype(np.float32, copy=False)  # (n, *shape)
 
     def warm_up(self) -> None:
         """Run every call shape once, so the first real batches do not pay for graph and kernel set-up."""
@@ -286,7 +325,8 @@ def _build_model(spec: BackboneSpec, weights: str | None):
     try:
         with _seeded(spec.seed if weights is None else None), _dtype_policy(spec.precision):
             return getattr(keras.applications, app.constructor)(
-                include_top=False, weights=weights, pooling="avg", input_shape=(spec.size, spec.size, 3))
+                include_top=False, weights=weights, pooling=None if spec.grid else "avg",
+                input_shape=(spec.size, spec.size, 3))
     except ValueError as error:
         raise ValueError(f"cannot build {spec.name} at {spec.size} px: {error}") from None
     except Exception as error:  # Keras reports a failed download as a bare Exception

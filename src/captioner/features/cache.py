@@ -1,11 +1,15 @@
-"""The on-disk feature cache: one folder per (images folder, backbone, weights, precision), filled in atomic chunks.
+"""The on-disk feature cache: one folder per (images folder, backbone, weights, precision, vector or grid),
+filled in atomic chunks.
 
 ```
-$CAPTIONER_CACHE_DIR/features/<backbone>-<size>px[-bfloat16]-<key hash>/
-  cache.json              what the folder holds: images folder, backbone spec, weights identity, dim
-  shards/<id>.npy         float32 (n, dim) embeddings of one chunk
+$CAPTIONER_CACHE_DIR/features/<backbone>-<size>px[-bfloat16][-grid]-<key hash>/
+  cache.json              what the folder holds: images folder, backbone spec, weights identity, shape
+  shards/<id>.npy         float32 (n, dim) embeddings of one chunk, or float16 (n, rows, cols, channels) grids
   shards/<id>.json        the n image names of that chunk, written after its .npy
 ```
+
+Grids are stored in float16, half the bytes (DenseNet201's 7 x 7 x 1920 map: 184 KB per image, so about
+1.5 GB for Flickr8k and 6 GB for Flickr30k), and read back as float32.
 
 A chunk counts only once its ``.json`` exists, and both files are written under a temporary name and
 renamed, so an interrupted run leaves whole chunks behind and the next run computes only the rest.
@@ -72,6 +76,8 @@ def cache_key(images_dir: Path, spec: BackboneSpec) -> dict:
            "image_size": spec.size, "weights": weights_identity(spec)}
     if spec.precision != "float32":
         key["precision"] = spec.precision
+    if spec.grid:
+        key["grid"] = True
     return key
 
 
@@ -79,15 +85,18 @@ def cache_folder(images_dir: Path, spec: BackboneSpec, cache_dir=None) -> tuple[
     key = cache_key(images_dir, spec)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     precision = "" if spec.precision == "float32" else f"-{spec.precision}"
-    return cache_root(cache_dir) / f"{spec.name}-{spec.size}px{precision}-{digest}", key
+    grid = "-grid" if spec.grid else ""
+    return cache_root(cache_dir) / f"{spec.name}-{spec.size}px{precision}{grid}-{digest}", key
 
 
 class FeatureStore:
     """Read access to one cache folder (``get``, ``get_many``, ``in``), and ``add`` for the extractor."""
 
-    def __init__(self, path: Path, dim: int):
+    def __init__(self, path: Path, shape: int | tuple[int, ...], dtype: str = "float32"):
         self.path = Path(path)
-        self.dim = dim
+        self.shape = (shape,) if isinstance(shape, int) else tuple(shape)  # of one image: (dim,) or a grid
+        self.dim = self.shape[-1]  # values per vector (per grid cell for a grid)
+        self.dtype = np.dtype(dtype)  # as stored; read back as float32
         self.summary = None  # the ExtractionSummary of the run that returned this store, if any
         self._where: dict[str, tuple[Path, int]] = {}  # image name -> (shard file, row)
         self._arrays: dict[Path, np.ndarray] = {}
@@ -103,17 +112,17 @@ class FeatureStore:
         folder, key = cache_folder(images_dir, spec, cache_dir)
         folder.mkdir(parents=True, exist_ok=True)
         if not (folder / CACHE_FILE).is_file():
-            meta = {**key, "spec": spec.to_dict(), "dim": spec.dim}
+            meta = {**key, "spec": spec.to_dict(), "dim": spec.dim, "shape": list(spec.shape)}
             write_json_atomic(folder / CACHE_FILE, meta)
-        return cls(folder, spec.dim)
+        return cls(folder, spec.shape, "float16" if spec.grid else "float32")
 
     def _index_shard(self, manifest: Path) -> None:
         array_path = manifest.with_suffix(".npy")
         try:
             names = json.loads(manifest.read_text(encoding="utf-8"))["names"]
-            array = np.load(array_path, mmap_mode="r", allow_pickle=False)  # (n, dim)
-            if array.shape != (len(names), self.dim) or array.dtype != np.float32:
-                raise ValueError(f"shape {array.shape} {array.dtype}, expected ({len(names)}, {self.dim}) float32")
+            array = np.load(array_path, mmap_mode="r", allow_pickle=False)  # (n, *shape)
+            if array.shape != (len(names), *self.shape) or array.dtype != self.dtype:
+                raise ValueError(f"shape {array.shape} {array.dtype}, expected {(len(names), *self.shape)} {self.dtype}")
         except (OSError, ValueError, KeyError, TypeError) as error:
             warnings.warn(f"ignoring damaged feature chunk {manifest.name} in {self.path} ({error}); "
                           "its images will be computed again", stacklevel=3)
@@ -124,9 +133,9 @@ class FeatureStore:
 
     def add(self, names: Sequence[str], features: np.ndarray) -> None:
         """Store one chunk: the ``.npy`` first, then its names; both through temporary files."""
-        features = np.ascontiguousarray(features, dtype=np.float32)  # (n, dim)
-        if features.shape != (len(names), self.dim):
-            raise ValueError(f"expected features of shape ({len(names)}, {self.dim}), got {features.shape}")
+        features = np.ascontiguousarray(features, dtype=self.dtype)  # (n, *shape)
+        if features.shape != (len(names), *self.shape):
+            raise ValueError(f"expected features of shape {(len(names), *self.shape)}, got {features.shape}")
         stem = self.path / SHARDS / uuid.uuid4().hex[:16]
         array_path = stem.with_suffix(".npy")
         with atomic_path(array_path) as temporary:
@@ -150,19 +159,19 @@ class FeatureStore:
         return [name for name in names if name not in self._where]
 
     def get(self, name: str) -> np.ndarray:
-        """The embedding of one image, shape (dim,)."""
+        """The embedding of one image as float32, shape (dim,) or (rows, cols, channels)."""
         try:
             array_path, row = self._where[name]
         except KeyError:
             raise DataError(f"no features for image {name!r} in {self.path}; run 'captioner features' "
                             "on its data set (it may have been skipped as unreadable)") from None
-        return np.array(self._arrays[array_path][row], dtype=np.float32)  # (dim,)
+        return np.array(self._arrays[array_path][row], dtype=np.float32)  # (*shape,)
 
     def get_many(self, names: Sequence[str]) -> np.ndarray:
-        """Embeddings of several images in the order given, shape (n, dim)."""
+        """Embeddings of several images in the order given, shape (n, *shape)."""
         if len(names) == 0:
-            return np.zeros((0, self.dim), np.float32)
-        return np.stack([self.get(name) for name in names])  # (n, dim)
+            return np.zeros((0, *self.shape), np.float32)
+        return np.stack([self.get(name) for name in names])  # (n, *shape)
 
     def __repr__(self) -> str:
-        return f"FeatureStore({self.path}, {len(self)} images, dim={self.dim})"
+        return f"FeatureStore({self.path}, {len(self)} images, shape={self.shape}, {self.dtype})"

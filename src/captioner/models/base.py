@@ -153,12 +153,26 @@ class Alternative:
 
 
 @dataclass(frozen=True)
+class AttentionMaps:
+    """Where an attention model looked for each word of a caption."""
+
+    grid: tuple[int, int]  # rows, cols of the image grid the model attends over
+    words: tuple[str, ...]  # the caption's words, in order
+    weights: tuple[tuple[float, ...], ...]  # per word, rows * cols weights in row-major order, summing to 1
+
+    def to_dict(self) -> dict:
+        return {"grid": list(self.grid), "words": list(self.words),
+                "maps": [[round(w, 5) for w in weights] for weights in self.weights]}
+
+
+@dataclass(frozen=True)
 class Caption:
     """The caption of one image."""
 
     text: str  # the best caption, plain words, no start/end markers
     score: float  # total log-probability of ``text`` under the model, the end marker included
     alternatives: tuple[Alternative, ...] = field(default_factory=tuple)  # next-best captions, never ``text``
+    attention: AttentionMaps | None = None  # per-word maps of ``text``, from models that attend (not in to_dict)
 
     @classmethod
     def from_ranked(cls, ranked: Sequence[tuple[str, float]], decoding: "Decoding") -> "Caption":

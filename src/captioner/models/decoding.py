@@ -6,26 +6,59 @@ of the next token and the new state::
     step(tokens: (rows,) int, state: tuple of arrays (rows, ...)) -> (log_probs (rows, vocab), new state)
 
 Every image of a batch (and every beam of every image) is one row, so one step call advances them all.
-The state is opaque to this module: it is only copied and reordered along its first axis. Pure numpy.
+The state is opaque to this module: it is only counted, repeated and reordered by row, through a
+:class:`StateOps`. The default works on tuples of numpy arrays (row = first axis); a model whose state is
+not that (torch tensors, or parts shared by every beam of an image) passes its own. Rows are always
+image-major: the beams of image ``i`` are rows ``i * beams ... (i + 1) * beams - 1``, and a reorder only
+ever moves rows within their own image.
 
 Scores: ``log_prob`` is the caption's total log-probability under the model (its words plus endseq), as
 :mod:`captioner.models.base` defines it. ``ranking_score`` is what the search ranks by: the same sum after
 the repetition rules, divided by ``length ** length_penalty`` (length counts endseq). Tokens in
 ``forbidden`` (``<pad>``, ``<unk>``, ``startseq``) are never emitted. A caption that holds ``max_length``
 words is ended there: the next step may only choose endseq, so every caption ends with it.
+
+Beam search stops as transformers' ``generate`` does (``early_stopping=False``), so a model decoded here
+and there gets the same captions: the same top-``2 * beams`` candidates, the same rule for finished beams,
+and the same stopping test (an image is done when ``beams`` captions are finished and none of its live
+beams, were it to end now, would rank above the worst of them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from captioner.models.base import Decoding
 
-State = tuple[np.ndarray, ...]
+State = Any  # a tuple of numpy arrays (rows, ...) by default; anything its StateOps handle otherwise
 StepFunction = Callable[[np.ndarray, State], tuple[np.ndarray, State]]
+
+
+def _rows(state: tuple[np.ndarray, ...]) -> int:
+    return len(state[0])
+
+
+def _repeat(state: tuple[np.ndarray, ...], times: int) -> tuple[np.ndarray, ...]:
+    return tuple(np.repeat(s, times, axis=0) for s in state)
+
+
+def _select(state: tuple[np.ndarray, ...], rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    return tuple(s[rows] for s in state)
+
+
+@dataclass(frozen=True)
+class StateOps:
+    """How the search handles a model's decoding state; the defaults work on tuples of numpy arrays."""
+
+    rows: Callable[[State], int] = _rows  # how many rows (images, or images * beams) the state holds
+    repeat: Callable[[State, int], State] = _repeat  # each row ``times`` times, the copies of a row adjacent
+    select: Callable[[State, np.ndarray], State] = _select  # rows by index (rows,), a row may be taken twice
+
+
+NUMPY_STATE = StateOps()
 
 
 @dataclass(frozen=True)
@@ -46,6 +79,9 @@ class SearchRules:
     forbidden: tuple[int, ...] = ()
     no_repeat_ngram_size: int = 0
     repetition_penalty: float = 1.0
+    # a model's own rule on the next token (the word limit of sub-word kinds):
+    # (histories, ranked (rows, vocab)) -> ranked, with the tokens it rules out at -inf
+    token_filter: Callable[[Sequence[Sequence[int]], np.ndarray], np.ndarray] | None = None
 
     def adjust(self, log_probs: np.ndarray, histories: Sequence[Sequence[int]], must_end: bool = False) -> np.ndarray:
         """Log-probabilities for ranking: forbidden tokens and repeated n-grams at -inf, used words penalised;
@@ -68,6 +104,8 @@ class SearchRules:
                 banned = banned_next_tokens(history, self.no_repeat_ngram_size)
                 if banned:
                     ranked[row, list(banned)] = -np.inf
+        if self.token_filter is not None:
+            ranked = self.token_filter(histories, ranked)
         return ranked
 
 
@@ -86,9 +124,9 @@ def _normalised(score: float, length: int, length_penalty: float) -> float:
 
 
 def greedy_search(step: StepFunction, state: State, rules: SearchRules, max_length: int,
-                  length_penalty: float = 0.0) -> list[Hypothesis]:
+                  length_penalty: float = 0.0, ops: StateOps = NUMPY_STATE) -> list[Hypothesis]:
     """The most likely next word each time (the original's decoding); one hypothesis per row."""
-    rows = len(state[0])
+    rows = ops.rows(state)
     tokens = np.full(rows, rules.start_id, dtype=np.int32)
     histories: list[list[int]] = [[] for _ in range(rows)]
     total = np.zeros(rows)  # model log-probability so far
@@ -115,17 +153,17 @@ def greedy_search(step: StepFunction, state: State, rules: SearchRules, max_leng
 
 
 def beam_search(step: StepFunction, state: State, rules: SearchRules, max_length: int, beam_size: int,
-                length_penalty: float = 1.0) -> list[list[Hypothesis]]:
+                length_penalty: float = 1.0, ops: StateOps = NUMPY_STATE) -> list[list[Hypothesis]]:
     """Beam search, all beams of all images in one step call; per image, hypotheses best first.
 
     At each step the ``2 * beam_size`` best extensions of an image's beams are ranked; those among the
     first ``beam_size`` that end with endseq are finished, the best others stay live. An image is done
-    when it has ``beam_size`` finished captions and no live beam could still beat the worst of them
-    (scores only fall as words are added, and no caption is longer than ``max_length`` words + endseq).
+    when it has ``beam_size`` finished captions and no live beam, ended at its present length, would rank
+    above the worst of them (transformers' default heuristic).
     """
-    images = len(state[0])
+    images = ops.rows(state)
     k = beam_size
-    state = tuple(np.repeat(s, k, axis=0) for s in state)  # (images * k, ...)
+    state = ops.repeat(state, k)  # (images * k, ...)
     ranked_score = np.full((images, k), -np.inf)  # adjusted log-probability of each live beam
     ranked_score[:, 0] = 0.0  # one live beam to start with, so no duplicates
     model_score = np.zeros((images, k))
@@ -165,26 +203,24 @@ def beam_search(step: StepFunction, state: State, rules: SearchRules, max_length
                 new_model[image, kept] = total
                 new_beams[image][kept] = beams[image][beam] + [word]
                 kept += 1
-            if kept == 0 or _cannot_improve(finished[image], new_ranked[image, :kept], k, max_length + 1,
-                                             length_penalty):
+            if kept == 0 or _cannot_improve(finished[image], new_ranked[image, :kept], k, length, length_penalty):
                 done[image] = True
         if done.all():
             break
-        state = tuple(s[source.reshape(-1)] for s in state)
+        state = ops.select(state, source.reshape(-1))
         tokens = next_tokens.reshape(-1)
         ranked_score, model_score, beams = new_ranked, new_model, new_beams
     return [sorted(hypotheses, key=lambda h: -h.ranking_score) for hypotheses in finished]
 
 
-def _cannot_improve(finished: list[Hypothesis], live_scores: np.ndarray, k: int, longest: int,
+def _cannot_improve(finished: list[Hypothesis], live_scores: np.ndarray, k: int, length: int,
                     length_penalty: float) -> bool:
-    """True when ``k`` captions are finished and no live beam can end with a better ranking score."""
+    """True when ``k`` captions are finished and the best live beam, normalised at its present ``length``,
+    would not rank above the k-th best of them (exact without a length penalty, a heuristic with one)."""
     if len(finished) < k:
         return False
     kth_best = sorted((h.ranking_score for h in finished), reverse=True)[k - 1]
-    # a live beam's adjusted log-probability only falls; the most its normalised score can reach is
-    # that value divided by the longest length allowed (``longest`` tokens, endseq included)
-    best_possible = _normalised(float(np.max(live_scores)), longest, length_penalty)
+    best_possible = _normalised(float(np.max(live_scores)), length, length_penalty)
     return kth_best >= best_possible
 
 
@@ -197,10 +233,16 @@ def _top_candidates(candidates: np.ndarray, count: int) -> np.ndarray:
 
 
 def decode(step: StepFunction, state: State, decoding: Decoding, start_id: int, end_id: int,
-           forbidden: Iterable[int] = ()) -> list[list[Hypothesis]]:
-    """Decode every row of ``state`` as ``decoding`` says; per image, hypotheses best first."""
+           forbidden: Iterable[int] = (), ops: StateOps = NUMPY_STATE, max_tokens: int | None = None,
+           token_filter=None) -> list[list[Hypothesis]]:
+    """Decode every row of ``state`` as ``decoding`` says; per image, hypotheses best first.
+
+    Models that step one word at a time leave ``max_tokens`` out (``decoding.max_length`` words). A sub-word
+    kind passes ``max_tokens`` (its token budget before the end token) and its word limit as ``token_filter``.
+    """
     rules = SearchRules(start_id, end_id, tuple(sorted(set(forbidden))), decoding.no_repeat_ngram_size,
-                        decoding.repetition_penalty)
+                        decoding.repetition_penalty, token_filter)
+    longest = decoding.max_length if max_tokens is None else max_tokens
     if decoding.method == "greedy" or decoding.beam_size == 1:  # a beam of one is greedy search
-        return [[h] for h in greedy_search(step, state, rules, decoding.max_length, decoding.length_penalty)]
-    return beam_search(step, state, rules, decoding.max_length, decoding.beam_size, decoding.length_penalty)
+        return [[h] for h in greedy_search(step, state, rules, longest, decoding.length_penalty, ops)]
+    return beam_search(step, state, rules, longest, decoding.beam_size, decoding.length_penalty, ops)

@@ -16,6 +16,10 @@ log-probability under the model: the sum over every generated token, up to and i
 of ``log_softmax`` of the raw logits (before repetition penalties, n-gram bans or the word limit, without
 beam search's length normalisation). A prompt given to the model is not generated, so it is not scored;
 BLIP and GIT captions begin with it, and its words count towards ``max_length``.
+
+Captions come from the one search of :mod:`captioner.models.decoding` over a cached decoder step
+(:mod:`captioner.models.cached_decoder`: ViT-GPT2 and BLIP without a prompt), else from ``generate``;
+both apply the same word limit. The precision is :mod:`captioner.models.precision`'s choice.
 """
 
 from __future__ import annotations
@@ -325,14 +329,21 @@ def word_limit(parts: ModelParts, decoding: Decoding, prompt: str, given: int, d
 
 
 def caption_batch(parts: ModelParts, images: Sequence["Image.Image"], decoding: Decoding, prompt: str,
-                  device) -> list[Caption]:
-    """One batch of RGB images into Captions (one per image, in order) with ``generate``."""
+                  device, cached_decoder=None) -> list[Caption]:
+    """One batch of RGB images into Captions (one per image, in order): through ``cached_decoder`` (the one
+    search over a cached decoder step) when there is one and no prompt, else with ``generate``."""
     import torch
 
     with torch.inference_mode():
         inputs = model_inputs(parts, images, prompt, device)
         given = given_tokens(parts, inputs)
-        arguments = generation_arguments(decoding, word_limit(parts, decoding, prompt, given, device))
+        limit = word_limit(parts, decoding, prompt, given, device)
+        arguments = generation_arguments(decoding, limit)
+        if cached_decoder is not None and not prompt:
+            from captioner.models.cached_decoder import caption_pixels
+
+            return caption_pixels(cached_decoder, parts.tokenizer, inputs["pixel_values"], decoding, limit,
+                                  arguments["num_return_sequences"])
         output = parts.model.generate(**inputs, **arguments)
         scores = sequence_log_probs(output, end_token(parts), given).tolist()  # (rows,)
     # Position 0 is the decoder's start token (or BLIP's/GIT's): never part of the caption; a prompt is.
@@ -351,8 +362,11 @@ class ImageToTextCaptioner:
 
     def __init__(self, parts: ModelParts, info: BundleInfo, default_decoding: Decoding | None = None,
                  batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = None,
-                 reference: PretrainedModel | None = None):
+                 reference: PretrainedModel | None = None, precision: str | None = None):
         import torch
+
+        from captioner.models.cached_decoder import cached_decoder_for
+        from captioner.models.precision import apply_precision, resolve_precision
 
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
@@ -363,7 +377,11 @@ class ImageToTextCaptioner:
         if self.device.type == "cpu":
             configure_torch_threads()
         self.parts = parts
-        parts.model = parts.model.to(self.device).eval()
+        self.precision = resolve_precision(precision, self.device)  # "float32" or "bfloat16"
+        parts.model = apply_precision(parts.model.to(self.device).eval(), self.precision)
+        # the one search over a cached decoder step; None: this architecture decodes through generate()
+        self.cached_decoder = cached_decoder_for(parts.model, parts.model.generation_config.decoder_start_token_id,
+                                                 end_token(parts))
         self.architecture = parts.architecture.name  # "vit-gpt2", "blip", "git", "florence-2"
         self.prompt_option = parts.architecture.prompt  # what Decoding.prompt may say; None: no prompt
         self.reference = reference  # the catalogue entry (published quality) of a well-known checkpoint
@@ -386,7 +404,7 @@ class ImageToTextCaptioner:
         results: list[Caption] = []
         for start in range(0, len(images), self.batch_size):
             results.extend(caption_batch(self.parts, images[start : start + self.batch_size], decoding, prompt,
-                                         self.device))
+                                         self.device, self.cached_decoder))
         return results
 
 

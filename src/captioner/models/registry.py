@@ -22,6 +22,7 @@ from captioner.models.pretrained import known_model
 
 KIND_MODULES = {
     "lstm": "captioner.models.lstm",
+    "attention": "captioner.models.attention",
     "image-to-text": "captioner.models.image_to_text",
     "vit-gpt2": "captioner.models.image_to_text",  # bundles written before BLIP and GIT joined that kind
 }

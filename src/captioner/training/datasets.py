@@ -135,8 +135,8 @@ class TeacherForcingBatches(_EpochBatches):
             raise IndexError(index)
         chosen = self.plan()[index]  # (rows,)
         unique, inverse = np.unique(self.row_images[chosen], return_inverse=True)
-        image_features = self.features.get_many([self.images[i] for i in unique])  # (images, feature_dim)
-        features = image_features[inverse.reshape(-1)].astype(np.float32)  # (rows, feature_dim)
+        image_features = self.features.get_many([self.images[i] for i in unique])  # (images, *feature shape)
+        features = image_features[inverse.reshape(-1)].astype(np.float32)  # (rows, *feature shape)
         rows = [self.row_ids[i] for i in chosen]
         length = int(self.row_buckets[chosen].max())
         tokens = self._pad([ids[:-1] for ids in rows], length)  # (rows, bucket): startseq w_1 .. w_n
@@ -145,7 +145,7 @@ class TeacherForcingBatches(_EpochBatches):
 
     def signature(self):
         """Shapes and dtypes of one batch; None where batches differ."""
-        return ((((None, None), "float32"), ((None, None), "int32")), ((None, None), "int32"))
+        return (((_feature_axes(self.features), "float32"), ((None, None), "int32")), ((None, None), "int32"))
 
 
 class PrefixBatches(_EpochBatches):
@@ -185,7 +185,12 @@ class PrefixBatches(_EpochBatches):
 
     def signature(self):
         """Shapes and dtypes of one batch; None where batches differ."""
-        return ((((None, None), "float32"), ((None, self.steps), "int32")), ((None,), "int32"))
+        return (((_feature_axes(self.features), "float32"), ((None, self.steps), "int32")), ((None,), "int32"))
+
+
+def _feature_axes(features: FeatureSource) -> tuple:
+    """(rows, dim) for vectors, (rows, grid rows, grid cols, channels) for grids, every axis None."""
+    return (None,) * (1 + len(getattr(features, "shape", (0,))))
 
 
 def fit_input(batches: TeacherForcingBatches | PrefixBatches):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from captioner.config import GENERATORS, DataSettings, LstmSettings, TrainingSettings, settings_from_dict
 from captioner.data.prepared import PreparedData
@@ -29,9 +29,32 @@ class TrainingInterrupted(CaptionerError):
     """Training stopped before its last epoch; the message says how to resume."""
 
 
-def check_training_settings(training: TrainingSettings) -> None:
-    if training.generator not in GENERATORS:
-        raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, not {training.generator!r}")
+@dataclass(frozen=True)
+class ModelFamily:
+    """What differs between the kinds this trainer fits (``lstm``, ``attention``); the run is the same."""
+
+    kind: str  # bundle kind, and the key of the architecture in captioner.json's settings
+    settings_class: type  # the architecture's settings dataclass
+    grid: bool  # True: reads backbone grids (rows, cols, channels); False: pooled vectors
+    derived: Callable  # (settings, vocabulary, feature store, backbone spec) -> settings with data-given fields set
+    fit_module: str  # module with make_training_model(settings, training) and build_sequence_model(settings)
+    bundle_module: str  # module with write_bundle(folder, info, model, vocabulary, backbone)
+    generators: tuple[str, ...] = GENERATORS  # batch kinds it can fit
+
+
+def _lstm_derived(settings: LstmSettings, vocabulary, store, spec) -> LstmSettings:
+    return replace(settings, vocab_size=len(vocabulary), max_length=vocabulary.max_length, feature_dim=store.dim,
+                   backbone=spec.name, image_size=spec.size)
+
+
+LSTM_FAMILY = ModelFamily("lstm", LstmSettings, False, _lstm_derived, "captioner.training.lstm_fit",
+                          "captioner.models.lstm")
+DERIVED_FIELDS = ("vocab_size", "max_length", "feature_dim", "grid_cells", "annotation_dim", "backbone", "image_size")
+
+
+def check_training_settings(training: TrainingSettings, generators: tuple[str, ...] = GENERATORS) -> None:
+    if training.generator not in generators:
+        raise ValueError(f"generator must be one of {', '.join(generators)}, not {training.generator!r}")
     if training.epochs < 1 or training.batch_size < 1:
         raise ValueError("epochs and batch size must be at least 1")
     if not training.learning_rate > 0:
@@ -54,6 +77,15 @@ def train_lstm(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike, trai
     included, is stored in the bundle, so captioning embeds images the way training did. ``callbacks``
     are extra Keras callbacks, called after the run's own.
     """
+    return train_family(LSTM_FAMILY, prepared_dir, out_dir, training, architecture, backbone_spec, feature_cache,
+                        resume, progress, callbacks)
+
+
+def train_family(family: ModelFamily, prepared_dir, out_dir, training: TrainingSettings | None, architecture,
+                 backbone_spec, feature_cache, resume: bool, progress: bool, callbacks: Sequence) -> Path:
+    """The run every family shares: settings, features, resumable fitting, the bundle (see :func:`train_lstm`)."""
+    import importlib
+
     from captioner.features import BackboneSpec, ensure_features
 
     out = Path(out_dir)
@@ -71,7 +103,7 @@ def train_lstm(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike, trai
                                  "start it without --resume")
         settings = state.settings
         training = settings_from_dict(TrainingSettings, settings["training"])
-        lstm_settings = settings_from_dict(LstmSettings, settings["lstm"])
+        model_settings = settings_from_dict(family.settings_class, settings[family.kind])
         spec = BackboneSpec.from_dict(settings["backbone"])
     else:
         if work.exists():
@@ -79,23 +111,21 @@ def train_lstm(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike, trai
             raise CaptionerError(f"an interrupted run of {out} is in {work} ({done} epoch(s) done); add --resume to "
                                  f"continue it, or delete that folder to start again")
         training = training or TrainingSettings()
-        spec = backbone_spec or BackboneSpec()
-        lstm_settings = None
-    check_training_settings(training)
+        spec = replace(backbone_spec or BackboneSpec(), grid=family.grid)
+        model_settings = None
+    check_training_settings(training, family.generators)
     store = ensure_features(prepared, spec, cache_dir=feature_cache, progress=progress)
     vocabulary = prepared.vocabulary
-    if lstm_settings is None:
-        overrides = asdict(architecture) if isinstance(architecture, LstmSettings) else dict(architecture or {})
-        for derived in ("vocab_size", "max_length", "feature_dim", "backbone", "image_size"):
+    if model_settings is None:
+        overrides = asdict(architecture) if not isinstance(architecture, (dict, type(None))) else dict(architecture or {})
+        for derived in DERIVED_FIELDS:
             overrides.pop(derived, None)
-        lstm_settings = replace(settings_from_dict(LstmSettings, overrides), vocab_size=len(vocabulary),
-                                max_length=vocabulary.max_length, feature_dim=store.dim, backbone=spec.name,
-                                image_size=spec.size)
-    elif lstm_settings.feature_dim != store.dim or lstm_settings.vocab_size != len(vocabulary):
+        model_settings = family.derived(settings_from_dict(family.settings_class, overrides), vocabulary, store, spec)
+    elif family.derived(model_settings, vocabulary, store, spec) != model_settings:
         raise DataError(f"the run in {work} was started on other data (vocabulary or features differ); "
                         "resume it with the same prepared folder and backbone, or delete it to start again")
     data_settings = settings_from_dict(DataSettings, prepared.meta.get("settings"))
-    all_settings = {"lstm": asdict(lstm_settings), "training": asdict(training), "data": asdict(data_settings),
+    all_settings = {family.kind: asdict(model_settings), "training": asdict(training), "data": asdict(data_settings),
                     "backbone": spec.to_dict()}
 
     work.mkdir(parents=True, exist_ok=True)
@@ -103,35 +133,41 @@ def train_lstm(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike, trai
         state = TrainingState(settings=all_settings, prepared=str(prepared.folder.resolve()))
         state.save(work)
     try:
-        state = fit(prepared, store, lstm_settings, training, work, state, progress, list(callbacks))
+        state = fit(prepared, store, model_settings, training, work, state, progress, list(callbacks),
+                    importlib.import_module(family.fit_module).make_training_model)
     except KeyboardInterrupt:
         done = getattr(TrainingState.read(work), "epoch", 0)
         raise TrainingInterrupted(
             f"training interrupted after {done} of {training.epochs} epoch(s); the finished epochs are saved in "
             f"{work}; continue with the same command and --resume") from None
-    return assemble_bundle(out, work, prepared, spec, all_settings, state)
+    return assemble_bundle(family, out, work, prepared, spec, all_settings, state)
 
 
-def assemble_bundle(out: Path, work: Path, prepared: PreparedData, spec, settings: dict, state: TrainingState) -> Path:
+def assemble_bundle(family: ModelFamily, out: Path, work: Path, prepared: PreparedData, spec, settings: dict,
+                    state: TrainingState) -> Path:
     """Write the bundle from the best weights into a temporary folder, then rename it to ``out``."""
+    import importlib
+
     from captioner.features import build_backbone
-    from captioner.models.lstm import KIND, write_bundle
     from captioner.training.plots import plot_history, write_history_csv
 
-    model = load_trained_sequence_model(settings_from_dict(LstmSettings, settings["lstm"]),
+    fit_module = importlib.import_module(family.fit_module)
+    model = load_trained_sequence_model(settings_from_dict(family.settings_class, settings[family.kind]),
                                         settings_from_dict(TrainingSettings, settings["training"]),
-                                        work / state.best_weights)
+                                        work / state.best_weights, fit_module.make_training_model,
+                                        fit_module.build_sequence_model)
     history = state.history
     best = state.best_epoch
     metrics = {"val": {"loss": round(history["val_loss"][best], 6)}}
     if history.get("val_accuracy"):
         metrics["val"]["accuracy"] = round(history["val_accuracy"][best], 6)
     metrics["val"]["epoch"] = best + 1
-    info = BundleInfo(kind=KIND, name=out.name, dataset=prepared.name, backbone=spec.name, settings=settings,
+    info = BundleInfo(kind=family.kind, name=out.name, dataset=prepared.name, backbone=spec.name, settings=settings,
                       metrics=metrics)
     # train_lstm refused a non-empty ``out`` before training, so replacing it loses nothing
     with staged_bundle(out) as staging:
-        write_bundle(staging, info, model, prepared.vocabulary, build_backbone(spec))
+        importlib.import_module(family.bundle_module).write_bundle(staging, info, model, prepared.vocabulary,
+                                                                  build_backbone(spec))
         write_history_csv(history, staging / "history.csv")
         plot_history(history, staging)
         plot_model_diagram(model, staging / "model.png")

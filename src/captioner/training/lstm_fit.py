@@ -17,8 +17,7 @@ import keras
 from captioner.config import LstmSettings, TrainingSettings
 from captioner.data.prepared import PreparedData
 from captioner.files import atomic_path
-from captioner.models.lstm_network import (build_prefix_model, build_sequence_model, build_teacher_model, real_words,
-                                           sequence_length)
+from captioner.models.lstm_network import build_prefix_model, build_sequence_model, build_teacher_model, real_words
 from captioner.training.datasets import PrefixBatches, TeacherForcingBatches, fit_input
 from captioner.progress import keras_verbosity
 from captioner.training.lstm_state import TrainingState
@@ -31,10 +30,10 @@ LAYER_SEED_STRIDE = 1009
 SEED_SPAN = 1_000_000  # dropout draws per epoch before two epochs' random streams could meet
 
 
-def make_batches(prepared: PreparedData, store, settings: LstmSettings, training: TrainingSettings):
+def make_batches(prepared: PreparedData, store, settings, training: TrainingSettings):
     """Training and validation batches of the chosen generator."""
     kind = TeacherForcingBatches if training.generator == "teacher" else PrefixBatches
-    steps = sequence_length(settings)
+    steps = settings.max_length - 1  # every caption token but endseq is read (any family's settings)
     train = kind(prepared.split("train"), prepared.vocabulary, store, steps, training.batch_size, training.seed,
                  shuffle=True)
     val = kind(prepared.split("val"), prepared.vocabulary, store, steps, training.batch_size, training.seed,
@@ -144,21 +143,25 @@ def _counters(callback, *names: str) -> dict:
     return {name: None if getattr(callback, name) is None else float(getattr(callback, name)) for name in names}
 
 
-def load_trained_sequence_model(settings: LstmSettings, training: TrainingSettings, weights: Path):
-    """A fresh, uncompiled sequence model holding the weights a run saved (from either generator)."""
-    sequence_model, model = make_training_model(settings, training)
+def load_trained_sequence_model(settings: LstmSettings, training: TrainingSettings, weights: Path,
+                                make_model=make_training_model, build=build_sequence_model):
+    """A fresh, uncompiled sequence model holding the weights a run saved (from either generator);
+    ``make_model`` and ``build`` are the family's (the LSTM's by default)."""
+    sequence_model, model = make_model(settings, training)
     model.optimizer.build(model.trainable_variables)
     model.load_weights(weights)
-    fresh = build_sequence_model(settings)
+    fresh = build(settings)
     fresh.set_weights(sequence_model.get_weights())
     return fresh
 
 
 def fit(prepared: PreparedData, store, settings: LstmSettings, training: TrainingSettings, work: Path,
-        state: TrainingState, progress: bool, extra_callbacks: list) -> TrainingState:
-    """Train from ``state`` (epoch 0, or the last finished epoch) to the end; returns the final state."""
+        state: TrainingState, progress: bool, extra_callbacks: list,
+        make_model=make_training_model) -> TrainingState:
+    """Train from ``state`` (epoch 0, or the last finished epoch) to the end; returns the final state.
+    ``make_model(settings, training)`` gives the sequence model and the compiled model to fit."""
     train_batches, val_batches = make_batches(prepared, store, settings, training)
-    _, model = make_training_model(settings, training)
+    _, model = make_model(settings, training)
     if state.last_weights:
         model.optimizer.build(model.trainable_variables)
         model.load_weights(work / state.last_weights)

@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from captioner.web.errors import ApiError, from_domain
 from captioner.web.service import CaptionService
-from captioner.web.uploads import decode_image, read_decoding, read_upload, wants_compare
+from captioner.web.uploads import decode_image, read_decoding, read_upload, wants_attention, wants_compare
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 ops = Blueprint("ops", __name__)
@@ -35,6 +35,7 @@ def create_caption():
     upload = read_upload()
     decoding = read_decoding()
     compare = wants_compare()
+    attention = wants_attention()
     model = requested_model()
     try:
         service().require_ready()
@@ -42,10 +43,10 @@ def create_caption():
         image_info = {"filename": upload.filename, "width": image.width, "height": image.height,
                       "bytes": len(upload.data)}
         if compare:
-            results = service().compare(image, decoding)
+            results = service().compare(image, decoding, attention=attention)
             return jsonify({"results": results, "image": image_info,
                             "timings": {"total_ms": round((time.perf_counter() - started) * 1000, 2)}})
-        payload = service().caption(image, model, decoding)
+        payload = service().caption(image, model, decoding, attention=attention)
     except ApiError:
         raise
     except Exception as error:  # our service errors become stable codes; anything else is logged

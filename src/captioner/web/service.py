@@ -158,7 +158,7 @@ class CaptionService:
                 log.warning("could not load model bundle %s: %s", path, error)
                 self.problems.append({"name": info.name, "message": str(error) or type(error).__name__})
                 continue
-            warm_up(captioner)
+            warm_up(captioner, self.settings.batch_size)
             loaded = self.add_model(captioner, "demo" if info.dataset == DEMO_DATASET else "bundle", path, started)
             loaded.latency_ms = measure_latency(captioner)
 
@@ -175,7 +175,7 @@ class CaptionService:
             return
         if captioner.name in self.models:  # a bundle of that name is already served
             return
-        warm_up(captioner)
+        warm_up(captioner, self.settings.batch_size)
         self.add_model(captioner, "pretrained", None, started).latency_ms = measure_latency(captioner)
 
     def _load_demo(self) -> None:
@@ -186,7 +186,7 @@ class CaptionService:
         folder = writable_folder(Path(self.settings.models_dir))
         bundle = build_demo_model(folder)  # returns the bundle at once when an earlier start built it
         captioner = load_captioner(bundle)
-        warm_up(captioner)
+        warm_up(captioner, self.settings.batch_size)
         self.add_model(captioner, "demo", Path(bundle), started).latency_ms = measure_latency(captioner)
 
     # -- captioning -------------------------------------------------------------------------------------
@@ -214,14 +214,16 @@ class CaptionService:
         if not self.models:
             raise NotReady("no model is loaded: add a model bundle to the models folder and restart")
 
-    def caption(self, image, model: str | None, decoding: DecodingRequest, timeout: float | None = None) -> dict:
+    def caption(self, image, model: str | None, decoding: DecodingRequest, timeout: float | None = None,
+                attention: bool = False) -> dict:
         loaded = self.model(model)
         started = time.perf_counter()
         chosen = model_decoding(loaded.captioner, decoding)
         result = loaded.batcher.caption(image, chosen, timeout or self.settings.request_timeout_s)
-        return caption_payload(loaded, chosen, result, started)
+        return caption_payload(loaded, chosen, result, started, attention)
 
-    def compare(self, image, decoding: DecodingRequest, timeout: float | None = None) -> list[dict]:
+    def compare(self, image, decoding: DecodingRequest, timeout: float | None = None,
+                attention: bool = False) -> list[dict]:
         """Every loaded model's caption of one image; all models work on it at the same time."""
         self.require_ready()
         started = time.perf_counter()
@@ -238,7 +240,7 @@ class CaptionService:
             if job is not None:
                 try:
                     result = loaded.batcher.wait(job, max(deadline - time.perf_counter(), 0.001))
-                    results.append(caption_payload(loaded, chosen, result, started))
+                    results.append(caption_payload(loaded, chosen, result, started, attention))
                     continue
                 except Exception as failure:  # timeout or a model failure
                     error = failure
@@ -282,8 +284,11 @@ def model_decoding(captioner: Captioner, request: DecodingRequest, strict: bool 
     return replace(request, prompt=None).for_default(captioner.default_decoding).with_changes(prompt=prompt)
 
 
-def caption_payload(loaded: LoadedModel, decoding: Decoding, result: BatchedCaption, started: float) -> dict:
+def caption_payload(loaded: LoadedModel, decoding: Decoding, result: BatchedCaption, started: float,
+                    attention: bool = False) -> dict:
+    """The API's answer for one model; with ``attention``, the per-word maps of models that attend (else null)."""
     caption = result.caption
+    extra = {"attention": caption.attention.to_dict() if caption.attention else None} if attention else {}
     return {
         "caption": caption.text,
         "score": caption.score,
@@ -294,6 +299,7 @@ def caption_payload(loaded: LoadedModel, decoding: Decoding, result: BatchedCapt
         "decoding": decoding.to_dict(),
         "timings": {"queue_ms": result.queue_ms, "model_ms": result.model_ms,
                     "total_ms": round((time.perf_counter() - started) * 1000, 2), "batch_size": result.batch_size},
+        **extra,
     }
 
 
@@ -306,12 +312,15 @@ def error_summary(error: Exception) -> dict:
     return {"code": "internal", "message": "the model failed on this image"}
 
 
-def warm_up(captioner: Captioner) -> None:
-    """Caption one blank picture, so the first visitor does not pay for the model's first-call setup."""
+def warm_up(captioner: Captioner, batch_size: int = 1) -> None:
+    """Caption one blank picture, then a full micro-batch of them, before the model is served (``/readyz``
+    says "loading" until then), so no visitor pays for the first-call setup of either batch shape."""
     from PIL import Image
 
+    blank = Image.new("RGB", (64, 64), "white")
     try:
-        captioner.caption([Image.new("RGB", (64, 64), "white")])
+        for size in sorted({1, batch_size}):
+            captioner.caption([blank] * size)
     except Exception as error:  # a model that cannot warm up is still served; its requests will say why
         log.warning("warming up %s failed: %s", captioner.name, error)
 

@@ -109,3 +109,13 @@ def wants_compare() -> bool:
     if value in ("all", "1", "true", "yes", "on"):
         return True
     raise ApiError("bad_parameter", f"compare must be 'all' when given, not {value[:40]!r}")
+
+
+def wants_attention() -> bool:
+    """``attention=1``: add each word's attention map to the answer (models that attend; others give none)."""
+    value = request.values.get("attention", "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ApiError("bad_parameter", f"attention must be 1 or 0 when given, not {value[:40]!r}")

@@ -1,0 +1,186 @@
+"""A cached decoder step for transformers image-to-text models, searched by :mod:`captioner.models.decoding`.
+
+``generate`` copies each image's encoder output to every beam, computes the cross-attention keys and
+values once per beam, and re-gathers all of them at every step. Here each image is encoded once and its
+cross-attention keys and values are computed once, one row per image, and never copied: rows are
+image-major with a fixed number of beams per image, so the beams of an image are folded into the query
+axis of one attention call against that image's keys and values. Only the self-attention cache (a few
+positions per beam) is reordered when the search reorders beams.
+
+A model family supplies a :class:`CachedDecoder`: ``encode`` (pixels -> per-image context) and ``step``
+(one token per row -> log-probabilities, next state), built from the model's own layers and weights.
+:func:`cached_decoder_for` picks the one that fits a loaded model, or None (then the caller uses
+``generate``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol, Sequence
+
+import numpy as np
+
+from captioner.models.base import Caption, Decoding
+from captioner.models.decoding import Hypothesis, StateOps, decode
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class DecoderState:
+    """What the decoder carries between steps; only ``keys`` and ``values`` grow and move with the beams."""
+
+    context: tuple  # per-image tensors computed once (cross-attention keys and values), one row per image
+    beams: int  # rows per image; rows are image-major
+    keys: tuple  # per layer, self-attention keys so far (rows, heads, steps, head_dim); None before the first step
+    values: tuple  # per layer, self-attention values so far (rows, heads, steps, head_dim); None likewise
+    images: int  # images in the batch
+    steps: int = 0  # tokens fed so far (the position of the next one)
+
+    @property
+    def rows(self) -> int:
+        return self.images * self.beams
+
+
+def _repeat(state: DecoderState, times: int) -> DecoderState:
+    """``times`` beams per image; the per-image context is not copied."""
+    keys = tuple(None if k is None else k.repeat_interleave(times, dim=0) for k in state.keys)  # (rows * times, ...)
+    values = tuple(None if v is None else v.repeat_interleave(times, dim=0) for v in state.values)
+    return replace(state, beams=state.beams * times, keys=keys, values=values)
+
+
+def _select(state: DecoderState, rows: np.ndarray) -> DecoderState:
+    """Beams reordered (within their images): only the self-attention cache moves."""
+    import torch
+
+    if state.keys[0] is None or np.array_equal(rows, np.arange(state.rows)):
+        return state
+    index = torch.from_numpy(np.ascontiguousarray(rows, dtype=np.int64)).to(state.keys[0].device)  # (rows,)
+    return replace(state, keys=tuple(k.index_select(0, index) for k in state.keys),
+                   values=tuple(v.index_select(0, index) for v in state.values))
+
+
+TORCH_STATE = StateOps(rows=lambda state: state.rows, repeat=_repeat, select=_select)
+
+
+class CachedDecoder(Protocol):
+    """One model family's encoder and cached decoder step."""
+
+    start_id: int  # the token every caption starts from
+    end_id: int  # the token that ends a caption
+
+    def encode(self, pixels: "torch.Tensor") -> DecoderState:
+        """Pixels (images, 3, height, width) -> a state with one beam per image and an empty cache."""
+        ...
+
+    def step(self, tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState]:
+        """Last tokens (rows,) -> float32 log-probabilities of the next token (rows, vocab), next state."""
+        ...
+
+
+def start_state(context: tuple, images: int, layers: int) -> DecoderState:
+    """One beam per image, nothing generated yet."""
+    return DecoderState(context=context, beams=1, keys=(None,) * layers, values=(None,) * layers, images=images)
+
+
+def grow_cache(state_keys, state_values, layer: int, key: "torch.Tensor", value: "torch.Tensor"):
+    """This step's key and value (rows, heads, 1, head_dim) appended to a layer's cache."""
+    import torch
+
+    old_key, old_value = state_keys[layer], state_values[layer]
+    if old_key is None:
+        return key, value
+    return torch.cat((old_key, key), dim=2), torch.cat((old_value, value), dim=2)  # (rows, heads, steps, head_dim)
+
+
+def attend_per_image(query: "torch.Tensor", keys: "torch.Tensor", values: "torch.Tensor", beams: int,
+                     scale: float, mask: "torch.Tensor | None" = None) -> "torch.Tensor":
+    """Every beam's query against its own image's keys and values, beams folded into the query axis.
+
+    query (rows, heads, head_dim); keys, values (images, heads, positions, head_dim); mask None or
+    additive (images, 1, 1, positions) -> (rows, heads * head_dim).
+    """
+    import torch.nn.functional as F
+
+    rows, heads, head_dim = query.shape
+    grouped = query.view(rows // beams, beams, heads, head_dim).transpose(1, 2)  # (images, heads, beams, head_dim)
+    out = F.scaled_dot_product_attention(grouped, keys, values, attn_mask=mask, scale=scale)  # (images, heads, beams, hd)
+    return out.transpose(1, 2).reshape(rows, heads * head_dim)  # (rows, heads * head_dim)
+
+
+def attend_own_cache(query: "torch.Tensor", keys: "torch.Tensor", values: "torch.Tensor",
+                     scale: float) -> "torch.Tensor":
+    """Each row's query (rows, heads, 1, head_dim) against its own cache (rows, heads, steps, head_dim)."""
+    import torch.nn.functional as F
+
+    out = F.scaled_dot_product_attention(query, keys, values, scale=scale)  # (rows, heads, 1, head_dim)
+    rows, heads, _, head_dim = out.shape
+    return out.transpose(1, 2).reshape(rows, heads * head_dim)  # (rows, heads * head_dim)
+
+
+def log_probs_of(logits: "torch.Tensor") -> np.ndarray:
+    """float32 log-softmax of logits (rows, vocab), as numpy (the search's currency)."""
+    import torch
+
+    return torch.log_softmax(logits.float(), dim=-1).cpu().numpy()  # (rows, vocab)
+
+
+def decode_pixels(decoder: CachedDecoder, pixels: "torch.Tensor", decoding: Decoding,
+                  limit) -> list[list[Hypothesis]]:
+    """Hypotheses (best first) for each image, through the one search in :mod:`captioner.models.decoding`.
+
+    ``limit`` is the :class:`~captioner.models.word_limit.WordLimit` that ``generate`` would get: its
+    token budget bounds the search and its rule (no new word once ``max_length`` words are written)
+    filters every step's candidates, as it filters ``generate``'s.
+    """
+    import torch
+
+    with torch.inference_mode():
+        state = decoder.encode(pixels)
+        return decode(decoder.step, state, decoding, decoder.start_id, decoder.end_id, (), TORCH_STATE,
+                      max_tokens=limit.budget - 1, token_filter=processor_filter(limit, decoder.start_id,
+                                                                                 decoder.end_id))
+
+
+def processor_filter(processor, start_id: int, end_id: int):
+    """A transformers LogitsProcessor that only masks tokens, as the search's ``token_filter``: each row's
+    history is given to it as ``generate`` holds it (start token first, finished rows padded with the end)."""
+    import torch
+
+    def token_filter(histories, ranked: np.ndarray) -> np.ndarray:
+        width = max((len(history) for history in histories), default=0)
+        ids = torch.tensor([[start_id, *history, *[end_id] * (width - len(history))] for history in histories],
+                           dtype=torch.long, device=processor.starts.device)  # (rows, 1 + width)
+        return processor(ids, torch.from_numpy(ranked).to(processor.starts.device)).cpu().numpy()  # (rows, vocab)
+
+    return token_filter
+
+
+def cached_decoder_for(model, start_id: int, end_id: int) -> CachedDecoder | None:
+    """The cached decoder of a loaded transformers model, or None when its family has none here.
+
+    ``start_id`` and ``end_id`` are the caption markers of a VisionEncoderDecoderModel (its tokenizer's);
+    BLIP names its own in its text config.
+    """
+    name = type(model).__name__
+    if name == "VisionEncoderDecoderModel" and type(model.decoder).__name__ == "GPT2LMHeadModel":
+        from captioner.models.gpt2_decoder import Gpt2ImageDecoder
+
+        return Gpt2ImageDecoder(model, start_id, end_id)
+    if name == "BlipForConditionalGeneration":
+        from captioner.models.blip_decoder import BlipImageDecoder
+
+        return BlipImageDecoder(model)
+    return None
+
+
+def caption_pixels(decoder: CachedDecoder, tokenizer, pixels: "torch.Tensor", decoding: Decoding, limit,
+                   returned: int) -> list[Caption]:
+    """One Caption per image from its ``returned`` best hypotheses (as many as ``generate`` would return)."""
+    captions = []
+    for hypotheses in decode_pixels(decoder, pixels, decoding, limit):
+        kept: Sequence[Hypothesis] = hypotheses[:max(1, returned)]
+        texts = [t.strip() for t in tokenizer.batch_decode([list(h.tokens) for h in kept], skip_special_tokens=True)]
+        captions.append(Caption.from_ranked([(text, h.log_prob) for text, h in zip(texts, kept)], decoding))
+    return captions
