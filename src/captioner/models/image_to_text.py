@@ -396,6 +396,10 @@ class ImageToTextCaptioner:
     def tokenizer(self):
         return self.parts.tokenizer
 
+    def word_limit(self, max_words: int):
+        """The WordLimit processor for captions of at most ``max_words`` words, without a prompt."""
+        return word_limit(self.parts, Decoding(max_length=max_words), "", 1, self.device)
+
     def caption(self, images: Sequence["Image.Image"], decoding: Decoding | None = None) -> list[Caption]:
         """Caption RGB images, ``batch_size`` at a time; one Caption per image, in order."""
         decoding = decoding or self.default_decoding
