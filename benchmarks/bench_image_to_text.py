@@ -140,7 +140,8 @@ def bench_one(name: str, quick: bool, images, default_threads: int) -> list[dict
     baseline_latency = statistics.median(t for t, _ in baseline)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     note = (f"random weights at full size, beam {decoding.beam_size}, max_length {decoding.max_length}, CPU; "
-            f"threads {threads} (torch default {default_threads}); load average {load:.1f}; "
+            f"threads {threads} (torch default {default_threads}); ours in {captioner.precision}, the baseline in "
+            f"float32; load average {load:.1f}; "
             "baseline: one image per generate() call"
             + ("; BENCH_QUICK=1: one single-image call per side and one batch" if quick else ""))
     print(f"   {name}: done", file=sys.stderr, flush=True)
