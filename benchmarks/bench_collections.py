@@ -62,31 +62,15 @@ def densenet_lstm():
 
 
 def vit_gpt2():
-    """nlpconnect's architecture with random weights, and a word-level tokenizer of letter-only words (the
-    captioner counts words, so its tokens must read as words)."""
-    from bench_vit_gpt2 import END, VOCAB, full_size_parts
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
+    """nlpconnect's architecture with random weights (the ViT-GPT2 benchmark's parts: letter-only words, so
+    the captioner's word limit reads them as words)."""
+    from bench_vit_gpt2 import full_size_parts
 
     from captioner.models.bundle import BundleInfo
-    from captioner.models.vit_gpt2 import ModelParts, VitGpt2Captioner
+    from captioner.models.image_to_text import ImageToTextCaptioner, ModelParts
 
-    def letters(number: int) -> str:
-        text = ""
-        while True:
-            number, digit = divmod(number, 26)
-            text = chr(97 + digit) + text
-            if not number:
-                return "w" + text
-
-    model, processor, _ = full_size_parts()
-    backend = Tokenizer(models.WordLevel(vocab={letters(i): i for i in range(VOCAB - 1)} | {END: VOCAB - 1},
-                                         unk_token=END))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=END, eos_token=END, pad_token=END,
-                                        unk_token=END)
-    return VitGpt2Captioner(ModelParts(model, processor, tokenizer),
-                            BundleInfo(kind="vit-gpt2", name="vit-gpt2-random"))
+    return ImageToTextCaptioner(ModelParts(*full_size_parts()), BundleInfo(kind="image-to-text", name="vit-gpt2-random"),
+                                precision="float32")
 
 
 def straightforward(captioner, decoding, paths: list[Path], out: Path) -> float:

@@ -96,7 +96,7 @@ def test_bundle_saves_and_loads_with_identical_captions(tmp_path, parts, caption
     assert (bundle / "model" / "model.safetensors").is_file()
     assert not list(bundle.rglob("*.bin")) and not list(bundle.rglob("*.pt"))
     loaded = load_captioner(bundle)
-    assert loaded.kind == "vit-gpt2" and loaded.name == "tiny-bundle"
+    assert loaded.kind == "image-to-text" and loaded.architecture == "vit-gpt2" and loaded.name == "tiny-bundle"
     for decoding in (Decoding(), Decoding.beam(3)):
         before, after = captioner.caption(images, decoding), loaded.caption(images, decoding)
         assert texts(after) == texts(before)
@@ -224,10 +224,10 @@ def test_download_of_a_local_folder_checks_it(tmp_path):
 def test_uncached_model_offline_is_one_clear_error_quickly(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     started = time.perf_counter()
-    with pytest.raises(OfflineError, match="captioner models download vit-gpt2") as error:
+    with pytest.raises(OfflineError, match="captioner models download nobody/not-a-cached-model") as error:
         download_pretrained("nobody/not-a-cached-model", cache_dir=tmp_path)
     assert "copy" in str(error.value) and "path" in str(error.value)
-    with pytest.raises(OfflineError, match="captioner models download vit-gpt2"):
+    with pytest.raises(OfflineError, match="captioner models download nobody/not-a-cached-model"):
         load_pretrained("nobody/not-a-cached-model")
     assert time.perf_counter() - started < 5
 
@@ -259,10 +259,11 @@ def test_a_plain_folder_or_copied_snapshot_loads_by_path_name_and_command_line(t
     expected = texts(load_pretrained(plain).caption(images[:2]))
     for name in (plain, "my-vit", models / "old-snapshot", "old-snapshot"):
         loaded = load_captioner(name, models)
-        assert loaded.kind == "vit-gpt2" and loaded.name == Path(name).name
+        assert loaded.kind == "image-to-text" and loaded.architecture == "vit-gpt2"
+        assert loaded.name == Path(name).name
         assert texts(loaded.caption(images[:2])) == expected
-    assert {(info.name, info.kind) for info in available_captioners(models)} == {("my-vit", "vit-gpt2"),
-                                                                                  ("old-snapshot", "vit-gpt2")}
+    assert {(info.name, info.kind) for info in available_captioners(models)} == {("my-vit", "image-to-text"),
+                                                                                  ("old-snapshot", "image-to-text")}
     picture = tmp_path / "picture.png"
     images[0].save(picture)
     assert main(["caption", str(picture), "--model", str(plain)]) == 0

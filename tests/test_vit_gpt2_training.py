@@ -20,7 +20,7 @@ from captioner.data.prepared import PreparedData  # noqa: E402
 from captioner.evaluation import evaluate_captioner  # noqa: E402
 from captioner.models.bundle import list_bundles, read_bundle_info, run_folder  # noqa: E402
 from captioner.models.vit_gpt2 import load_model_folder, load_pretrained  # noqa: E402
-from captioner.training.vit_gpt2 import CaptionPairs, collate, train_vit_gpt2  # noqa: E402
+from captioner.training.image_to_text import CaptionPairs, collate_for, train_vit_gpt2  # noqa: E402
 
 SETTINGS = dict(epochs=8, batch_size=16, learning_rate=2e-3, patience=3, num_beams=3, max_length=16)
 
@@ -56,20 +56,20 @@ def trained(prepared, tiny_source, tmp_path_factory):
 def test_training_pairs_are_raw_captions_ending_with_the_end_token(prepared, tiny_source):
     parts = load_model_folder(tiny_source)
     data = PreparedData(prepared)
-    pairs = CaptionPairs(data, "train", parts.image_processor, parts.tokenizer, max_target_length=32)
+    pairs = CaptionPairs(data, "train", parts, max_target_length=32)
     assert len(pairs) == sum(len(item.references) for item in data.split("train"))
     example = pairs[0]
     end = parts.tokenizer.eos_token_id
     assert example["pixel_values"].shape == (3, 32, 32)
     assert example["labels"][-1] == end
     assert parts.tokenizer.decode(example["labels"][:-1]) == data.split("train")[0].references[0]
-    batch = collate([pairs[0], pairs[5], pairs[9]])
+    batch = collate_for(parts.tokenizer.pad_token_id)([pairs[0], pairs[5], pairs[9]])
     assert batch["pixel_values"].shape == (3, 3, 32, 32)
     lengths = [len(pairs[i]["labels"]) for i in (0, 5, 9)]
     assert batch["labels"].shape == (3, max(lengths))
     for row, length in enumerate(lengths):
         assert (batch["labels"][row, length:] == -100).all() and batch["labels"][row, length - 1] == end
-    short = CaptionPairs(data, "train", parts.image_processor, parts.tokenizer, max_target_length=4)
+    short = CaptionPairs(data, "train", parts, max_target_length=4)
     assert all(len(short[i]["labels"]) <= 4 and short[i]["labels"][-1] == end for i in range(10))
 
 
@@ -90,8 +90,9 @@ def test_refuses_to_overwrite_or_to_resume_nothing(prepared, tiny_source, tmp_pa
 def test_fine_tuning_lowers_validation_loss_and_beats_the_untrained_model(trained, prepared, tiny_source):
     bundle, lines = trained
     info = read_bundle_info(bundle)
-    assert info.kind == "vit-gpt2" and info.dataset == "shapes"
-    assert info.settings["vit_gpt2"]["epochs"] == SETTINGS["epochs"]
+    assert info.kind == "image-to-text" and info.dataset == "shapes"
+    assert info.settings["image_to_text"]["epochs"] == SETTINGS["epochs"]
+    assert info.settings["image_to_text"]["architecture"] == "vit-gpt2"
     assert sorted(p.name for p in bundle.iterdir()) == ["captioner.json", "history.csv", "loss.png", "model"]
     assert (bundle / "model" / "model.safetensors").is_file()
     assert not [p for p in bundle.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".pkl")]
@@ -155,8 +156,8 @@ def test_cli_builds_a_new_model_from_an_encoder_and_a_decoder(prepared, tmp_path
     assert "model bundle written to" in result.stdout
     assert "epoch 2/2" in result.stderr
     info = read_bundle_info(out)
-    assert info.kind == "vit-gpt2" and info.backbone == str(encoder) and info.dataset == "shapes"
-    assert info.settings["vit_gpt2"]["decoder"] == str(decoder) and info.settings["vit_gpt2"]["seed"] == 3
+    assert info.kind == "image-to-text" and info.backbone == str(encoder) and info.dataset == "shapes"
+    assert info.settings["image_to_text"]["decoder"] == str(decoder) and info.settings["image_to_text"]["seed"] == 3
     captioner = load_captioner(out)
     assert captioner.model.config.decoder.add_cross_attention
     assert captioner.model.config.decoder_start_token_id == captioner.tokenizer.eos_token_id

@@ -106,7 +106,7 @@ def test_compare_all_captions_with_every_model(client, png):
     assert response.status_code == 200
     body = response.get_json()
     assert [r["model"] for r in body["results"]] == ["lstm-flickr8k", "shapes-demo", "vit-tiny"]
-    assert [r["kind"] for r in body["results"]] == ["lstm", "lstm", "vit-gpt2"]
+    assert [r["kind"] for r in body["results"]] == ["lstm", "lstm", "image-to-text"]
     for result in body["results"]:
         assert result["caption"] and result["timings"]["model_ms"] > 0
     assert body["results"][2]["decoding"]["method"] == "beam"  # each model keeps its own default decoding

@@ -177,12 +177,12 @@ def test_original_vit_endpoint_says_when_no_vit_gpt2_model_is_loaded(client, sha
 
 
 def test_offline_without_a_real_model_the_page_says_how_to_add_one(make_app, tmp_path, models_root):
-    """Only the demo installed and the hub unreachable: the pretrained ViT-GPT2 is tried, the reason shown."""
+    """Only the demo installed and the hub unreachable: the default pretrained models are tried, the reason shown."""
     shutil.copytree(models_root / "shapes-demo", tmp_path / "shapes-demo")
     app = make_app(tmp_path, try_pretrained=True)
     try:
         html = app.test_client().get("/caption").get_data(as_text=True)
-        assert "The pretrained ViT-GPT2 model could not be loaded" in html
+        assert "The pretrained model vit-gpt2 could not be loaded" in html and "captioner models download vit-gpt2" in html
         assert "Only the small shapes demo model is loaded" in html and "captioner train lstm" in html
     finally:
         app.extensions["captioner"].close()

@@ -87,17 +87,22 @@ class TrainingSettings:
 
 
 @dataclass
-class VitGpt2Settings:
-    """The ViT-GPT2 captioner and its fine-tuning (``captioner train vit-gpt2``)."""
+class ImageToTextSettings:
+    """A transformers image-to-text captioner (ViT-GPT2, BLIP, GIT, Florence-2) and its fine-tuning
+    (``captioner train vit-gpt2|blip|git``)."""
 
-    source: str = "nlpconnect/vit-gpt2-image-captioning"  # model id or folder the weights came from
-    encoder: str = ""  # encoder id when building a new model from an encoder and a decoder
-    decoder: str = ""  # decoder id when building a new model from an encoder and a decoder
+    source: str = "nlpconnect/vit-gpt2-image-captioning"  # short name, model id or folder the weights came from
+    architecture: str = ""  # "vit-gpt2", "blip", "git" or "florence-2" (read from the weights; "" in old bundles)
+    encoder: str = ""  # encoder id when building a new ViT-GPT2 from an encoder and a decoder
+    decoder: str = ""  # decoder id when building a new ViT-GPT2 from an encoder and a decoder
     epochs: int = 3  # fine-tuning epochs
     batch_size: int = 8  # images per training batch
     learning_rate: float = 5e-5  # AdamW learning rate
     max_target_length: int = 32  # longest caption in tokens during training
     patience: int = 2  # evaluations without val_loss improvement before early stopping
     seed: int = 42  # seeds weights and shuffling
-    num_beams: int = 4  # default beam width when captioning (the original's 4)
-    max_length: int = 16  # default most words in a caption (the original's 16)
+    num_beams: int = 4  # default beam width when captioning (the original's 4; 0 = the architecture's own)
+    max_length: int = 16  # default most words in a caption (the original's 16; 0 = the architecture's own)
+
+
+VitGpt2Settings = ImageToTextSettings  # the name bundles and code used before BLIP and GIT joined

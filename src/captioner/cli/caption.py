@@ -11,10 +11,12 @@ from captioner.cli.common import add_decoding_arguments, decoding_request, print
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "caption", help="caption one or more images",
-        description="Caption images with a model bundle (a name in the models folder or a path), or the "
-                    "pretrained 'vit-gpt2'. Each line of output is 'IMAGE<TAB>CAPTION'.")
+        description="Caption images with a model bundle (a name in the models folder or a path), a model folder, "
+                    "or a pretrained model (vit-gpt2, blip-base, blip-large, git-base-coco, florence-2-base, "
+                    "florence-2-base-ft, or a hub id). Each line of output is 'IMAGE<TAB>CAPTION'.")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, GIF, WebP, BMP)")
-    parser.add_argument("--model", required=True, metavar="NAME|PATH", help="bundle name, bundle folder or vit-gpt2")
+    parser.add_argument("--model", required=True, metavar="NAME|PATH", help="bundle name or folder, model folder, "
+                                                                          "pretrained name or hub id")
     parser.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
     add_decoding_arguments(parser)
     parser.add_argument("--alternatives", type=int, metavar="N",
@@ -28,6 +30,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from captioner.data.images import load_image
+    from captioner.models.base import check_prompt
     from captioner.models.registry import load_captioner
 
     if args.alternatives is not None and args.alternatives < 0:
@@ -41,6 +44,7 @@ def run(args) -> int:
         raise ValueError(f"--attention needs a model that attends (kind attention); {captioner.name} is a "
                          f"{captioner.kind} model")
     decoding = request.for_default(captioner.default_decoding)
+    check_prompt(captioner, decoding.prompt)  # a prompt this model refuses is one clear line, before any work
     results = captioner.caption(images, decoding)
     figures = write_attention_figures(args.attention, args.images, images, results) if args.attention else []
     if args.json:

@@ -28,6 +28,9 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
                         help="beam search with K beams (default: the model's own default)")
     parser.add_argument("--greedy", action="store_true", help="greedy search (the original's decoding)")
     parser.add_argument("--max-length", type=positive_int, metavar="N", help="most words in a caption (start and end markers not counted)")
+    parser.add_argument("--prompt", metavar="TEXT",
+                        help="the model's own prompt: a caption start for BLIP and GIT (e.g. 'a photography of'), "
+                             "a task for Florence-2 (<CAPTION>, <DETAILED_CAPTION>, <MORE_DETAILED_CAPTION>)")
 
 
 def decoding_request(args):
@@ -36,4 +39,4 @@ def decoding_request(args):
 
     return DecodingRequest(method="greedy" if getattr(args, "greedy", False) else None,
                            beam_size=getattr(args, "beam", None), max_length=getattr(args, "max_length", None),
-                           alternatives=getattr(args, "alternatives", None))
+                           alternatives=getattr(args, "alternatives", None), prompt=getattr(args, "prompt", None))

@@ -23,10 +23,11 @@ REPORTS_DIR = "reports"
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate", help="score models on a data set split (BLEU, METEOR, ROUGE-L, CIDEr) and write a report",
-        description="Caption every image of a data set split with each MODEL (bundle name, bundle folder or "
-                    "'vit-gpt2'), or read captions from --predictions FILE.jsonl, and score them against the raw "
+        description="Caption every image of a data set split with each MODEL (bundle name or folder, model "
+                    "folder, pretrained name such as 'blip-base', or hub id), or read captions from --predictions FILE.jsonl, and score them against the raw "
                     "reference captions with the official COCO caption metrics (pycocoevalcap). Scores print x100.")
-    parser.add_argument("models", nargs="*", metavar="MODEL", help="bundle names or folders, or 'vit-gpt2'")
+    parser.add_argument("models", nargs="*", metavar="MODEL", help="bundle names or folders, model folders, pretrained "
+                                                                    "names (vit-gpt2, blip-base, ...) or hub ids")
     parser.add_argument("--dataset", required=True, metavar="DIR",
                         help="a prepared folder (written by 'captioner data prepare') or a data set folder "
                              "in any supported layout")
@@ -47,10 +48,10 @@ def register(subparsers) -> None:
 
 def check_models(names: list[str], models_dir: str | None) -> None:
     """Fail before any slow work when a MODEL names nothing that can be loaded."""
-    from captioner.models.registry import PRETRAINED_ALIASES, load_captioner, resolve_model_folder
+    from captioner.models.registry import load_captioner, names_pretrained, resolve_model_folder
 
     for name in names:
-        if resolve_model_folder(name, models_dir) is None and name not in PRETRAINED_ALIASES:
+        if resolve_model_folder(name, models_dir) is None and not names_pretrained(name):
             load_captioner(name, models_dir)  # raises ModelError naming the installed bundles
 
 
@@ -80,10 +81,12 @@ def run(args: argparse.Namespace) -> int:
 
 def evaluate_model(name: str, prepared, args):
     from captioner.evaluation import evaluate_captioner, record_in_bundle
+    from captioner.models.base import check_prompt
     from captioner.models.registry import load_captioner, resolve_bundle
 
     captioner = load_captioner(name, args.models_dir)
     decoding = decoding_request(args).for_default(captioner.default_decoding)
+    check_prompt(captioner, decoding.prompt)
     result = evaluate_captioner(captioner, prepared, args.split, decoding=decoding, limit=args.limit,
                                 batch_size=args.batch_size, progress=True)
     bundle = resolve_bundle(name, args.models_dir)

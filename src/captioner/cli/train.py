@@ -1,8 +1,8 @@
-"""`captioner train lstm|attention|vit-gpt2`: train a captioner into a model bundle."""
+"""`captioner train lstm|attention|vit-gpt2|blip|git`: train a captioner into a model bundle."""
 
 from __future__ import annotations
 
-from captioner.cli import train_attention, train_lstm, train_vit_gpt2
+from captioner.cli import train_attention, train_image_to_text, train_lstm
 
 
 def register(subparsers) -> None:
@@ -10,4 +10,4 @@ def register(subparsers) -> None:
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
     train_lstm.register(kinds)
     train_attention.register(kinds)
-    train_vit_gpt2.register(kinds)
+    train_image_to_text.register(kinds)

@@ -28,6 +28,39 @@ if TYPE_CHECKING:
     from captioner.models.bundle import BundleInfo
 
 DECODING_METHODS = ("greedy", "beam")
+MAX_PROMPT_CHARACTERS = 200
+
+
+@dataclass(frozen=True)
+class PromptOption:
+    """How a model can be steered by a prompt (models without one have ``prompt_option = None``)."""
+
+    style: str  # "prefix": free text the caption continues; "task": one of ``choices``
+    choices: tuple[str, ...] = ()  # the accepted prompts when style == "task"
+    default: str = ""  # the prompt used when a request gives none ("" = no prompt)
+    example: str = ""  # a prompt worth trying, shown as a hint
+
+    def check(self, prompt: str) -> str:
+        """The prompt to use for ``prompt`` (the default for ""); ValueError for a prompt this model refuses."""
+        prompt = prompt.strip()
+        if not prompt:
+            return self.default
+        if self.style == "task" and prompt not in self.choices:
+            raise ValueError(f"this model's prompt must be one of {', '.join(self.choices)}, not {prompt[:40]!r}")
+        return prompt
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_prompt(captioner, prompt: str) -> str:
+    """``prompt`` checked against what ``captioner`` accepts; ValueError when it takes none or not this one."""
+    option = getattr(captioner, "prompt_option", None)
+    if option is None:
+        if prompt.strip():
+            raise ValueError(f"the model {captioner.name!r} takes no prompt")
+        return ""
+    return option.check(prompt)
 
 
 @dataclass(frozen=True)
@@ -41,6 +74,7 @@ class Decoding:
     alternatives: int = 3  # next-best captions returned beside the best one (beam search only)
     no_repeat_ngram_size: int = 0  # forbid repeating any n-gram of this size (0 = allowed)
     repetition_penalty: float = 1.0  # >1 makes already used words less likely (1 = off)
+    prompt: str = ""  # the model's own prompt (BLIP's caption prefix, a Florence-2 task); "" = its default
 
     def __post_init__(self) -> None:
         if self.method not in DECODING_METHODS:
@@ -57,6 +91,8 @@ class Decoding:
             raise ValueError("no_repeat_ngram_size must not be negative")
         if self.repetition_penalty <= 0:
             raise ValueError("repetition penalty must be positive")
+        if len(self.prompt) > MAX_PROMPT_CHARACTERS:
+            raise ValueError(f"the prompt must be at most {MAX_PROMPT_CHARACTERS} characters")
 
     @classmethod
     def beam(cls, beam_size: int = 3, **kwargs) -> "Decoding":
@@ -83,6 +119,7 @@ class DecodingRequest:
     beam_size: int | None = None  # beams; None keeps the model's width
     max_length: int | None = None  # most words in a caption; None keeps the model's
     alternatives: int | None = None  # next-best captions to return; None keeps the model's
+    prompt: str | None = None  # the model's own prompt; None keeps the model's (checked by check_prompt)
 
     def __post_init__(self) -> None:
         if self.method is not None and self.method not in DECODING_METHODS:
@@ -102,6 +139,8 @@ class DecodingRequest:
             changes["max_length"] = self.max_length
         if self.alternatives is not None:
             changes["alternatives"] = self.alternatives
+        if self.prompt is not None:
+            changes["prompt"] = self.prompt
         return default.with_changes(**changes)
 
 

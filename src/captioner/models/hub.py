@@ -1,7 +1,8 @@
-"""Pretrained ViT-GPT2 models from the Hugging Face hub: finding them in the local cache, downloading them.
+"""Pretrained image-to-text models from the Hugging Face hub: finding them in the local cache, downloading them,
+listing what is cached.
 
-A model is used from a plain folder that ``VisionEncoderDecoderModel.from_pretrained`` reads, with its
-weights as safetensors. :func:`download_pretrained` fetches only the files captioning needs
+A model is used from a plain ``save_pretrained`` folder (ViT-GPT2, BLIP, GIT, Florence-2), with its
+weights as safetensors. Short names (``blip-base``) are pinned to a revision (:mod:`captioner.models.pretrained`). :func:`download_pretrained` fetches only the files captioning needs
 (configuration, tokenizer, image processor, weights) through ``huggingface_hub.snapshot_download``
 into the usual hub cache. Repositories that publish only ``pytorch_model.bin`` (the original
 ``nlpconnect/vit-gpt2-image-captioning`` does) are converted once, right after the download, into a
@@ -21,22 +22,24 @@ from pathlib import Path
 from captioner import environment
 from captioner.errors import DownloadError, ModelError, OfflineError
 from captioner.files import staged_folder
+from captioner.models.pretrained import download_command
 
 DEFAULT_MODEL_ID = "nlpconnect/vit-gpt2-image-captioning"
 SAFE_WEIGHTS = "model.safetensors"
 PICKLED_WEIGHTS = "pytorch_model.bin"
 # Everything a captioning folder needs besides its weights (missing ones are simply not in the repo).
-SUPPORT_FILES = ["config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json",
-                 "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"]
-REQUIRED_FILES = ("config.json", "preprocessor_config.json")
+SUPPORT_FILES = ["config.json", "generation_config.json", "preprocessor_config.json", "processor_config.json",
+                 "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                 "vocab.json", "vocab.txt", "merges.txt"]
+REQUIRED_FILES = ("config.json",)
+PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")  # one of them holds the image processor
 NETWORK_TIMEOUT_S = 10.0  # seconds to wait for the hub to answer before calling it unreachable
 PROBE_TIMEOUT_S = 3.0  # seconds one TCP connection to the hub may take before the hub counts as unreachable
 
 
 def offline_hint(model_id: str) -> str:
-    which = "" if model_id == DEFAULT_MODEL_ID else f" (model id {model_id})"
     return (f"the model {model_id!r} is not in the local cache and the Hugging Face hub cannot be reached; "
-            f"run 'captioner models download vit-gpt2'{which} on a machine with internet access and copy the "
+            f"run '{download_command(model_id)}' on a machine with internet access and copy the "
             "downloaded folder here, then pass its path (or its hub cache as HF_HUB_CACHE)")
 
 
@@ -77,41 +80,48 @@ def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
 
 def is_model_folder(path: Path) -> bool:
     """A folder that holds a configuration, an image processor and safetensors weights."""
+    return _has_support_files(path) and _has_safe_weights(path)
+
+
+def _has_support_files(path: Path) -> bool:
     return (path.is_dir() and all((path / name).is_file() for name in REQUIRED_FILES)
-            and _has_safe_weights(path))
+            and any((path / name).is_file() for name in PROCESSOR_FILES))
 
 
 def _has_safe_weights(path: Path) -> bool:
     return (path / SAFE_WEIGHTS).is_file() or (path / f"{SAFE_WEIGHTS}.index.json").is_file()
 
 
-def converted_folder(model_id: str, cache_dir: str | os.PathLike | None = None) -> Path:
+def converted_folder(model_id: str, cache_dir: str | os.PathLike | None = None, revision: str | None = None) -> Path:
     """Where the safetensors copy of a ``.bin``-only repository lives (beside the hub's own cache)."""
     from huggingface_hub import constants
 
     root = Path(cache_dir or constants.HF_HUB_CACHE)
-    return root / f"captioner--{model_id.replace('/', '--')}--safetensors"
+    pinned = f"--{revision[:12]}" if revision else ""
+    return root / f"captioner--{model_id.replace('/', '--')}{pinned}--safetensors"
 
 
-def find_pretrained(model_id: str = DEFAULT_MODEL_ID, cache_dir: str | os.PathLike | None = None) -> Path | None:
-    """The local folder of a model id, from the cache only (never the network); None when it is not there.
+def find_pretrained(model_id: str = DEFAULT_MODEL_ID, cache_dir: str | os.PathLike | None = None,
+                    revision: str | None = None) -> Path | None:
+    """The local folder of a model id (at ``revision``, else the cached newest), from the cache only (never the
+    network); None when it is not there.
 
     A cached snapshot that holds only ``pytorch_model.bin`` is converted to safetensors here, once.
     """
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    converted = converted_folder(model_id, cache_dir)
+    converted = converted_folder(model_id, cache_dir, revision)
     if is_model_folder(converted):
         return converted
     try:
-        snapshot = Path(snapshot_download(model_id, cache_dir=cache_dir, local_files_only=True,
+        snapshot = Path(snapshot_download(model_id, cache_dir=cache_dir, revision=revision, local_files_only=True,
                                           allow_patterns=[*SUPPORT_FILES, SAFE_WEIGHTS, PICKLED_WEIGHTS]))
     except (LocalEntryNotFoundError, OSError, ValueError):
         return None
     if is_model_folder(snapshot):
         return snapshot
-    if (snapshot / PICKLED_WEIGHTS).is_file() and all((snapshot / n).is_file() for n in REQUIRED_FILES):
+    if (snapshot / PICKLED_WEIGHTS).is_file() and _has_support_files(snapshot):
         return convert_to_safetensors(snapshot, converted)
     return None
 
@@ -120,14 +130,15 @@ def local_model_folder(folder: Path) -> Path:
     """A local folder ready to load: itself, or its safetensors copy (made once, beside the hub cache) when it
     is a copied snapshot that holds only ``pytorch_model.bin``."""
     pickled_only = (not is_model_folder(folder) and (folder / PICKLED_WEIGHTS).is_file()
-                    and all((folder / name).is_file() for name in REQUIRED_FILES))
+                    and _has_support_files(folder))
     if not pickled_only:
         return folder
     converted = converted_folder(str(folder.resolve()).strip(os.sep).replace(os.sep, "--"))
     return converted if is_model_folder(converted) else convert_to_safetensors(folder, converted)
 
 
-def download_pretrained(model_id: str | None = None, cache_dir: str | os.PathLike | None = None) -> Path:
+def download_pretrained(model_id: str | None = None, cache_dir: str | os.PathLike | None = None,
+                        revision: str | None = None) -> Path:
     """Fetch a pretrained captioner into the local cache (only the files captioning needs); returns its folder.
 
     ``model_id`` defaults to ``nlpconnect/vit-gpt2-image-captioning``; an existing local folder is checked
@@ -138,32 +149,32 @@ def download_pretrained(model_id: str | None = None, cache_dir: str | os.PathLik
     local = Path(model_id).expanduser()
     if local.is_dir():
         if not is_model_folder(local):
-            raise ModelError(f"{local} is not a ViT-GPT2 model folder: it needs {', '.join(REQUIRED_FILES)} "
-                             f"and {SAFE_WEIGHTS}")
+            raise ModelError(f"{local} is not a complete model folder: it needs {', '.join(REQUIRED_FILES)}, "
+                             f"{' or '.join(PROCESSOR_FILES)} and {SAFE_WEIGHTS}")
         return local
-    found = find_pretrained(model_id, cache_dir)
+    found = find_pretrained(model_id, cache_dir, revision)
     if found is not None:
         return found
     if hub_offline():
         raise OfflineError(offline_hint(model_id) + " (HF_HUB_OFFLINE is set)")
     if not hub_reachable():
         raise OfflineError(offline_hint(model_id))
-    weights = _remote_weights_file(model_id)
-    snapshot = _snapshot(model_id, cache_dir, [*SUPPORT_FILES, weights])
+    weights = _remote_weights_file(model_id, revision)
+    snapshot = _snapshot(model_id, cache_dir, [*SUPPORT_FILES, weights], revision)
     if weights == PICKLED_WEIGHTS:
-        return convert_to_safetensors(snapshot, converted_folder(model_id, cache_dir))
+        return convert_to_safetensors(snapshot, converted_folder(model_id, cache_dir, revision))
     if not is_model_folder(snapshot):
-        raise DownloadError(f"{model_id} lacks files a captioner needs ({', '.join(REQUIRED_FILES)}); "
-                            "is it an image-captioning (vision encoder-decoder) model?")
+        raise DownloadError(f"{model_id} lacks files a captioner needs ({', '.join(REQUIRED_FILES)} and "
+                            f"{' or '.join(PROCESSOR_FILES)}); is it an image-to-text model?")
     return snapshot
 
 
-def _remote_weights_file(model_id: str) -> str:
+def _remote_weights_file(model_id: str, revision: str | None = None) -> str:
     """The weights file to fetch: safetensors when the repository has them, else the PyTorch pickle."""
     from huggingface_hub import HfApi
 
     try:
-        files = set(HfApi().list_repo_files(model_id))
+        files = set(HfApi().list_repo_files(model_id, revision=revision))
     except Exception as error:  # noqa: BLE001 - every failure here becomes one message
         raise _network_error(model_id, error) from None
     if SAFE_WEIGHTS in files:
@@ -174,11 +185,11 @@ def _remote_weights_file(model_id: str) -> str:
                         "is it a transformers model?")
 
 
-def _snapshot(model_id: str, cache_dir, patterns: list[str]) -> Path:
+def _snapshot(model_id: str, cache_dir, patterns: list[str], revision: str | None = None) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(model_id, cache_dir=cache_dir, allow_patterns=patterns,
+        return Path(snapshot_download(model_id, cache_dir=cache_dir, allow_patterns=patterns, revision=revision,
                                       etag_timeout=NETWORK_TIMEOUT_S))
     except Exception as error:  # noqa: BLE001 - every failure here becomes one message
         raise _network_error(model_id, error) from None
@@ -197,18 +208,53 @@ def _network_error(model_id: str, error: Exception) -> Exception:
     if isinstance(error, (OfflineModeIsEnabled, ConnectionError, TimeoutError)) or names & connection:
         return OfflineError(offline_hint(model_id))
     return DownloadError(f"downloading {model_id} failed ({type(error).__name__}: {error}); "
-                         "run 'captioner models download vit-gpt2' again to resume")
+                         f"run '{download_command(model_id)}' again to resume")
 
 
 def convert_to_safetensors(source: Path, target: Path) -> Path:
     """Write a safetensors copy of a ``pytorch_model.bin`` model folder to ``target`` (all or nothing)."""
-    from transformers import VisionEncoderDecoderModel
+    from captioner.models.image_to_text import architecture_of
 
     with staged_folder(target) as staging:
         # transformers reads .bin files with torch.load(weights_only=True): tensors only, no code.
-        model = VisionEncoderDecoderModel.from_pretrained(source, use_safetensors=False)
+        model = architecture_of(source).model_class().from_pretrained(source, use_safetensors=False)
         model.save_pretrained(staging)
         for name in SUPPORT_FILES:
             if (source / name).is_file() and not (staging / name).exists():
                 shutil.copyfile(source / name, staging / name)
     return target
+
+
+def cached_models(cache_dir: str | os.PathLike | None = None) -> list[dict]:
+    """Every image-to-text model in the local hub cache: ``{"name", "model_id", "revision", "architecture",
+    "path", "size_bytes"}``, one per cached revision (and one per safetensors copy made from a ``.bin``)."""
+    from huggingface_hub import constants, scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    from captioner.models.image_to_text import architecture_name
+    from captioner.models.pretrained import known_model
+
+    root = Path(cache_dir or constants.HF_HUB_CACHE)
+    rows = []
+    try:
+        repos = scan_cache_dir(root).repos
+    except (CacheNotFound, OSError):
+        repos = []
+    for repo in repos:
+        if repo.repo_type != "model":
+            continue
+        for revision in repo.revisions:
+            architecture = architecture_name(Path(revision.snapshot_path))
+            if architecture is None:  # not a captioner (a translation model, a tokenizer, ...)
+                continue
+            known = known_model(repo.repo_id)
+            rows.append({"name": known.name if known else repo.repo_id, "model_id": repo.repo_id,
+                         "revision": revision.commit_hash, "architecture": architecture,
+                         "path": str(revision.snapshot_path), "size_bytes": revision.size_on_disk})
+    for folder in sorted(root.glob("captioner--*--safetensors")) if root.is_dir() else []:
+        architecture = architecture_name(folder)
+        if architecture is not None and is_model_folder(folder):
+            size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+            rows.append({"name": folder.name, "model_id": "", "revision": "", "architecture": architecture,
+                         "path": str(folder), "size_bytes": size})
+    return rows

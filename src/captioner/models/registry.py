@@ -12,28 +12,26 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 from pathlib import Path
 
 from captioner.errors import ModelError
 from captioner.models.base import Captioner
 from captioner.models.bundle import BundleInfo, is_bundle, list_bundles, models_dir, read_bundle_info
+from captioner.models.pretrained import known_model
 
 KIND_MODULES = {
     "lstm": "captioner.models.lstm",
     "attention": "captioner.models.attention",
-    "vit-gpt2": "captioner.models.vit_gpt2",
+    "image-to-text": "captioner.models.image_to_text",
+    "vit-gpt2": "captioner.models.image_to_text",  # bundles written before BLIP and GIT joined that kind
 }
 
-# A plain folder's kind, by the ``model_type`` of its config.json.
-PLAIN_FOLDER_KINDS = {
-    "vision-encoder-decoder": "vit-gpt2",
-}
+# A plain folder's kind, by the ``model_type`` of its config.json (the image-to-text architectures).
+PLAIN_FOLDER_KINDS = {model_type: "image-to-text"
+                      for model_type in ("vision-encoder-decoder", "blip", "git", "florence2")}
 
-# Names that mean "the pretrained model from the hub" when no bundle of that name is installed.
-PRETRAINED_ALIASES = {
-    "vit-gpt2": "nlpconnect/vit-gpt2-image-captioning",
-    "nlpconnect/vit-gpt2-image-captioning": "nlpconnect/vit-gpt2-image-captioning",
-}
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # "owner/name", as the hub spells repositories
 
 
 def kind_module(kind: str):
@@ -77,21 +75,29 @@ def _resolve(name_or_path, folder, accepts) -> Path | None:
     return None
 
 
+def names_pretrained(text: str) -> bool:
+    """True for a pretrained short name or a hub id (``owner/name`` that is no local path)."""
+    return known_model(text) is not None or bool(HUB_ID.match(text) and not Path(text).exists())
+
+
 def load_captioner(name_or_path: str | os.PathLike, models_folder: str | os.PathLike | None = None) -> Captioner:
     """Load a captioner from a bundle name or path, a plain model folder (``save_pretrained`` or a copied
-    hub snapshot) by name or path, or a pretrained alias such as ``vit-gpt2``."""
+    hub snapshot) by name or path, a pretrained short name such as ``blip-base`` or any hub id of an
+    image-to-text model (local cache first)."""
     found = resolve_model_folder(name_or_path, models_folder)
     if found is not None and is_bundle(found):
         info = read_bundle_info(found)
         return kind_module(info.kind).load(found, info)
     if found is not None:
         return kind_module(plain_folder_kind(found)).load_pretrained(found)
-    if str(name_or_path) in PRETRAINED_ALIASES:
-        return kind_module("vit-gpt2").load_pretrained(PRETRAINED_ALIASES[str(name_or_path)])
+    text = str(name_or_path)
+    if names_pretrained(text) or (Path(text) / "config.json").is_file():  # the latter: says which type it is
+        return kind_module("image-to-text").load_pretrained(text)
     installed = ", ".join(info.name for _, info in list_models(models_folder)) or "none"
     raise ModelError(
-        f"no model bundle named {str(name_or_path)!r} in {models_dir(models_folder)} (installed: {installed}); "
-        "train one with 'captioner train', or name a bundle folder"
+        f"no model bundle named {text!r} in {models_dir(models_folder)} (installed: {installed}); "
+        "train one with 'captioner train', name a bundle or model folder, or a pretrained model "
+        "(vit-gpt2, blip-base, blip-large, git-base-coco, florence-2-base, florence-2-base-ft or a hub id)"
     )
 
 

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from captioner.errors import ImageError
 from captioner.web.batching import Overloaded, RequestTimeout
-from captioner.web.service import NotReady, UnknownModel
+from captioner.web.service import BadOption, NotReady, UnknownModel
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ def from_domain(error: Exception) -> ApiError:
         return error
     if isinstance(error, ImageError):
         return ApiError("bad_image", str(error), 400)
+    if isinstance(error, BadOption):
+        return ApiError("bad_parameter", str(error), 400)
     if isinstance(error, UnknownModel):
         return ApiError("unknown_model", str(error), 404)
     if isinstance(error, Overloaded):

@@ -2,11 +2,12 @@
 
 Models load once per process (per server worker) when the app is created. Which ones:
 1. every bundle in the models folder (or only those named in ``CAPTIONER_MODELS``);
-2. if none of them was trained on a real data set, also the pretrained ViT-GPT2 from the local cache or
-   the hub (``load_captioner("vit-gpt2")``);
+2. the pretrained models named in ``CAPTIONER_PRETRAINED`` from the local cache or the hub; when it is
+   not set, ViT-GPT2 and Florence-2-base-ft, and only if no bundle was trained on a real data set;
 3. if still nothing loaded (offline, no bundles), the small shapes demo model, trained on the spot into
    the models folder, so the app always works and says plainly how to add real models.
-Each loaded model gets a :class:`~captioner.web.batching.MicroBatcher`.
+Each loaded model gets a :class:`~captioner.web.batching.MicroBatcher`, and its latency on this machine
+is measured once at start (one image, its default decoding) for the models page.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class NotReady(CaptionerError):
     """Models are still loading, or none could be loaded."""
 
 
+class BadOption(CaptionerError):
+    """A request asked for a decoding option the model does not take (a prompt it refuses)."""
+
+
 @dataclass
 class LoadedModel:
     captioner: Captioner
@@ -46,6 +51,7 @@ class LoadedModel:
     path: Path | None = None  # bundle folder, when it came from one
     size_bytes: int | None = None  # bundle size on disk
     load_s: float = 0.0  # seconds the load took
+    latency_ms: float | None = None  # one image at the default decoding, measured on this machine at start
 
     @property
     def name(self) -> str:
@@ -55,11 +61,23 @@ class LoadedModel:
     def info(self) -> BundleInfo:
         return self.captioner.info
 
+    @property
+    def architecture(self) -> str:
+        """"vit-gpt2", "blip", ... for image-to-text models; the kind for the others."""
+        return getattr(self.captioner, "architecture", None) or self.captioner.kind
+
     def describe(self) -> dict:
         info = self.info
-        return {"name": self.name, "kind": self.captioner.kind, "dataset": info.dataset, "backbone": info.backbone,
+        option = getattr(self.captioner, "prompt_option", None)
+        reference = getattr(self.captioner, "reference", None)
+        published = None if reference is None or reference.coco_cider is None else {
+            "metric": "COCO Karpathy-test CIDEr", "value": reference.coco_cider, "source": reference.quality_source}
+        return {"name": self.name, "kind": self.captioner.kind, "architecture": self.architecture,
+                "dataset": info.dataset, "backbone": info.backbone,
                 "source": self.source, "size_bytes": self.size_bytes, "metrics": info.metrics,
                 "created_at": info.created_at, "version": info.version, "load_seconds": round(self.load_s, 2),
+                "latency_ms": self.latency_ms, "published": published,
+                "prompt": option.to_dict() if option else None,
                 "default_decoding": self.captioner.default_decoding.to_dict(), "demo": info.dataset == DEMO_DATASET}
 
 
@@ -90,8 +108,10 @@ class CaptionService:
         self.loading = True
         try:
             self._load_bundles()
-            if self.settings.try_pretrained and not any(m.info.dataset != DEMO_DATASET for m in self.models.values()):
-                self._load_pretrained()
+            real = any(m.info.dataset != DEMO_DATASET for m in self.models.values())
+            if self.settings.try_pretrained and (self.settings.pretrained.strip() or not real):
+                for name in self.settings.pretrained_names:
+                    self._load_pretrained(name)
             if not self.models and self.settings.build_demo:
                 self._load_demo()
         except Exception as error:  # a bug must not keep the server from answering /healthz
@@ -102,7 +122,7 @@ class CaptionService:
                 "Only the small shapes demo model is loaded: it describes coloured shapes, not photos. "
                 "To caption photos, train a model with 'captioner train lstm' (see the Models page), or copy a "
                 f"model bundle into {self.settings.models_dir} and restart; with internet access the pretrained "
-                "ViT-GPT2 loads by itself.")
+                "pretrained models load by themselves (CAPTIONER_PRETRAINED).")
         if not self.models:
             self.notes.append("No model could be loaded. Add a model bundle to the models folder "
                               f"({self.settings.models_dir}) and restart.")
@@ -139,20 +159,24 @@ class CaptionService:
                 self.problems.append({"name": info.name, "message": str(error) or type(error).__name__})
                 continue
             warm_up(captioner, self.settings.batch_size)
-            self.add_model(captioner, "demo" if info.dataset == DEMO_DATASET else "bundle", path, started)
+            loaded = self.add_model(captioner, "demo" if info.dataset == DEMO_DATASET else "bundle", path, started)
+            loaded.latency_ms = measure_latency(captioner)
 
-    def _load_pretrained(self) -> None:
+    def _load_pretrained(self, name: str) -> None:
         from captioner.models.registry import load_captioner
 
         started = time.perf_counter()
         try:
-            captioner = load_captioner("vit-gpt2")
+            captioner = load_captioner(name)
         except (CaptionerError, ImportError, OSError) as error:
-            log.warning("pretrained ViT-GPT2 not loaded: %s", error)
-            self.notes.append(f"The pretrained ViT-GPT2 model could not be loaded ({error}).")
+            log.warning("pretrained model %s not loaded: %s", name, error)
+            self.notes.append(f"The pretrained model {name} could not be loaded ({error}).")
+            self.problems.append({"name": name, "message": str(error) or type(error).__name__})
+            return
+        if captioner.name in self.models:  # a bundle of that name is already served
             return
         warm_up(captioner, self.settings.batch_size)
-        self.add_model(captioner, "pretrained", None, started)
+        self.add_model(captioner, "pretrained", None, started).latency_ms = measure_latency(captioner)
 
     def _load_demo(self) -> None:
         from captioner.models.registry import load_captioner
@@ -163,7 +187,7 @@ class CaptionService:
         bundle = build_demo_model(folder)  # returns the bundle at once when an earlier start built it
         captioner = load_captioner(bundle)
         warm_up(captioner, self.settings.batch_size)
-        self.add_model(captioner, "demo", Path(bundle), started)
+        self.add_model(captioner, "demo", Path(bundle), started).latency_ms = measure_latency(captioner)
 
     # -- captioning -------------------------------------------------------------------------------------
     @property
@@ -194,7 +218,7 @@ class CaptionService:
                 attention: bool = False) -> dict:
         loaded = self.model(model)
         started = time.perf_counter()
-        chosen = decoding.for_default(loaded.captioner.default_decoding)
+        chosen = model_decoding(loaded.captioner, decoding)
         result = loaded.batcher.caption(image, chosen, timeout or self.settings.request_timeout_s)
         return caption_payload(loaded, chosen, result, started, attention)
 
@@ -206,7 +230,7 @@ class CaptionService:
         deadline = started + (timeout or self.settings.request_timeout_s)
         waiting = []
         for loaded in self.models.values():
-            chosen = decoding.for_default(loaded.captioner.default_decoding)
+            chosen = model_decoding(loaded.captioner, decoding, strict=False)
             try:
                 waiting.append((loaded, chosen, loaded.batcher.submit(image, chosen), None))
             except Overloaded as error:
@@ -226,7 +250,7 @@ class CaptionService:
 
     def find(self, kind: str, datasets: tuple[str, ...] = ()) -> LoadedModel | None:
         """The loaded model of ``kind`` trained on the first of ``datasets`` present, else any of that kind."""
-        of_kind = [m for m in self.models.values() if m.captioner.kind == kind]
+        of_kind = [m for m in self.models.values() if kind in (m.captioner.kind, m.architecture)]
         for dataset in datasets:
             for loaded in of_kind:
                 if loaded.info.dataset.lower() == dataset:
@@ -242,6 +266,22 @@ class CaptionService:
     def close(self) -> None:
         for loaded in self.models.values():
             loaded.batcher.close()
+
+
+def model_decoding(captioner: Captioner, request: DecodingRequest, strict: bool = True) -> Decoding:
+    """The model's default decoding changed as the request says. A prompt the model refuses is BadOption
+    (``strict``), or left out (comparing models: a prompt only concerns those that take it)."""
+    from dataclasses import replace
+
+    from captioner.models.base import check_prompt
+
+    try:
+        prompt = check_prompt(captioner, request.prompt or "")
+    except ValueError as error:
+        if strict:
+            raise BadOption(str(error)) from None
+        prompt = check_prompt(captioner, "")
+    return replace(request, prompt=None).for_default(captioner.default_decoding).with_changes(prompt=prompt)
 
 
 def caption_payload(loaded: LoadedModel, decoding: Decoding, result: BatchedCaption, started: float,
@@ -285,6 +325,20 @@ def warm_up(captioner: Captioner, batch_size: int = 1) -> None:
         log.warning("warming up %s failed: %s", captioner.name, error)
 
 
+def measure_latency(captioner: Captioner) -> float | None:
+    """Milliseconds to caption one photo-sized picture at the model's default decoding (after warm-up)."""
+    from PIL import Image
+
+    picture = Image.effect_noise((640, 480), 64).convert("RGB")
+    try:
+        started = time.perf_counter()
+        captioner.caption([picture])
+        return round((time.perf_counter() - started) * 1000, 1)
+    except Exception as error:  # measured for the models page only: never a reason not to serve
+        log.warning("measuring %s failed: %s", captioner.name, error)
+        return None
+
+
 def writable_folder(folder: Path) -> Path:
     """``folder`` if we may write there, else a cache folder (a read-only models volume still works)."""
     try:
@@ -299,5 +353,5 @@ def writable_folder(folder: Path) -> Path:
         return cache
 
 
-__all__ = ["CaptionService", "DecodingRequest", "LoadedModel", "ModelError", "NotReady", "Overloaded",
+__all__ = ["BadOption", "CaptionService", "DecodingRequest", "LoadedModel", "ModelError", "NotReady", "Overloaded",
            "RequestTimeout", "UnknownModel"]

@@ -34,6 +34,7 @@ ENV_NAMES = {
     "max_beam": "CAPTIONER_MAX_BEAM",
     "max_caption_length": "CAPTIONER_MAX_CAPTION_LENGTH",
     "try_pretrained": "CAPTIONER_TRY_PRETRAINED",
+    "pretrained": "CAPTIONER_PRETRAINED",
     "build_demo": "CAPTIONER_BUILD_DEMO",
     "load_in_background": "CAPTIONER_LOAD_IN_BACKGROUND",
     "secure_cookies": "CAPTIONER_SECURE_COOKIES",
@@ -86,8 +87,12 @@ class WebSettings:
     max_beam: int = 8
     # Longest caption a request may ask for, in words (CAPTIONER_MAX_CAPTION_LENGTH).
     max_caption_length: int = 50
-    # With no bundle installed, try the pretrained ViT-GPT2 from the cache or the hub (CAPTIONER_TRY_PRETRAINED).
+    # Load pretrained models from the cache or the hub (CAPTIONER_TRY_PRETRAINED); false: bundles only.
     try_pretrained: bool = True
+    # Which pretrained models (CAPTIONER_PRETRAINED): comma-separated short names or hub ids, loaded beside the
+    # bundles; "none" loads none. Empty: vit-gpt2 and florence-2-base-ft, and only while no bundle was
+    # trained on real photos.
+    pretrained: str = ""
     # With nothing else to load, train the small shapes demo model into the models folder (CAPTIONER_BUILD_DEMO).
     build_demo: bool = True
     # Load models in a background thread so /healthz answers at once (CAPTIONER_LOAD_IN_BACKGROUND).
@@ -170,6 +175,15 @@ class WebSettings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def pretrained_names(self) -> list[str]:
+        """The pretrained models asked for (CAPTIONER_PRETRAINED), or the default ones when it is empty."""
+        from captioner.models.pretrained import DEFAULT_PRETRAINED
+
+        if self.pretrained.strip().lower() == "none":
+            return []
+        return [name.strip() for name in self.pretrained.split(",") if name.strip()] or list(DEFAULT_PRETRAINED)
 
     @property
     def model_names(self) -> list[str]:

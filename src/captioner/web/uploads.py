@@ -15,8 +15,8 @@ from flask import Request, current_app, request
 from werkzeug.utils import secure_filename
 
 from captioner.errors import ImageError
+from captioner.models.base import MAX_PROMPT_CHARACTERS, DecodingRequest
 from captioner.web.errors import ApiError
-from captioner.models.base import DecodingRequest
 
 IMAGE_FIELD = "image"  # the multipart field that carries the image
 LEGACY_FIELDS = ("files",)  # the original page's field name, still accepted
@@ -87,12 +87,17 @@ def whole_number(name: str, low: int, high: int) -> int | None:
 
 
 def read_decoding() -> DecodingRequest:
-    """Decoding options from the query string or form: method, beam, max_length (DecodingRequest's one rule)."""
+    """Decoding options from the query string or form: method, beam, max_length, prompt (DecodingRequest's
+    one rule)."""
     settings = current_app.config["CAPTIONER_SETTINGS"]
     method = request.values.get("method", "").strip().lower() or None
     beam = whole_number("beam", 1, settings.max_beam)
+    prompt = request.values.get("prompt", "").strip()
+    if len(prompt) > MAX_PROMPT_CHARACTERS:
+        raise ApiError("bad_parameter", f"prompt must be at most {MAX_PROMPT_CHARACTERS} characters")
     try:
-        return DecodingRequest(method, beam, whole_number("max_length", 1, settings.max_caption_length))
+        return DecodingRequest(method, beam, whole_number("max_length", 1, settings.max_caption_length),
+                               prompt=prompt or None)
     except ValueError as error:
         raise ApiError("bad_parameter", str(error)[:200]) from None
 

@@ -146,6 +146,8 @@
     data.append("method", chosenMethod());
     if (chosenMethod() === "beam" && beamInput.value) data.append("beam", beamInput.value);
     if (lengthInput.value) data.append("max_length", lengthInput.value);
+    var promptInput = document.getElementById("prompt-input");
+    if (promptInput && promptInput.value.trim()) data.append("prompt", promptInput.value.trim());
     data.append("attention", "1"); // models that attend send each word's map (attention.js shows them)
     return data;
   }

@@ -1,8 +1,11 @@
-"""Fine-tuning a ViT-GPT2 captioner on a prepared data set with transformers' ``Seq2SeqTrainer``.
+"""Fine-tuning an image-to-text captioner (ViT-GPT2, BLIP, GIT) on a prepared data set with transformers'
+``Seq2SeqTrainer``. Florence-2 is not fine-tuned (see ``ARCHITECTURES`` for why).
 
 Each training example is one (image, raw reference caption) pair: the image goes through the safe
-loader and the model's image processor, the caption through the tokenizer with the end token appended
-(GPT-2 pads with its end token, so the end token is added to the labels explicitly; padding is -100).
+loader and the model's image processor, the caption through the tokenizer. ViT-GPT2 reads the caption
+as labels with the end token appended (GPT-2 pads with its end token, so it is added explicitly);
+BLIP and GIT read it as ``start caption end`` token ids, with the same ids as labels (the models shift
+them themselves), starting with the token their ``generate`` starts with. Padding is -100 in the labels.
 Validation loss is computed every epoch; early stopping and the best-model pick use it. At the end the
 best model captions the validation images and the evaluation module scores them (BLEU, METEOR when
 Java is there, ROUGE-L, CIDEr); those metrics go into the bundle's ``captioner.json``.
@@ -27,14 +30,15 @@ import torch
 from transformers import TrainerCallback
 
 from captioner import environment
-from captioner.config import VitGpt2Settings, settings_from_dict, settings_to_dict
+from captioner.config import ImageToTextSettings, settings_from_dict, settings_to_dict
 from captioner.data.images import load_image
 from captioner.data.prepared import PreparedData
 from captioner.errors import CaptionerError, ModelError, OfflineError
 from captioner.models.bundle import BUNDLE_FILE, BundleInfo, is_bundle, run_folder, staged_bundle, write_bundle_info
-from captioner.models.vit_gpt2 import (KIND, MODEL_FOLDER, SETTINGS_KEY, ModelParts, VitGpt2Captioner,
-                                       configure_torch_threads, decoding_for, load_model_folder,
-                                       prepare_special_tokens, resolve_pretrained, write_model_folder)
+from captioner.models.image_to_text import (KIND, MODEL_FOLDER, SETTINGS_KEY, ImageToTextCaptioner,
+                                            ModelParts, configure_torch_threads, decoding_for, encoder_name,
+                                            load_model_folder, prepare_special_tokens, resolve_pretrained,
+                                            write_model_folder)
 from captioner.progress import showing_bars
 from captioner.training.plots import plot_history, write_history_csv
 
@@ -47,11 +51,12 @@ Progress = Callable[[str], None]
 class CaptionPairs(torch.utils.data.Dataset):
     """Every (image, reference caption) pair of one split of a prepared folder."""
 
-    def __init__(self, prepared: PreparedData, split: str, image_processor, tokenizer, max_target_length: int):
+    def __init__(self, prepared: PreparedData, split: str, parts: ModelParts, max_target_length: int):
         self.prepared = prepared
-        self.image_processor = image_processor
-        self.tokenizer = tokenizer
-        self.max_tokens = max(1, max_target_length - 1)  # room for the end token
+        self.image_processor = parts.image_processor
+        self.tokenizer = parts.tokenizer
+        self.start, self.end = caption_markers(parts)
+        self.max_tokens = max(1, max_target_length - (1 if self.start is None else 2))  # room for start and end
         self.pairs = [(item.image, caption.strip()) for item in prepared.split(split) for caption in item.references
                       if caption.strip()]
         if not self.pairs:
@@ -66,19 +71,41 @@ class CaptionPairs(torch.utils.data.Dataset):
         image = load_image(self.prepared.image_path(image_name))
         pixels = self.image_processor(images=[image], return_tensors="pt")["pixel_values"][0]  # (3, height, width)
         ids = self.tokenizer(caption, add_special_tokens=False, truncation=True, max_length=self.max_tokens)["input_ids"]
-        return {"pixel_values": pixels, "labels": ids + [self.tokenizer.eos_token_id]}
+        if self.start is None:  # an encoder-decoder: the labels are what the decoder writes
+            return {"pixel_values": pixels, "labels": ids + [self.end]}
+        return {"pixel_values": pixels, "input_ids": [self.start, *ids, self.end]}
 
 
-def collate(examples: list[dict]) -> dict:
-    """Stack images; pad labels with -100 (ignored by the loss; the decoder sees the pad token there)."""
-    width = max(len(e["labels"]) for e in examples)
-    labels = torch.full((len(examples), width), -100, dtype=torch.long)  # (batch, tokens)
-    for row, example in enumerate(examples):
-        labels[row, : len(example["labels"])] = torch.tensor(example["labels"])
-    return {"pixel_values": torch.stack([e["pixel_values"] for e in examples]), "labels": labels}  # (batch, 3, H, W)
+def caption_markers(parts: ModelParts) -> tuple[int | None, int]:
+    """(start, end) tokens around a training caption; start is None for encoder-decoders (ViT-GPT2)."""
+    name, config, tokenizer = parts.architecture.name, parts.model.config, parts.tokenizer
+    if name == "blip":  # BLIP's generate starts from its own start token ([DEC]) and stops at [SEP]
+        return config.text_config.bos_token_id, config.text_config.sep_token_id
+    if name == "git":  # GIT starts from [CLS] and stops at [SEP]
+        return tokenizer.cls_token_id, tokenizer.sep_token_id
+    return None, tokenizer.eos_token_id
 
 
-def build_parts(settings: VitGpt2Settings) -> ModelParts:
+def collate_for(pad_token_id: int | None):
+    """The batch builder: stacked images, then labels padded with -100 (ignored by the loss), and for
+    decoder-only captioners the same ids as ``input_ids`` with padding and an attention mask."""
+
+    def collate(examples: list[dict]) -> dict:
+        key = "labels" if "labels" in examples[0] else "input_ids"
+        width = max(len(e[key]) for e in examples)
+        labels = torch.full((len(examples), width), -100, dtype=torch.long)  # (batch, tokens)
+        for row, example in enumerate(examples):
+            labels[row, : len(example[key])] = torch.tensor(example[key])
+        batch = {"pixel_values": torch.stack([e["pixel_values"] for e in examples]), "labels": labels}  # (batch, 3, H, W)
+        if key == "input_ids":
+            batch["attention_mask"] = (labels != -100).long()  # (batch, tokens)
+            batch["input_ids"] = labels.masked_fill(labels == -100, pad_token_id or 0)  # (batch, tokens)
+        return batch
+
+    return collate
+
+
+def build_parts(settings: ImageToTextSettings) -> ModelParts:
     """The model to fine-tune: a new ViT + GPT-2 pair (settings.encoder/decoder) or settings.source."""
     from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 
@@ -197,15 +224,17 @@ def _mixed_precision() -> dict:
     return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
 
 
-def train_vit_gpt2(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                   settings: VitGpt2Settings | None = None, from_: str | None = None, resume: bool = False,
-                   progress: Progress | None = None, java: bool | None = None) -> Path:
-    """Fine-tune on ``prepared_dir`` and write a vit-gpt2 bundle to ``out_dir``; returns the bundle folder.
+def train_image_to_text(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
+                        settings: ImageToTextSettings | None = None, from_: str | None = None, resume: bool = False,
+                        progress: Progress | None = None, java: bool | None = None,
+                        family: str | None = None) -> Path:
+    """Fine-tune on ``prepared_dir`` and write an image-to-text bundle to ``out_dir``; returns the bundle folder.
 
     ``from_`` (a hub id, a model folder or a bundle) overrides ``settings.source``; ``settings.encoder``
     and ``settings.decoder`` instead build a new model from a ViT encoder and a GPT-2 decoder.
     ``resume=True`` continues the interrupted run in ``out_dir`` with that run's own settings.
     ``progress`` receives one line per epoch; ``java`` is passed to the scorer (None: use it when installed).
+    ``family`` ("vit-gpt2", "blip", "git"), when given, is the architecture the starting model must have.
     """
     from transformers import EarlyStoppingCallback, PrinterCallback, Seq2SeqTrainingArguments, set_seed
 
@@ -216,10 +245,10 @@ def train_vit_gpt2(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
     checkpoints = run_folder(out)
     if resume:
         run = json.loads((checkpoints / RUN_FILE).read_text(encoding="utf-8"))
-        settings = settings_from_dict(VitGpt2Settings, run["settings"])
+        settings = settings_from_dict(ImageToTextSettings, run["settings"])
         say(f"resuming {'from ' + checkpoint.name if checkpoint else 'from the start'} with the run's own settings")
     else:
-        settings = settings or VitGpt2Settings()
+        settings = settings or ImageToTextSettings()
         if from_:
             if settings.encoder or settings.decoder:
                 raise ValueError("start either from a model (--from) or from an encoder and a decoder, not both")
@@ -234,16 +263,22 @@ def train_vit_gpt2(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
         parts = load_model_folder_from_checkpoint(checkpoint, checkpoints / START_PARTS)
     else:
         parts = build_parts(settings)
+    if not parts.architecture.fine_tunable:
+        raise ModelError(f"captioner train does not fine-tune {parts.architecture.name} models: "
+                         f"{parts.architecture.not_fine_tuned}")
+    if family and parts.architecture.name != family:
+        raise ModelError(f"{settings.source} is a {parts.architecture.name} model, not {family}; "
+                         f"use 'captioner train {parts.architecture.name}' for it")
+    settings.architecture = parts.architecture.name
     prepare_special_tokens(parts.model, parts.tokenizer)
-    # VisionEncoderDecoderModel returns the mean loss over its batch's tokens and ignores the Trainer's
-    # token count; without this the Trainer would multiply that mean by the number of processes.
+    # The models return the mean loss over their batch's tokens and ignore the Trainer's token count;
+    # without this the Trainer would multiply that mean by the number of processes.
     parts.model.accepts_loss_kwargs = False
-    train = CaptionPairs(prepared, "train", parts.image_processor, parts.tokenizer, settings.max_target_length)
-    val = CaptionPairs(prepared, "val", parts.image_processor, parts.tokenizer, settings.max_target_length)
+    train = CaptionPairs(prepared, "train", parts, settings.max_target_length)
+    val = CaptionPairs(prepared, "val", parts, settings.max_target_length)
     if _is_main_process() and not resume:
         checkpoints.mkdir(parents=True, exist_ok=True)
-        parts.image_processor.save_pretrained(checkpoints / START_PARTS)
-        parts.tokenizer.save_pretrained(checkpoints / START_PARTS)
+        save_processing(parts, checkpoints / START_PARTS)
         from captioner.files import write_json_atomic
 
         write_json_atomic(checkpoints / RUN_FILE, {"settings": settings_to_dict(settings),
@@ -264,7 +299,7 @@ def train_vit_gpt2(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
     )
     callbacks = [EarlyStoppingCallback(early_stopping_patience=settings.patience), _EpochReport(progress)]
     trainer = caption_trainer_class()(model=parts.model, args=arguments, train_dataset=train, eval_dataset=val,
-                                      data_collator=collate, callbacks=callbacks)
+                                      data_collator=collate_for(parts.tokenizer.pad_token_id), callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # _EpochReport says the same in one line per epoch
     say(f"fine-tuning on {len(train)} caption pairs ({len(val)} for validation), "
         f"{settings.epochs} epochs, batch {settings.batch_size}, on {arguments.device}")
@@ -279,6 +314,15 @@ def train_vit_gpt2(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
     return bundle
 
 
+def save_processing(parts: ModelParts, folder: Path) -> None:
+    """The run's image processor and tokenizer (as the transformers processor when the model has one)."""
+    if parts.processor is not None:
+        parts.processor.save_pretrained(folder)
+    else:
+        parts.image_processor.save_pretrained(folder)
+        parts.tokenizer.save_pretrained(folder)
+
+
 def load_model_folder_from_checkpoint(checkpoint: Path, processing: Path) -> ModelParts:
     """A Trainer checkpoint (config + safetensors weights) with the run's tokenizer and image processor."""
     for name in os.listdir(processing):
@@ -287,7 +331,7 @@ def load_model_folder_from_checkpoint(checkpoint: Path, processing: Path) -> Mod
     return load_model_folder(checkpoint)
 
 
-def write_trained_bundle(out: Path, prepared: PreparedData, parts: ModelParts, settings: VitGpt2Settings,
+def write_trained_bundle(out: Path, prepared: PreparedData, parts: ModelParts, settings: ImageToTextSettings,
                          history: dict[str, list[float]], say: Progress, java: bool | None = None) -> Path:
     """model/, history.csv, loss.png and captioner.json (with validation metrics), staged, then renamed to ``out``."""
     with staged_bundle(out) as staging:
@@ -295,17 +339,17 @@ def write_trained_bundle(out: Path, prepared: PreparedData, parts: ModelParts, s
     return out
 
 
-def write_trained_files(folder: Path, name: str, prepared: PreparedData, parts: ModelParts, settings: VitGpt2Settings,
+def write_trained_files(folder: Path, name: str, prepared: PreparedData, parts: ModelParts, settings: ImageToTextSettings,
                         history: dict[str, list[float]], say: Progress, java: bool | None) -> None:
     from captioner.evaluation import evaluate_captioner
 
-    write_model_folder(folder / MODEL_FOLDER, parts.model, parts.image_processor, parts.tokenizer)
+    write_model_folder(folder / MODEL_FOLDER, parts)
     write_curves(history, folder)
-    encoder = settings.encoder or getattr(parts.model.config.encoder, "_name_or_path", "") or "vit"
-    info = BundleInfo(kind=KIND, name=name, dataset=prepared.name, backbone=encoder,
+    info = BundleInfo(kind=KIND, name=name, dataset=prepared.name, backbone=settings.encoder or encoder_name(parts),
                       settings={SETTINGS_KEY: settings_to_dict(settings)})
     say("captioning the validation images with the best model")
-    captioner = VitGpt2Captioner(parts, info, decoding_for(settings), batch_size=max(8, settings.batch_size))
+    captioner = ImageToTextCaptioner(parts, info, decoding_for(settings, parts.architecture),
+                                     batch_size=max(8, settings.batch_size))
     result = evaluate_captioner(captioner, prepared, "val", progress=showing_bars(), java=java)
     info.metrics = {"val": result.bundle_metrics()}
     write_bundle_info(folder, info)
@@ -316,3 +360,5 @@ def write_curves(history: dict[str, list[float]], out: Path) -> list[Path]:
     """history.csv and the learning curves (training and validation loss per epoch)."""
     return [write_history_csv(history, out / "history.csv"), *plot_history(history, out)]
 
+
+train_vit_gpt2 = train_image_to_text  # the name before BLIP and GIT joined

@@ -1,0 +1,507 @@
+"""The image-to-text kind: transformers captioners (ViT-GPT2, BLIP, GIT, Florence-2) behind one interface.
+
+A model is a ``save_pretrained`` folder (safetensors weights, configuration, image processor, tokenizer).
+Its architecture is read from ``config.json`` (``model_type``) and looked up in :data:`ARCHITECTURES`, a
+small table of what differs between them: the transformers class (native classes only, never remote
+code), the prompt the model takes, its default decoding, and whether ``captioner train`` fine-tunes it.
+Models load from a bundle (``captioner.json`` + ``model/``), a plain folder, the local hub cache or the
+hub (short names such as ``blip-base`` are pinned to a revision, :mod:`captioner.models.pretrained`).
+Bundles written with the older kind name ``vit-gpt2`` load here too.
+
+Decoding follows the contract of :mod:`captioner.models.base`: :func:`generation_arguments` turns a
+:class:`Decoding` into ``generate`` arguments (the one place that translates them), with a
+:class:`~captioner.models.word_limit.WordLimit` so ``max_length`` counts words, not sub-word tokens.
+:func:`caption_batch` turns one batch of images into Captions; a caption's ``score`` is its exact total
+log-probability under the model: the sum over every generated token, up to and including the end token,
+of ``log_softmax`` of the raw logits (before repetition penalties, n-gram bans or the word limit, without
+beam search's length normalisation). A prompt given to the model is not generated, so it is not scored;
+BLIP and GIT captions begin with it, and its words count towards ``max_length``.
+
+Captions come from the one search of :mod:`captioner.models.decoding` over a cached decoder step
+(:mod:`captioner.models.cached_decoder`: ViT-GPT2 and BLIP without a prompt), else from ``generate``;
+both apply the same word limit. The precision is :mod:`captioner.models.precision`'s choice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from captioner import environment
+from captioner.config import VitGpt2Settings, settings_from_dict, settings_to_dict
+from captioner.errors import ModelError, OfflineError
+from captioner.models.base import Caption, Decoding, PromptOption, check_prompt
+from captioner.models.bundle import BundleInfo
+from captioner.models.hub import (DEFAULT_MODEL_ID, download_pretrained, find_pretrained, hub_offline,
+                                  local_model_folder, offline_hint)
+from captioner.models.pretrained import PretrainedModel, hub_reference, known_model
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+KIND = "image-to-text"
+LEGACY_KINDS = ("vit-gpt2",)  # kind names of bundles written before this module, still loaded here
+MODEL_FOLDER = "model"  # the save_pretrained folder inside a bundle
+SETTINGS_KEY = "image_to_text"  # captioner.json: settings[SETTINGS_KEY] is an ImageToTextSettings
+LEGACY_SETTINGS_KEY = "vit_gpt2"  # where bundles of the vit-gpt2 kind kept the same settings
+DEFAULT_BATCH_SIZE = 8  # images per generate() call
+
+FLORENCE_TASKS = ("<CAPTION>", "<DETAILED_CAPTION>", "<MORE_DETAILED_CAPTION>")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What one transformers image-to-text architecture needs."""
+
+    name: str  # short name shown to users: "vit-gpt2", "blip", "git", "florence-2"
+    model_types: tuple[str, ...]  # config.json "model_type" values of this architecture
+    class_name: str  # the native transformers class that loads it
+    prompt: PromptOption | None  # the prompt it takes (None: none)
+    default_decoding: Decoding  # decoding when a bundle or request says nothing
+    not_fine_tuned: str = ""  # "" when `captioner train` fine-tunes it, else the reason it does not
+
+    def model_class(self):
+        import transformers
+
+        return getattr(transformers, self.class_name)
+
+    @property
+    def fine_tunable(self) -> bool:
+        return not self.not_fine_tuned
+
+
+ARCHITECTURES = {arch.name: arch for arch in (
+    Architecture("vit-gpt2", ("vision-encoder-decoder",), "VisionEncoderDecoderModel", None,
+                 Decoding(method="beam", beam_size=4, max_length=16, alternatives=3)),  # the original's
+    Architecture("blip", ("blip",), "BlipForConditionalGeneration",
+                 PromptOption("prefix", example="a photography of"),
+                 Decoding(method="beam", beam_size=3, max_length=20, alternatives=2)),  # the BLIP paper's beam 3
+    Architecture("git", ("git",), "GitForCausalLM", PromptOption("prefix", example="a photo of"),
+                 Decoding(method="beam", beam_size=4, max_length=20, alternatives=3)),  # the GIT paper's beam 4
+    Architecture("florence-2", ("florence2",), "Florence2ForConditionalGeneration",
+                 PromptOption("task", FLORENCE_TASKS, default="<CAPTION>", example="<DETAILED_CAPTION>"),
+                 Decoding(method="beam", beam_size=3, max_length=20, alternatives=2),  # its generation_config's 3
+                 not_fine_tuned="Florence-2 is a multi-task model whose captions come from task prompts over a "
+                                "577-token image sequence; fine-tuning it on captions alone would erode its other "
+                                "tasks, and its 768-pixel inputs make CPU fine-tuning impractical"),
+)}
+
+
+def architecture_for_config(config) -> Architecture:
+    """The architecture of a transformers configuration (or its ``config.json`` as a dict)."""
+    model_type = config.get("model_type") if isinstance(config, dict) else getattr(config, "model_type", None)
+    for architecture in ARCHITECTURES.values():
+        if model_type in architecture.model_types:
+            return architecture
+    supported = ", ".join(sorted(t for a in ARCHITECTURES.values() for t in a.model_types))
+    raise ModelError(f"model type {model_type!r} is not an image-to-text architecture captioner supports "
+                     f"(supported: {supported})")
+
+
+def architecture_name(folder: Path) -> str | None:
+    """The architecture's short name of a model folder, None when it is not a supported captioner."""
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+        return architecture_for_config(config).name
+    except (OSError, ValueError, ModelError):
+        return None
+
+
+def architecture_of(folder: str | os.PathLike) -> Architecture:
+    path = Path(folder) / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelError(f"cannot read {path} ({error}); is {folder} a transformers model folder?") from None
+    return architecture_for_config(config)
+
+
+class _PixelInputsFilter(logging.Filter):
+    """Drops transformers' warning about a missing attention mask: the encoder reads pixels, never padding."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "attention mask" not in record.getMessage()
+
+
+_PIXEL_INPUTS_FILTER = _PixelInputsFilter()  # one instance: Logger.addFilter adds it once, however many loads
+
+
+def configure_torch_threads() -> int:
+    """Use every core this process may run on, unless the user chose (OMP_NUM_THREADS / MKL_NUM_THREADS)."""
+    import torch
+
+    if not environment.current().threads_chosen:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cores = os.cpu_count() or 1
+        if torch.get_num_threads() != cores:
+            torch.set_num_threads(cores)
+    return torch.get_num_threads()
+
+
+def default_device() -> str:
+    import torch
+
+    return environment.current().device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class ModelParts:
+    """What a model folder holds: the network, its image processor and its tokenizer (and, for models whose
+    inputs need more than pixels, the transformers processor that combines the two)."""
+
+    model: object  # a transformers model of one of ARCHITECTURES
+    image_processor: object  # PIL backend (no torchvision needed)
+    tokenizer: object
+    processor: object | None = None  # BlipProcessor, GitProcessor, Florence2Processor; None for ViT-GPT2
+    architecture: Architecture = field(init=False)
+    word_starts: tuple | None = field(default=None, init=False, repr=False)  # (starts, special), on first use
+
+    def __post_init__(self) -> None:
+        self.architecture = architecture_for_config(self.model.config)
+
+
+def load_model_folder(folder: str | os.PathLike) -> ModelParts:
+    """Read a ``save_pretrained`` folder (weights must be safetensors: no pickle is ever loaded here)."""
+    from captioner.models.hub import is_model_folder
+
+    folder = Path(folder)
+    if not is_model_folder(folder):
+        raise ModelError(f"{folder} is not a complete image-to-text model folder (config.json, an image processor "
+                         "and model.safetensors are needed); train or download the model again")
+    architecture = architecture_of(folder)
+    import sys
+
+    from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    if not sys.stderr.isatty():  # no "Loading weights" bars in logs and pipes
+        transformers_logging.disable_progress_bar()
+    try:
+        model = architecture.model_class().from_pretrained(folder, use_safetensors=True)
+        if architecture.name == "vit-gpt2":
+            # The PIL backend is the original ViTFeatureExtractor's arithmetic, and needs no torchvision.
+            processor = None
+            image_processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+        else:
+            processor = AutoProcessor.from_pretrained(folder, backend="pil")
+            image_processor, tokenizer = processor.image_processor, processor.tokenizer
+    except (OSError, ValueError, KeyError, AttributeError) as error:
+        raise ModelError(f"cannot load the {architecture.name} model in {folder}: {error}") from None
+    parts = ModelParts(model, image_processor, tokenizer, processor)
+    prepare_special_tokens(parts.model, parts.tokenizer)
+    return parts
+
+
+def prepare_special_tokens(model, tokenizer) -> None:
+    """ViT-GPT2: GPT-2 has no padding token, so pad with the end token and start decoding with it (as the
+    original). The other architectures bring their own."""
+    if getattr(model.config, "model_type", "") != "vision-encoder-decoder":
+        return
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    end = tokenizer.eos_token_id
+    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else end
+    for config in (model.config, model.generation_config):
+        if getattr(config, "decoder_start_token_id", None) is None:
+            config.decoder_start_token_id = start
+        if getattr(config, "pad_token_id", None) is None:
+            config.pad_token_id = tokenizer.pad_token_id
+        if getattr(config, "eos_token_id", None) is None:
+            config.eos_token_id = end
+
+
+def end_token(parts: ModelParts) -> int:
+    """The token that ends a caption."""
+    model = parts.model
+    if parts.architecture.name == "blip":
+        return model.config.text_config.sep_token_id  # BLIP's generate stops at [SEP]
+    end = model.generation_config.eos_token_id
+    if isinstance(end, (list, tuple)):
+        end = end[0]
+    return end if end is not None else parts.tokenizer.eos_token_id
+
+
+# --- decoding: the one place Decoding becomes generate() arguments, and one batch becomes Captions --------
+
+
+def generation_arguments(decoding: Decoding, word_limit) -> dict:
+    """``generate`` keyword arguments for a Decoding, with its :class:`~captioner.models.word_limit.WordLimit`."""
+    from transformers import LogitsProcessorList
+
+    beams = decoding.beam_size if decoding.method == "beam" else 1
+    arguments = {
+        "num_beams": beams,
+        "do_sample": False,
+        "max_new_tokens": word_limit.budget,
+        "logits_processor": LogitsProcessorList([word_limit]),
+        "num_return_sequences": min(beams, decoding.alternatives + 1) if beams > 1 else 1,
+        "repetition_penalty": decoding.repetition_penalty,
+        "no_repeat_ngram_size": decoding.no_repeat_ngram_size,
+        "output_logits": True,
+        "return_dict_in_generate": True,
+    }
+    if beams > 1:
+        arguments["length_penalty"] = decoding.length_penalty
+    return arguments
+
+
+def model_inputs(parts: ModelParts, images: Sequence["Image.Image"], prompt: str, device) -> dict:
+    """The tensors ``generate`` reads for a batch of RGB images and one (already checked) prompt."""
+    import torch
+
+    name = parts.architecture.name
+    if name == "florence-2":  # the processor puts image placeholders, <s>, the task's question and </s> together
+        inputs = parts.processor(images=list(images), text=[prompt] * len(images), return_tensors="pt")
+        inputs = {key: inputs[key] for key in ("pixel_values", "input_ids", "attention_mask")}
+    else:
+        inputs = {"pixel_values": parts.image_processor(images=list(images), return_tensors="pt")["pixel_values"]}
+    inputs["pixel_values"] = inputs["pixel_values"].to(device, dtype=parts.model.dtype)  # (batch, 3, height, width)
+    if prompt and name == "blip":  # [CLS] prompt [SEP]: BLIP's generate swaps [CLS] for its start token, drops [SEP]
+        ids = parts.tokenizer(prompt, return_tensors="pt")["input_ids"]  # (1, prompt tokens)
+        inputs["input_ids"] = ids.repeat(len(images), 1)  # (batch, prompt tokens)
+    if prompt and name == "git":  # the caption continues [CLS] prompt
+        ids = [parts.tokenizer.cls_token_id, *parts.tokenizer(prompt, add_special_tokens=False)["input_ids"]]
+        inputs["input_ids"] = torch.tensor([ids] * len(images))  # (batch, prompt tokens)
+    return {key: value.to(device) for key, value in inputs.items()}
+
+
+def given_tokens(parts: ModelParts, inputs: dict) -> int:
+    """How many tokens at the start of each returned sequence were given, not generated (start token, prompt)."""
+    name = parts.architecture.name
+    if name in ("blip", "git") and "input_ids" in inputs:
+        return inputs["input_ids"].shape[1] - (1 if name == "blip" else 0)  # BLIP drops the prompt's [SEP]
+    return 1  # the decoder's start token (encoder-decoders), or BLIP's / GIT's start token
+
+
+def sequence_log_probs(output, end_token_id: int, given: int = 1) -> "torch.Tensor":
+    """Total log-probability of each returned sequence's generated tokens, from generate's raw logits.
+
+    Follows each sequence back through the beams that produced it (``beam_indices``), takes
+    ``log_softmax`` of the raw logits at each step and adds the chosen token's value, up to and
+    including the first end token. Tokens given to the decoder (start token, prompt) are not scored.
+    """
+    import torch
+
+    tokens = output.sequences[:, given:]  # (rows, steps): the generated tokens
+    rows, steps = tokens.shape
+    if getattr(output, "beam_indices", None) is None:  # greedy: row i of the logits always belongs to sequence i
+        beam_rows = torch.arange(rows, device=tokens.device)[:, None].expand(rows, steps)  # (rows, steps)
+    else:
+        beam_rows = output.beam_indices[:, :steps].long()  # (rows, steps), -1 after a sequence ended
+    total = torch.zeros(rows, dtype=torch.float64, device=tokens.device)  # (rows,)
+    alive = torch.ones(rows, dtype=torch.bool, device=tokens.device)  # (rows,)
+    for step in range(steps):
+        source = beam_rows[:, step]  # (rows,)
+        logits = output.logits[step][source.clamp(min=0)].float()  # (rows, vocab)
+        chosen = torch.log_softmax(logits, dim=-1).gather(1, tokens[:, step : step + 1]).squeeze(1)  # (rows,)
+        total += torch.where(alive & (source >= 0), chosen.double(), torch.zeros_like(total))
+        alive &= tokens[:, step] != end_token_id
+    return total
+
+
+def word_limit(parts: ModelParts, decoding: Decoding, prompt: str, given: int, device):
+    """The WordLimit processor for ``decoding.max_length`` words (a caption start given as prompt counts)."""
+    import torch
+
+    from captioner.models.word_limit import WordLimit, token_budget, word_start_table
+
+    if parts.word_starts is None:
+        starts = torch.tensor(word_start_table(parts.tokenizer), dtype=torch.bool, device=device)  # (vocab,)
+        special = torch.zeros_like(starts)  # (vocab,)
+        special[list(parts.tokenizer.all_special_ids)] = True
+        parts.word_starts = (starts, special)
+    prefix_words = len(prompt.split()) if parts.architecture.prompt and parts.architecture.prompt.style == "prefix" \
+        else 0
+    config = parts.model.config
+    decoder = getattr(config, "decoder", None) or getattr(config, "text_config", None) or config
+    positions = getattr(decoder, "n_positions", None) or getattr(decoder, "max_position_embeddings", None)
+    budget = token_budget(max(1, decoding.max_length - prefix_words), positions and positions - given + 1)
+    return WordLimit(*parts.word_starts, end_token(parts), max(1, decoding.max_length - prefix_words),
+                     prompt_length=given, budget=budget)
+
+
+def caption_batch(parts: ModelParts, images: Sequence["Image.Image"], decoding: Decoding, prompt: str,
+                  device, cached_decoder=None) -> list[Caption]:
+    """One batch of RGB images into Captions (one per image, in order): through ``cached_decoder`` (the one
+    search over a cached decoder step) when there is one and no prompt, else with ``generate``."""
+    import torch
+
+    with torch.inference_mode():
+        inputs = model_inputs(parts, images, prompt, device)
+        given = given_tokens(parts, inputs)
+        limit = word_limit(parts, decoding, prompt, given, device)
+        arguments = generation_arguments(decoding, limit)
+        if cached_decoder is not None and not prompt:
+            from captioner.models.cached_decoder import caption_pixels
+
+            return caption_pixels(cached_decoder, parts.tokenizer, inputs["pixel_values"], decoding, limit,
+                                  arguments["num_return_sequences"])
+        output = parts.model.generate(**inputs, **arguments)
+        scores = sequence_log_probs(output, end_token(parts), given).tolist()  # (rows,)
+    # Position 0 is the decoder's start token (or BLIP's/GIT's): never part of the caption; a prompt is.
+    texts = [" ".join(t.split()) for t in parts.tokenizer.batch_decode(output.sequences[:, 1:],
+                                                                       skip_special_tokens=True)]
+    per_image = arguments["num_return_sequences"]
+    return [Caption.from_ranked([(texts[r], scores[r]) for r in range(i * per_image, (i + 1) * per_image)],
+                                decoding)
+            for i in range(len(images))]
+
+
+class ImageToTextCaptioner:
+    """A loaded transformers image-to-text model behind the Captioner interface."""
+
+    kind = KIND
+
+    def __init__(self, parts: ModelParts, info: BundleInfo, default_decoding: Decoding | None = None,
+                 batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = None,
+                 reference: PretrainedModel | None = None, precision: str | None = None):
+        import torch
+
+        from captioner.models.cached_decoder import cached_decoder_for
+        from captioner.models.precision import apply_precision, resolve_precision
+
+        if batch_size < 1:
+            raise ValueError("batch size must be at least 1")
+        self.info = info
+        self.name = info.name
+        self.batch_size = batch_size
+        self.device = torch.device(device or default_device())
+        if self.device.type == "cpu":
+            configure_torch_threads()
+        self.parts = parts
+        self.precision = resolve_precision(precision, self.device)  # "float32" or "bfloat16"
+        parts.model = apply_precision(parts.model.to(self.device).eval(), self.precision)
+        # the one search over a cached decoder step; None: this architecture decodes through generate()
+        self.cached_decoder = cached_decoder_for(parts.model, parts.model.generation_config.decoder_start_token_id,
+                                                 end_token(parts))
+        self.architecture = parts.architecture.name  # "vit-gpt2", "blip", "git", "florence-2"
+        self.prompt_option = parts.architecture.prompt  # what Decoding.prompt may say; None: no prompt
+        self.reference = reference  # the catalogue entry (published quality) of a well-known checkpoint
+        self.default_decoding = default_decoding or parts.architecture.default_decoding
+        logging.getLogger("transformers.generation.utils").addFilter(_PIXEL_INPUTS_FILTER)
+
+    @property
+    def model(self):
+        return self.parts.model
+
+    @property
+    def tokenizer(self):
+        return self.parts.tokenizer
+
+    def word_limit(self, max_words: int):
+        """The WordLimit processor for captions of at most ``max_words`` words, without a prompt."""
+        return word_limit(self.parts, Decoding(max_length=max_words), "", 1, self.device)
+
+    def caption(self, images: Sequence["Image.Image"], decoding: Decoding | None = None) -> list[Caption]:
+        """Caption RGB images, ``batch_size`` at a time; one Caption per image, in order."""
+        decoding = decoding or self.default_decoding
+        prompt = check_prompt(self, decoding.prompt)
+        images = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
+        results: list[Caption] = []
+        for start in range(0, len(images), self.batch_size):
+            results.extend(caption_batch(self.parts, images[start : start + self.batch_size], decoding, prompt,
+                                         self.device, self.cached_decoder))
+        return results
+
+
+# --- bundles and pretrained models ---------------------------------------------------------------------
+
+
+def settings_of(info: BundleInfo) -> VitGpt2Settings:
+    settings = info.settings or {}
+    return settings_from_dict(VitGpt2Settings, settings.get(SETTINGS_KEY, settings.get(LEGACY_SETTINGS_KEY)))
+
+
+def decoding_for(settings: VitGpt2Settings, architecture: Architecture | None = None) -> Decoding:
+    """A bundle's default decoding: its settings' beam width and length (the architecture's own when unset)."""
+    base = (architecture or ARCHITECTURES["vit-gpt2"]).default_decoding
+    beams = settings.num_beams or base.beam_size
+    length = settings.max_length or base.max_length
+    if beams <= 1:
+        return Decoding(method="greedy", max_length=length)
+    return Decoding(method="beam", beam_size=beams, max_length=length, alternatives=min(3, beams - 1))
+
+
+def write_model_folder(folder: str | os.PathLike, parts: ModelParts) -> Path:
+    """``save_pretrained`` the model and its processing into ``folder`` (safetensors weights), all or nothing."""
+    from captioner.files import staged_folder
+
+    folder = Path(folder)
+    with staged_folder(folder) as staging:
+        parts.model.save_pretrained(staging)
+        if parts.processor is not None:
+            parts.processor.save_pretrained(staging)
+        else:
+            parts.image_processor.save_pretrained(staging)
+            parts.tokenizer.save_pretrained(staging)
+    return folder
+
+
+def write_bundle(bundle_dir: str | os.PathLike, parts: ModelParts, info: BundleInfo) -> Path:
+    """An image-to-text bundle: ``model/`` first, ``captioner.json`` last (its presence marks it complete)."""
+    from captioner.models.bundle import write_bundle_info
+
+    bundle_dir = Path(bundle_dir)
+    write_model_folder(bundle_dir / MODEL_FOLDER, parts)
+    info.kind = KIND
+    write_bundle_info(bundle_dir, info)
+    return bundle_dir
+
+
+def load(bundle_dir: str | os.PathLike, info: BundleInfo) -> ImageToTextCaptioner:
+    """Load an image-to-text (or older vit-gpt2) bundle: ``captioner.json`` + ``model/``."""
+    folder = Path(bundle_dir) / MODEL_FOLDER
+    if not folder.is_dir():
+        raise ModelError(f"the bundle {bundle_dir} has no {MODEL_FOLDER}/ folder; train or copy it again")
+    parts = load_model_folder(folder)
+    return ImageToTextCaptioner(parts, info, decoding_for(settings_of(info), parts.architecture))
+
+
+def resolve_pretrained(name_or_folder: str | os.PathLike = DEFAULT_MODEL_ID) -> Path:
+    """The local folder of a short name or hub id (from the cache, at the pinned revision for short names) or
+    a folder path; fetches only when the hub is allowed."""
+    candidate = Path(name_or_folder).expanduser()
+    if candidate.is_dir():
+        return local_model_folder(candidate)
+    model_id, revision = hub_reference(str(name_or_folder))
+    found = find_pretrained(model_id, revision=revision)
+    if found is not None:
+        return found
+    if hub_offline():
+        raise OfflineError(offline_hint(model_id) + " (HF_HUB_OFFLINE is set)")
+    return download_pretrained(model_id, revision=revision)
+
+
+def load_pretrained(name_or_folder: str | os.PathLike = DEFAULT_MODEL_ID) -> ImageToTextCaptioner:
+    """Load a pretrained model by short name or hub id (local cache first) or from a ``save_pretrained`` folder."""
+    folder = resolve_pretrained(name_or_folder)
+    parts = load_model_folder(folder)
+    is_folder = Path(name_or_folder).expanduser().is_dir()
+    reference = None if is_folder else known_model(str(name_or_folder))
+    name = Path(name_or_folder).name if is_folder else (reference.name if reference else str(name_or_folder))
+    settings = VitGpt2Settings(source=str(name_or_folder), architecture=parts.architecture.name, num_beams=0,
+                               max_length=0)
+    info = BundleInfo(kind=KIND, name=name, dataset="pretrained", backbone=encoder_name(parts),
+                      settings={SETTINGS_KEY: settings_to_dict(settings)})
+    return ImageToTextCaptioner(parts, info, decoding_for(settings, parts.architecture), reference=reference)
+
+
+def encoder_name(parts: ModelParts) -> str:
+    """What the image encoder is called, for listings."""
+    config = parts.model.config
+    encoder = getattr(config, "encoder", None) or getattr(config, "vision_config", None)
+    named = getattr(encoder, "_name_or_path", "") if encoder is not None else ""
+    kind = getattr(encoder, "model_type", "") if encoder is not None else ""
+    return named or kind or parts.architecture.name
+
+
+__all__ = ["ARCHITECTURES", "Architecture", "ImageToTextCaptioner", "ModelParts", "download_pretrained", "load",
+           "load_pretrained", "write_bundle", "DEFAULT_MODEL_ID", "KIND"]
