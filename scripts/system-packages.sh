@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite uses, where they are missing and we are allowed to:
 # Java (COCO caption metrics), Chromium + driver (browser tests), Graphviz (model diagrams),
+# exiftool (photo metadata; run as a separate program),
 # Redis (shared rate limits) and PostgreSQL (database outage tests).
 set -euo pipefail
 need=()
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 [ -x /usr/bin/chromium ] || need+=(chromium chromium-driver)
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
+command -v exiftool >/dev/null 2>&1 || need+=(libimage-exiftool-perl)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)

@@ -117,7 +117,7 @@ def test_text_file_named_jpg_is_refused(tmp_path):
 def test_formats_outside_the_allow_list_are_refused_even_named_png(tmp_path, fmt):
     path = tmp_path / "picture.png"
     path.write_bytes(encode(Image.new("RGB", (16, 16), (1, 2, 3)), fmt))
-    with pytest.raises(ImageError, match="JPEG, PNG, GIF, WebP or BMP"):
+    with pytest.raises(ImageError, match="JPEG, PNG, GIF, WebP, BMP, HEIC or AVIF"):
         load_image(path)
 
 
@@ -147,3 +147,27 @@ def test_fit_within_never_enlarges():
     image = Image.new("RGB", (400, 100))
     assert fit_within(image, 200).size == (200, 50)
     assert fit_within(image, 1000) is image
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_phone_formats_load_upright_within_the_same_limits(fmt):
+    """HEIC (pillow-heif) and AVIF (Pillow) as phones save them: a wide picture stored with EXIF
+    orientation 6 (turn 90° clockwise) comes out tall; the pixel limit and truncation checks still hold."""
+    pytest.importorskip("pillow_heif")
+    picture = Image.new("RGB", (64, 32), (220, 30, 30))
+    picture.paste((30, 30, 220), (0, 0, 16, 32))  # blue on the left edge
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    if fmt == "HEIF":
+        from captioner.data.images import register_phone_formats
+
+        register_phone_formats()
+    data = encode(picture, fmt, exif=exif.tobytes(), quality=90)
+    image = image_from_bytes(data, name="photo.heic")
+    assert image.mode == "RGB" and image.size == (32, 64)
+    top = np.asarray(image)[:8].reshape(-1, 3).mean(axis=0)
+    assert top[2] > 150 and top[0] < 100  # the blue left edge is now at the top
+    with pytest.raises(ImageError, match="more than the 1,000 allowed"):
+        image_from_bytes(data, max_pixels=1000)
+    with pytest.raises(ImageError, match="damaged|truncated|could not be read|not a supported"):
+        image_from_bytes(data[: len(data) // 2])

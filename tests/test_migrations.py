@@ -24,7 +24,7 @@ from captioner.history.keys import KeyStore
 from captioner.history.models import Base
 from captioner.history.store import HistoryStore
 
-HEAD = "0002"
+HEAD = "0003"
 
 
 @pytest.fixture(params=DATABASES)

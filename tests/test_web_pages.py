@@ -93,7 +93,7 @@ def test_caption_page_has_every_control_and_the_extension_hooks(client):
     html = client.get("/caption").get_data(as_text=True)
     assert re.search(r'<form id="caption-form"[^>]*method="post"[^>]*enctype="multipart/form-data"', html)
     assert 'name="csrf_token"' in html and 'name="csrf-token"' in html
-    assert '<input type="file" id="image-input" name="image" accept="image/*"' in html
+    assert '<input type="file" id="image-input" name="image" accept="image/*,.heic,.heif,.avif"' in html
     assert '<label for="image-input"' in html and '<label for="model-select">' in html
     assert '<option value="lstm-copy" selected>' in html and '<option value="shapes-demo">' in html
     assert '<option value="*">Compare all models side by side</option>' in html

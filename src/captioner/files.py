@@ -52,6 +52,12 @@ def is_temporary(path: str | os.PathLike) -> bool:
     return Path(path).name.startswith(TEMPORARY_PREFIX)
 
 
+def flush_to_disk(path: str | os.PathLike) -> None:
+    """Make a written file survive a power cut (fsync) before it is renamed into place."""
+    with open(path, "rb+") as written:
+        os.fsync(written.fileno())
+
+
 @contextmanager
 def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
     """Give an empty folder beside ``target`` to fill; when the block ends without error it becomes

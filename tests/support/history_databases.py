@@ -19,6 +19,8 @@ DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 def drop_history_tables(url: str) -> None:
     engine = create_database_engine(url)
     with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS caption_job_items"))
+        connection.execute(text("DROP TABLE IF EXISTS caption_jobs"))
         connection.execute(text("DROP TABLE IF EXISTS history_entries"))
         connection.execute(text("DROP TABLE IF EXISTS api_keys"))
         connection.execute(text("DROP TABLE IF EXISTS alembic_version"))

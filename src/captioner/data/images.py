@@ -1,7 +1,8 @@
 """The one safe image loader every front end uses (command line, web page, API, evaluation, training).
 
 ``load_image`` accepts a path, bytes or a binary file object and returns an RGB ``PIL.Image``:
-- only JPEG, PNG, GIF, WebP and BMP, decided by the content, never by the file name;
+- only JPEG, PNG, GIF, WebP, BMP, HEIC/HEIF and AVIF (what phones save), decided by the content, never by
+  the file name (HEIC through pillow-heif, AVIF through Pillow's own plugin);
 - images above ``max_pixels`` are refused before they are decoded (decompression bombs);
 - the whole image is decoded, so truncated or corrupt files are refused here, not later;
 - the EXIF orientation is applied, so a phone photo stands the right way up;
@@ -20,8 +21,9 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from captioner.errors import ImageError
 
-ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
+ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "HEIF", "AVIF")
 OPENED_AS = {*ALLOWED_FORMATS, "MPO"}  # Pillow names multi-picture phone JPEGs "MPO"
+SUPPORTED = "a JPEG, PNG, GIF, WebP, BMP, HEIC or AVIF file"  # what to send instead, in messages
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 megapixels: an 8 MP phone photo passes, a pixel bomb does not
 WHITE = (255, 255, 255)
 
@@ -34,6 +36,7 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS, max
 
     Raises ImageError with a message naming the image (``name``, else the path) and what to do.
     """
+    register_phone_formats()
     label = name or (os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the image")
     if max_pixels < 1:
         raise ValueError("max_pixels must be at least 1")
@@ -51,11 +54,22 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS, max
         raise ImageError(f"{label} has too many pixels to be read safely (more than {max_pixels:,}); "
                          "send a smaller image") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{label} is not a supported image; send a JPEG, PNG, GIF, WebP or BMP file") from None
+        raise ImageError(f"{label} is not a supported image; send {SUPPORTED}") from None
     except OSError as error:
         raise ImageError(f"{label} could not be read: {error}") from None
     with image:
         return _decode(image, label, max_pixels, max_side)
+
+
+def register_phone_formats() -> None:
+    """Teach Pillow to open HEIC/HEIF (pillow-heif applies the photo's rotation while decoding); once."""
+    if "HEIF" in Image.OPEN:
+        return
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:  # without it HEIC files are refused as unsupported, like any other format
+        return
+    register_heif_opener()
 
 
 def image_from_bytes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None,
@@ -80,7 +94,7 @@ def fit_within(image: Image.Image, max_side: int) -> Image.Image:
 
 def _decode(image: Image.Image, label: str, max_pixels: int, max_side: int | None) -> Image.Image:
     if image.format not in OPENED_AS:
-        raise ImageError(f"{label} is a {image.format} image; send a JPEG, PNG, GIF, WebP or BMP file")
+        raise ImageError(f"{label} is a {image.format} image; send {SUPPORTED}")
     width, height = image.size
     if width * height > max_pixels:
         raise ImageError(f"{label} is {width}x{height} pixels, more than the {max_pixels:,} allowed; "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 MAX_MODEL_NAME = 200  # longest model name stored
@@ -74,3 +74,40 @@ class HistoryEntry(Base):
             "height": self.height,
             "file_name": self.file_name,
         }
+
+
+class CaptionJob(Base):
+    """A batch of uploaded images captioned in the background (``/api/v1/jobs``). The uploads live only in
+    the memory of the server process that runs the job; a job whose process ended unfinished is marked
+    failed, so it never waits forever."""
+
+    __tablename__ = "caption_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random hex, unguessable
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
+    status: Mapped[str] = mapped_column(String(16))  # "queued", "running", "done" or "failed"
+    model: Mapped[str] = mapped_column(String(MAX_MODEL_NAME))  # model that captions the job
+    decoding: Mapped[dict] = mapped_column(JSON, default=dict)  # Decoding.to_dict() of the job
+    total: Mapped[int] = mapped_column(Integer)  # images in the job
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why the job failed
+    owner: Mapped[str] = mapped_column(String(200))  # "host:pid" of the server process running it
+
+
+class CaptionJobItem(Base):
+    """One image of a job and what became of it; the caption may be edited afterwards."""
+
+    __tablename__ = "caption_job_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("caption_jobs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # 0-based order of the upload
+    file_name: Mapped[str | None] = mapped_column(String(MAX_FILE_NAME), nullable=True)  # sanitized
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)  # of the uploaded bytes
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    caption: Mapped[str | None] = mapped_column(Text, nullable=True)  # None until captioned, or on error
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)  # log-probability of the model's caption
+    alternatives: Mapped[list] = mapped_column(JSON, default=list)
+    edited: Mapped[bool] = mapped_column(Boolean, default=False)  # the caption was changed by a person
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why this image has no caption
+    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # JPEG, for saving to history

@@ -48,7 +48,7 @@ def create_app(config=None):
     from flask_cors import CORS
     from flask_wtf.csrf import CSRFProtect
 
-    from captioner.web import aliases, api, errors, history, limits, outages, pages, translate
+    from captioner.web import aliases, api, errors, history, jobs, limits, outages, pages, translate
     from captioner.web.service import CaptionService
     from captioner.web.uploads import InMemoryRequest
 
@@ -74,6 +74,7 @@ def create_app(config=None):
     csrf.exempt(aliases.bp)
     csrf.exempt(history.api)  # like the rest of the API; foreign Origins are refused there instead
     csrf.exempt(translate.bp)
+    csrf.exempt(jobs.bp)  # stateless like the API; saving to the history refuses foreign Origins
     # Any site, never with cookies; except the saved history and the (paid) translation service.
     CORS(app, resources={r"/api/(?!v1/(history|translate)).*": {"origins": "*"}}, send_wildcard=True)
 
@@ -84,6 +85,7 @@ def create_app(config=None):
     app.register_blueprint(history.bp)
     app.register_blueprint(history.api)
     app.register_blueprint(translate.bp)
+    app.register_blueprint(jobs.bp)
     errors.register(app)
     outages.register(app)
     limits.init_limits(app, settings)  # before the key check (in init_history), so wrong keys count too
@@ -105,4 +107,5 @@ def create_app(config=None):
     service = CaptionService(settings)
     app.extensions["captioner"] = service
     service.start()
+    jobs.init_jobs(app)
     return app

@@ -69,6 +69,14 @@ def caption_form():
                            chosen=request.form), status
 
 
+@bp.route("/caption-many")
+def caption_many_page():
+    """Many images at once: the page sends them as a job (``/api/v1/jobs``) and shows the results."""
+    from captioner.web.jobs import MAX_JOB_IMAGES
+
+    return render_template("pages/caption-many.html", max_job_images=MAX_JOB_IMAGES)
+
+
 @bp.route("/models")
 def models_page():
     return render_template("pages/models.html", models=[m.describe() for m in service().models.values()])

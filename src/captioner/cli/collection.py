@@ -1,0 +1,95 @@
+"""`captioner collection DIR... --out results.jsonl --model NAME`: caption whole folders, resumably."""
+
+from __future__ import annotations
+
+import sys
+
+from captioner.cli.common import add_decoding_arguments, decoding_request, positive_int, print_json
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "collection", help="caption whole folders of photos into a results file (resumable)",
+        description="Caption every image under the folders (recursively; images are told by their content) "
+                    "and append one row per image to --out as results come. Run the same command again and "
+                    "it skips every image already captioned with the same model and settings, even when "
+                    "the file was renamed or moved. Unreadable files are listed and skipped.")
+    parser.add_argument("roots", nargs="+", metavar="FOLDER|IMAGE", help="folders to walk and image files")
+    parser.add_argument("--out", required=True, metavar="FILE",
+                        help="results: FILE.jsonl, FILE.csv or FILE.parquet (a folder of part files)")
+    parser.add_argument("--model", required=True, metavar="NAME|PATH", help="bundle name, bundle folder or vit-gpt2")
+    parser.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
+    add_decoding_arguments(parser)
+    parser.add_argument("--alternatives", type=int, metavar="N", help="also keep the N best captions (beam search)")
+    parser.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="images per model call (16)")
+    parser.add_argument("--readers", type=positive_int, default=2, metavar="N",
+                        help="threads reading and decoding images ahead of the model (2)")
+    parser.add_argument("--translate", metavar="CODES", default="",
+                        help="also translate each caption, e.g. de,ar (the configured translation backend)")
+    parser.add_argument("--metadata", choices=("sidecar", "embed"),
+                        help="write captions where photo managers read them: an XMP sidecar, or into the photo "
+                             "(XMP, EXIF, IPTC; pixels untouched); off unless given")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="caption and show what would be written, but write nothing")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="caption in this process (default) or on Ray Data")
+    parser.add_argument("--address", metavar="ADDR",
+                        help="Ray cluster to join (e.g. auto or ray://head:10001); default: a local Ray")
+    parser.add_argument("--actors", type=positive_int, default=1, metavar="N",
+                        help="Ray actors, each holding one copy of the model (1)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from captioner.collections import CollectionJob, CollectionSettings, run_collection
+    from captioner.collections.results import results_format
+    from captioner.collections.walk import check_roots
+    from captioner.models.registry import load_captioner, resolve_model_folder
+
+    if args.alternatives is not None and args.alternatives < 0:
+        raise ValueError("--alternatives must not be negative")
+    if args.address and args.engine != "ray":
+        raise ValueError("--address is for --engine ray")
+    request = decoding_request(args)  # bad options, a bad --out name or a missing folder fail before the model loads
+    results_format(args.out)
+    check_roots(args.roots)
+    folder = resolve_model_folder(args.model, args.models_dir)
+    job = CollectionJob(
+        roots=tuple(args.roots), out=args.out,
+        translate=tuple(code.strip() for code in args.translate.split(",") if code.strip()),
+        metadata=args.metadata, dry_run=args.dry_run, engine=args.engine, address=args.address,
+        ray_actors=args.actors, model=str(folder.resolve()) if folder else args.model, models_dir=args.models_dir,
+        settings=CollectionSettings(batch_size=args.batch_size, readers=args.readers))
+    captioner = load_captioner(args.model, args.models_dir)
+    decoding = request.for_default(captioner.default_decoding)
+
+    bars = []  # the progress bar (images/s and time left), made once the images are counted
+    say = (lambda text: print(text, file=sys.stderr)) if args.json else print
+
+    def started(total: int) -> None:
+        from captioner.progress import progress_bar
+
+        bars.append(progress_bar(total=total, desc="captioning", unit="img"))
+
+    def stepped(step) -> None:
+        bars[0].update(len(step.rows) + step.skipped)
+        if args.dry_run and not args.metadata:
+            for row in step.rows:
+                say(f"{row.path}\t{row.caption or 'ERROR: ' + str(row.error)}")
+
+    try:
+        summary = run_collection(job, captioner, decoding, on_start=started, on_step=stepped, say=say)
+    finally:
+        for bar in bars:
+            bar.close()
+    if args.json:
+        print_json({"model": captioner.name, "decoding": decoding.to_dict(), "out": args.out,
+                    "dry_run": args.dry_run, **summary.to_dict()})
+        return 0
+    written = "would write" if args.dry_run else f"wrote to {args.out}"
+    print(f"{summary.found} images found: {summary.captioned} captioned ({written}), {summary.skipped} already done, "
+          f"{len(summary.failed)} unreadable")
+    for row in summary.failed:
+        print(f"unreadable\t{row.path}\t{row.error}")
+    return 0

@@ -1,0 +1,154 @@
+"""The Ray engine: the same collection run on Ray Data, across the machines of a Ray cluster.
+
+    read_binary_files(paths) -> map_batches(content sha256; drop images already in the results)
+        -> map_batches(CaptionActor, an actor pool: one model per actor, a GPU each when the cluster has them)
+        -> rows streamed back to this process, which appends them to the results file like the local engine.
+
+So the results file, its exact resume and the translation and metadata steps are the same for both engines.
+On a cluster every node needs captioner installed (``pip install 'captioner[ray]'`` with the model kind's
+extra), and the paths and the model bundle must be readable on every node (a shared file system).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Iterator
+
+from captioner.collections.local import Produced, upright_size
+from captioner.collections.results import ResultRow, result_key
+from captioner.errors import CaptionerError, ImageError
+
+ROW_COLUMNS = ("path", "sha256", "width", "height", "caption", "score", "alternatives", "error")
+LOCAL_EXTRA_CPUS = 1  # a local Ray gets a logical CPU beyond the actors, so the reading tasks never wait for one
+
+
+class CaptionActor:
+    """One Ray actor: loads the model once, then captions one batch of image bytes per call."""
+
+    def __init__(self, model: str, models_dir: str | None, decoding: dict, max_side: int, max_pixels: int):
+        from captioner.models.base import Decoding
+        from captioner.models.registry import load_captioner
+
+        self.captioner = load_captioner(model, models_dir)
+        self.decoding = Decoding(**decoding)
+        self.max_side, self.max_pixels = max_side, max_pixels
+
+    def __call__(self, batch: dict) -> dict:
+        from captioner.data.images import load_image
+
+        rows, images, decoded = [], [], []
+        for path, digest, data in zip(batch["path"], batch["sha256"], batch["bytes"]):
+            row = {"path": str(path), "sha256": str(digest), "width": None, "height": None, "caption": None,
+                   "score": None, "alternatives": "[]", "error": None}
+            rows.append(row)
+            try:
+                images.append(load_image(bytes(data), max_pixels=self.max_pixels, max_side=self.max_side,
+                                         name=str(path)))
+            except ImageError as error:
+                row["error"] = str(error)
+                continue
+            row["width"], row["height"] = upright_size(bytes(data))
+            decoded.append(row)
+        if images:
+            for row, caption in zip(decoded, self.captioner.caption(images, self.decoding)):
+                row["caption"], row["score"] = caption.text, float(caption.score)
+                row["alternatives"] = json.dumps([{"text": a.text, "log_prob": float(a.log_prob)}
+                                                  for a in caption.alternatives])
+        return {name: [row[name] for row in rows] for name in ROW_COLUMNS}
+
+
+def identify(batch: dict, finished: frozenset) -> dict:
+    """The batch with each file's content sha256, less the files whose results already exist."""
+    digests = [hashlib.sha256(bytes(data)).hexdigest() for data in batch["bytes"]]
+    keep = [index for index, digest in enumerate(digests) if digest not in finished]
+    return {"path": [batch["path"][i] for i in keep], "sha256": [digests[i] for i in keep],
+            "bytes": [bytes(batch["bytes"][i]) for i in keep]}
+
+
+def caption_on_ray(paths: list[Path], captioner, decoding, done: set, job) -> Iterator[Produced]:
+    """Caption ``paths`` on Ray (a local instance, or the cluster at ``job.address``); one Produced per
+    batch of rows that comes back."""
+    ray = _ray()
+    started_here = _connect(ray, job)
+    try:
+        yield from _run(ray, paths, captioner, decoding, done, job)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterator[Produced]:
+    model, decoding_dict = captioner.name, decoding.to_dict()
+    settings_key = result_key("", model, decoding_dict)[1]
+    finished = frozenset(identity for identity, key in done if key == settings_key)
+    if not paths:
+        return
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the command shows its own
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    dataset = (ray.data.read_binary_files([str(path) for path in paths], include_paths=True)
+               .map_batches(identify, batch_size=job.settings.batch_size, fn_kwargs={"finished": finished})
+               .map_batches(CaptionActor, batch_size=job.settings.batch_size,
+                            compute=ray.data.ActorPoolStrategy(size=job.ray_actors),
+                            num_gpus=gpus, num_cpus=0 if gpus else 1,
+                            fn_constructor_kwargs={"model": job.model or model, "models_dir": job.models_dir,
+                                                   "decoding": decoding_dict, "max_side": job.settings.max_side,
+                                                   "max_pixels": job.settings.max_pixels}))
+    emitted, claimed = 0, set()
+    for batch in dataset.iter_batches(batch_size=job.settings.batch_size, batch_format="numpy"):
+        step = Produced()
+        for values in zip(*(batch[name] for name in ROW_COLUMNS)):
+            path, digest, width, height, caption, score, alternatives, error = values
+            emitted += 1
+            if digest in claimed:  # a second copy of the same picture: one row per content
+                step.skipped += 1
+                continue
+            claimed.add(digest)
+            caption, error = _text(caption), _text(error)
+            step.rows.append(ResultRow(str(path), str(digest), _int(width), _int(height), model, decoding_dict,
+                                       caption=caption, score=None if caption is None else float(score),
+                                       alternatives=json.loads(_text(alternatives) or "[]"), error=error))
+        yield step
+    yield Produced(skipped=len(paths) - emitted)
+
+
+def _text(value) -> str | None:
+    """A text cell as it came back through Arrow: None (or NaN, for a column that was all empty) is None."""
+    return value if isinstance(value, str) and value else (str(value) if isinstance(value, bytes) else None)
+
+
+def _int(value) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise CaptionerError("--engine ray needs Ray Data: pip install 'captioner[ray]'") from None
+    return ray
+
+
+def _connect(ray, job) -> bool:
+    """Join the cluster at ``job.address``, or start a local Ray; True when this call started it."""
+    if ray.is_initialized():
+        return False
+    options = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
+    if job.address:
+        try:
+            ray.init(address=job.address, **options)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise CaptionerError(f"cannot join the Ray cluster at {job.address} ({error}); "
+                                 "check --address and that the cluster is running") from None
+    else:
+        ray.init(num_cpus=max(os.cpu_count() or 1, job.ray_actors + LOCAL_EXTRA_CPUS), **options)
+    return True

@@ -1,0 +1,61 @@
+"""The Ray engine on a real local Ray instance that the test starts: Ray Data reads the files, an actor pool
+captions them with the real demo model, rows stream back to the same Parquet results. It resumes a results
+set that the in-process engine started, and its rows equal the in-process engine's."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+
+import pytest
+
+pytest.importorskip("keras")
+ray = pytest.importorskip("ray")
+pytest.importorskip("pyarrow")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    # More logical CPUs than this 2-core machine has: the actor holds one, the reading tasks still get theirs.
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", ""), "TF_CPP_MIN_LOG_LEVEL": "2"}})
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_engine_resumes_and_agrees_with_the_local_engine(local_ray, shapes_dataset, tmp_path, demo_bundle):
+    from captioner.collections import CollectionJob, CollectionSettings, read_rows, run_collection
+    from captioner.models.registry import load_captioner
+
+    bundle = demo_bundle
+    captioner = load_captioner(bundle)
+    folder = tmp_path / "photos"
+    for index, picture in enumerate(sorted((shapes_dataset / "Images").iterdir())[:12]):
+        (folder / ("first" if index < 5 else "later")).mkdir(parents=True, exist_ok=True)
+        shutil.copy(picture, folder / ("first" if index < 5 else "later") / picture.name)
+    (folder / "later" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    out = tmp_path / "results.parquet"
+    settings = CollectionSettings(batch_size=4)
+
+    def job(root, results, **changes):
+        return CollectionJob(roots=(str(root),), out=str(results), model=str(bundle), settings=settings, **changes)
+
+    first = run_collection(job(folder / "first", out), captioner, captioner.default_decoding)  # in process
+    assert first.captioned == 5 and first.failed == []
+    on_ray = run_collection(job(folder, out, engine="ray", ray_actors=1), captioner, captioner.default_decoding)
+    assert (on_ray.captioned, on_ray.skipped, len(on_ray.failed)) == (7, 5, 1)  # resumed where the first stopped
+    assert "broken.png" in on_ray.failed[0].error
+
+    rows = read_rows(out)
+    assert len(rows) == 13 and Counter(row.sha256 for row in rows).most_common(1)[0][1] == 1
+    local = run_collection(job(folder / "later", tmp_path / "local.jsonl"), captioner, captioner.default_decoding)
+    assert local.captioned == 7
+    expected = {row.sha256: row for row in read_rows(tmp_path / "local.jsonl")}
+    for row in rows[5:]:  # the rows Ray made, against the in-process engine's for the same files
+        twin = expected[row.sha256]
+        assert (row.path, row.caption, row.width, row.height, row.error) == (twin.path, twin.caption, twin.width,
+                                                                             twin.height, twin.error)
+        if row.caption:
+            assert row.score == pytest.approx(twin.score, abs=1e-4) and row.alternatives == twin.alternatives
