@@ -96,7 +96,7 @@ def download_model(args) -> int:
         raise ModelError(f"pretrained model support is not available here ({error}); install captioner[vit]") from None
     model_id, revision = hub_reference(args.model)
     result = download_pretrained(model_id, revision=revision)
-    from captioner.models.image_to_text import architecture_of
+    from captioner.models.architectures import architecture_of
 
     architecture = architecture_of(result).name  # a repository that is no captioner fails here, named
     if args.json:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from captioner.models.cached_decoder import (DecoderState, attend_own_cache, attend_per_image, grow_cache,
-                                             log_probs_of, start_state)
+from captioner.models.decoder_step import (DecoderState, attend_own_cache, attend_per_image, grow_cache,
+                                           log_probs_of, start_state)
 
 
 class Gpt2ImageDecoder:

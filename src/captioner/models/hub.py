@@ -213,7 +213,7 @@ def _network_error(model_id: str, error: Exception) -> Exception:
 
 def convert_to_safetensors(source: Path, target: Path) -> Path:
     """Write a safetensors copy of a ``pytorch_model.bin`` model folder to ``target`` (all or nothing)."""
-    from captioner.models.image_to_text import architecture_of
+    from captioner.models.architectures import architecture_of
 
     with staged_folder(target) as staging:
         # transformers reads .bin files with torch.load(weights_only=True): tensors only, no code.
@@ -231,7 +231,7 @@ def cached_models(cache_dir: str | os.PathLike | None = None) -> list[dict]:
     from huggingface_hub import constants, scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
-    from captioner.models.image_to_text import architecture_name
+    from captioner.models.architectures import architecture_name
     from captioner.models.pretrained import known_model
 
     root = Path(cache_dir or constants.HF_HUB_CACHE)

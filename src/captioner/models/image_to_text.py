@@ -1,7 +1,8 @@
 """The image-to-text kind: transformers captioners (ViT-GPT2, BLIP, GIT, Florence-2) behind one interface.
 
 A model is a ``save_pretrained`` folder (safetensors weights, configuration, image processor, tokenizer).
-Its architecture is read from ``config.json`` (``model_type``) and looked up in :data:`ARCHITECTURES`, a
+Its architecture is read from ``config.json`` (``model_type``) and looked up in
+:data:`captioner.models.architectures.ARCHITECTURES`, a
 small table of what differs between them: the transformers class (native classes only, never remote
 code), the prompt the model takes, its default decoding, and whether ``captioner train`` fine-tunes it.
 Models load from a bundle (``captioner.json`` + ``model/``), a plain folder, the local hub cache or the
@@ -24,7 +25,6 @@ both apply the same word limit. The precision is :mod:`captioner.models.precisio
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -34,7 +34,9 @@ from typing import TYPE_CHECKING, Sequence
 from captioner import environment
 from captioner.config import VitGpt2Settings, settings_from_dict, settings_to_dict
 from captioner.errors import ModelError, OfflineError
-from captioner.models.base import Caption, Decoding, PromptOption, check_prompt
+from captioner.models.architectures import (ARCHITECTURES, Architecture, architecture_for_config,
+                                            architecture_of)
+from captioner.models.base import Caption, Decoding, check_prompt
 from captioner.models.bundle import BundleInfo
 from captioner.models.hub import (DEFAULT_MODEL_ID, download_pretrained, find_pretrained, hub_offline,
                                   local_model_folder, offline_hint)
@@ -50,76 +52,6 @@ MODEL_FOLDER = "model"  # the save_pretrained folder inside a bundle
 SETTINGS_KEY = "image_to_text"  # captioner.json: settings[SETTINGS_KEY] is an ImageToTextSettings
 LEGACY_SETTINGS_KEY = "vit_gpt2"  # where bundles of the vit-gpt2 kind kept the same settings
 DEFAULT_BATCH_SIZE = 8  # images per generate() call
-
-FLORENCE_TASKS = ("<CAPTION>", "<DETAILED_CAPTION>", "<MORE_DETAILED_CAPTION>")
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """What one transformers image-to-text architecture needs."""
-
-    name: str  # short name shown to users: "vit-gpt2", "blip", "git", "florence-2"
-    model_types: tuple[str, ...]  # config.json "model_type" values of this architecture
-    class_name: str  # the native transformers class that loads it
-    prompt: PromptOption | None  # the prompt it takes (None: none)
-    default_decoding: Decoding  # decoding when a bundle or request says nothing
-    not_fine_tuned: str = ""  # "" when `captioner train` fine-tunes it, else the reason it does not
-
-    def model_class(self):
-        import transformers
-
-        return getattr(transformers, self.class_name)
-
-    @property
-    def fine_tunable(self) -> bool:
-        return not self.not_fine_tuned
-
-
-ARCHITECTURES = {arch.name: arch for arch in (
-    Architecture("vit-gpt2", ("vision-encoder-decoder",), "VisionEncoderDecoderModel", None,
-                 Decoding(method="beam", beam_size=4, max_length=16, alternatives=3)),  # the original's
-    Architecture("blip", ("blip",), "BlipForConditionalGeneration",
-                 PromptOption("prefix", example="a photography of"),
-                 Decoding(method="beam", beam_size=3, max_length=20, alternatives=2)),  # the BLIP paper's beam 3
-    Architecture("git", ("git",), "GitForCausalLM", PromptOption("prefix", example="a photo of"),
-                 Decoding(method="beam", beam_size=4, max_length=20, alternatives=3)),  # the GIT paper's beam 4
-    Architecture("florence-2", ("florence2",), "Florence2ForConditionalGeneration",
-                 PromptOption("task", FLORENCE_TASKS, default="<CAPTION>", example="<DETAILED_CAPTION>"),
-                 Decoding(method="beam", beam_size=3, max_length=20, alternatives=2),  # its generation_config's 3
-                 not_fine_tuned="Florence-2 is a multi-task model whose captions come from task prompts over a "
-                                "577-token image sequence; fine-tuning it on captions alone would erode its other "
-                                "tasks, and its 768-pixel inputs make CPU fine-tuning impractical"),
-)}
-
-
-def architecture_for_config(config) -> Architecture:
-    """The architecture of a transformers configuration (or its ``config.json`` as a dict)."""
-    model_type = config.get("model_type") if isinstance(config, dict) else getattr(config, "model_type", None)
-    for architecture in ARCHITECTURES.values():
-        if model_type in architecture.model_types:
-            return architecture
-    supported = ", ".join(sorted(t for a in ARCHITECTURES.values() for t in a.model_types))
-    raise ModelError(f"model type {model_type!r} is not an image-to-text architecture captioner supports "
-                     f"(supported: {supported})")
-
-
-def architecture_name(folder: Path) -> str | None:
-    """The architecture's short name of a model folder, None when it is not a supported captioner."""
-    try:
-        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-        return architecture_for_config(config).name
-    except (OSError, ValueError, ModelError):
-        return None
-
-
-def architecture_of(folder: str | os.PathLike) -> Architecture:
-    path = Path(folder) / "config.json"
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ModelError(f"cannot read {path} ({error}); is {folder} a transformers model folder?") from None
-    return architecture_for_config(config)
-
 
 class _PixelInputsFilter(logging.Filter):
     """Drops transformers' warning about a missing attention mask: the encoder reads pixels, never padding."""

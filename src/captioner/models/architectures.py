@@ -1,0 +1,85 @@
+"""The transformers image-to-text architectures captioner supports, and how a model folder names its own.
+
+:data:`ARCHITECTURES` is a small table of what differs between them: the native transformers class (never
+remote code), the prompt the model takes, its default decoding, and whether ``captioner train`` fine-tunes
+it. A folder's architecture comes from its ``config.json`` (``model_type``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from captioner.errors import ModelError
+from captioner.models.base import Decoding, PromptOption
+
+FLORENCE_TASKS = ("<CAPTION>", "<DETAILED_CAPTION>", "<MORE_DETAILED_CAPTION>")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What one transformers image-to-text architecture needs."""
+
+    name: str  # short name shown to users: "vit-gpt2", "blip", "git", "florence-2"
+    model_types: tuple[str, ...]  # config.json "model_type" values of this architecture
+    class_name: str  # the native transformers class that loads it
+    prompt: PromptOption | None  # the prompt it takes (None: none)
+    default_decoding: Decoding  # decoding when a bundle or request says nothing
+    not_fine_tuned: str = ""  # "" when `captioner train` fine-tunes it, else the reason it does not
+
+    def model_class(self):
+        import transformers
+
+        return getattr(transformers, self.class_name)
+
+    @property
+    def fine_tunable(self) -> bool:
+        return not self.not_fine_tuned
+
+
+ARCHITECTURES = {arch.name: arch for arch in (
+    Architecture("vit-gpt2", ("vision-encoder-decoder",), "VisionEncoderDecoderModel", None,
+                 Decoding(method="beam", beam_size=4, max_length=16, alternatives=3)),  # the original's
+    Architecture("blip", ("blip",), "BlipForConditionalGeneration",
+                 PromptOption("prefix", example="a photography of"),
+                 Decoding(method="beam", beam_size=3, max_length=20, alternatives=2)),  # the BLIP paper's beam 3
+    Architecture("git", ("git",), "GitForCausalLM", PromptOption("prefix", example="a photo of"),
+                 Decoding(method="beam", beam_size=4, max_length=20, alternatives=3)),  # the GIT paper's beam 4
+    Architecture("florence-2", ("florence2",), "Florence2ForConditionalGeneration",
+                 PromptOption("task", FLORENCE_TASKS, default="<CAPTION>", example="<DETAILED_CAPTION>"),
+                 Decoding(method="beam", beam_size=3, max_length=20, alternatives=2),  # its generation_config's 3
+                 not_fine_tuned="Florence-2 is a multi-task model whose captions come from task prompts over a "
+                                "577-token image sequence; fine-tuning it on captions alone would erode its other "
+                                "tasks, and its 768-pixel inputs make CPU fine-tuning impractical"),
+)}
+
+
+def architecture_for_config(config) -> Architecture:
+    """The architecture of a transformers configuration (or its ``config.json`` as a dict)."""
+    model_type = config.get("model_type") if isinstance(config, dict) else getattr(config, "model_type", None)
+    for architecture in ARCHITECTURES.values():
+        if model_type in architecture.model_types:
+            return architecture
+    supported = ", ".join(sorted(t for a in ARCHITECTURES.values() for t in a.model_types))
+    raise ModelError(f"model type {model_type!r} is not an image-to-text architecture captioner supports "
+                     f"(supported: {supported})")
+
+
+def architecture_name(folder: Path) -> str | None:
+    """The architecture's short name of a model folder, None when it is not a supported captioner."""
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+        return architecture_for_config(config).name
+    except (OSError, ValueError, ModelError):
+        return None
+
+
+def architecture_of(folder: str | os.PathLike) -> Architecture:
+    path = Path(folder) / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelError(f"cannot read {path} ({error}); is {folder} a transformers model folder?") from None
+    return architecture_for_config(config)
