@@ -1,5 +1,5 @@
 """Access control (CAPTIONER_REQUIRE_KEYS): 401 without a key or with a wrong or revoked one, history
-isolation between keys, the admin key, page sign-in and sign-out with the session cookie's flags, the
+isolation between keys (history entries and caption jobs), the admin key, page sign-in and sign-out with the session cookie's flags, the
 open health checks, and `captioner keys`. Real app, real SQLite, keys made by the real key store."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import sqlite3
+import time
 
 import pytest
 from PIL import Image
@@ -135,6 +136,52 @@ def test_history_isolation_between_two_keys(app, keys):
     assert sorted(listing(keys["admin"])) == sorted([alice[1], bob])
     admin_export = client.get("/api/v1/history/export?format=csv", headers=bearer(keys["admin"])).text
     assert "alice's red square 1" in admin_export and "bob's red square" in admin_export
+
+
+@pytest.mark.slow
+def test_caption_jobs_belong_to_the_key_that_created_them(make_app, demo_models_dir, tmp_path):
+    app = make_app(demo_models_dir, database_url=f"sqlite:///{tmp_path / 'history.db'}", require_keys=True)
+    client = app.test_client()
+    store: KeyStore = app.extensions["captioner.keys"]
+    keys = {name: store.create(name, admin=name == "admin")[1] for name in ("alice", "bob", "admin")}
+
+    def start(key: str) -> str:
+        answer = client.post("/api/v1/jobs", headers=bearer(key), content_type="multipart/form-data",
+                             data={"images": [(io.BytesIO(image_bytes()), "p.png")]})
+        assert answer.status_code == 202, answer.json
+        return answer.json["id"]
+
+    try:
+        alice, bob = start(keys["alice"]), start(keys["bob"])
+        deadline = time.monotonic() + 120
+        while client.get(f"/api/v1/jobs/{alice}", headers=bearer(keys["alice"])).json["status"] != "done":
+            assert time.monotonic() < deadline, "alice's job did not finish"
+            time.sleep(0.05)
+        caption = client.get(f"/api/v1/jobs/{alice}", headers=bearer(keys["alice"])).json["items"][0]["caption"]
+        assert caption
+        for method, path, body in [("get", f"/api/v1/jobs/{alice}", None),
+                                   ("get", f"/api/v1/jobs/{alice}?format=csv", None),
+                                   ("get", f"/api/v1/jobs/{alice}?format=json", None),
+                                   ("patch", f"/api/v1/jobs/{alice}/items/0", {"caption": "bob's words"}),
+                                   ("post", f"/api/v1/jobs/{alice}/history", None)]:
+            answer = getattr(client, method)(path, headers=bearer(keys["bob"]), json=body)
+            assert answer.status_code == 404 and answer.json["error"]["code"] == "not_found", (method, path)
+        assert client.get(f"/api/v1/jobs/{bob}", headers=bearer(keys["alice"])).status_code == 404
+        assert client.get("/api/v1/history", headers=bearer(keys["bob"])).json["total"] == 0
+        # alice's job is untouched by bob's attempts and still hers to edit and save
+        mine = client.get(f"/api/v1/jobs/{alice}?format=json", headers=bearer(keys["alice"])).json
+        assert mine["items"][0]["caption"] == caption and not mine["items"][0]["edited"]
+        assert client.patch(f"/api/v1/jobs/{alice}/items/0", headers=bearer(keys["alice"]),
+                            json={"caption": "alice's words"}).status_code == 200
+        assert client.post(f"/api/v1/jobs/{alice}/history", headers=bearer(keys["alice"])).json["saved"] == 1
+        # the admin key sees and edits everyone's jobs
+        assert client.get(f"/api/v1/jobs/{bob}", headers=bearer(keys["admin"])).json["id"] == bob
+        assert "alice's words" in client.get(f"/api/v1/jobs/{alice}?format=csv", headers=bearer(keys["admin"])).text
+        assert client.patch(f"/api/v1/jobs/{alice}/items/0", headers=bearer(keys["admin"]),
+                            json={"caption": "checked"}).status_code == 200
+    finally:
+        app.extensions["captioner"].close()
+        app.extensions["captioner.history"].close()
 
 
 def csrf_token(page: str) -> str:

@@ -20,11 +20,12 @@ from sqlalchemy import text
 from captioner.history import make_thumbnail
 from captioner.history.db import (create_database_engine, create_session_factory, downgrade_database, table_names,
                                   upgrade_database)
+from captioner.history.jobs import JobStore
 from captioner.history.keys import KeyStore
 from captioner.history.models import Base
 from captioner.history.store import HistoryStore
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 @pytest.fixture(params=DATABASES)
@@ -85,6 +86,26 @@ def test_keys_migration_keeps_earlier_entries_as_the_shared_history(engine):
     assert current_revision(engine) == "0001"
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM history_entries")).scalar() == 2
+
+
+def test_job_owners_migration_keeps_jobs_and_their_items(engine):
+    upgrade_database(engine, "0003")
+    jobs = JobStore(create_session_factory(engine))
+    with engine.begin() as connection:  # a job of the 0003 schema, with one item
+        connection.execute(text("INSERT INTO caption_jobs (id, created_at, status, model, decoding, total, owner) "
+                                "VALUES ('old', :at, 'done', 'm', '{}', 1, 'host:1')"), {"at": datetime.now(timezone.utc)})
+        connection.execute(text("INSERT INTO caption_job_items (job_id, position, caption, alternatives, edited) "
+                                "VALUES ('old', 0, 'a red circle', '[]', false)"))
+    upgrade_database(engine)
+    assert jobs.get("old")["items"][0]["caption"] == "a red circle"  # no owner: the shared jobs, seen by admins
+    info, _key = KeyStore(create_session_factory(engine)).create("alice")
+    assert jobs.get("old", visible_to=info.id) is None
+    alices = jobs.create("m", {}, [{"file_name": "a.png"}], owner_key_id=info.id)
+    assert jobs.get(alices, visible_to=info.id)["id"] == alices and jobs.get(alices)["id"] == alices
+    downgrade_database(engine, "0003")
+    assert current_revision(engine) == "0003"
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM caption_job_items")).scalar() == 2
 
 
 def test_migrated_schema_matches_the_models(engine):

@@ -1,5 +1,6 @@
 """Background caption jobs in the database: created with their images' names, filled in as images are
-captioned, read by any server process, and marked failed when the process that ran them is gone."""
+captioned, read by any server process, and marked failed when the process that ran them is gone. A job
+belongs to the API key that created it, exactly as a history entry does (see :func:`visible`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from captioner.history.models import CaptionJob, CaptionJobItem
-from captioner.history.store import MAX_CAPTION, sanitize_file_name
+from captioner.history.store import MAX_CAPTION, sanitize_file_name, visible
 
 FINISHED = ("done", "failed")
 RESTARTED = ("the server stopped before this job finished (the uploaded images are kept only in memory); "
@@ -24,12 +25,12 @@ class JobStore:
     def __init__(self, session_factory: sessionmaker[Session]):
         self._sessions = session_factory
 
-    def create(self, model: str, decoding: dict, files: list[dict]) -> str:
+    def create(self, model: str, decoding: dict, files: list[dict], owner_key_id: int | None = None) -> str:
         """A new queued job; ``files`` are {"file_name", "sha256", "width", "height", "error"} per image."""
         job_id = uuid.uuid4().hex
         with self._sessions.begin() as session:
             session.add(CaptionJob(id=job_id, status="queued", model=model, decoding=decoding, total=len(files),
-                                   owner=_owner()))
+                                   owner=_owner(), owner_key_id=owner_key_id))
             for position, item in enumerate(files):
                 session.add(CaptionJobItem(job_id=job_id, position=position, alternatives=[], edited=False,
                                            file_name=sanitize_file_name(item.get("file_name")),
@@ -47,22 +48,25 @@ class JobStore:
             session.execute(update(CaptionJobItem).where(CaptionJobItem.job_id == job_id,
                                                          CaptionJobItem.position == position).values(**values))
 
-    def edit_caption(self, job_id: str, position: int, caption: str) -> dict | None:
+    def edit_caption(self, job_id: str, position: int, caption: str, visible_to: int | None = None) -> dict | None:
         caption = caption.strip() if isinstance(caption, str) else ""
         if not caption or len(caption) > MAX_CAPTION:
             raise ValueError(f"the caption must be 1 to {MAX_CAPTION} characters of text")
         with self._sessions.begin() as session:
-            item = session.scalar(select(CaptionJobItem).where(CaptionJobItem.job_id == job_id,
-                                                               CaptionJobItem.position == position))
+            item = session.scalar(select(CaptionJobItem).join(CaptionJob)
+                                  .where(CaptionJobItem.job_id == job_id, CaptionJobItem.position == position,
+                                         visible(CaptionJob.owner_key_id, visible_to)))
             if item is None or item.error is not None:
                 return None
             item.caption, item.edited = caption, True
             return item_json(item)
 
-    def get(self, job_id: str) -> dict | None:
-        """The job with its items, in upload order; an unfinished job whose process is gone is failed first."""
+    def get(self, job_id: str, visible_to: int | None = None) -> dict | None:
+        """The job with its items, in upload order; an unfinished job whose process is gone is failed first.
+        None when there is no such job that ``visible_to`` may see."""
         with self._sessions.begin() as session:
-            job = session.get(CaptionJob, job_id)
+            job = session.scalar(select(CaptionJob).where(CaptionJob.id == job_id,
+                                                          visible(CaptionJob.owner_key_id, visible_to)))
             if job is None:
                 return None
             if job.status not in FINISHED and not _alive(job.owner):

@@ -91,6 +91,9 @@ class CaptionJob(Base):
     total: Mapped[int] = mapped_column(Integer)  # images in the job
     error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why the job failed
     owner: Mapped[str] = mapped_column(String(200))  # "host:pid" of the server process running it
+    # The API key that created it, as for history entries; None: created with access control off. No
+    # foreign key: keys are only ever revoked, and adding one would rebuild this table on SQLite (0004).
+    owner_key_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
 
 class CaptionJobItem(Base):

@@ -2,7 +2,8 @@
 
 Entries belong to the API key that saved them (``owner_key_id``; None when access control is off). Reading
 methods take ``visible_to``: a key id shows only that key's entries, None shows every entry (an admin key,
-or a server without keys). Saving checks the owner's :class:`HistoryQuota` in the same transaction.
+or a server without keys); :func:`visible` is that rule, for every table with an owner. Saving checks the
+owner's :class:`HistoryQuota` in the same transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Iterator
 
-from sqlalchemy import Engine, delete, func, or_, select
+from sqlalchemy import ColumnElement, Engine, delete, func, or_, select, true
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from captioner.errors import CaptionerError
@@ -169,9 +170,8 @@ class HistoryStore:
         return int(entries), int(used)
 
     def _matching(self, search: str = "", model: str = "", visible_to: int | None = None):
-        query = select(HistoryEntry).options(defer(HistoryEntry.thumbnail))
-        if visible_to is not None:
-            query = query.where(HistoryEntry.owner_key_id == visible_to)
+        query = (select(HistoryEntry).options(defer(HistoryEntry.thumbnail))
+                 .where(visible(HistoryEntry.owner_key_id, visible_to)))
         search = (search or "").strip().lower()
         if search:
             query = query.where(or_(func.lower(HistoryEntry.caption).contains(search, autoescape=True),
@@ -212,9 +212,8 @@ class HistoryStore:
 
     def models(self, visible_to: int | None = None) -> list[str]:
         """Names of the models that have entries, for a filter."""
-        query = select(HistoryEntry.model).distinct().order_by(HistoryEntry.model)
-        if visible_to is not None:
-            query = query.where(HistoryEntry.owner_key_id == visible_to)
+        query = (select(HistoryEntry.model).distinct().where(visible(HistoryEntry.owner_key_id, visible_to))
+                 .order_by(HistoryEntry.model))
         with self._sessions() as session:
             return list(session.scalars(query))
 
@@ -223,8 +222,9 @@ class HistoryStore:
         """Store (or replace) translations of an entry's caption, e.g. ``{"de": "ein roter Kreis"}``."""
         checked = _check_translations(translations)
         with self._sessions.begin() as session:
-            entry = session.get(HistoryEntry, entry_id, options=[defer(HistoryEntry.thumbnail)])
-            if entry is None or (visible_to is not None and entry.owner_key_id != visible_to):
+            entry = session.scalars(select(HistoryEntry).options(defer(HistoryEntry.thumbnail))
+                                    .where(_entry(entry_id, visible_to))).first()
+            if entry is None:
                 return None
             entry.translations = {**(entry.translations or {}), **checked}
             session.flush()
@@ -249,11 +249,13 @@ def _usage(owner_key_id: int | None):
     return select(func.count(), func.coalesce(func.sum(func.length(HistoryEntry.thumbnail)), 0)).where(owned)
 
 
+def visible(owner_key_id: ColumnElement, visible_to: int | None) -> ColumnElement[bool]:
+    """The rows whose ``owner_key_id`` column ``visible_to`` may see: that key's own; every row for None."""
+    return true() if visible_to is None else owner_key_id == visible_to
+
+
 def _entry(entry_id: int, visible_to: int | None):
-    condition = HistoryEntry.id == entry_id
-    if visible_to is not None:
-        condition = condition & (HistoryEntry.owner_key_id == visible_to)
-    return condition
+    return (HistoryEntry.id == entry_id) & visible(HistoryEntry.owner_key_id, visible_to)
 
 
 def _csv_cell(value) -> str:

@@ -5,6 +5,7 @@ still get their turn) and ``GET /api/v1/jobs/ID`` tells the status and the resul
 Each image has the same limits as a single upload (MAX_UPLOAD_MB, the pixel limit, the formats); one that
 fails them gets an error in the results while the others are captioned. Jobs and results live in the
 database; the uploads only in this process's memory, so a job whose server stopped is reported failed.
+A job belongs to the caller's API key like a history entry: another key gets 404 for it, an admin key sees it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from captioner.collections.local import upright_size
 from captioner.history.jobs import JobStore
 from captioner.web.errors import ApiError, from_domain
+from captioner.web.history import caller
 from captioner.web.uploads import MAX_SIDE, read_decoding
 
 log = logging.getLogger(__name__)
@@ -146,7 +148,7 @@ def create_job():
                 entry["error"] = str(error)
         files.append(entry)
     store = runner().store
-    job_id = store.create(loaded.name, decoding.to_dict(), files)
+    job_id = store.create(loaded.name, decoding.to_dict(), files, owner_key_id=caller().owner_key_id)
     if images:
         runner().submit(QueuedJob(job_id, loaded.name, decoding, images))
     else:
@@ -158,7 +160,7 @@ def create_job():
 
 
 def job_or_404(job_id: str) -> dict:
-    job = runner().store.get(job_id)
+    job = runner().store.get(job_id, visible_to=caller().visible_to)
     if job is None:
         raise ApiError("not_found", f"no job {job_id[:40]!r}; jobs are listed by the id POST /api/v1/jobs returned", 404)
     return job
@@ -194,7 +196,7 @@ def edit_caption(job_id: str, index: int):
     job_or_404(job_id)
     body = request.get_json(silent=True) or {}
     try:
-        item = runner().store.edit_caption(job_id, index, body.get("caption"))
+        item = runner().store.edit_caption(job_id, index, body.get("caption"), visible_to=caller().visible_to)
     except ValueError as error:
         raise ApiError("bad_request", str(error)) from None
     if item is None:
@@ -209,7 +211,7 @@ def save_to_history(job_id: str):
     if origin and origin.rstrip("/") != request.host_url.rstrip("/"):
         raise ApiError("forbidden", "requests from other sites may not save to the history", 403)
     from captioner.history.store import QuotaExceeded
-    from captioner.web.history import caller, history_store, quota
+    from captioner.web.history import history_store, quota
 
     job = job_or_404(job_id)
     thumbnails = runner().store.thumbnails(job_id)
