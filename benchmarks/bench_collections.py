@@ -114,8 +114,8 @@ def run(quick: bool) -> list[dict]:
             mine = ours(captioner, decoding, work / "photos", work / f"{label}.jsonl")
             rows.append(figure(f"folder captioning, {label}: collection engine vs one-image loop", mine, baseline,
                                "images/s", True, f"{PHOTOS} JPEGs {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}, batch {BATCH}, "
-                               f"{decoding.method} max {decoding.max_length}, random weights, CPU; shared 2-core "
-                               "machine, short runs: noisy"))
+                               f"{decoding.method} max {decoding.max_length}, random weights, CPU; the same model "
+                               "object on both sides"))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # each figure as soon as it is known
             if label == "DenseNet201 LSTM":
                 lstm = (captioner, decoding, mine)
