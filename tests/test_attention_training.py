@@ -134,10 +134,12 @@ def test_api_returns_the_maps_on_request(shapes_run, make_app):
 def test_an_interrupted_run_resumed_equals_an_uninterrupted_one(shapes_dataset, tmp_path):
     import keras
 
-    from captioner.models.attention import load_sequence_model
+    from captioner.models.lstm import load_sequence_model
     from captioner.training.attention import train_attention
     from captioner.models.bundle import run_folder
     from captioner.training.lstm import TrainingInterrupted
+
+    ATTENTION_NETWORK = "captioner.models.attention_network"  # registers its layers before loading
 
     class InterruptAfter(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -155,8 +157,8 @@ def test_an_interrupted_run_resumed_equals_an_uninterrupted_one(shapes_dataset, 
                         callbacks=[InterruptAfter()], **common)
     assert not (tmp_path / "resumed").exists() and run_folder(tmp_path / "resumed").is_dir()
     resumed = train_attention(tmp_path / "prepared", tmp_path / "resumed", resume=True, **common)
-    for a, b in zip(load_sequence_model(straight / "model.keras").get_weights(),
-                    load_sequence_model(resumed / "model.keras").get_weights()):
+    for a, b in zip(load_sequence_model(straight / "model.keras", ATTENTION_NETWORK).get_weights(),
+                    load_sequence_model(resumed / "model.keras", ATTENTION_NETWORK).get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     rows = [list(csv.DictReader(open(path / "history.csv"))) for path in (straight, resumed)]
     assert [r["val_loss"][:7] for r in rows[0]] == [r["val_loss"][:7] for r in rows[1]] and len(rows[0]) == 3

@@ -20,9 +20,10 @@ import numpy as np
 from captioner.data.text import Vocabulary
 from captioner.errors import ModelError
 from captioner.models.base import AttentionMaps, Caption, Decoding
-from captioner.models.bundle import BundleInfo, write_bundle_info
+from captioner.models.bundle import BundleInfo
 from captioner.models.decoding import Hypothesis, decode
-from captioner.models.lstm import MODEL_FILE, VOCAB_FILE, backbone_spec, default_decoding
+# write_bundle is the Keras kinds' one bundle writer (training finds it here through the kind's module)
+from captioner.models.lstm import backbone_spec, default_decoding, read_sequence_bundle, write_bundle  # noqa: F401
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -123,30 +124,10 @@ class AttentionCaptioner:
         return replace(caption, attention=maps)
 
 
-def load_sequence_model(path: str | os.PathLike):
-    """The trained Keras sequence model from ``model.keras``, without optimizer state, safely."""
-    import keras
-
-    from captioner.models import attention_network  # noqa: F401  (registers the custom layers)
-
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ModelError(f"cannot load {path}: {error}; the bundle is damaged, train or copy it again") from None
-
-
 def load(bundle_dir: str | os.PathLike, info: BundleInfo, with_backbone: bool = True) -> AttentionCaptioner:
     """Load an attention bundle (what :func:`captioner.load_captioner` calls for kind ``attention``)."""
     bundle_dir = Path(bundle_dir)
-    for required in (MODEL_FILE, VOCAB_FILE):
-        if not (bundle_dir / required).is_file():
-            raise ModelError(f"model bundle {bundle_dir} is incomplete: {required} is missing; train it again")
-    vocabulary = Vocabulary.load(bundle_dir / VOCAB_FILE)
-    model = load_sequence_model(bundle_dir / MODEL_FILE)
-    vocab_out = int(model.outputs[0].shape[-1])
-    if vocab_out != len(vocabulary):
-        raise ModelError(f"model bundle {bundle_dir} is inconsistent: the model predicts {vocab_out} words but "
-                         f"vocab.json holds {len(vocabulary)}; train it again")
+    vocabulary, model = read_sequence_bundle(bundle_dir, "captioner.models.attention_network")
     backbone = None
     if with_backbone:
         from captioner.features import load_backbone
@@ -156,17 +137,3 @@ def load(bundle_dir: str | os.PathLike, info: BundleInfo, with_backbone: bool = 
             raise ModelError(f"model bundle {bundle_dir} is inconsistent: its backbone gives grids of shape "
                              f"{backbone.shape}, the model reads {tuple(model.inputs[0].shape[1:])}")
     return AttentionCaptioner(info.name, info, model, vocabulary, backbone)
-
-
-def write_bundle(bundle_dir: str | os.PathLike, info: BundleInfo, model, vocabulary: Vocabulary, backbone=None) -> Path:
-    """Write a bundle's files into ``bundle_dir`` (a staging folder: the caller renames it when complete)."""
-    bundle_dir = Path(bundle_dir)
-    bundle_dir.mkdir(parents=True, exist_ok=True)
-    model.save(bundle_dir / MODEL_FILE)
-    vocabulary.save(bundle_dir / VOCAB_FILE)
-    if backbone is not None:
-        from captioner.features import save_backbone
-
-        save_backbone(backbone, bundle_dir)
-    write_bundle_info(bundle_dir, info)
-    return bundle_dir

@@ -9,6 +9,7 @@ turns each embedding into an image vector and LSTM state once, then spends one L
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -101,16 +102,32 @@ class LstmCaptioner:
         return Caption.from_ranked([(self.vocabulary.decode(h.tokens), h.log_prob) for h in hypotheses], decoding)
 
 
-def load_sequence_model(path: str | os.PathLike):
-    """The trained Keras sequence model from ``model.keras``, without optimizer state, safely."""
+def load_sequence_model(path: str | os.PathLike, network_module: str = "captioner.models.lstm_network"):
+    """The trained Keras sequence model from ``model.keras``, without optimizer state, safely.
+
+    ``network_module`` is the kind's network module, imported first because it registers the custom layers.
+    """
     import keras
 
-    from captioner.models import lstm_network  # noqa: F401  (registers the custom layers)
-
+    importlib.import_module(network_module)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, TypeError) as error:
         raise ModelError(f"cannot load {path}: {error}; the bundle is damaged, train or copy it again") from None
+
+
+def read_sequence_bundle(bundle_dir: Path, network_module: str):
+    """(vocabulary, Keras model) of a bundle of a Keras kind (``lstm``, ``attention``), checked for consistency."""
+    for required in (MODEL_FILE, VOCAB_FILE):
+        if not (bundle_dir / required).is_file():
+            raise ModelError(f"model bundle {bundle_dir} is incomplete: {required} is missing; train it again")
+    vocabulary = Vocabulary.load(bundle_dir / VOCAB_FILE)
+    model = load_sequence_model(bundle_dir / MODEL_FILE, network_module)
+    vocab_out = int(model.outputs[0].shape[-1])
+    if vocab_out != len(vocabulary):
+        raise ModelError(f"model bundle {bundle_dir} is inconsistent: the model predicts {vocab_out} words but "
+                         f"vocab.json holds {len(vocabulary)}; train it again")
+    return vocabulary, model
 
 
 def lstm_settings(info: BundleInfo) -> LstmSettings:
@@ -120,15 +137,7 @@ def lstm_settings(info: BundleInfo) -> LstmSettings:
 def load(bundle_dir: str | os.PathLike, info: BundleInfo, with_backbone: bool = True) -> LstmCaptioner:
     """Load an LSTM bundle (what :func:`captioner.load_captioner` calls for kind ``lstm``)."""
     bundle_dir = Path(bundle_dir)
-    for required in (MODEL_FILE, VOCAB_FILE):
-        if not (bundle_dir / required).is_file():
-            raise ModelError(f"model bundle {bundle_dir} is incomplete: {required} is missing; train it again")
-    vocabulary = Vocabulary.load(bundle_dir / VOCAB_FILE)
-    model = load_sequence_model(bundle_dir / MODEL_FILE)
-    vocab_out = int(model.outputs[0].shape[-1])
-    if vocab_out != len(vocabulary):
-        raise ModelError(f"model bundle {bundle_dir} is inconsistent: the model predicts {vocab_out} words but "
-                         f"vocab.json holds {len(vocabulary)}; train it again")
+    vocabulary, model = read_sequence_bundle(bundle_dir, "captioner.models.lstm_network")
     backbone = None
     if with_backbone:
         from captioner.features import load_backbone
@@ -151,7 +160,7 @@ def backbone_spec(info: BundleInfo):
 
 
 def write_bundle(bundle_dir: str | os.PathLike, info: BundleInfo, model, vocabulary: Vocabulary, backbone=None) -> Path:
-    """Write a bundle's files into ``bundle_dir`` (a staging folder: the caller renames it when complete)."""
+    """Write a Keras kind's bundle files into ``bundle_dir`` (a staging folder: the caller renames it when complete)."""
     bundle_dir = Path(bundle_dir)
     bundle_dir.mkdir(parents=True, exist_ok=True)
     model.save(bundle_dir / MODEL_FILE)
