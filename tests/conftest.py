@@ -141,3 +141,13 @@ def shapes_dataset(tmp_path_factory) -> Path:
     from captioner.data.shapes import write_shapes_dataset
 
     return write_shapes_dataset(tmp_path_factory.mktemp("shapes") / "shapes", images=60, seed=7)
+
+
+@pytest.fixture(scope="session")
+def prepared_shapes(shapes_dataset, tmp_path_factory) -> Path:
+    """That data set prepared with the default settings (``captioner data prepare``), shared; read-only."""
+    from captioner.data.prepare import prepare_dataset
+
+    folder = tmp_path_factory.mktemp("prepared") / "shapes"
+    prepare_dataset(shapes_dataset, folder)
+    return folder

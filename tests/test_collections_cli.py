@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from support import ROOT
-from support.cli import assert_clean_failure, run_cli, run_main
+from support.cli import assert_clean_failure, run_main
 
 pytest.importorskip("keras")
 

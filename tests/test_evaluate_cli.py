@@ -11,12 +11,8 @@ from support.cli import assert_clean_failure, run_main
 
 
 @pytest.fixture(scope="module")
-def prepared(shapes_dataset, tmp_path_factory) -> Path:
-    from captioner.data.prepare import prepare_dataset
-
-    folder = tmp_path_factory.mktemp("prepared") / "shapes"
-    prepare_dataset(shapes_dataset, folder)
-    return folder
+def prepared(prepared_shapes) -> Path:
+    return prepared_shapes
 
 
 def test_items(prepared: Path, split: str = "test") -> list[dict]:

@@ -15,12 +15,8 @@ from captioner.evaluation.tokenize import java_available
 
 
 @pytest.fixture(scope="module")
-def prepared(shapes_dataset, tmp_path_factory) -> PreparedData:
-    from captioner.data.prepare import prepare_dataset
-
-    folder = tmp_path_factory.mktemp("prepared") / "shapes"
-    prepare_dataset(shapes_dataset, folder)
-    return PreparedData(folder)
+def prepared(prepared_shapes) -> PreparedData:
+    return PreparedData(prepared_shapes)
 
 
 def captions_of(prepared: PreparedData, pick, split: str = "test") -> dict[str, str]:

@@ -16,7 +16,6 @@ from support.tiny_vit_gpt2 import single_thread  # noqa: E402
 
 from captioner import load_captioner  # noqa: E402
 from captioner.config import ImageToTextSettings  # noqa: E402
-from captioner.data.prepare import prepare_dataset  # noqa: E402
 from captioner.data.prepared import PreparedData  # noqa: E402
 from captioner.errors import ModelError  # noqa: E402
 from captioner.evaluation import evaluate_captioner  # noqa: E402
@@ -34,10 +33,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def prepared(shapes_dataset, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("prepared") / "shapes"
-    prepare_dataset(shapes_dataset, folder)
-    return folder
+def prepared(prepared_shapes):
+    return prepared_shapes
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from captioner.config import DataSettings, TrainingSettings  # noqa: E402
-from captioner.data.prepare import prepare_dataset  # noqa: E402
+from captioner.config import TrainingSettings  # noqa: E402
 from captioner.data.prepared import PreparedData  # noqa: E402
 from captioner.errors import CaptionerError  # noqa: E402
 from captioner.features import BackboneSpec, ensure_features  # noqa: E402
@@ -25,10 +24,8 @@ TINY = {"image_units": 16, "embedding_dim": 16, "lstm_units": 16, "dense_units":
 
 
 @pytest.fixture(scope="module")
-def prepared(shapes_dataset, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("prepared") / "shapes"
-    prepare_dataset(shapes_dataset, folder, DataSettings())
-    return PreparedData(folder)
+def prepared(prepared_shapes):
+    return PreparedData(prepared_shapes)
 
 
 @pytest.fixture(scope="module")

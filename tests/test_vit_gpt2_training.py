@@ -15,7 +15,6 @@ from support.tiny_vit_gpt2 import single_thread, save_encoder_and_decoder, save_
 
 from captioner import load_captioner  # noqa: E402
 from captioner.config import VitGpt2Settings  # noqa: E402
-from captioner.data.prepare import prepare_dataset  # noqa: E402
 from captioner.data.prepared import PreparedData  # noqa: E402
 from captioner.evaluation import evaluate_captioner  # noqa: E402
 from captioner.models.bundle import list_bundles, read_bundle_info, run_folder  # noqa: E402
@@ -33,10 +32,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def prepared(shapes_dataset, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("prepared") / "shapes"
-    prepare_dataset(shapes_dataset, folder)
-    return folder
+def prepared(prepared_shapes):
+    return prepared_shapes
 
 
 @pytest.fixture(scope="module")
