@@ -82,12 +82,12 @@ def caption_latency(quick: bool) -> dict:
     import keras
 
     from captioner.data.text import Vocabulary
-    from captioner.models.attention import AttentionCaptioner
-    from captioner.models.attention_network import build_sequence_model as attention_network
+    from captioner.models.keras.attention import AttentionCaptioner
+    from captioner.models.keras.attention_network import build_sequence_model as attention_network
     from captioner.models.base import Decoding
     from captioner.models.bundle import BundleInfo
-    from captioner.models.lstm import LstmCaptioner
-    from captioner.models.lstm_network import build_sequence_model as lstm_network
+    from captioner.models.keras.lstm import LstmCaptioner
+    from captioner.models.keras.lstm_network import build_sequence_model as lstm_network
 
     keras.utils.set_random_seed(1)
     vocabulary = Vocabulary(["<pad>", "<unk>", "startseq", "endseq", *(f"w{i}" for i in range(VOCAB - 4))],

@@ -6,8 +6,8 @@ BERT-base text decoder with cross-attention, 30524 tokens) with random weights b
 so no download is needed. Both sides get the same preprocessed pixels and decode with beam search, 4
 beams, 15 new tokens (``generate(pixel_values, num_beams=4, max_length=16)``, the prompt token counted).
 - baseline: ``model.generate`` in float32, one image per call.
-- ours: :func:`captioner.models.cached_decoder.decode_pixels` over 8 images at once, in the precision
-  chosen for this machine (:mod:`captioner.models.precision`).
+- ours: :func:`captioner.models.transformers.cached_decoder.decode_pixels` over 8 images at once, in the precision
+  chosen for this machine (:mod:`captioner.models.transformers.precision`).
 Every side runs on the same torch thread count: torch's default, or ``BENCH_THREADS``.
 """
 
@@ -30,9 +30,9 @@ def run(quick: bool) -> list[dict]:
     from transformers import BlipConfig, BlipForConditionalGeneration
 
     from captioner.models.base import Decoding
-    from captioner.models.cached_decoder import cached_decoder_for, decode_pixels
-    from captioner.models.precision import apply_precision, resolve_precision
-    from captioner.models.word_limit import WordLimit
+    from captioner.models.transformers.cached_decoder import cached_decoder_for, decode_pixels
+    from captioner.models.transformers.precision import apply_precision, resolve_precision
+    from captioner.models.transformers.word_limit import WordLimit
 
     threads = bench_threads()
     torch.manual_seed(0)

@@ -50,8 +50,8 @@ def densenet_lstm():
     from captioner.data.text import Vocabulary
     from captioner.features import BackboneSpec, build_backbone
     from captioner.models.bundle import BundleInfo
-    from captioner.models.lstm import LstmCaptioner
-    from captioner.models.lstm_network import build_sequence_model
+    from captioner.models.keras.lstm import LstmCaptioner
+    from captioner.models.keras.lstm_network import build_sequence_model
 
     keras.utils.set_random_seed(1)
     vocabulary = Vocabulary(["<pad>", "<unk>", "startseq", "endseq", *(f"w{i}" for i in range(VOCAB - 4))],
@@ -67,7 +67,7 @@ def vit_gpt2():
     from bench_vit_gpt2 import full_size_parts
 
     from captioner.models.bundle import BundleInfo
-    from captioner.models.image_to_text import ImageToTextCaptioner, ModelParts
+    from captioner.models.transformers.image_to_text import ImageToTextCaptioner, ModelParts
 
     return ImageToTextCaptioner(ModelParts(*full_size_parts()), BundleInfo(kind="image-to-text", name="vit-gpt2-random"),
                                 precision="float32")
@@ -151,7 +151,7 @@ def ray_row(captioner, decoding, local_rate: float, work: Path, quick: bool) -> 
 def write_lstm_bundle(captioner, folder: Path) -> Path:
     """The benchmark's LSTM as a bundle (its random backbone saved with it), so a Ray actor loads the same model."""
     from captioner.models.bundle import BundleInfo
-    from captioner.models.lstm import write_bundle
+    from captioner.models.keras.lstm import write_bundle
 
     spec = captioner.backbone.spec.to_dict() if hasattr(captioner.backbone, "spec") else {"name": "densenet201",
                                                                                              "weights": "none"}

@@ -106,7 +106,7 @@ def bench_one(name: str, quick: bool, images, default_threads: int) -> list[dict
     import torch
 
     from captioner.models.bundle import BundleInfo
-    from captioner.models.image_to_text import ImageToTextCaptioner, ModelParts
+    from captioner.models.transformers.image_to_text import ImageToTextCaptioner, ModelParts
 
     torch.manual_seed(0)
     model, processor = BUILDERS[name]()

@@ -113,8 +113,8 @@ def caption_latency(quick: bool) -> dict:
     from captioner.data.text import Vocabulary
     from captioner.models.base import Decoding
     from captioner.models.bundle import BundleInfo
-    from captioner.models.lstm import LstmCaptioner
-    from captioner.models.lstm_network import build_sequence_model
+    from captioner.models.keras.lstm import LstmCaptioner
+    from captioner.models.keras.lstm_network import build_sequence_model
 
     keras.utils.set_random_seed(1)
     model = build_sequence_model(_settings(), seed=1)

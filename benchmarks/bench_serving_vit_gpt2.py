@@ -27,7 +27,7 @@ def models_folder() -> Path:
         from bench_vit_gpt2 import full_size_parts
 
         from captioner.models.bundle import BundleInfo
-        from captioner.models.vit_gpt2 import ModelParts, write_bundle
+        from captioner.models.transformers.vit_gpt2 import ModelParts, write_bundle
 
         write_bundle(folder / "vit-gpt2-random", ModelParts(*full_size_parts()),
                      BundleInfo(kind="vit-gpt2", name="vit-gpt2-random", dataset="random", backbone="vit-base"))

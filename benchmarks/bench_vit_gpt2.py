@@ -103,7 +103,7 @@ def run(quick: bool) -> list[dict]:
 
     from captioner.models.base import Decoding
     from captioner.models.bundle import BundleInfo
-    from captioner.models.vit_gpt2 import ModelParts, VitGpt2Captioner, generation_arguments
+    from captioner.models.transformers.vit_gpt2 import ModelParts, VitGpt2Captioner, generation_arguments
 
     threads = bench_threads()
     model, processor, tokenizer = full_size_parts()

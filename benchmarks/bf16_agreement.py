@@ -34,8 +34,8 @@ def measure(images: int = 400, epochs: int = 6) -> dict:
     from captioner.data.shapes import write_shapes_dataset
     from captioner.models.base import Decoding
     from captioner.models.bundle import read_bundle_info
-    from captioner.models.precision import cpu_has_native_bfloat16
-    from captioner.models.vit_gpt2 import VitGpt2Captioner, decoding_for, load_model_folder, settings_of
+    from captioner.models.transformers.precision import cpu_has_native_bfloat16
+    from captioner.models.transformers.vit_gpt2 import VitGpt2Captioner, decoding_for, load_model_folder, settings_of
     from captioner.training.vit_gpt2 import train_vit_gpt2
 
     started = time.perf_counter()

@@ -21,9 +21,9 @@ def main(precision: str = "bfloat16", images: int = 1, threads: int = 1) -> None
 
     from bench_vit_gpt2 import full_size_parts, photos
     from captioner.models.base import Decoding
-    from captioner.models.cached_decoder import cached_decoder_for, decode_pixels
-    from captioner.models.precision import apply_precision
-    from captioner.models.word_limit import WordLimit
+    from captioner.models.transformers.cached_decoder import cached_decoder_for, decode_pixels
+    from captioner.models.transformers.precision import apply_precision
+    from captioner.models.transformers.word_limit import WordLimit
 
     torch.set_num_threads(threads)
     model, processor, _ = full_size_parts()

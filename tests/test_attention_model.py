@@ -11,7 +11,7 @@ pytestmark = pytest.mark.backend
 
 keras = pytest.importorskip("keras")
 
-from captioner.models import attention_network as network  # noqa: E402
+from captioner.models.keras import attention_network as network  # noqa: E402
 
 SETTINGS = AttentionSettings(vocab_size=30, max_length=9, grid_cells=9, annotation_dim=6, embedding_dim=8,
                              lstm_units=10, attention_units=7, dropout=0.3, penalty=1.0)

@@ -134,12 +134,12 @@ def test_api_returns_the_maps_on_request(shapes_run, make_app):
 def test_an_interrupted_run_resumed_equals_an_uninterrupted_one(shapes_dataset, tmp_path):
     import keras
 
-    from captioner.models.lstm import load_sequence_model
+    from captioner.models.keras.lstm import load_sequence_model
     from captioner.training.attention import train_attention
     from captioner.models.bundle import run_folder
     from captioner.training.lstm import TrainingInterrupted
 
-    ATTENTION_NETWORK = "captioner.models.attention_network"  # registers its layers before loading
+    ATTENTION_NETWORK = "captioner.models.keras.attention_network"  # registers its layers before loading
 
     class InterruptAfter(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):

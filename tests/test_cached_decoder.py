@@ -18,11 +18,11 @@ from support.tiny_vit_gpt2 import single_thread, tiny_parts  # noqa: E402
 from captioner.data.shapes import make_picture  # noqa: E402
 from captioner.models.base import Decoding  # noqa: E402
 from captioner.models.bundle import BundleInfo  # noqa: E402
-from captioner.models.cached_decoder import TORCH_STATE, cached_decoder_for, decode_pixels  # noqa: E402
+from captioner.models.transformers.cached_decoder import TORCH_STATE, cached_decoder_for, decode_pixels  # noqa: E402
 from captioner.models.decoding import StateOps, decode  # noqa: E402
-from captioner.models.precision import PRECISION_ENV, cpu_has_native_bfloat16, resolve_precision  # noqa: E402
-from captioner.models.vit_gpt2 import ModelParts, VitGpt2Captioner, generation_arguments, sequence_log_probs  # noqa: E402
-from captioner.models.word_limit import WordLimit  # noqa: E402
+from captioner.models.transformers.precision import PRECISION_ENV, cpu_has_native_bfloat16, resolve_precision  # noqa: E402
+from captioner.models.transformers.vit_gpt2 import ModelParts, VitGpt2Captioner, generation_arguments, sequence_log_probs  # noqa: E402
+from captioner.models.transformers.word_limit import WordLimit  # noqa: E402
 
 DECODINGS = {  # max_length in words: the word limit turns it into a token budget and a rule
     "greedy": Decoding(max_length=8),

@@ -31,8 +31,8 @@ def lstm_kind():
     from captioner.config import LstmSettings
     from captioner.data.text import Vocabulary
     from captioner.features import BackboneSpec, build_backbone
-    from captioner.models import lstm_network
-    from captioner.models.lstm import LstmCaptioner
+    from captioner.models.keras import lstm_network
+    from captioner.models.keras.lstm import LstmCaptioner
 
     backbone = build_backbone(BackboneSpec("thumbnail"))
     settings = LstmSettings(vocab_size=30, max_length=10, feature_dim=backbone.dim)
@@ -61,7 +61,7 @@ def vit_gpt2_kind():
     torch = pytest.importorskip("torch")
     from support.tiny_vit_gpt2 import tiny_parts
 
-    from captioner.models.vit_gpt2 import ModelParts, VitGpt2Captioner
+    from captioner.models.transformers.vit_gpt2 import ModelParts, VitGpt2Captioner
 
     parts = ModelParts(*tiny_parts(seed=1, decoder_init=0.5))
     captioner = VitGpt2Captioner(parts, BundleInfo(kind="vit-gpt2", name="tiny-vit-gpt2"), device="cpu")
@@ -84,8 +84,8 @@ def attention_kind():
     from captioner.config import AttentionSettings
     from captioner.data.text import Vocabulary
     from captioner.features import BackboneSpec, build_backbone
-    from captioner.models import attention_network
-    from captioner.models.attention import AttentionCaptioner
+    from captioner.models.keras import attention_network
+    from captioner.models.keras.attention import AttentionCaptioner
 
     backbone = build_backbone(BackboneSpec("thumbnail", image_size=24, grid=True))
     settings = AttentionSettings(vocab_size=30, max_length=10, grid_cells=36, annotation_dim=backbone.dim,
@@ -145,8 +145,8 @@ def test_a_sub_word_tokenizer_still_counts_words(images):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from captioner.models.vit_gpt2 import ModelParts, VitGpt2Captioner
-    from captioner.models.word_limit import word_start_table
+    from captioner.models.transformers.vit_gpt2 import ModelParts, VitGpt2Captioner
+    from captioner.models.transformers.word_limit import word_start_table
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

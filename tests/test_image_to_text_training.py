@@ -20,7 +20,7 @@ from captioner.data.prepared import PreparedData  # noqa: E402
 from captioner.errors import ModelError  # noqa: E402
 from captioner.evaluation import evaluate_captioner  # noqa: E402
 from captioner.models.bundle import read_bundle_info  # noqa: E402
-from captioner.models.image_to_text import load_model_folder  # noqa: E402
+from captioner.models.transformers.image_to_text import load_model_folder  # noqa: E402
 from captioner.training.image_to_text import CaptionPairs, collate_for, train_image_to_text  # noqa: E402
 
 SETTINGS = dict(epochs=6, batch_size=16, learning_rate=3e-3, patience=3, num_beams=0, max_length=0)

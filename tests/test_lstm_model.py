@@ -12,8 +12,8 @@ pytestmark = pytest.mark.backend
 
 keras = pytest.importorskip("keras")
 
-from captioner.models import lstm_network as network  # noqa: E402
-from captioner.models.lstm import LstmCaptioner, load, load_sequence_model, write_bundle  # noqa: E402
+from captioner.models.keras import lstm_network as network  # noqa: E402
+from captioner.models.keras.lstm import LstmCaptioner, load, load_sequence_model, write_bundle  # noqa: E402
 
 SETTINGS = LstmSettings(vocab_size=40, max_length=9, feature_dim=1920)
 

@@ -93,7 +93,7 @@ class InterruptAfter(keras.callbacks.Callback):
 
 
 def bundle_weights(bundle):
-    from captioner.models.lstm import load_sequence_model
+    from captioner.models.keras.lstm import load_sequence_model
 
     return load_sequence_model(bundle / "model.keras").get_weights()
 

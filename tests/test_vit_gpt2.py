@@ -20,7 +20,7 @@ from captioner.data.shapes import describe, make_picture  # noqa: E402
 from captioner.errors import ModelError, OfflineError  # noqa: E402
 from captioner.models.base import Decoding  # noqa: E402
 from captioner.models.bundle import BundleInfo  # noqa: E402
-from captioner.models.vit_gpt2 import (ModelParts, VitGpt2Captioner, download_pretrained,  # noqa: E402
+from captioner.models.transformers.vit_gpt2 import (ModelParts, VitGpt2Captioner, download_pretrained,  # noqa: E402
                                        load_pretrained, write_bundle)
 
 # A random decoder with a wide weight scale: varied word choices, long captions that repeat themselves.
@@ -233,7 +233,7 @@ def test_uncached_model_offline_is_one_clear_error_quickly(tmp_path, monkeypatch
 
 
 def test_pretrained_alias_offline_without_cache_raises_offline_error(monkeypatch):
-    from captioner.models.hub import DEFAULT_MODEL_ID, find_pretrained
+    from captioner.models.transformers.hub import DEFAULT_MODEL_ID, find_pretrained
 
     if find_pretrained(DEFAULT_MODEL_ID) is not None:
         pytest.skip("the pretrained model is cached on this machine")

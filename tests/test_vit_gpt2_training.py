@@ -18,7 +18,7 @@ from captioner.config import VitGpt2Settings  # noqa: E402
 from captioner.data.prepared import PreparedData  # noqa: E402
 from captioner.evaluation import evaluate_captioner  # noqa: E402
 from captioner.models.bundle import list_bundles, read_bundle_info, run_folder  # noqa: E402
-from captioner.models.vit_gpt2 import load_model_folder, load_pretrained  # noqa: E402
+from captioner.models.transformers.vit_gpt2 import load_model_folder, load_pretrained  # noqa: E402
 from captioner.training.image_to_text import CaptionPairs, collate_for, train_vit_gpt2  # noqa: E402
 
 SETTINGS = dict(epochs=8, batch_size=16, learning_rate=2e-3, patience=3, num_beams=3, max_length=16)

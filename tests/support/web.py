@@ -69,7 +69,7 @@ def tiny_vit_bundle(root: Path, name: str = "vit-tiny") -> Path:
     from support.tiny_vit_gpt2 import tiny_parts
 
     from captioner.models.bundle import BundleInfo
-    from captioner.models.vit_gpt2 import ModelParts, write_bundle
+    from captioner.models.transformers.vit_gpt2 import ModelParts, write_bundle
 
     parts = ModelParts(*tiny_parts(seed=1, decoder_init=0.5))
     return write_bundle(root / name, parts, BundleInfo(kind="vit-gpt2", name=name, dataset="shapes",

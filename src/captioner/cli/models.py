@@ -75,8 +75,8 @@ def list_models(args) -> int:
 def downloaded_models() -> list[dict]:
     """The pretrained image-to-text models in the hub cache, with their published quality when known."""
     try:
-        from captioner.models.hub import cached_models
-        from captioner.models.pretrained import known_model
+        from captioner.models.transformers.hub import cached_models
+        from captioner.models.transformers.pretrained import known_model
     except ImportError:  # without the transformers extra there is no hub cache to read
         return []
     rows = []
@@ -88,15 +88,15 @@ def downloaded_models() -> list[dict]:
 
 def download_model(args) -> int:
     try:
-        from captioner.models.hub import download_pretrained
-        from captioner.models.pretrained import hub_reference
+        from captioner.models.transformers.hub import download_pretrained
+        from captioner.models.transformers.pretrained import hub_reference
     except ImportError as error:
         from captioner.errors import ModelError
 
         raise ModelError(f"pretrained model support is not available here ({error}); install captioner[vit]") from None
     model_id, revision = hub_reference(args.model)
     result = download_pretrained(model_id, revision=revision)
-    from captioner.models.architectures import architecture_of
+    from captioner.models.transformers.architectures import architecture_of
 
     architecture = architecture_of(result).name  # a repository that is no captioner fails here, named
     if args.json:

@@ -27,8 +27,14 @@ if TYPE_CHECKING:
 
     from captioner.models.bundle import BundleInfo
 
-DECODING_METHODS = ("greedy", "beam")
+DECODING_METHODS = ("greedy", "beam", "sample")
 MAX_PROMPT_CHARACTERS = 200
+
+# What kind of text a caption is. Each model says which it can write (``Captioner.styles``); every front end
+# offers the same option (``--style``, ``style=``) and refuses a style the model cannot write.
+CAPTION_STYLES = ("caption", "alt-text", "detailed", "keywords")
+DEFAULT_STYLE = "caption"
+ALT_TEXT_CHARACTERS = 125  # the longest alt text (screen readers' and CMSs' common limit)
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ def check_prompt(captioner, prompt: str) -> str:
 class Decoding:
     """How to turn a model's word probabilities into a sentence."""
 
-    method: str = "greedy"  # "greedy" (the original's) or "beam"
+    method: str = "greedy"  # "greedy" (the original's), "beam", or "sample" (temperature and top_p)
     beam_size: int = 3  # beams kept per image when method == "beam"
     max_length: int = 20  # most words in a caption, not counting start and end markers
     length_penalty: float = 1.0  # beam score = log-prob / length**length_penalty (0 turns it off)
@@ -75,6 +81,10 @@ class Decoding:
     no_repeat_ngram_size: int = 0  # forbid repeating any n-gram of this size (0 = allowed)
     repetition_penalty: float = 1.0  # >1 makes already used words less likely (1 = off)
     prompt: str = ""  # the model's own prompt (BLIP's caption prefix, a Florence-2 task); "" = its default
+    temperature: float = 1.0  # method == "sample": log-probabilities divided by this before drawing (> 0)
+    top_p: float = 1.0  # method == "sample": draw from the smallest set of words holding this much probability
+    seed: int | None = None  # method == "sample": the same seed, image and model give the same caption
+    style: str = DEFAULT_STYLE  # one of CAPTION_STYLES: what kind of text to write
 
     def __post_init__(self) -> None:
         if self.method not in DECODING_METHODS:
@@ -93,6 +103,12 @@ class Decoding:
             raise ValueError("repetition penalty must be positive")
         if len(self.prompt) > MAX_PROMPT_CHARACTERS:
             raise ValueError(f"the prompt must be at most {MAX_PROMPT_CHARACTERS} characters")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be above 0, not {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be above 0 and at most 1, not {self.top_p}")
+        if self.style not in CAPTION_STYLES:
+            raise ValueError(f"caption style must be one of {', '.join(CAPTION_STYLES)}, not {self.style!r}")
 
     @classmethod
     def beam(cls, beam_size: int = 3, **kwargs) -> "Decoding":
@@ -120,6 +136,10 @@ class DecodingRequest:
     max_length: int | None = None  # most words in a caption; None keeps the model's
     alternatives: int | None = None  # next-best captions to return; None keeps the model's
     prompt: str | None = None  # the model's own prompt; None keeps the model's (checked by check_prompt)
+    temperature: float | None = None  # sampling temperature; 0 means the model's own deterministic decoding
+    top_p: float | None = None  # nucleus sampling; None keeps 1 (every word may be drawn)
+    seed: int | None = None  # sampling seed; None draws differently each time
+    style: str | None = None  # one of CAPTION_STYLES; None keeps the default (a one-sentence caption)
 
     def __post_init__(self) -> None:
         if self.method is not None and self.method not in DECODING_METHODS:
@@ -141,6 +161,8 @@ class DecodingRequest:
             changes["alternatives"] = self.alternatives
         if self.prompt is not None:
             changes["prompt"] = self.prompt
+        if self.style is not None:
+            changes["style"] = self.style
         return default.with_changes(**changes)
 
 
@@ -173,6 +195,7 @@ class Caption:
     score: float  # total log-probability of ``text`` under the model, the end marker included
     alternatives: tuple[Alternative, ...] = field(default_factory=tuple)  # next-best captions, never ``text``
     attention: AttentionMaps | None = None  # per-word maps of ``text``, from models that attend (not in to_dict)
+    keywords: tuple[str, ...] = ()  # the "keywords" style: lower-case, de-duplicated, in the model's order
 
     @classmethod
     def from_ranked(cls, ranked: Sequence[tuple[str, float]], decoding: "Decoding") -> "Caption":
@@ -191,11 +214,14 @@ class Caption:
         return cls(best, score, tuple(alternatives))
 
     def to_dict(self) -> dict:
-        return {
+        answer = {
             "text": self.text,
             "score": self.score,
             "alternatives": [{"text": a.text, "log_prob": a.log_prob} for a in self.alternatives],
         }
+        if self.keywords:
+            answer["keywords"] = list(self.keywords)
+        return answer
 
 
 @runtime_checkable
@@ -206,7 +232,14 @@ class Captioner(Protocol):
     kind: str  # "lstm", "vit-gpt2", ...
     info: "BundleInfo"  # what captioner.json says about this model
     default_decoding: Decoding  # what ``caption`` uses when given no decoding
+    # The kinds of text it can write (CAPTION_STYLES); a kind without the attribute writes captions only:
+    # read it through ``styles_of``.
 
     def caption(self, images: Sequence["Image.Image"], decoding: Decoding | None = None) -> list[Caption]:
         """Caption RGB images that came through :func:`captioner.data.images.load_image`; one result each."""
         ...
+
+
+def styles_of(captioner) -> tuple[str, ...]:
+    """The caption styles ``captioner`` can write (a model that says nothing writes plain captions only)."""
+    return tuple(getattr(captioner, "styles", (DEFAULT_STYLE,)))

@@ -18,13 +18,13 @@ from pathlib import Path
 from captioner.errors import ModelError
 from captioner.models.base import Captioner
 from captioner.models.bundle import BundleInfo, is_bundle, list_bundles, models_dir, read_bundle_info
-from captioner.models.pretrained import known_model
+from captioner.models.transformers.pretrained import known_model
 
 KIND_MODULES = {
-    "lstm": "captioner.models.lstm",
-    "attention": "captioner.models.attention",
-    "image-to-text": "captioner.models.image_to_text",
-    "vit-gpt2": "captioner.models.image_to_text",  # bundles written before BLIP and GIT joined that kind
+    "lstm": "captioner.models.keras.lstm",
+    "attention": "captioner.models.keras.attention",
+    "image-to-text": "captioner.models.transformers.image_to_text",
+    "vit-gpt2": "captioner.models.transformers.image_to_text",  # bundles written before BLIP and GIT joined that kind
 }
 
 # A plain folder's kind, by the ``model_type`` of its config.json (the image-to-text architectures).

@@ -3,7 +3,7 @@
 The run is the LSTM's (:func:`captioner.training.lstm.train_family`): teacher forcing over length-bucketed
 batches, checkpoints after every epoch, resume equal to an uninterrupted run, early stopping, the
 learning-rate schedule, the curves. What differs: the features are backbone grids (``grid=True``, cached
-in float16), the network is :mod:`captioner.models.attention_network`, and the fitted loss adds the doubly
+in float16), the network is :mod:`captioner.models.keras.attention_network`, and the fitted loss adds the doubly
 stochastic attention penalty to the words' cross-entropy.
 """
 
@@ -24,11 +24,11 @@ def _derived(settings: AttentionSettings, vocabulary, store, spec) -> AttentionS
 
 
 ATTENTION_FAMILY = ModelFamily("attention", AttentionSettings, True, _derived, "captioner.training.attention",
-                               "captioner.models.attention", generators=("teacher",))
+                               "captioner.models.keras.attention", generators=("teacher",))
 
 
 def build_sequence_model(settings: AttentionSettings, seed: int | None = None):
-    from captioner.models.attention_network import build_sequence_model as build
+    from captioner.models.keras.attention_network import build_sequence_model as build
 
     return build(settings, seed)
 
@@ -37,7 +37,7 @@ def make_training_model(settings: AttentionSettings, training: TrainingSettings)
     """The sequence model (what the bundle saves) and the compiled teacher-forcing model that is fitted."""
     import keras
 
-    from captioner.models.attention_network import build_teacher_model
+    from captioner.models.keras.attention_network import build_teacher_model
     from captioner.training.lstm_fit import word_accuracy, word_loss
 
     keras.utils.set_random_seed(training.seed)

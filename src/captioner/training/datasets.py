@@ -8,7 +8,7 @@ feature store batch by batch, and padded arrays exist for one batch at a time.
   holds captions of one bucket only, padded to that bucket's length, not to the longest caption of the
   data set: Flickr8k captions average 13 tokens, the longest has 37. Targets are padded like the tokens;
   the fitted model predicts, and the loss reads, only the real words
-  (:func:`captioner.models.lstm_network.build_teacher_model`), so the padding counts for nothing.
+  (:func:`captioner.models.keras.lstm_network.build_teacher_model`), so the padding counts for nothing.
 * :class:`PrefixBatches`: the original generator: one row per (caption, position), a prefix
   ``startseq w_1 .. w_k`` padded to the longest caption, and the next word out.
 

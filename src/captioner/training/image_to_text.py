@@ -35,7 +35,7 @@ from captioner.data.images import load_image
 from captioner.data.prepared import PreparedData
 from captioner.errors import CaptionerError, ModelError, OfflineError
 from captioner.models.bundle import BUNDLE_FILE, BundleInfo, is_bundle, run_folder, staged_bundle, write_bundle_info
-from captioner.models.image_to_text import (KIND, MODEL_FOLDER, SETTINGS_KEY, ImageToTextCaptioner,
+from captioner.models.transformers.image_to_text import (KIND, MODEL_FOLDER, SETTINGS_KEY, ImageToTextCaptioner,
                                             ModelParts, configure_torch_threads, decoding_for, encoder_name,
                                             load_model_folder, prepare_special_tokens, resolve_pretrained,
                                             write_model_folder)

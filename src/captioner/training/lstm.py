@@ -48,7 +48,7 @@ def _lstm_derived(settings: LstmSettings, vocabulary, store, spec) -> LstmSettin
 
 
 LSTM_FAMILY = ModelFamily("lstm", LstmSettings, False, _lstm_derived, "captioner.training.lstm_fit",
-                          "captioner.models.lstm")
+                          "captioner.models.keras.lstm")
 DERIVED_FIELDS = ("vocab_size", "max_length", "feature_dim", "grid_cells", "annotation_dim", "backbone", "image_size")
 
 

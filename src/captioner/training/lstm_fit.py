@@ -17,7 +17,7 @@ import keras
 from captioner.config import LstmSettings, TrainingSettings
 from captioner.data.prepared import PreparedData
 from captioner.files import atomic_path
-from captioner.models.lstm_network import build_prefix_model, build_sequence_model, build_teacher_model, real_words
+from captioner.models.keras.lstm_network import build_prefix_model, build_sequence_model, build_teacher_model, real_words
 from captioner.training.datasets import PrefixBatches, TeacherForcingBatches, fit_input
 from captioner.progress import keras_verbosity
 from captioner.training.lstm_state import TrainingState

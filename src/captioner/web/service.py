@@ -121,7 +121,7 @@ class CaptionService:
             self.notes.append(
                 "Only the small shapes demo model is loaded: it describes coloured shapes, not photos. "
                 "To caption photos, train a model with 'captioner train lstm' (see the Models page), or copy a "
-                f"model bundle into {self.settings.models_dir} and restart; with internet access the pretrained "
+                f"model bundle into {self.settings.models_dir} and restart; with internet access the "
                 "pretrained models load by themselves (CAPTIONER_PRETRAINED).")
         if not self.models:
             self.notes.append("No model could be loaded. Add a model bundle to the models folder "

@@ -179,7 +179,7 @@ class WebSettings:
     @property
     def pretrained_names(self) -> list[str]:
         """The pretrained models asked for (CAPTIONER_PRETRAINED), or the default ones when it is empty."""
-        from captioner.models.pretrained import DEFAULT_PRETRAINED
+        from captioner.models.transformers.pretrained import DEFAULT_PRETRAINED
 
         if self.pretrained.strip().lower() == "none":
             return []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from captioner.models.decoder_step import (DecoderState, attend_own_cache, attend_per_image, grow_cache,
+from captioner.models.transformers.decoder_step import (DecoderState, attend_own_cache, attend_per_image, grow_cache,
                                            log_probs_of, start_state)
 
 

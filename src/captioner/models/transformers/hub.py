@@ -2,7 +2,7 @@
 listing what is cached.
 
 A model is used from a plain ``save_pretrained`` folder (ViT-GPT2, BLIP, GIT, Florence-2), with its
-weights as safetensors. Short names (``blip-base``) are pinned to a revision (:mod:`captioner.models.pretrained`). :func:`download_pretrained` fetches only the files captioning needs
+weights as safetensors. Short names (``blip-base``) are pinned to a revision (:mod:`captioner.models.transformers.pretrained`). :func:`download_pretrained` fetches only the files captioning needs
 (configuration, tokenizer, image processor, weights) through ``huggingface_hub.snapshot_download``
 into the usual hub cache. Repositories that publish only ``pytorch_model.bin`` (the original
 ``nlpconnect/vit-gpt2-image-captioning`` does) are converted once, right after the download, into a
@@ -22,7 +22,7 @@ from pathlib import Path
 from captioner import environment
 from captioner.errors import DownloadError, ModelError, OfflineError
 from captioner.files import staged_folder
-from captioner.models.pretrained import download_command
+from captioner.models.transformers.pretrained import download_command
 
 DEFAULT_MODEL_ID = "nlpconnect/vit-gpt2-image-captioning"
 SAFE_WEIGHTS = "model.safetensors"
@@ -213,7 +213,7 @@ def _network_error(model_id: str, error: Exception) -> Exception:
 
 def convert_to_safetensors(source: Path, target: Path) -> Path:
     """Write a safetensors copy of a ``pytorch_model.bin`` model folder to ``target`` (all or nothing)."""
-    from captioner.models.architectures import architecture_of
+    from captioner.models.transformers.architectures import architecture_of
 
     with staged_folder(target) as staging:
         # transformers reads .bin files with torch.load(weights_only=True): tensors only, no code.
@@ -231,8 +231,8 @@ def cached_models(cache_dir: str | os.PathLike | None = None) -> list[dict]:
     from huggingface_hub import constants, scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
-    from captioner.models.architectures import architecture_name
-    from captioner.models.pretrained import known_model
+    from captioner.models.transformers.architectures import architecture_name
+    from captioner.models.transformers.pretrained import known_model
 
     root = Path(cache_dir or constants.HF_HUB_CACHE)
     rows = []

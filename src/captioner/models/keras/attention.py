@@ -23,7 +23,7 @@ from captioner.models.base import AttentionMaps, Caption, Decoding
 from captioner.models.bundle import BundleInfo
 from captioner.models.decoding import Hypothesis, decode
 # write_bundle is the Keras kinds' one bundle writer (training finds it here through the kind's module)
-from captioner.models.lstm import backbone_spec, default_decoding, read_sequence_bundle, write_bundle  # noqa: F401
+from captioner.models.keras.lstm import backbone_spec, default_decoding, read_sequence_bundle, write_bundle  # noqa: F401
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -38,7 +38,7 @@ class AttentionCaptioner:
     kind = KIND
 
     def __init__(self, name: str, info: BundleInfo, model, vocabulary: Vocabulary, backbone=None):
-        from captioner.models import attention_network
+        from captioner.models.keras import attention_network
 
         self.name = name
         self.info = info
@@ -127,7 +127,7 @@ class AttentionCaptioner:
 def load(bundle_dir: str | os.PathLike, info: BundleInfo, with_backbone: bool = True) -> AttentionCaptioner:
     """Load an attention bundle (what :func:`captioner.load_captioner` calls for kind ``attention``)."""
     bundle_dir = Path(bundle_dir)
-    vocabulary, model = read_sequence_bundle(bundle_dir, "captioner.models.attention_network")
+    vocabulary, model = read_sequence_bundle(bundle_dir, "captioner.models.keras.attention_network")
     backbone = None
     if with_backbone:
         from captioner.features import load_backbone

@@ -9,7 +9,7 @@ positions per beam) is reordered when the search reorders beams.
 
 A model family supplies a :class:`CachedDecoder`: ``encode`` (pixels -> per-image context) and ``step``
 (one token per row -> log-probabilities, next state), built from the model's own layers and weights
-with the pieces of :mod:`captioner.models.decoder_step`.
+with the pieces of :mod:`captioner.models.transformers.decoder_step`.
 :func:`cached_decoder_for` picks the one that fits a loaded model, or None (then the caller uses
 ``generate``).
 """
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 import numpy as np
 
 from captioner.models.base import Caption, Decoding
-from captioner.models.decoder_step import DecoderState
+from captioner.models.transformers.decoder_step import DecoderState
 from captioner.models.decoding import Hypothesis, StateOps, decode
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def decode_pixels(decoder: CachedDecoder, pixels: "torch.Tensor", decoding: Deco
                   limit) -> list[list[Hypothesis]]:
     """Hypotheses (best first) for each image, through the one search in :mod:`captioner.models.decoding`.
 
-    ``limit`` is the :class:`~captioner.models.word_limit.WordLimit` that ``generate`` would get: its
+    ``limit`` is the :class:`~captioner.models.transformers.word_limit.WordLimit` that ``generate`` would get: its
     token budget bounds the search and its rule (no new word once ``max_length`` words are written)
     filters every step's candidates, as it filters ``generate``'s.
     """
@@ -104,11 +104,11 @@ def cached_decoder_for(model, start_id: int, end_id: int) -> CachedDecoder | Non
     """
     name = type(model).__name__
     if name == "VisionEncoderDecoderModel" and type(model.decoder).__name__ == "GPT2LMHeadModel":
-        from captioner.models.gpt2_decoder import Gpt2ImageDecoder
+        from captioner.models.transformers.gpt2_decoder import Gpt2ImageDecoder
 
         return Gpt2ImageDecoder(model, start_id, end_id)
     if name == "BlipForConditionalGeneration":
-        from captioner.models.blip_decoder import BlipImageDecoder
+        from captioner.models.transformers.blip_decoder import BlipImageDecoder
 
         return BlipImageDecoder(model)
     return None

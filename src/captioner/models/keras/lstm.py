@@ -4,7 +4,7 @@ A bundle (``models/NAME/``) holds ``captioner.json`` (kind ``lstm``; settings ``
 ``data``, ``backbone``), ``model.keras`` (the sequence model, loaded with ``safe_mode=True``),
 ``vocab.json`` and the backbone's own files. Captioning embeds the images with the bundle's backbone,
 turns each embedding into an image vector and LSTM state once, then spends one LSTM step per word
-(see :mod:`captioner.models.lstm_network` and :mod:`captioner.models.decoding`).
+(see :mod:`captioner.models.keras.lstm_network` and :mod:`captioner.models.decoding`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class LstmCaptioner:
     kind = KIND
 
     def __init__(self, name: str, info: BundleInfo, model, vocabulary: Vocabulary, backbone=None):
-        from captioner.models import lstm_network
+        from captioner.models.keras import lstm_network
 
         self.name = name
         self.info = info
@@ -102,7 +102,7 @@ class LstmCaptioner:
         return Caption.from_ranked([(self.vocabulary.decode(h.tokens), h.log_prob) for h in hypotheses], decoding)
 
 
-def load_sequence_model(path: str | os.PathLike, network_module: str = "captioner.models.lstm_network"):
+def load_sequence_model(path: str | os.PathLike, network_module: str = "captioner.models.keras.lstm_network"):
     """The trained Keras sequence model from ``model.keras``, without optimizer state, safely.
 
     ``network_module`` is the kind's network module, imported first because it registers the custom layers.
@@ -137,7 +137,7 @@ def lstm_settings(info: BundleInfo) -> LstmSettings:
 def load(bundle_dir: str | os.PathLike, info: BundleInfo, with_backbone: bool = True) -> LstmCaptioner:
     """Load an LSTM bundle (what :func:`captioner.load_captioner` calls for kind ``lstm``)."""
     bundle_dir = Path(bundle_dir)
-    vocabulary, model = read_sequence_bundle(bundle_dir, "captioner.models.lstm_network")
+    vocabulary, model = read_sequence_bundle(bundle_dir, "captioner.models.keras.lstm_network")
     backbone = None
     if with_backbone:
         from captioner.features import load_backbone

@@ -1,7 +1,7 @@
 """The well-known pretrained captioners: short names pinned to a hub id and a revision, with the quality
 their authors published.
 
-Any other hub id of a supported architecture (see :mod:`captioner.models.image_to_text`) works by name;
+Any other hub id of a supported architecture (see :mod:`captioner.models.transformers.image_to_text`) works by name;
 these short names only save typing and make a download repeatable (the revision is a commit of the
 hub repository, so the same name always means the same weights).
 """

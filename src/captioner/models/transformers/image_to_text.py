@@ -2,16 +2,16 @@
 
 A model is a ``save_pretrained`` folder (safetensors weights, configuration, image processor, tokenizer).
 Its architecture is read from ``config.json`` (``model_type``) and looked up in
-:data:`captioner.models.architectures.ARCHITECTURES`, a
+:data:`captioner.models.transformers.architectures.ARCHITECTURES`, a
 small table of what differs between them: the transformers class (native classes only, never remote
 code), the prompt the model takes, its default decoding, and whether ``captioner train`` fine-tunes it.
 Models load from a bundle (``captioner.json`` + ``model/``), a plain folder, the local hub cache or the
-hub (short names such as ``blip-base`` are pinned to a revision, :mod:`captioner.models.pretrained`).
+hub (short names such as ``blip-base`` are pinned to a revision, :mod:`captioner.models.transformers.pretrained`).
 Bundles written with the older kind name ``vit-gpt2`` load here too.
 
 Decoding follows the contract of :mod:`captioner.models.base`: :func:`generation_arguments` turns a
 :class:`Decoding` into ``generate`` arguments (the one place that translates them), with a
-:class:`~captioner.models.word_limit.WordLimit` so ``max_length`` counts words, not sub-word tokens.
+:class:`~captioner.models.transformers.word_limit.WordLimit` so ``max_length`` counts words, not sub-word tokens.
 :func:`caption_batch` turns one batch of images into Captions; a caption's ``score`` is its exact total
 log-probability under the model: the sum over every generated token, up to and including the end token,
 of ``log_softmax`` of the raw logits (before repetition penalties, n-gram bans or the word limit, without
@@ -19,8 +19,8 @@ beam search's length normalisation). A prompt given to the model is not generate
 BLIP and GIT captions begin with it, and its words count towards ``max_length``.
 
 Captions come from the one search of :mod:`captioner.models.decoding` over a cached decoder step
-(:mod:`captioner.models.cached_decoder`: ViT-GPT2 and BLIP without a prompt), else from ``generate``;
-both apply the same word limit. The precision is :mod:`captioner.models.precision`'s choice.
+(:mod:`captioner.models.transformers.cached_decoder`: ViT-GPT2 and BLIP without a prompt), else from ``generate``;
+both apply the same word limit. The precision is :mod:`captioner.models.transformers.precision`'s choice.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING, Sequence
 from captioner import environment
 from captioner.config import VitGpt2Settings, settings_from_dict, settings_to_dict
 from captioner.errors import ModelError, OfflineError
-from captioner.models.architectures import (ARCHITECTURES, Architecture, architecture_for_config,
+from captioner.models.transformers.architectures import (ARCHITECTURES, Architecture, architecture_for_config,
                                             architecture_of)
 from captioner.models.base import Caption, Decoding, check_prompt
 from captioner.models.bundle import BundleInfo
-from captioner.models.hub import (DEFAULT_MODEL_ID, download_pretrained, find_pretrained, hub_offline,
+from captioner.models.transformers.hub import (DEFAULT_MODEL_ID, download_pretrained, find_pretrained, hub_offline,
                                   local_model_folder, offline_hint)
-from captioner.models.pretrained import PretrainedModel, hub_reference, known_model
+from captioner.models.transformers.pretrained import PretrainedModel, hub_reference, known_model
 
 if TYPE_CHECKING:
     import torch
@@ -101,7 +101,7 @@ class ModelParts:
 
 def load_model_folder(folder: str | os.PathLike) -> ModelParts:
     """Read a ``save_pretrained`` folder (weights must be safetensors: no pickle is ever loaded here)."""
-    from captioner.models.hub import is_model_folder
+    from captioner.models.transformers.hub import is_model_folder
 
     folder = Path(folder)
     if not is_model_folder(folder):
@@ -165,7 +165,7 @@ def end_token(parts: ModelParts) -> int:
 
 
 def generation_arguments(decoding: Decoding, word_limit) -> dict:
-    """``generate`` keyword arguments for a Decoding, with its :class:`~captioner.models.word_limit.WordLimit`."""
+    """``generate`` keyword arguments for a Decoding, with its :class:`~captioner.models.transformers.word_limit.WordLimit`."""
     from transformers import LogitsProcessorList
 
     beams = decoding.beam_size if decoding.method == "beam" else 1
@@ -243,7 +243,7 @@ def word_limit(parts: ModelParts, decoding: Decoding, prompt: str, given: int, d
     """The WordLimit processor for ``decoding.max_length`` words (a caption start given as prompt counts)."""
     import torch
 
-    from captioner.models.word_limit import WordLimit, token_budget, word_start_table
+    from captioner.models.transformers.word_limit import WordLimit, token_budget, word_start_table
 
     if parts.word_starts is None:
         starts = torch.tensor(word_start_table(parts.tokenizer), dtype=torch.bool, device=device)  # (vocab,)
@@ -272,7 +272,7 @@ def caption_batch(parts: ModelParts, images: Sequence["Image.Image"], decoding: 
         limit = word_limit(parts, decoding, prompt, given, device)
         arguments = generation_arguments(decoding, limit)
         if cached_decoder is not None and not prompt:
-            from captioner.models.cached_decoder import caption_pixels
+            from captioner.models.transformers.cached_decoder import caption_pixels
 
             return caption_pixels(cached_decoder, parts.tokenizer, inputs["pixel_values"], decoding, limit,
                                   arguments["num_return_sequences"])
@@ -297,8 +297,8 @@ class ImageToTextCaptioner:
                  reference: PretrainedModel | None = None, precision: str | None = None):
         import torch
 
-        from captioner.models.cached_decoder import cached_decoder_for
-        from captioner.models.precision import apply_precision, resolve_precision
+        from captioner.models.transformers.cached_decoder import cached_decoder_for
+        from captioner.models.transformers.precision import apply_precision, resolve_precision
 
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
