@@ -78,6 +78,8 @@ class Environment:
     threads_chosen: bool = False
     # This process's rank in a multi-process training run (RANK, set by torchrun and accelerate); 0 alone.
     rank: int = 0
+    # Most requests in flight to each remote model from this process (CAPTIONER_REMOTE_CONCURRENCY); 0: its bundle's.
+    remote_concurrency: int = 0
 
     @property
     def cache_base(self) -> Path:
@@ -96,6 +98,7 @@ VARIABLES = {
     "flickr8k_url": "CAPTIONER_FLICKR8K_URL",
     "keras_home": "KERAS_HOME",
     "rank": "RANK",
+    "remote_concurrency": "CAPTIONER_REMOTE_CONCURRENCY",
 }
 
 
@@ -134,6 +137,12 @@ def current(environ: Mapping[str, str] | None = None) -> Environment:
     values["hub_offline"] = any(parse_bool(name, environ.get(name) or "") for name in hub_flags)
     values["threads_chosen"] = any((environ.get(name) or "").strip() for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
     return Environment(**values)
+
+
+def secret(variable: str) -> str:
+    """The value of a variable that a bundle names for its secret (a remote model's API key); "" when unset.
+    Secrets are never part of :class:`Environment` and never written anywhere."""
+    return (variables().get(variable) or "").strip()
 
 
 def child_environment(**changes: str) -> dict[str, str]:

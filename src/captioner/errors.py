@@ -27,3 +27,16 @@ class DownloadError(CaptionerError):
 
 class OfflineError(CaptionerError):
     """Something had to come from the network and the network could not be reached."""
+
+
+class RemoteError(CaptionerError):
+    """A remote model's endpoint is down, refused the request, or answered something that is not a caption.
+
+    ``unavailable`` is true when the endpoint could not be reached or stayed busy (429, 5xx, timeouts) after
+    every retry: trying again later may work. It is false when it answered, but wrongly (a 4xx refusal, a
+    body that is not the protocol's JSON): the registration or the endpoint needs fixing.
+    """
+
+    def __init__(self, message: str, unavailable: bool = True):
+        super().__init__(message)
+        self.unavailable = unavailable

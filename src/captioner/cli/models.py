@@ -1,8 +1,9 @@
-"""`captioner models`: list installed bundles and downloaded pretrained models; `captioner models download NAME|ID`."""
+"""`captioner models`: list installed bundles and downloaded pretrained models; `captioner models download NAME|ID`;
+`captioner models add-remote NAME --url URL --api openai|ollama --model ID`: register a served model."""
 
 from __future__ import annotations
 
-from captioner.cli.common import print_json
+from captioner.cli.common import positive_int, print_json
 
 
 def register(subparsers) -> None:
@@ -20,6 +21,38 @@ def register(subparsers) -> None:
                                "florence-2-base-ft) or any hub id of a ViT-GPT2, BLIP, GIT or Florence-2 model")
     download.add_argument("--json", action="store_true", help="print the result as JSON")
     download.set_defaults(handler=download_model)
+    add_remote_parser(actions)
+
+
+def add_remote_parser(actions) -> None:
+    remote = actions.add_parser(
+        "add-remote", help="register a model served by an OpenAI-compatible or Ollama endpoint",
+        description="Write a model bundle for a model that another server runs (vLLM, Ollama, llama.cpp, OpenAI, "
+                    "another captioner server). It then loads wherever a model loads. The API key stays in the "
+                    "environment: the bundle records only the variable's name.")
+    remote.add_argument("name", metavar="NAME", help="the bundle's name (a folder in the models folder)")
+    remote.add_argument("--url", action="append", required=True, metavar="URL",
+                        help="the endpoint's base URL, e.g. http://gpu-1:8000/v1 (openai) or http://gpu-1:11434 "
+                             "(ollama); repeat it to spread requests over several servers")
+    remote.add_argument("--api", choices=("openai", "ollama"), required=True, help="the protocol the endpoint speaks")
+    remote.add_argument("--model", required=True, metavar="REMOTE_ID",
+                        help="the model's id on the endpoint, e.g. Qwen/Qwen3-VL-2B-Instruct or qwen2.5vl:3b")
+    remote.add_argument("--key-env", default="", metavar="VAR",
+                        help="the environment variable that holds the API key (sent as a bearer token)")
+    remote.add_argument("--concurrency", type=positive_int, default=4, metavar="N",
+                        help="most requests in flight from one process, over all URLs (4)")
+    remote.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds a request may take (60)")
+    remote.add_argument("--retries", type=int, default=3, metavar="N",
+                        help="further tries after a 429, a 5xx, a timeout or a refused connection (3)")
+    remote.add_argument("--max-side", type=positive_int, default=1024, metavar="PX",
+                        help="images are sent as JPEG of at most this many pixels a side (1024)")
+    remote.add_argument("--no-logprobs", action="store_true",
+                        help="do not ask for token log-probabilities (for endpoints that refuse them); "
+                             "captions then carry no score")
+    remote.add_argument("--replace", action="store_true", help="replace a bundle of the same name")
+    remote.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
+    remote.add_argument("--json", action="store_true", help="print the bundle written as JSON")
+    remote.set_defaults(handler=add_remote)
 
 
 def human_size(size: int) -> str:
@@ -104,4 +137,20 @@ def download_model(args) -> int:
                     "result": result})
     else:
         print(f"{args.model} ({architecture}) downloaded: {result}")
+    return 0
+
+
+def add_remote(args) -> int:
+    from captioner.models.remote.registration import add_remote as write_remote
+    from captioner.models.remote.settings import RemoteSettings
+
+    settings = RemoteSettings(api=args.api, urls=tuple(args.url), model=args.model, key_env=args.key_env,
+                              concurrency=args.concurrency, timeout_s=args.timeout, retries=args.retries,
+                              max_side=args.max_side, logprobs=not args.no_logprobs)
+    folder = write_remote(args.name, settings, args.models_dir, replace=args.replace)
+    if args.json:
+        print_json({"name": args.name, "path": str(folder), "kind": "remote", "remote": settings.to_dict()})
+    else:
+        key = f", key from ${settings.key_env}" if settings.key_env else ""
+        print(f"{args.name}: {settings.api} model {settings.model} at {', '.join(settings.urls)}{key} -> {folder}")
     return 0

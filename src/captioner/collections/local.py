@@ -146,6 +146,6 @@ def caption_batch(captioner, decoding, items: list[PreparedImage]) -> list[Resul
     captions = captioner.caption([item.image for item in items], decoding)
     decoding_dict = decoding.to_dict()
     return [ResultRow(item.path, item.sha256, item.width, item.height, captioner.name, decoding_dict,
-                      caption=caption.text, score=float(caption.score),
+                      caption=caption.text, score=caption.score,
                       alternatives=[{"text": a.text, "log_prob": float(a.log_prob)} for a in caption.alternatives])
             for item, caption in zip(items, captions)]

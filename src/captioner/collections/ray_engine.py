@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Iterator
@@ -55,7 +56,7 @@ class CaptionActor:
             decoded.append(row)
         if images:
             for row, caption in zip(decoded, self.captioner.caption(images, self.decoding)):
-                row["caption"], row["score"] = caption.text, float(caption.score)
+                row["caption"], row["score"] = caption.text, caption.score
                 row["alternatives"] = json.dumps([{"text": a.text, "log_prob": float(a.log_prob)}
                                                   for a in caption.alternatives])
         return {name: [row[name] for row in rows] for name in ROW_COLUMNS}
@@ -111,7 +112,7 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
             claimed.add(digest)
             caption, error = _text(caption), _text(error)
             step.rows.append(ResultRow(str(path), str(digest), _int(width), _int(height), model, decoding_dict,
-                                       caption=caption, score=None if caption is None else float(score),
+                                       caption=caption, score=_float(score),
                                        alternatives=json.loads(_text(alternatives) or "[]"), error=error))
         yield step
     yield Produced(skipped=len(paths) - emitted)
@@ -120,6 +121,15 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
 def _text(value) -> str | None:
     """A text cell as it came back through Arrow: None (or NaN, for a column that was all empty) is None."""
     return value if isinstance(value, str) and value else (str(value) if isinstance(value, bytes) else None)
+
+
+def _float(value) -> float | None:
+    """A score cell as it came back through Arrow: None or NaN (a caption without a score) is None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
 
 
 def _int(value) -> int | None:

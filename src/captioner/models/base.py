@@ -15,6 +15,11 @@ The decoding contract, the same for every kind:
   the sum of the model's own log-probabilities of its tokens, the end marker included. A caption cut at
   ``max_length`` words is ended there, and the end marker's log-probability at that point counts too.
   Repetition rules and the beam's length normalisation choose the captions but never change this number.
+  One exception, stated where it happens: a remote model (kind ``remote``) knows only what its endpoint
+  returns. When the endpoint gives token log-probabilities, ``score`` is their sum over the tokens up to
+  where the caption ends (endpoints do not report the end marker's, so it is not counted); when it gives
+  none, ``score`` is None: the caption carries no score, rather than a number that would mean something else.
+  Remote models return no alternatives.
 """
 
 from __future__ import annotations
@@ -192,7 +197,7 @@ class Caption:
     """The caption of one image."""
 
     text: str  # the best caption, plain words, no start/end markers
-    score: float  # total log-probability of ``text`` under the model, the end marker included
+    score: float | None  # total log-probability of ``text`` under the model, the end marker included (None: unknown)
     alternatives: tuple[Alternative, ...] = field(default_factory=tuple)  # next-best captions, never ``text``
     attention: AttentionMaps | None = None  # per-word maps of ``text``, from models that attend (not in to_dict)
     keywords: tuple[str, ...] = ()  # the "keywords" style: lower-case, de-duplicated, in the model's order

@@ -25,6 +25,7 @@ KIND_MODULES = {
     "attention": "captioner.models.keras.attention",
     "image-to-text": "captioner.models.transformers.image_to_text",
     "vit-gpt2": "captioner.models.transformers.image_to_text",  # bundles written before BLIP and GIT joined that kind
+    "remote": "captioner.models.remote",  # a model served by an OpenAI-compatible or Ollama endpoint
 }
 
 # A plain folder's kind, by the ``model_type`` of its config.json (the image-to-text architectures).

@@ -11,7 +11,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from captioner.errors import ImageError
+from captioner.errors import ImageError, RemoteError
 from captioner.web.batching import Overloaded, RequestTimeout
 from captioner.web.service import BadOption, NotReady, UnknownModel
 
@@ -57,6 +57,9 @@ def from_domain(error: Exception) -> ApiError:
         return ApiError("timeout", str(error), 504)
     if isinstance(error, NotReady):
         return ApiError("not_ready", str(error), 503)
+    if isinstance(error, RemoteError):  # a remote model's endpoint: down or busy (503), or answering wrongly (502)
+        return (ApiError("remote_unavailable", str(error), 503) if error.unavailable
+                else ApiError("remote_failed", str(error), 502))
     log.error("unexpected %s: %s", type(error).__name__, error, exc_info=error)
     return ApiError("internal", "something went wrong on the server; the error was logged", 500)
 

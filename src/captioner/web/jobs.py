@@ -81,7 +81,7 @@ class JobRunner:
                 waiting.append((position, image, batcher.submit(image, job.decoding)))
             for position, image, pending in waiting:
                 caption = batcher.wait(pending, self.service.settings.request_timeout_s * 4).caption
-                self.store.set_result(job.id, position, caption=caption.text, score=float(caption.score),
+                self.store.set_result(job.id, position, caption=caption.text, score=caption.score,
                                       alternatives=[{"text": a.text, "log_prob": float(a.log_prob)}
                                                     for a in caption.alternatives],
                                       thumbnail=make_thumbnail(image))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from captioner import environment
-from captioner.errors import CaptionerError, ModelError
+from captioner.errors import CaptionerError, ModelError, RemoteError
 from captioner.models.base import Captioner, Decoding, DecodingRequest
 from captioner.models.bundle import BundleInfo, bundle_size
 from captioner.web.batching import BatchedCaption, MicroBatcher, Overloaded, RequestTimeout
@@ -308,6 +308,8 @@ def error_summary(error: Exception) -> dict:
         return {"code": "overloaded", "message": str(error)}
     if isinstance(error, RequestTimeout):
         return {"code": "timeout", "message": str(error)}
+    if isinstance(error, RemoteError):
+        return {"code": "remote_unavailable" if error.unavailable else "remote_failed", "message": str(error)}
     log.error("model failed: %s", error)
     return {"code": "internal", "message": "the model failed on this image"}
 
@@ -317,6 +319,8 @@ def warm_up(captioner: Captioner, batch_size: int = 1) -> None:
     says "loading" until then), so no visitor pays for the first-call setup of either batch shape."""
     from PIL import Image
 
+    if not getattr(captioner, "needs_warm_up", True):  # a remote model: warming would only send requests
+        return
     blank = Image.new("RGB", (64, 64), "white")
     try:
         for size in sorted({1, batch_size}):
