@@ -40,3 +40,6 @@ class RemoteError(CaptionerError):
     def __init__(self, message: str, unavailable: bool = True):
         super().__init__(message)
         self.unavailable = unavailable
+
+    def __reduce__(self):  # it crosses process boundaries (Ray actors) whole
+        return type(self), (str(self), self.unavailable)

@@ -24,6 +24,7 @@ from captioner.collections.results import ResultRow, result_key
 from captioner.errors import CaptionerError, ImageError
 
 ROW_COLUMNS = ("path", "sha256", "width", "height", "caption", "score", "alternatives", "error")
+STOPPED = "stopped"  # a column beside the rows: why the model could not caption at all ("" when it could)
 LOCAL_EXTRA_CPUS = 1  # a local Ray gets a logical CPU beyond the actors, so the reading tasks never wait for one
 
 
@@ -54,12 +55,17 @@ class CaptionActor:
                 continue
             row["width"], row["height"] = upright_size(bytes(data))
             decoded.append(row)
-        if images:
-            for row, caption in zip(decoded, self.captioner.caption(images, self.decoding)):
+        stopped = ""
+        try:
+            captions = self.captioner.caption(images, self.decoding) if images else []
+        except CaptionerError as error:  # the model cannot caption at all (a remote model's endpoint is down):
+            captions, stopped = [], str(error)  # the run stops with this message, not with Ray's wrapped one
+        if captions:
+            for row, caption in zip(decoded, captions):
                 row["caption"], row["score"] = caption.text, caption.score
                 row["alternatives"] = json.dumps([{"text": a.text, "log_prob": float(a.log_prob)}
                                                   for a in caption.alternatives])
-        return {name: [row[name] for row in rows] for name in ROW_COLUMNS}
+        return {**{name: [row[name] for row in rows] for name in ROW_COLUMNS}, STOPPED: [stopped] * len(rows)}
 
 
 def identify(batch: dict, finished: frozenset) -> dict:
@@ -102,6 +108,9 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
                                                    "max_pixels": job.settings.max_pixels}))
     emitted, claimed = 0, set()
     for batch in dataset.iter_batches(batch_size=job.settings.batch_size, batch_format="numpy"):
+        stopped = next((str(text) for text in batch[STOPPED] if text), "")
+        if stopped:
+            raise CaptionerError(stopped)
         step = Produced()
         for values in zip(*(batch[name] for name in ROW_COLUMNS)):
             path, digest, width, height, caption, score, alternatives, error = values
