@@ -6,6 +6,8 @@ shared by every caller in the process. Then the same model through the command l
 from __future__ import annotations
 
 import io
+import json
+import shutil
 import threading
 
 import pytest
@@ -166,8 +168,9 @@ def test_add_remote_refuses_bad_urls_with_one_line(runner, tmp_path, url, fragme
     assert not any(tmp_path.iterdir())  # nothing half-written
 
 
-def test_the_web_api_captions_through_a_remote_model_and_maps_its_failures(make_app, tmp_path, fake):
+def test_the_web_api_captions_through_a_remote_model_and_maps_its_failures(make_app, tmp_path, fake, demo_bundle):
     remote_model(tmp_path, fake.url)
+    shutil.copytree(demo_bundle, tmp_path / demo_bundle.name)
     app = make_app(tmp_path)
     try:
         client = app.test_client()
@@ -182,11 +185,35 @@ def test_the_web_api_captions_through_a_remote_model_and_maps_its_failures(make_
         answer = post()
         assert answer.status_code == 200, answer.get_json()
         assert answer.get_json()["caption"] == "A red circle." and len(fake.requests) == sent + 1
+        compared = client.post("/api/v1/captions", data={"image": (io.BytesIO(png.getvalue()), "red.png"),
+                                                          "compare": "all"}, content_type="multipart/form-data")
+        results = {result["model"]: result for result in compared.get_json()["results"]}
+        assert results["vlm"]["caption"] == "A red circle." and results["shapes-demo"]["caption"]
+
         fake.default = "503"
         failed = post()
         assert failed.status_code == 503 and failed.get_json()["error"]["code"] == "remote_unavailable"
+        compared = client.post("/api/v1/captions", data={"image": (io.BytesIO(png.getvalue()), "red.png"),
+                                                          "compare": "all"}, content_type="multipart/form-data")
+        results = {result["model"]: result for result in compared.get_json()["results"]}
+        assert results["vlm"]["error"]["code"] == "remote_unavailable" and results["shapes-demo"]["caption"]
         fake.default = "garbage"
         failed = post()
         assert failed.status_code == 502 and failed.get_json()["error"]["code"] == "remote_failed"
     finally:
         app.extensions["captioner"].close()
+
+
+def test_evaluate_compares_a_remote_model_with_a_local_one(runner, prepared_shapes, demo_bundle, tmp_path, fake,
+                                                           monkeypatch):
+    models = tmp_path / "models"
+    shutil.copytree(demo_bundle, models / demo_bundle.name)
+    remote_model(models, fake.url, api="ollama")
+    (tmp_path / "no-java").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "no-java"))  # the pure-Python metrics: no METEOR, faster
+    result = runner("evaluate", "vlm", demo_bundle.name, "--dataset", prepared_shapes, "--limit", "4",
+                    "--figure-images", "0", "--models-dir", models, "--report", tmp_path / "report", "--json")
+    assert result.returncode == 0, result.stderr
+    scored = {entry["model"]: entry for entry in json.loads(result.stdout)["models"]}
+    assert set(scored) == {"vlm", demo_bundle.name} and scored["vlm"]["counts"]["images"] == 4
+    assert len(fake.requests) == 4 and all(request["path"] == "/api/generate" for request in fake.requests)
