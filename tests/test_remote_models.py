@@ -182,6 +182,8 @@ def test_the_web_api_captions_through_a_remote_model_and_maps_its_failures(make_
         def post():
             return client.post("/api/v1/captions?model=vlm", data=png.getvalue(), content_type="image/png")
 
+        page = client.get("/models")
+        assert page.status_code == 200 and "vlm" in page.get_data(as_text=True)
         answer = post()
         assert answer.status_code == 200, answer.get_json()
         assert answer.get_json()["caption"] == "A red circle." and len(fake.requests) == sent + 1

@@ -109,7 +109,7 @@ def caption_of(answer: Answer, decoding: Decoding) -> Caption:
     """The caption of an endpoint's answer, written in the style asked for and cut at ``max_length`` words; its
     score is the log-probability of the tokens up to the cut (None when the endpoint gave none)."""
     raw = answer.text
-    if decoding.style == "keywords" and not decoding.prompt.strip():
+    if decoding.style == "keywords":
         keywords = keywords_of(raw, decoding.max_length)
         return Caption(", ".join(keywords), score_up_to(answer, len(raw)), keywords=keywords)
     start = 0
