@@ -219,3 +219,15 @@ def test_evaluate_compares_a_remote_model_with_a_local_one(runner, prepared_shap
     scored = {entry["model"]: entry for entry in json.loads(result.stdout)["models"]}
     assert set(scored) == {"vlm", demo_bundle.name} and scored["vlm"]["counts"]["images"] == 4
     assert len(fake.requests) == 4 and all(request["path"] == "/api/generate" for request in fake.requests)
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    from captioner.models.remote.transport import retry_after
+
+    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    assert retry_after("7", 0.5) == 7.0 and retry_after(None, 0.5) == 0.5 and retry_after("soon", 0.5) == 0.5
+    assert 25 < retry_after(later, 0.5) <= 30
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 0.5) == 0.0  # a date gone by: no wait
