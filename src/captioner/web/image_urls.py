@@ -162,9 +162,12 @@ def _get(parts, host: str, port: int, address: str, policy: ImageUrlPolicy, dead
             raise _too_large(policy)
         chunks, size = [], 0
         while True:
-            if time.monotonic() > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise RefusedUrl(f"fetching the image URL took longer than {policy.timeout_s:g} seconds")
-            chunk = response.read(CHUNK_BYTES)
+            if connection.sock is not None:  # a trickling server cannot stretch one read past the deadline
+                connection.sock.settimeout(remaining)
+            chunk = response.read1(CHUNK_BYTES)
             if not chunk:
                 break
             size += len(chunk)
