@@ -18,7 +18,7 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 from captioner import __version__
 from captioner.web import compat
 from captioner.web.errors import ApiError
-from captioner.web.ollama_schemas import (AnswerMessage, ChatAnswer, ChatRequest, GenerateAnswer, GenerateRequest,
+from captioner.web.ollama_schemas import (OllamaAnswerMessage, ChatAnswer, ChatRequest, GenerateAnswer, GenerateRequest,
                                           ModelDetails, ModelEntry, Options, ShowAnswer, ShowRequest, TagList, Timings,
                                           Version)
 
@@ -60,7 +60,7 @@ def chat():
     else:
         if not body.messages:
             name = served(body.model)
-            return jsonify(ChatAnswer(model=name, created_at=now(), message=AnswerMessage(content=""), done=True,
+            return jsonify(ChatAnswer(model=name, created_at=now(), message=OllamaAnswerMessage(content=""), done=True,
                                       done_reason="load").model_dump(exclude_none=True))
         raise ApiError("no_image", "no image in the conversation: a captioner describes images; send a user "
                                    "message with 'images' (base64)", 400)
@@ -68,7 +68,7 @@ def chat():
 
     def line(piece: str, done: bool, reason: str | None = None) -> dict:
         extra = timings(answer, piece) if done else {}
-        return ChatAnswer(model=answer.model, created_at=now(), message=AnswerMessage(content=piece), done=done,
+        return ChatAnswer(model=answer.model, created_at=now(), message=OllamaAnswerMessage(content=piece), done=done,
                           done_reason=reason, **extra).model_dump(exclude_none=True)
 
     return reply(body.stream, answer, line)

@@ -75,7 +75,7 @@ class GenerateAnswer(Timings):
     done_reason: Literal["stop", "length", "load"] | None = None
 
 
-class AnswerMessage(BaseModel):
+class OllamaAnswerMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
 
@@ -83,7 +83,7 @@ class AnswerMessage(BaseModel):
 class ChatAnswer(Timings):
     model: str
     created_at: str
-    message: AnswerMessage
+    message: OllamaAnswerMessage
     done: bool
     done_reason: Literal["stop", "length", "load"] | None = None
 
@@ -124,5 +124,5 @@ class Version(BaseModel):
     version: str
 
 
-class ErrorAnswer(BaseModel):
+class OllamaError(BaseModel):
     error: str

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 
 from captioner.web import compat
 from captioner.web.errors import ApiError
-from captioner.web.openai_schemas import (AnswerMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest,
+from captioner.web.openai_schemas import (CompletionMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest,
                                           ChatMessage, Choice, ChunkChoice, Delta, ModelCard, ModelList, Usage)
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
@@ -52,7 +52,7 @@ def chat_completions():
         chunks = stream_chunks(completion_id, created, answer, usage if with_usage else None)
         return Response(stream_with_context(chunks), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-    choices = [Choice(index=i, message=AnswerMessage(content=text), finish_reason=reason)
+    choices = [Choice(index=i, message=CompletionMessage(content=text), finish_reason=reason)
                for i, (text, reason) in enumerate(zip(answer.texts, answer.finish_reasons))]
     completion = ChatCompletion(id=completion_id, created=created, model=answer.model, choices=choices, usage=usage)
     return jsonify(completion.model_dump())

@@ -69,7 +69,7 @@ class ChatCompletionRequest(Lenient):
     stream_options: StreamOptions | None = None
 
 
-class AnswerMessage(BaseModel):
+class CompletionMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
     refusal: None = None
@@ -77,7 +77,7 @@ class AnswerMessage(BaseModel):
 
 class Choice(BaseModel):
     index: int
-    message: AnswerMessage
+    message: CompletionMessage
     finish_reason: Literal["stop", "length"]
     logprobs: None = None
 
@@ -133,12 +133,12 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-class ErrorDetail(BaseModel):
+class OpenAIErrorDetail(BaseModel):
     message: str
     type: str
     param: str | None = None
     code: str | None = None
 
 
-class ErrorAnswer(BaseModel):
-    error: ErrorDetail
+class OpenAIError(BaseModel):
+    error: OpenAIErrorDetail
