@@ -120,9 +120,9 @@ class CaptionService:
         if self.is_demo_only:
             self.notes.append(
                 "Only the small shapes demo model is loaded: it describes coloured shapes, not photos. "
-                "To caption photos, train a model with 'captioner train lstm' (see the Models page), or copy a "
-                f"model bundle into {self.settings.models_dir} and restart; with internet access the "
-                "pretrained models load by themselves (CAPTIONER_PRETRAINED).")
+                "To caption photos, train a model with 'captioner train lstm', or copy a model bundle into "
+                f"{self.settings.models_dir} and restart; with internet access the pretrained models load by "
+                "themselves (CAPTIONER_PRETRAINED).")
         if not self.models:
             self.notes.append("No model could be loaded. Add a model bundle to the models folder "
                               f"({self.settings.models_dir}) and restart.")
