@@ -197,7 +197,7 @@ def settings_table(cls, variables: dict[str, str] | None = None) -> str:
             raise GenerationError(f"{cls.__module__}.{cls.__qualname__}.{item.name} has no comment to describe it")
         row = [code(item.name), shown_default(item), escape(description)]
         if variables is not None:
-            row.insert(0, code(variables[item.name]) if item.name in variables else "(not read from the environment)")
+            row.insert(0, code(variables[item.name]) if item.name in variables else "(none of its own)")
         rows.append(row)
     header = ["field", "default", "what it is"]
     return table((["variable"] if variables is not None else []) + header, rows)
@@ -217,7 +217,8 @@ def settings_sources():
            "(class `captioner.environment.Environment`).", environment.Environment, environment.VARIABLES)
     for cls in (config.DataSettings, config.LstmSettings, config.AttentionSettings, config.TrainingSettings,
                 config.ImageToTextSettings):
-        yield (f"`{cls.__name__}`", escape(inspect.getdoc(cls) or "") + " Stored in every bundle's "
+        doc = " ".join(re.sub(r"``(.+?)``", r"`\1`", inspect.getdoc(cls) or "").split())  # reST literals
+        yield (f"`{cls.__name__}`", doc + " Stored in every bundle's "
                "`captioner.json`; set through the command's flags.", cls, None)
 
 
