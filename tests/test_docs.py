@@ -171,3 +171,14 @@ def test_reference_pages_ask_for_their_generated_parts():
 def test_the_readme_is_short():
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= README_MOST_LINES, f"README.md has {len(lines)} lines; the details belong in docs/"
+
+
+def test_the_http_page_from_the_document_the_app_serves():
+    """The real app's document (test client, no server): every route it describes gets a section."""
+    document = reference_pages.served_openapi()
+    page = reference_pages.openapi_markdown(document)
+    for path, item in document["paths"].items():
+        for method in item:
+            if method in reference_pages.METHODS:
+                assert f"### `{method.upper()} {path}`" in page
+    assert "### `POST /api/v1/captions`" in page and "### `POST /v1/chat/completions`" in page

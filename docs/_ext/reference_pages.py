@@ -233,6 +233,10 @@ def configuration_markdown() -> str:
 # -- the HTTP API ------------------------------------------------------------------------------------------
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+# Sections of the HTTP page, where the document does not order its tags itself: the native API first.
+TAG_ORDER = ("captions", "models", "jobs", "history", "translation", "openai", "ollama", "aliases", "health")
+TAG_TITLES = {"openai": "OpenAI-compatible routes", "ollama": "Ollama-compatible routes",
+              "aliases": "The original project's endpoints"}
 
 
 def check_openapi(document) -> None:
@@ -326,8 +330,13 @@ def openapi_markdown(document: dict) -> str:
                 operation = item[method]
                 tag = (operation.get("tags") or ["Other"])[0]
                 groups.setdefault(tag, []).append(operation_markdown(path, method, operation))
-    for tag, operations in groups.items():
-        lines += [f"## {escape(tag)}", ""] + operations
+    declared = {tag["name"]: tag for tag in document.get("tags") or []}
+    order = list(declared) + [tag for tag in TAG_ORDER if tag not in declared]
+    for tag in sorted(groups, key=lambda t: order.index(t) if t in order else len(order)):
+        lines += [f"## {escape(TAG_TITLES.get(tag, tag[:1].upper() + tag[1:]))}", ""]
+        if declared.get(tag, {}).get("description"):
+            lines += [escape(declared[tag]["description"]), ""]
+        lines += groups[tag]
     schemas = (document.get("components") or {}).get("schemas") or {}
     if schemas:
         lines += ["## Schemas", ""] + [schema_markdown(name, schema) for name, schema in schemas.items()]
