@@ -35,8 +35,6 @@ html_show_sourcelink = False
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_class_signature = "separated"
-autodoc_default_options = {"members": False}
 # Types from other libraries in signatures: no inventory of theirs is fetched (the build runs offline).
 nitpick_ignore_regex = [
     ("py:class", r"(os|pathlib|typing|collections\.abc|PIL|numpy|np)\b.*"),
