@@ -216,3 +216,27 @@ def test_the_provenance_namespace_is_declared_by_the_shipped_config():
 
     text = config_path().read_text()
     assert "urn:captioner:xmp:provenance:1.0/" in text and "AltText" in text
+
+
+def test_bad_metadata_options_fail_with_one_clear_line(tmp_path):
+    from support.cli import assert_clean_failure, run_main
+
+    base = ("collection", tmp_path, "--out", tmp_path / "r.jsonl", "--model", "x", "--models-dir", tmp_path)
+    assert_clean_failure(run_main(*base, "--metadata", "sidecar", "--write", "description,title"), "--write", "title")
+    assert_clean_failure(run_main(*base, "--existing", "replace"), "--existing", "--metadata")
+
+
+def test_raw_files_are_told_by_their_content(tmp_path):
+    pytest.importorskip("pidng")
+    from support.dng import write_dng
+
+    from captioner.collections.raw import raw_format
+    from captioner.collections.walk import find_images
+
+    write_dng(tmp_path / "renamed.bin", None)  # a DNG by its DNGVersion tag, whatever its name
+    (tmp_path / "scan.tif").write_bytes(b"II*\x00\x08\x00\x00\x00" + bytes(64))  # a plain TIFF is not taken
+    (tmp_path / "notes.txt").write_text("not a photo")
+    assert [path.name for path in find_images([tmp_path])] == ["renamed.bin"]
+    assert raw_format(b"FUJIFILMCCD-RAW 0201") == "RAF" and raw_format(b"\x00\x00\x00\x18ftypcrx ") == "CR3"
+    assert raw_format(b"II*\x00\x10\x00\x00\x00CR\x02\x00") == "CR2" and raw_format(b"IIU\x00") == "RW2"
+    assert raw_format(b"II*\x00\x08\x00\x00\x00", ".NEF") == "NEF" and raw_format(b"IIRO\x08\x00") == "ORF"

@@ -29,15 +29,15 @@ def register(subparsers) -> None:
     parser.add_argument("--metadata", choices=("sidecar", "embed"),
                         help="write captions where photo managers read them: an XMP sidecar, or into the photo "
                              "(XMP, EXIF, IPTC; pixels untouched; RAW files always get a sidecar); off unless given")
-    parser.add_argument("--write", default="description", metavar="FIELDS",
+    parser.add_argument("--write", metavar="FIELDS",
                         help="with --metadata: which fields, comma-separated: description (dc:description), keywords "
                              "(dc:subject and IPTC Keywords, merged), alt-text (IPTC AltTextAccessibility), detailed "
                              "(IPTC ExtDescrAccessibility); default description")
-    parser.add_argument("--existing", choices=("skip", "replace", "append"), default="skip",
+    parser.add_argument("--existing", choices=("skip", "replace", "append"),
                         help="with --metadata: text a person or another tool already wrote is left alone (skip, the "
                              "default, listed in the summary), replaced, or has the caption appended; captioner's own "
                              "earlier text is replaced whenever the model, style or settings change")
-    parser.add_argument("--sidecar-name", choices=("full", "base"), default="full",
+    parser.add_argument("--sidecar-name", choices=("full", "base"),
                         help="sidecar file name: full = IMG_0001.CR2.xmp (darktable, digiKam, Immich; default), "
                              "base = IMG_0001.xmp (Lightroom); an existing sidecar is updated in place")
     parser.add_argument("--dry-run", action="store_true",
@@ -65,12 +65,17 @@ def run(args) -> int:
     request = decoding_request(args)  # bad options, a bad --out name or a missing folder fail before the model loads
     results_format(args.out)
     check_roots(args.roots)
+    given = [option for option, value in (("--write", args.write), ("--existing", args.existing),
+                                          ("--sidecar-name", args.sidecar_name)) if value is not None]
+    if given and not args.metadata:
+        raise ValueError(f"{', '.join(given)} only apply with --metadata sidecar or --metadata embed")
+    write = _fields(args.write or "description")
     folder = resolve_model_folder(args.model, args.models_dir)
     job = CollectionJob(
         roots=tuple(args.roots), out=args.out,
         translate=tuple(code.strip() for code in args.translate.split(",") if code.strip()),
-        metadata=args.metadata, write=_fields(args.write), existing=args.existing,
-        sidecar_name=args.sidecar_name, dry_run=args.dry_run, engine=args.engine, address=args.address,
+        metadata=args.metadata, write=write, existing=args.existing or "skip",
+        sidecar_name=args.sidecar_name or "full", dry_run=args.dry_run, engine=args.engine, address=args.address,
         ray_actors=args.actors, model=str(folder.resolve()) if folder else args.model, models_dir=args.models_dir,
         settings=CollectionSettings(batch_size=args.batch_size, readers=args.readers))
     captioner = load_captioner(args.model, args.models_dir)
@@ -107,7 +112,7 @@ def run(args) -> int:
     if args.metadata:
         written = "nothing written (dry run)" if args.dry_run else f"{summary.written} files written"
         print(f"metadata: {written}; {len(summary.kept)} photos keep text a person or another tool wrote "
-              f"(--existing {args.existing})")
+              f"(--existing {args.existing or 'skip'})")
         for path, fields in summary.kept:
             print(f"kept\t{path}\t{','.join(fields)}")
     return 0

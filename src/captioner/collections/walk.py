@@ -1,8 +1,8 @@
 """Finding the images in folders: recursive, symlink loops visited once, images told by their content.
 
 A file is taken when its first bytes are those of an image format the safe loader reads or of a RAW photo
-(:mod:`captioner.collections.raw`), or when its name ends like an image's or a RAW photo's (so a damaged ``IMG_0001.jpg`` is reported as unreadable instead of passing
-unnoticed). Hidden files and folders (``.thumbnails``, ``.DS_Store``, half-written temporary files) are
+(:mod:`captioner.collections.raw`), or when its name ends like an image's or a RAW photo's (so a damaged
+``IMG_0001.jpg`` is reported as unreadable instead of passing unnoticed). Hidden files and folders (``.thumbnails``, ``.DS_Store``, half-written temporary files) are
 left out. Symbolic links are followed, but each real folder is walked once, so a link back up the tree
 cannot loop.
 """
