@@ -68,12 +68,11 @@ def read_tags(paths: list[Path], program: str = PROGRAM) -> dict[Path, dict]:
 
 
 def write_tags(target: Path, tags: dict, *, source: Path | None, program: str = PROGRAM) -> Path:
-    """Write ``tags`` ({"GROUP:Tag": value}; None deletes a tag) into a copy of ``source`` (None: a new XMP
-    sidecar) that replaces ``target`` when complete. Pixels and every other tag are kept as they are."""
-    document = [{"SourceFile": "*", **{name: value for name, value in tags.items() if value is not None}}]
-    deleted = [f"-{name}=" for name, value in tags.items() if value is None]
+    """Write ``tags`` ({"GROUP:Tag": value}) into a copy of ``source`` (None: a new XMP sidecar) that replaces
+    ``target`` when complete. Pixels and every other tag are kept as they are."""
+    document = [{"SourceFile": "*", **tags}]
     with atomic_path(target) as staging:
-        arguments = ["-q", "-q", "-m", "-P", "-charset", "iptc=UTF8", "-j=-", *deleted, "-o", str(staging)]
+        arguments = ["-q", "-q", "-m", "-P", "-charset", "iptc=UTF8", "-j=-", "-o", str(staging)]
         run_exiftool(arguments + (["--", str(source)] if source else []), program=program, what=str(target),
                      data=json.dumps(document, ensure_ascii=False).encode("utf-8"))
         if not staging.exists():

@@ -180,11 +180,12 @@ class MetadataWriter:
         record = _record(readings, text.field)
         ours = record.get("Text") if record else None
         default_values = [value for key, value in values if key in defaults]
-        person = ""
+        person, wholly_ours = "", not values  # the person's part of the text; whether every language is ours
         if not values:
             action, value = "new", text.value
         elif ours and default_values and all(value == ours for value in default_values):
             action, value = ("unchanged", None) if text.provenance.same_source(record) else ("updated", text.value)
+            wholly_ours = True
         elif ours and default_values and all(value.endswith(APPENDED + ours) for value in default_values) \
                 and self.existing != "replace":
             person = default_values[0][:-len(APPENDED + ours)]
@@ -193,21 +194,21 @@ class MetadataWriter:
         elif self.existing == "skip":
             action, value = "kept: a person's or another tool's text", None
         elif self.existing == "replace":
-            action, value = "replaced", text.value
+            action, value, wholly_ours = "replaced", text.value, True
         else:
             person = default_values[0] if default_values else ""
             action, value = ("appended", person + APPENDED + text.value) if person else ("new", text.value)
         plan.actions.append((text.field, action))
         if value is None:
             return
-        if person:  # the person's own language alternatives stay: only the default language is written
-            plan.tags[xmp_tag + "-x-default"] = value
-        else:
-            plan.tags[xmp_tag] = value  # replaces every language alternative: they translated the old text
+        if wholly_ours:  # every language alternative goes: they translated the old text; ours come with the new
+            plan.tags[xmp_tag] = value
             if text.field == "description":
                 for code, translation in sorted(text.translations.items()):
                     if not self.languages or code in self.languages:
                         plan.tags[f"{xmp_tag}-{code}"] = translation
+        else:  # the person's own language alternatives stay: only the default language is written
+            plan.tags[xmp_tag + "-x-default"] = value
         if text.field == "description" and embedded:
             plan.tags["EXIF:ImageDescription"] = value
             if iptc:
@@ -230,7 +231,7 @@ class MetadataWriter:
             plan.actions.append(("keywords", "unchanged"))
             return
         if not added and not ours_before:
-            plan.actions.append(("keywords", "unchanged" if text.words else "kept: no keywords found"))
+            plan.actions.append(("keywords", "unchanged" if text.words else "none found"))
             return
         merged = person + list(added)
         plan.actions.append(("keywords", f"+{len(added)} merged with {len(person)}" if person else "new"))

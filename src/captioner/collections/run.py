@@ -174,11 +174,18 @@ def photo_texts(rows: list[ResultRow], fields) -> PhotoTexts:
             words = caption_nouns(caption.caption)
             texts.append(Text(name, ", ".join(words), source(caption, "caption-nouns"), words=words))
         elif name == "alt-text" and (own or caption):
-            text = (own or caption).caption[:ALT_TEXT_CHARACTERS]
-            texts.append(Text(name, text, source(own or caption)))
+            texts.append(Text(name, _shortened((own or caption).caption), source(own or caption)))
         elif name == "detailed" and own:
             texts.append(Text(name, own.caption, source(own)))
     return PhotoTexts(Path(rows[0].path), tuple(texts))
+
+
+def _shortened(text: str, limit: int = ALT_TEXT_CHARACTERS) -> str:
+    """``text`` cut to at most ``limit`` characters, at a word boundary where there is one."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit + 1].rsplit(" ", 1)[0]
+    return (cut if cut and len(cut) <= limit else text[:limit]).rstrip(" ,;:-")
 
 
 def _write_metadata(writer: MetadataWriter, job: CollectionJob, decoding, rows: list[ResultRow], summary: Summary,
