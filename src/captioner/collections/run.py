@@ -22,7 +22,7 @@ from captioner.collections.provenance import Provenance
 from captioner.collections.results import ResultRow, open_results, read_rows
 from captioner.collections.walk import find_images
 from captioner.errors import DataError
-from captioner.models.base import ALT_TEXT_CHARACTERS, DEFAULT_STYLE, styles_of
+from captioner.models.base import ALT_TEXT_CHARACTERS, DEFAULT_STYLE, DecodingRequest, styles_of
 
 FIELD_STYLES = {"description": "caption", "keywords": "keywords", "alt-text": "alt-text", "detailed": "detailed"}
 
@@ -122,15 +122,15 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
     try:
         done = results.done if results is not None else {row.key for row in read_rows(job.out)}
         for step in _steps(job, paths, captioner, decoding, done, extra):
-            step.rows = [row for row in step.rows if row.key not in done]  # a style captioned before stays once
             translations.add(step.rows)
             if writer is not None:
-                _write_metadata(writer, job, decoding, step.rows, summary, say)
+                _write_metadata(writer, job, step.rows, summary, say)
+            fresh = [row for row in step.rows if row.key not in done]  # a style captioned before is kept once
             if results is not None:
-                results.append(step.rows)
+                results.append(fresh)
             else:
-                done.update(row.key for row in step.rows)
-            main = [row for row in step.rows if row.decoding == decoding.to_dict()]
+                done.update(row.key for row in fresh)
+            main = [row for row in fresh if row.decoding == decoding.to_dict()]
             summary.skipped += step.skipped
             summary.captioned += sum(1 for row in main if row.caption)
             summary.failed.extend(row for row in main if row.error)
@@ -151,7 +151,7 @@ def style_decodings(captioner, decoding, fields) -> tuple:
                          f"{', '.join(offered)}); leave detailed out of --write or choose a model that writes it")
     wanted = dict.fromkeys(FIELD_STYLES[name] for name in fields if FIELD_STYLES[name] in offered)
     wanted.setdefault(DEFAULT_STYLE, None)  # the description, and the nouns of keywords and alt text, need it
-    return tuple(decoding.with_changes(style=style) for style in wanted if style != decoding.style)
+    return tuple(DecodingRequest(style=style).for_default(decoding) for style in wanted if style != decoding.style)
 
 
 def photo_texts(rows: list[ResultRow], fields) -> PhotoTexts:
@@ -188,7 +188,7 @@ def _shortened(text: str, limit: int = ALT_TEXT_CHARACTERS) -> str:
     return (cut if cut and len(cut) <= limit else text[:limit]).rstrip(" ,;:-")
 
 
-def _write_metadata(writer: MetadataWriter, job: CollectionJob, decoding, rows: list[ResultRow], summary: Summary,
+def _write_metadata(writer: MetadataWriter, job: CollectionJob, rows: list[ResultRow], summary: Summary,
                     say: Callable[[str], None]) -> None:
     """Plan and (unless a dry run) write each captioned photo's texts. Rows marked for review (a caption a
     person should look at first) get no metadata."""
