@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from captioner.models.base import CAPTION_STYLES
+
 
 def print_json(data) -> None:
     json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
@@ -30,7 +32,11 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=positive_int, metavar="N", help="most words in a caption (start and end markers not counted)")
     parser.add_argument("--prompt", metavar="TEXT",
                         help="the model's own prompt: a caption start for BLIP and GIT (e.g. 'a photography of'), "
-                             "a task for Florence-2 (<CAPTION>, <DETAILED_CAPTION>, <MORE_DETAILED_CAPTION>)")
+                             "a task for Florence-2 (<CAPTION>, <DETAILED_CAPTION>, <MORE_DETAILED_CAPTION>), "
+                             "the instruction for a vision-language model (e.g. 'Describe the colours.')")
+    parser.add_argument("--style", choices=CAPTION_STYLES, metavar="STYLE",
+                        help=f"what kind of text to write: {', '.join(CAPTION_STYLES)} (default caption); "
+                             "a model that cannot write it is refused, `captioner models` lists each one's styles")
 
 
 def decoding_request(args):
@@ -39,4 +45,5 @@ def decoding_request(args):
 
     return DecodingRequest(method="greedy" if getattr(args, "greedy", False) else None,
                            beam_size=getattr(args, "beam", None), max_length=getattr(args, "max_length", None),
-                           alternatives=getattr(args, "alternatives", None), prompt=getattr(args, "prompt", None))
+                           alternatives=getattr(args, "alternatives", None), prompt=getattr(args, "prompt", None),
+                           style=getattr(args, "style", None))

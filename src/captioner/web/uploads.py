@@ -87,17 +87,20 @@ def whole_number(name: str, low: int, high: int) -> int | None:
 
 
 def read_decoding() -> DecodingRequest:
-    """Decoding options from the query string or form: method, beam, max_length, prompt (DecodingRequest's
-    one rule)."""
+    """Decoding options from the query string or form: method, beam, max_length, prompt, style
+    (DecodingRequest's one rule)."""
     settings = current_app.config["CAPTIONER_SETTINGS"]
     method = request.values.get("method", "").strip().lower() or None
     beam = whole_number("beam", 1, settings.max_beam)
     prompt = request.values.get("prompt", "").strip()
     if len(prompt) > MAX_PROMPT_CHARACTERS:
         raise ApiError("bad_parameter", f"prompt must be at most {MAX_PROMPT_CHARACTERS} characters")
+    style = request.values.get("style", "").strip().lower() or None
+    if style is not None and style not in CAPTION_STYLES:
+        raise ApiError("bad_parameter", f"style must be one of {', '.join(CAPTION_STYLES)}, not {style[:40]!r}")
     try:
         return DecodingRequest(method, beam, whole_number("max_length", 1, settings.max_caption_length),
-                               prompt=prompt or None)
+                               prompt=prompt or None, style=style)
     except ValueError as error:
         raise ApiError("bad_parameter", str(error)[:200]) from None
 

@@ -117,7 +117,12 @@ def load_model_folder(folder: str | os.PathLike) -> ModelParts:
         transformers_logging.disable_progress_bar()
     try:
         model = architecture.model_class().from_pretrained(folder, use_safetensors=True)
-        if architecture.name == "vit-gpt2":
+        if architecture.vision_language:
+            from captioner.models.transformers.vlm import load_processor
+
+            processor = load_processor(folder, architecture.name)
+            image_processor, tokenizer = processor.image_processor, processor.tokenizer
+        elif architecture.name == "vit-gpt2":
             # The PIL backend is the original ViTFeatureExtractor's arithmetic, and needs no torchvision.
             processor = None
             image_processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
@@ -171,7 +176,7 @@ def generation_arguments(decoding: Decoding, word_limit) -> dict:
     beams = decoding.beam_size if decoding.method == "beam" else 1
     arguments = {
         "num_beams": beams,
-        "do_sample": False,
+        "do_sample": decoding.method == "sample",
         "max_new_tokens": word_limit.budget,
         "logits_processor": LogitsProcessorList([word_limit]),
         "num_return_sequences": min(beams, decoding.alternatives + 1) if beams > 1 else 1,
@@ -182,6 +187,8 @@ def generation_arguments(decoding: Decoding, word_limit) -> dict:
     }
     if beams > 1:
         arguments["length_penalty"] = decoding.length_penalty
+    if decoding.method == "sample":
+        arguments.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=0)
     return arguments
 
 
@@ -314,8 +321,15 @@ class ImageToTextCaptioner:
         # the one search over a cached decoder step; None: this architecture decodes through generate()
         self.cached_decoder = cached_decoder_for(parts.model, parts.model.generation_config.decoder_start_token_id,
                                                  end_token(parts))
-        self.architecture = parts.architecture.name  # "vit-gpt2", "blip", "git", "florence-2"
+        self.architecture = parts.architecture.name  # "vit-gpt2", "blip", "git", "florence-2", "smolvlm", ...
         self.prompt_option = parts.architecture.prompt  # what Decoding.prompt may say; None: no prompt
+        self.styles = parts.architecture.styles  # the caption styles it writes (captioner.models.styles)
+        self.vision_settings = None  # VLMs: the image bound and tiling in force (VisionLanguageSettings)
+        if parts.architecture.vision_language:
+            from captioner.models.transformers.vlm import VisionLanguageSettings, bound_images
+
+            self.vision_settings = VisionLanguageSettings.for_device(str(self.device))
+            bound_images(parts.model, parts.processor, self.architecture, self.vision_settings)
         self.reference = reference  # the catalogue entry (published quality) of a well-known checkpoint
         self.default_decoding = default_decoding or parts.architecture.default_decoding
         logging.getLogger("transformers.generation.utils").addFilter(_PIXEL_INPUTS_FILTER)
@@ -334,14 +348,26 @@ class ImageToTextCaptioner:
 
     def caption(self, images: Sequence["Image.Image"], decoding: Decoding | None = None) -> list[Caption]:
         """Caption RGB images, ``batch_size`` at a time; one Caption per image, in order."""
+        from captioner.models.styles import check_style, finish
+
         decoding = decoding or self.default_decoding
+        style = check_style(self, decoding.style)
         prompt = check_prompt(self, decoding.prompt)
+        if not decoding.prompt.strip():  # a style with a prompt of its own (a Florence-2 task)
+            prompt = dict(self.parts.architecture.style_prompts).get(style, prompt)
+        if self.vision_settings is not None:  # a VLM: the instruction (the prompt, else the style's)
+            from captioner.models.transformers import vlm
+
+            prompt = vlm.check_instruction(self.tokenizer, vlm.instruction_for(self.parts.architecture, style, prompt))
         images = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
         results: list[Caption] = []
         for start in range(0, len(images), self.batch_size):
-            results.extend(caption_batch(self.parts, images[start : start + self.batch_size], decoding, prompt,
-                                         self.device, self.cached_decoder))
-        return results
+            chunk = images[start : start + self.batch_size]
+            if self.vision_settings is not None:
+                results.extend(vlm.caption_batch(self.parts, chunk, decoding, prompt, self.device))
+            else:
+                results.extend(caption_batch(self.parts, chunk, decoding, prompt, self.device, self.cached_decoder))
+        return [finish(caption, style) for caption in results]
 
 
 # --- bundles and pretrained models ---------------------------------------------------------------------
@@ -355,7 +381,7 @@ def settings_of(info: BundleInfo) -> VitGpt2Settings:
 def decoding_for(settings: VitGpt2Settings, architecture: Architecture | None = None) -> Decoding:
     """A bundle's default decoding: its settings' beam width and length (the architecture's own when unset)."""
     base = (architecture or ARCHITECTURES["vit-gpt2"]).default_decoding
-    beams = settings.num_beams or base.beam_size
+    beams = settings.num_beams or (base.beam_size if base.method == "beam" else 1)
     length = settings.max_length or base.max_length
     if beams <= 1:
         return Decoding(method="greedy", max_length=length)
