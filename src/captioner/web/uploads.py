@@ -15,7 +15,7 @@ from flask import Request, current_app, request
 from werkzeug.utils import secure_filename
 
 from captioner.errors import ImageError
-from captioner.models.base import MAX_PROMPT_CHARACTERS, DecodingRequest
+from captioner.models.base import CAPTION_STYLES, MAX_PROMPT_CHARACTERS, DecodingRequest
 from captioner.web.errors import ApiError
 
 IMAGE_FIELD = "image"  # the multipart field that carries the image
