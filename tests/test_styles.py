@@ -9,6 +9,7 @@ import io
 import json
 import random
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,16 @@ def app(make_app, demo_bundle, tiny_models):
     app.extensions["captioner"].close()
 
 
+def wait_done(client, job_id: str, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}").get_json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
 def png(picture) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
@@ -134,6 +145,13 @@ def test_the_api_pages_and_jobs_offer_styles_and_refuse_the_impossible_ones(clie
     job = client.post("/api/v1/jobs", data={"images": [(io.BytesIO(png(picture)), "p.png")],
                                             "model": "shapes-demo", "style": "detailed"})
     assert job.status_code == 400 and "tiny-vlm" in job.get_json()["error"]["message"]
+
+    made = client.post("/api/v1/jobs", data={"images": [(io.BytesIO(png(picture)), "p.png")],
+                                             "model": "tiny-vlm", "style": "keywords"})
+    assert made.status_code == 202, made.get_json()
+    finished = wait_done(client, made.get_json()["id"])
+    (item,) = finished["items"]
+    assert finished["decoding"]["style"] == "keywords" and item["caption"] == ", ".join(item["keywords"])
 
     for page in ("/caption", "/caption-many"):
         html = client.get(page).get_data(as_text=True)

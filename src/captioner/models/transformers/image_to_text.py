@@ -1,4 +1,5 @@
-"""The image-to-text kind: transformers captioners (ViT-GPT2, BLIP, GIT, Florence-2) behind one interface.
+"""The image-to-text kind: transformers captioners (ViT-GPT2, BLIP, GIT, Florence-2, and the vision-language
+models of :mod:`captioner.models.transformers.vlm`) behind one interface.
 
 A model is a ``save_pretrained`` folder (safetensors weights, configuration, image processor, tokenizer).
 Its architecture is read from ``config.json`` (``model_type``) and looked up in
@@ -17,6 +18,9 @@ log-probability under the model: the sum over every generated token, up to and i
 of ``log_softmax`` of the raw logits (before repetition penalties, n-gram bans or the word limit, without
 beam search's length normalisation). A prompt given to the model is not generated, so it is not scored;
 BLIP and GIT captions begin with it, and its words count towards ``max_length``.
+
+Every caption is written in a style (:mod:`captioner.models.styles`): a style may choose the prompt (a
+Florence-2 task, a VLM's instruction) and finishes the text (alt text cut, keywords listed).
 
 Captions come from the one search of :mod:`captioner.models.decoding` over a cached decoder step
 (:mod:`captioner.models.transformers.cached_decoder`: ViT-GPT2 and BLIP without a prompt), else from ``generate``;
