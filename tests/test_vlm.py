@@ -161,3 +161,16 @@ def test_tiling_and_the_image_bound_follow_the_setting(vlm_folders, images, monk
     monkeypatch.setenv("CAPTIONER_VLM_TILING", "sometimes")
     with pytest.raises(ValueError, match="CAPTIONER_VLM_TILING"):
         VisionLanguageSettings.for_device("cpu")
+
+
+def test_the_caption_ends_where_the_assistants_turn_ends(vlms):
+    from captioner.models.transformers.image_to_text import end_token
+
+    parts = vlms["qwen3_vl"].parts
+    turn_end = parts.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    listed = parts.model.generation_config.eos_token_id
+    try:  # as Gemma 3 lists its plain end token before the end of a turn
+        parts.model.generation_config.eos_token_id = [parts.tokenizer.pad_token_id, turn_end]
+        assert end_token(parts) == turn_end
+    finally:
+        parts.model.generation_config.eos_token_id = listed

@@ -164,6 +164,12 @@ def end_token(parts: ModelParts) -> int:
     model = parts.model
     if parts.architecture.name == "blip":
         return model.config.text_config.sep_token_id  # BLIP's generate stops at [SEP]
+    if parts.architecture.vision_language:
+        from captioner.models.transformers.vlm import turn_end
+
+        end = turn_end(model, parts.tokenizer)
+        if end is not None:
+            return end
     end = model.generation_config.eos_token_id
     if isinstance(end, (list, tuple)):
         end = end[0]

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 PROCESSORS = {"smolvlm": "Idefics3Processor", "smolvlm2": "SmolVLMProcessor", "qwen3-vl": "Qwen3VLProcessor",
               "llava-onevision": "LlavaOnevisionProcessor", "internvl": "InternVLProcessor",
               "gemma3": "Gemma3Processor", "paligemma": "PaliGemmaProcessor"}
+# Tokens that end an assistant's turn (SmolVLM, ChatML models, Gemma): the caption's end when the model lists it
+# among its end tokens (Gemma 3 lists its plain <eos> first).
+TURN_ENDS = ("<end_of_utterance>", "<|im_end|>", "<end_of_turn>")
 DEFAULT_IMAGE_SIZE = 512  # longest image side (Qwen3-VL: the square's pixels) a VLM sees by default
 
 
@@ -151,6 +154,18 @@ def model_inputs(processor, images: Sequence["Image.Image"], instruction: str, d
     inputs = {key: value.to(device) for key, value in inputs.items()}
     inputs["pixel_values"] = inputs["pixel_values"].to(dtype)  # (images, [tiles,] 3, height, width) or patches
     return inputs
+
+
+def turn_end(model, tokenizer) -> int | None:
+    """The token that ends the assistant's turn, where the model stops there (SmolVLM, ChatML models, Gemma 3,
+    which lists its plain <eos> first); None for a model without chat turns (PaliGemma)."""
+    ends = model.generation_config.eos_token_id
+    ends = set(ends) if isinstance(ends, (list, tuple)) else {ends}
+    for token in TURN_ENDS:
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if token_id in ends:
+            return token_id
+    return None
 
 
 def caption_batch(parts, images: Sequence["Image.Image"], decoding: Decoding, instruction: str,
