@@ -174,3 +174,14 @@ def test_the_caption_ends_where_the_assistants_turn_ends(vlms):
         assert end_token(parts) == turn_end
     finally:
         parts.model.generation_config.eos_token_id = listed
+
+
+def test_paligemma_takes_task_prefixes_not_a_chat(images, tmp_path):
+    captioner = load_captioner(save_tiny("paligemma", tmp_path / "pali"))
+    assert captioner.architecture == "paligemma" and set(captioner.styles) == {"caption", "alt-text", "detailed"}
+    inputs = model_inputs(captioner.parts.processor, images[:1], "caption en", torch.float32, "cpu")
+    assert captioner.tokenizer.decode(inputs["input_ids"][0], skip_special_tokens=True).strip() == "caption en"
+    decoding = Decoding(max_length=5)
+    assert texts(captioner.caption(images, decoding)) == [captioner.caption([i], decoding)[0].text for i in images]
+    with pytest.raises(ValueError, match="cannot write 'keywords'"):
+        captioner.caption(images[:1], Decoding(style="keywords"))

@@ -250,5 +250,29 @@ def tiny_llava_onevision(seed: int = 0, hidden: int = 32, image_size: int = 32):
                                                        vision_feature_select_strategy="full")
 
 
-BUILDERS.update({"idefics3": tiny_smolvlm, "qwen3_vl": tiny_qwen3_vl, "llava_onevision": tiny_llava_onevision})
+def tiny_paligemma(seed: int = 0, hidden: int = 32, image_size: int = 32):
+    """(model, processor): PaliGemma (a 1-layer SigLIP on 32 px, a 2-layer Gemma); no chat template: its
+    prompts are task prefixes."""
+    import torch
+    from transformers import (PaliGemmaConfig, PaliGemmaForConditionalGeneration, PaliGemmaProcessor,
+                              SiglipImageProcessorPil)
+
+    tokenizer = chat_tokenizer("<eos>", ["<bos>", "<image>"])
+    tokenizer.bos_token = "<bos>"
+    text = dict(_small_text(tokenizer, hidden, "gemma", head_dim=16), bos_token_id=tokenizer.bos_token_id)
+    config = PaliGemmaConfig(
+        vision_config=dict(model_type="siglip_vision_model", hidden_size=hidden, intermediate_size=2 * hidden,
+                           num_hidden_layers=1, num_attention_heads=2, image_size=image_size, patch_size=8,
+                           projection_dim=hidden),
+        text_config=text, image_token_index=tokenizer.convert_tokens_to_ids("<image>"), projection_dim=hidden)
+    torch.manual_seed(seed)
+    model = PaliGemmaForConditionalGeneration(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    images = SiglipImageProcessorPil(size={"height": image_size, "width": image_size})
+    images.image_seq_length = (image_size // 8) ** 2
+    return model, PaliGemmaProcessor(images, tokenizer)
+
+
+BUILDERS.update({"idefics3": tiny_smolvlm, "qwen3_vl": tiny_qwen3_vl, "llava_onevision": tiny_llava_onevision,
+                 "paligemma": tiny_paligemma})
 VLM_TYPES = ("idefics3", "qwen3_vl", "llava_onevision")  # the tiny VLMs, by their config's model_type

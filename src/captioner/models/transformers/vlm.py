@@ -143,12 +143,12 @@ def check_instruction(tokenizer, instruction: str) -> str:
 
 def model_inputs(processor, images: Sequence["Image.Image"], instruction: str, dtype, device) -> dict:
     """The tensors ``generate`` reads: each image with the instruction in the model's chat template (or, for a
-    model without one, PaliGemma, the instruction as its task prefix)."""
+    model without one, PaliGemma, the image placeholder and the instruction as its task prefix)."""
     if getattr(processor, "chat_template", None):
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": instruction}]}]
         text = processor.apply_chat_template(messages, add_generation_prompt=True)
-    else:
-        text = instruction
+    else:  # the image placeholder first, then the task (PaliGemma's prompt format)
+        text = getattr(processor, "image_token", "<image>") + instruction
     inputs = processor(text=[text] * len(images), images=[[image] for image in images], return_tensors="pt",
                        padding=True)
     inputs = {key: value.to(device) for key, value in inputs.items()}
