@@ -56,7 +56,9 @@ def run(args) -> int:
     from captioner.collections import CollectionJob, CollectionSettings, run_collection
     from captioner.collections.results import results_format
     from captioner.collections.walk import check_roots
+    from captioner.models.base import check_prompt
     from captioner.models.registry import load_captioner, resolve_model_folder
+    from captioner.models.styles import check_style
 
     if args.alternatives is not None and args.alternatives < 0:
         raise ValueError("--alternatives must not be negative")
@@ -80,6 +82,8 @@ def run(args) -> int:
         settings=CollectionSettings(batch_size=args.batch_size, readers=args.readers))
     captioner = load_captioner(args.model, args.models_dir)
     decoding = request.for_default(captioner.default_decoding)
+    check_prompt(captioner, decoding.prompt)  # refused before any image is read
+    check_style(captioner, decoding.style)
 
     bars = []  # the progress bar (images/s and time left), made once the images are counted
     say = (lambda text: print(text, file=sys.stderr)) if args.json else print

@@ -161,5 +161,6 @@ def caption_batch(captioner, decoding, items: list[PreparedImage]) -> list[Resul
     decoding_dict = decoding.to_dict()
     return [ResultRow(item.path, item.sha256, item.width, item.height, captioner.name, decoding_dict,
                       caption=caption.text, score=float(caption.score),
-                      alternatives=[{"text": a.text, "log_prob": float(a.log_prob)} for a in caption.alternatives])
+                      alternatives=[{"text": a.text, "log_prob": float(a.log_prob)} for a in caption.alternatives],
+                      keywords=list(caption.keywords))
             for item, caption in zip(items, captions)]
