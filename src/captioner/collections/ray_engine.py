@@ -19,11 +19,11 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from captioner.collections.local import Produced, upright_size
+from captioner.collections.local import Produced, decode_photo
 from captioner.collections.results import ResultRow, result_key
 from captioner.errors import CaptionerError, ImageError
 
-ROW_COLUMNS = ("path", "sha256", "width", "height", "caption", "score", "alternatives", "error")
+ROW_COLUMNS = ("path", "sha256", "width", "height", "caption", "score", "alternatives", "error", "keywords")
 STOPPED = "stopped"  # a column beside the rows: why the model could not caption at all ("" when it could)
 LOCAL_EXTRA_CPUS = 1  # a local Ray gets a logical CPU beyond the actors, so the reading tasks never wait for one
 
@@ -40,20 +40,18 @@ class CaptionActor:
         self.max_side, self.max_pixels = max_side, max_pixels
 
     def __call__(self, batch: dict) -> dict:
-        from captioner.data.images import load_image
-
         rows, images, decoded = [], [], []
         for path, digest, data in zip(batch["path"], batch["sha256"], batch["bytes"]):
             row = {"path": str(path), "sha256": str(digest), "width": None, "height": None, "caption": None,
-                   "score": None, "alternatives": "[]", "error": None}
+                   "score": None, "alternatives": "[]", "error": None, "keywords": "[]"}
             rows.append(row)
             try:
-                images.append(load_image(bytes(data), max_pixels=self.max_pixels, max_side=self.max_side,
-                                         name=str(path)))
+                image, (row["width"], row["height"]) = decode_photo(bytes(data), str(path), max_pixels=self.max_pixels,
+                                                                    max_side=self.max_side)
             except ImageError as error:
                 row["error"] = str(error)
                 continue
-            row["width"], row["height"] = upright_size(bytes(data))
+            images.append(image)
             decoded.append(row)
         stopped = ""
         try:
@@ -65,6 +63,7 @@ class CaptionActor:
                 row["caption"], row["score"] = caption.text, caption.score
                 row["alternatives"] = json.dumps([{"text": a.text, "log_prob": float(a.log_prob)}
                                                   for a in caption.alternatives])
+                row["keywords"] = json.dumps(list(caption.keywords))
         return {**{name: [row[name] for row in rows] for name in ROW_COLUMNS}, STOPPED: [stopped] * len(rows)}
 
 
@@ -113,7 +112,7 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
             raise CaptionerError(stopped)
         step = Produced()
         for values in zip(*(batch[name] for name in ROW_COLUMNS)):
-            path, digest, width, height, caption, score, alternatives, error = values
+            path, digest, width, height, caption, score, alternatives, error, keywords = values
             emitted += 1
             if digest in claimed:  # a second copy of the same picture: one row per content
                 step.skipped += 1
@@ -122,7 +121,8 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
             caption, error = _text(caption), _text(error)
             step.rows.append(ResultRow(str(path), str(digest), _int(width), _int(height), model, decoding_dict,
                                        caption=caption, score=_float(score),
-                                       alternatives=json.loads(_text(alternatives) or "[]"), error=error))
+                                       alternatives=json.loads(_text(alternatives) or "[]"), error=error,
+                                       keywords=json.loads(_text(keywords) or "[]")))
         yield step
     yield Produced(skipped=len(paths) - emitted)
 
