@@ -146,6 +146,8 @@ def test_add_remote_writes_a_bundle_without_the_key(runner, tmp_path, monkeypatc
     captioned = runner("caption", picture, "--model", "vlm", "--models-dir", models)
     assert captioned.returncode == 0 and "A red circle." in captioned.stdout, captioned.stderr
     assert fake.requests[-1]["body"]["model"] == MODEL
+    listed = runner("caption", picture, "--model", "vlm", "--models-dir", models, "--style", "keywords", "--json")
+    assert json.loads(listed.stdout)["captions"][0]["keywords"] == ["red", "circle", "shape", "white background"]
 
     fake.default = "500"
     assert_clean_failure(runner("caption", picture, "--model", "vlm", "--models-dir", models), "answered 500")

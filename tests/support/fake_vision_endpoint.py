@@ -153,7 +153,7 @@ def caption_for(instruction: str) -> str:
         return "Image of a red circle on a white background"
     if "in detail" in instruction.lower():
         return "A red circle sits in the middle of a plain white background, lit evenly, with sharp edges."
-    return f"a red circle [{instruction[:40]}]" if "caption" not in instruction.lower() else "A red circle."
+    return "A red circle." if "one sentence" in instruction.lower() else f"a red circle [{instruction[:40]}]"
 
 
 def tokens_of(text: str) -> list[tuple[str, float]]:

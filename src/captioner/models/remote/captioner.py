@@ -16,24 +16,22 @@ import itertools
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import requests
 
 from captioner import environment
 from captioner.errors import ModelError
-from captioner.models.base import ALT_TEXT_CHARACTERS, CAPTION_STYLES, Caption, Decoding, PromptOption
+from captioner.models.base import CAPTION_STYLES, Caption, Decoding, PromptOption
 from captioner.models.bundle import BundleInfo
 from captioner.models.remote.protocols import Answer, encode_jpeg, read_answer, request_for
 from captioner.models.remote.settings import RemoteSettings
 from captioner.models.remote.transport import post_json
+from captioner.models.styles import finish
 
 KIND = "remote"
 DEFAULT_MAX_WORDS = 60  # a detailed description needs room; a caption ends well before
-PREAMBLE = re.compile(r"^\s*(?:an?\s+|the\s+)?(?:image|picture|photo(?:graph)?)\s+(?:of|showing)\s+", re.IGNORECASE)
-KEYWORD_SEPARATORS = re.compile(r"[,;\n]+")
-LIST_MARKS = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
 
 
 @dataclass
@@ -106,47 +104,23 @@ class RemoteCaptioner:
 
 
 def caption_of(answer: Answer, decoding: Decoding) -> Caption:
-    """The caption of an endpoint's answer, written in the style asked for and cut at ``max_length`` words; its
-    score is the log-probability of the tokens up to the cut (None when the endpoint gave none)."""
+    """The caption of an endpoint's answer: cut at ``max_length`` words, then finished in its style as every
+    kind's caption is (:func:`captioner.models.styles.finish`). Its score is the log-probability of the tokens
+    up to the cut, or up to where alt text ends (None when the endpoint gave no log-probabilities)."""
     raw = answer.text
-    if decoding.style == "keywords":
-        keywords = keywords_of(raw, decoding.max_length)
-        return Caption(", ".join(keywords), score_up_to(answer, len(raw)), keywords=keywords)
-    start = 0
-    if decoding.style == "alt-text":
-        found = PREAMBLE.match(raw)
-        start = found.end() if found else 0
-    body = raw[start:]
-    kept = words_end(body, decoding.max_length)
-    if decoding.style == "alt-text" and kept > ALT_TEXT_CHARACTERS:
-        space = body.rfind(" ", 0, ALT_TEXT_CHARACTERS + 1)
-        kept = space if space > 0 else ALT_TEXT_CHARACTERS
-    end = start + kept
-    text = raw[start:end].strip()
-    if start and text:
-        text = text[0].upper() + text[1:]
-    return Caption(text, score_up_to(answer, end))
+    end = words_end(raw, decoding.max_length)
+    caption = finish(Caption(raw[:end].strip(), score_up_to(answer, end)), decoding.style)
+    if decoding.style == "alt-text" and caption.score is not None:
+        kept = raw.find(caption.text[1:])  # finish upper-cases the first letter and drops a preamble
+        if caption.text and kept > 0:
+            caption = replace(caption, score=score_up_to(answer, kept + len(caption.text) - 1))
+    return caption
 
 
 def words_end(text: str, words: int) -> int:
     """Where ``text`` ends after its first ``words`` words (the whole text when it has no more)."""
     found = list(re.finditer(r"\S+", text))
     return found[words - 1].end() if len(found) > words else len(text)
-
-
-def keywords_of(text: str, max_words: int) -> tuple[str, ...]:
-    """Lower-case, de-duplicated keywords in the model's order, as many as fit in ``max_words`` words."""
-    keywords, seen, words = [], set(), 0
-    for part in KEYWORD_SEPARATORS.split(text):
-        keyword = " ".join(LIST_MARKS.sub("", part).strip(" .\"'").lower().split())
-        if not keyword or keyword in seen:
-            continue
-        words += len(keyword.split())
-        if words > max_words:
-            break
-        seen.add(keyword)
-        keywords.append(keyword)
-    return tuple(keywords)
 
 
 def score_up_to(answer: Answer, end: int) -> float | None:

@@ -21,18 +21,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from captioner.errors import RemoteError
-from captioner.models.base import ALT_TEXT_CHARACTERS, Decoding
-
-# The instruction sent for each caption style; a free-text prompt (Decoding.prompt) replaces it.
-STYLE_INSTRUCTIONS = {
-    "caption": "Write a one-sentence caption of this image. Answer with the caption only.",
-    "alt-text": f"Write alt text for this image for a web page: at most {ALT_TEXT_CHARACTERS} characters, "
-                "without a preamble such as 'image of' or 'picture of'. Answer with the alt text only.",
-    "detailed": "Describe this image in detail: the subjects, what they do, the setting, colours and light. "
-                "Answer with the description only.",
-    "keywords": "List keywords for this image, most important first, separated by commas. "
-                "Answer with the keywords only.",
-}
+from captioner.models.base import Decoding
+from captioner.models.styles import INSTRUCTIONS
 TOKENS_PER_WORD = 3  # generous: a caption of N words is cut at N words, so asking for more tokens costs nothing
 TOKEN_ROOM = 16  # tokens beyond that, for punctuation and a model's opening words
 
@@ -58,8 +48,9 @@ def encode_jpeg(image, max_side: int, quality: int) -> bytes:
 
 
 def instruction(decoding: Decoding) -> str:
-    """What the model is asked to write: the free-text prompt when one was given, else the style's."""
-    return decoding.prompt.strip() or STYLE_INSTRUCTIONS[decoding.style]
+    """What the model is asked to write: the free-text prompt when one was given, else the style's instruction
+    (the same one a local vision-language model is given)."""
+    return decoding.prompt.strip() or INSTRUCTIONS[decoding.style]
 
 
 def sampling_options(decoding: Decoding) -> dict:
