@@ -70,6 +70,9 @@ class Environment:
     device: str = ""
     # Number format of transformers captioners (CAPTIONER_PRECISION): float32, bfloat16 or auto (empty: auto).
     precision: str = ""
+    # The CLIP model behind --score clip (CAPTIONER_SCORE_MODEL): a short name, hub id or folder;
+    # empty: clip-vit-base-patch32.
+    score_model: str = ""
     # Where the Flickr8k zips are downloaded from (CAPTIONER_FLICKR8K_URL); empty: the default release.
     flickr8k_url: str = ""
     # Keras's own folder (KERAS_HOME), where it caches ImageNet weights; empty: ~/.keras.
@@ -93,6 +96,7 @@ VARIABLES = {
     "models_dir": "CAPTIONER_MODELS_DIR",
     "device": "CAPTIONER_DEVICE",
     "precision": "CAPTIONER_PRECISION",
+    "score_model": "CAPTIONER_SCORE_MODEL",
     "flickr8k_url": "CAPTIONER_FLICKR8K_URL",
     "keras_home": "KERAS_HOME",
     "rank": "RANK",
