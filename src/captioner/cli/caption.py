@@ -31,7 +31,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from captioner.data.images import load_image
-    from captioner.evaluation.clipscore import clip_scorer, score_captions
+    from captioner.evaluation.clipscore import require_score_model, score_captions
     from captioner.models.base import check_prompt
     from captioner.models.registry import load_captioner
 
@@ -41,8 +41,7 @@ def run(args) -> int:
         raise ValueError(f"--attention names a PNG file to write, ending in .png, not {args.attention!r}")
     request = decoding_request(args)
     images = [load_image(path) for path in args.images]  # a bad file stops here, named, before the model loads
-    if args.score:
-        clip_scorer()  # a missing CLIP model is one clear line, before any captioning
+    require_score_model(args.score)  # a missing CLIP model is one clear line, before any captioning
     captioner = load_captioner(args.model, args.models_dir)
     if args.attention and captioner.kind != "attention":
         raise ValueError(f"--attention needs a model that attends (kind attention); {captioner.name} is a "

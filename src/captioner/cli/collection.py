@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from captioner.cli.common import add_decoding_arguments, decoding_request, positive_int, print_json
+from captioner.cli.common import (add_decoding_arguments, add_score_argument, decoding_request, positive_int,
+                                  print_json)
 
 
 def register(subparsers) -> None:
@@ -29,6 +30,10 @@ def register(subparsers) -> None:
     parser.add_argument("--metadata", choices=("sidecar", "embed"),
                         help="write captions where photo managers read them: an XMP sidecar, or into the photo "
                              "(XMP, EXIF, IPTC; pixels untouched); off unless given")
+    add_score_argument(parser)
+    parser.add_argument("--min-score", type=float, metavar="X",
+                        help="with --score clip: captions scoring below X are marked for review (the review "
+                             "column) and no metadata is written for them")
     parser.add_argument("--dry-run", action="store_true",
                         help="caption and show what would be written, but write nothing")
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
@@ -60,7 +65,8 @@ def run(args) -> int:
         translate=tuple(code.strip() for code in args.translate.split(",") if code.strip()),
         metadata=args.metadata, dry_run=args.dry_run, engine=args.engine, address=args.address,
         ray_actors=args.actors, model=str(folder.resolve()) if folder else args.model, models_dir=args.models_dir,
-        settings=CollectionSettings(batch_size=args.batch_size, readers=args.readers))
+        settings=CollectionSettings(batch_size=args.batch_size, readers=args.readers), score=args.score,
+        min_score=args.min_score)
     captioner = load_captioner(args.model, args.models_dir)
     decoding = request.for_default(captioner.default_decoding)
 
@@ -92,4 +98,10 @@ def run(args) -> int:
           f"{len(summary.failed)} unreadable")
     for row in summary.failed:
         print(f"unreadable\t{row.path}\t{row.error}")
+    if args.min_score is not None:
+        print(f"{len(summary.review)} captions scored below {args.min_score:g} and are marked for review "
+              "(no metadata written for them)")
+    for row in summary.review:
+        print(f"review\t{row.path}\t{row.clip_score if row.clip_score is None else round(row.clip_score, 3)}\t"
+              f"{row.caption}")
     return 0

@@ -108,9 +108,11 @@ def prepared_images(paths: Iterable[str | Path], is_done: Callable[[str], bool],
 
 
 def caption_collection(paths: Iterable[str | Path], captioner, decoding, done: set,
-                       settings: CollectionSettings = CollectionSettings()) -> Iterator[Produced]:
+                       settings: CollectionSettings = CollectionSettings(), score: str | None = None
+                       ) -> Iterator[Produced]:
     """Caption every image in ``paths`` whose key is not in ``done`` (a set of result keys that the
-    caller keeps current); one :class:`Produced` per batch, in the order the files came."""
+    caller keeps current); one :class:`Produced` per batch, in the order the files came. ``score="clip"``
+    also gives each caption its CLIPScore."""
     from captioner.collections.results import result_key
 
     model, decoding_dict = captioner.name, decoding.to_dict()
@@ -131,21 +133,26 @@ def caption_collection(paths: Iterable[str | Path], captioner, decoding, done: s
             waiting.append(item)
         claimed.add(identity)
         if len(waiting) >= settings.batch_size or len(step.rows) >= settings.batch_size:
-            step.rows.extend(caption_batch(captioner, decoding, waiting))
+            step.rows.extend(caption_batch(captioner, decoding, waiting, score))
             yield step
             waiting, step = [], Produced()
-    step.rows.extend(caption_batch(captioner, decoding, waiting))
+    step.rows.extend(caption_batch(captioner, decoding, waiting, score))
     if step.rows or step.skipped:
         yield step
 
 
-def caption_batch(captioner, decoding, items: list[PreparedImage]) -> list[ResultRow]:
-    """One model call for the decoded images; a row each."""
+def caption_batch(captioner, decoding, items: list[PreparedImage], score: str | None = None) -> list[ResultRow]:
+    """One model call for the decoded images (and one CLIP call when ``score`` asks for it); a row each."""
+    from captioner.evaluation.clipscore import score_captions
+
     if not items:
         return []
-    captions = captioner.caption([item.image for item in items], decoding)
+    images = [item.image for item in items]
+    captions = captioner.caption(images, decoding)
+    ratings = score_captions(score, images, [caption.text for caption in captions])
     decoding_dict = decoding.to_dict()
     return [ResultRow(item.path, item.sha256, item.width, item.height, captioner.name, decoding_dict,
                       caption=caption.text, score=float(caption.score),
-                      alternatives=[{"text": a.text, "log_prob": float(a.log_prob)} for a in caption.alternatives])
-            for item, caption in zip(items, captions)]
+                      alternatives=[{"text": a.text, "log_prob": float(a.log_prob)} for a in caption.alternatives],
+                      clip_score=rating)
+            for item, caption, rating in zip(items, captions, ratings)]

@@ -22,28 +22,31 @@ from captioner.collections.local import Produced, upright_size
 from captioner.collections.results import ResultRow, result_key
 from captioner.errors import CaptionerError, ImageError
 
-ROW_COLUMNS = ("path", "sha256", "width", "height", "caption", "score", "alternatives", "error")
+ROW_COLUMNS = ("path", "sha256", "width", "height", "caption", "score", "alternatives", "error", "clip_score")
 LOCAL_EXTRA_CPUS = 1  # a local Ray gets a logical CPU beyond the actors, so the reading tasks never wait for one
 
 
 class CaptionActor:
     """One Ray actor: loads the model once, then captions one batch of image bytes per call."""
 
-    def __init__(self, model: str, models_dir: str | None, decoding: dict, max_side: int, max_pixels: int):
+    def __init__(self, model: str, models_dir: str | None, decoding: dict, max_side: int, max_pixels: int,
+                 score: str | None = None):
         from captioner.models.base import Decoding
         from captioner.models.registry import load_captioner
 
         self.captioner = load_captioner(model, models_dir)
         self.decoding = Decoding(**decoding)
         self.max_side, self.max_pixels = max_side, max_pixels
+        self.score = score  # "clip": each actor also holds a CLIP and rates its captions
 
     def __call__(self, batch: dict) -> dict:
         from captioner.data.images import load_image
+        from captioner.evaluation.clipscore import score_captions
 
         rows, images, decoded = [], [], []
         for path, digest, data in zip(batch["path"], batch["sha256"], batch["bytes"]):
             row = {"path": str(path), "sha256": str(digest), "width": None, "height": None, "caption": None,
-                   "score": None, "alternatives": "[]", "error": None}
+                   "score": None, "alternatives": "[]", "error": None, "clip_score": None}
             rows.append(row)
             try:
                 images.append(load_image(bytes(data), max_pixels=self.max_pixels, max_side=self.max_side,
@@ -54,8 +57,10 @@ class CaptionActor:
             row["width"], row["height"] = upright_size(bytes(data))
             decoded.append(row)
         if images:
-            for row, caption in zip(decoded, self.captioner.caption(images, self.decoding)):
-                row["caption"], row["score"] = caption.text, float(caption.score)
+            captions = self.captioner.caption(images, self.decoding)
+            ratings = score_captions(self.score, images, [caption.text for caption in captions])
+            for row, caption, rating in zip(decoded, captions, ratings):
+                row["caption"], row["score"], row["clip_score"] = caption.text, float(caption.score), rating
                 row["alternatives"] = json.dumps([{"text": a.text, "log_prob": float(a.log_prob)}
                                                   for a in caption.alternatives])
         return {name: [row[name] for row in rows] for name in ROW_COLUMNS}
@@ -98,12 +103,12 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
                             num_gpus=gpus, num_cpus=0 if gpus else 1,
                             fn_constructor_kwargs={"model": job.model or model, "models_dir": job.models_dir,
                                                    "decoding": decoding_dict, "max_side": job.settings.max_side,
-                                                   "max_pixels": job.settings.max_pixels}))
+                                                   "max_pixels": job.settings.max_pixels, "score": job.score}))
     emitted, claimed = 0, set()
     for batch in dataset.iter_batches(batch_size=job.settings.batch_size, batch_format="numpy"):
         step = Produced()
         for values in zip(*(batch[name] for name in ROW_COLUMNS)):
-            path, digest, width, height, caption, score, alternatives, error = values
+            path, digest, width, height, caption, score, alternatives, error, rating = values
             emitted += 1
             if digest in claimed:  # a second copy of the same picture: one row per content
                 step.skipped += 1
@@ -112,7 +117,8 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
             caption, error = _text(caption), _text(error)
             step.rows.append(ResultRow(str(path), str(digest), _int(width), _int(height), model, decoding_dict,
                                        caption=caption, score=None if caption is None else float(score),
-                                       alternatives=json.loads(_text(alternatives) or "[]"), error=error))
+                                       alternatives=json.loads(_text(alternatives) or "[]"), error=error,
+                                       clip_score=_number(rating)))
         yield step
     yield Produced(skipped=len(paths) - emitted)
 
@@ -120,6 +126,15 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
 def _text(value) -> str | None:
     """A text cell as it came back through Arrow: None (or NaN, for a column that was all empty) is None."""
     return value if isinstance(value, str) and value else (str(value) if isinstance(value, bytes) else None)
+
+
+def _number(value) -> float | None:
+    """A float cell as it came back through Arrow: None, or NaN for a missing value, is None."""
+    try:
+        number = None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number is None or number != number else number
 
 
 def _int(value) -> int | None:

@@ -26,7 +26,8 @@ from captioner.errors import DataError
 from captioner.files import atomic_path, flush_to_disk
 
 FIELDS = ("path", "sha256", "width", "height", "model", "decoding", "caption", "score", "alternatives",
-          "translations", "error")
+          "translations", "error", "clip_score", "review")
+EARLIER_FIELDS = FIELDS[:11]  # the CSV header before clip_score and review: such files are read and appended to
 JSON_FIELDS = ("decoding", "alternatives", "translations")  # stored as JSON text in CSV and Parquet
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
@@ -46,6 +47,13 @@ class ResultRow:
     alternatives: list = field(default_factory=list)  # [{"text", "log_prob"}], best first
     translations: dict = field(default_factory=dict)  # {"de": "...", "ar": "..."}
     error: str | None = None  # why the image could not be captioned
+    clip_score: float | None = None  # CLIPScore of the caption (--score clip), None when not asked for
+    review: bool = False  # below --min-score: a person should look at it; no metadata is written for it
+
+    @property
+    def publishable(self) -> bool:
+        """Whether the caption may go into the photo's metadata: there is one and nobody needs to review it."""
+        return bool(self.caption) and not self.review
 
     @property
     def key(self) -> tuple[str, str]:
@@ -162,13 +170,18 @@ class JsonlResults(_AppendedResults):
 class CsvResults(_AppendedResults):
     kind = "csv"
 
+    def _open(self) -> list[ResultRow]:
+        self.columns = _csv_header(self.path.read_bytes() if self.path.exists() else b"", self.path) or FIELDS
+        return super()._open()
+
     def _encode(self, rows: list[ResultRow], header: bool) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         if header:
+            self.columns = FIELDS
             writer.writerow(FIELDS)
         for row in rows:
-            writer.writerow(_flat(row)[name] for name in FIELDS)
+            writer.writerow(_flat(row)[name] for name in self.columns)  # a file of EARLIER_FIELDS keeps them
         return buffer.getvalue()
 
 
@@ -214,7 +227,9 @@ def _from_flat(values: dict, where: str) -> ResultRow:
                 data[name] = json.loads(data[name]) if data[name] else ({} if name != "alternatives" else [])
         for name in ("width", "height"):
             data[name] = int(data[name]) if data[name] not in (None, "") else None
-        data["score"] = float(data["score"]) if data["score"] not in (None, "") else None
+        for name in ("score", "clip_score"):
+            data[name] = float(data[name]) if data[name] not in (None, "") else None
+        data["review"] = data["review"] in (True, "True", "true", "1")
         for name in ("sha256", "caption", "error"):
             data[name] = data[name] or None
         if not data["path"] or not data["model"] or not isinstance(data["decoding"], dict):
@@ -253,11 +268,22 @@ def _parse_rows(data: bytes, kind: str, path: Path) -> list[ResultRow]:
     records = list(csv.reader(io.StringIO(text)))
     if not records:
         return []
-    if tuple(records[0]) != FIELDS:
+    columns = _checked_header(records[0], path)
+    return [_from_flat(dict(zip(columns, record)), f"record {number} of {path}")
+            for number, record in enumerate(records[1:], 2) if record]
+
+
+def _csv_header(data: bytes, path: Path) -> tuple[str, ...] | None:
+    """The columns a CSV results file starts with (checked), None for an empty file."""
+    first = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip()
+    return _checked_header(next(csv.reader([first])), path) if first else None
+
+
+def _checked_header(header: list[str], path: Path) -> tuple[str, ...]:
+    if tuple(header) not in (FIELDS, EARLIER_FIELDS):
         raise DataError(f"{path} does not start with the captioner results header ({','.join(FIELDS)}); "
                         "give another --out file")
-    return [_from_flat(dict(zip(FIELDS, record)), f"record {number} of {path}")
-            for number, record in enumerate(records[1:], 2) if record]
+    return tuple(header)
 
 
 def _pyarrow():
@@ -274,7 +300,7 @@ def _parquet_schema(pa):
     text, number = pa.string(), pa.int64()
     return pa.schema([("path", text), ("sha256", text), ("width", number), ("height", number), ("model", text),
                       ("decoding", text), ("caption", text), ("score", pa.float64()), ("alternatives", text),
-                      ("translations", text), ("error", text)])
+                      ("translations", text), ("error", text), ("clip_score", pa.float64()), ("review", pa.bool_())])
 
 
 def _read_parquet_rows(folder: Path) -> list[ResultRow]:

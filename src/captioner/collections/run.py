@@ -33,12 +33,28 @@ class CollectionJob:
     model: str = ""  # the model as load_captioner names it (bundle path or alias), for Ray actors to load
     models_dir: str | None = None  # where a bundle name is looked up
     settings: CollectionSettings = CollectionSettings()
+    score: str | None = None  # "clip": rate each caption with CLIPScore (the clip_score column); None: no score
+    min_score: float | None = None  # captions scoring below this are marked for review and get no metadata
 
     def __post_init__(self) -> None:
+        from captioner.evaluation.clipscore import CLIP_WEIGHT, check_score
+
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
         if self.ray_actors < 1:
             raise ValueError("the number of Ray actors must be at least 1")
+        check_score(self.score)
+        if self.min_score is not None:
+            if self.score is None:
+                raise ValueError("--min-score needs a score to compare with: add --score clip")
+            if not 0 <= self.min_score <= CLIP_WEIGHT:
+                raise ValueError(f"--min-score is a CLIPScore, between 0 and {CLIP_WEIGHT}, not {self.min_score}")
+
+    def needs_review(self, row: ResultRow) -> bool:
+        """A caption scored below ``min_score`` (or that could not be scored) waits for a person."""
+        if self.min_score is None or not row.caption:
+            return False
+        return row.clip_score is None or row.clip_score < self.min_score
 
 
 @dataclass
@@ -49,10 +65,13 @@ class Summary:
     captioned: int = 0  # new captions written
     skipped: int = 0  # already in the results file (or copies of an image captioned in this run)
     failed: list[ResultRow] = field(default_factory=list)  # unreadable files, with the reason
+    review: list[ResultRow] = field(default_factory=list)  # captions below --min-score: no metadata written
 
     def to_dict(self) -> dict:
         return {"found": self.found, "captioned": self.captioned, "skipped": self.skipped,
-                "failed": [{"path": row.path, "error": row.error} for row in self.failed]}
+                "failed": [{"path": row.path, "error": row.error} for row in self.failed],
+                "review": [{"path": row.path, "caption": row.caption, "clip_score": row.clip_score}
+                           for row in self.review]}
 
 
 class Translations:
@@ -86,6 +105,9 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
                    on_step: Callable[[Produced], None] | None = None,
                    say: Callable[[str], None] = lambda text: None) -> Summary:
     """Caption the collection ``job`` describes with ``captioner``; progress goes to ``on_step``."""
+    from captioner.evaluation.clipscore import require_score_model
+
+    require_score_model(job.score)  # a missing CLIP model stops the run before the first image
     translations = Translations(tuple(job.translate), translator)
     writer = MetadataWriter(job.metadata, tuple(job.translate)) if job.metadata else None
     if writer is not None:
@@ -99,11 +121,15 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
     try:
         done = results.done if results is not None else {row.key for row in read_rows(job.out)}
         for step in _steps(job, paths, captioner, decoding, done):
+            for row in step.rows:
+                row.review = job.needs_review(row)
             translations.add(step.rows)
             if writer is not None:
                 for row in step.rows:
-                    if row.caption:
+                    if row.publishable:
                         say(f"would write {writer.describe(row)}") if job.dry_run else writer.write(row)
+                    elif row.review:
+                        say(f"for review, nothing written: {row.path} (CLIPScore {_shown(row.clip_score)})")
             if results is not None:
                 results.append(step.rows)
             else:
@@ -111,6 +137,7 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
             summary.skipped += step.skipped
             summary.captioned += sum(1 for row in step.rows if row.caption)
             summary.failed.extend(row for row in step.rows if row.error)
+            summary.review.extend(row for row in step.rows if row.review)
             if on_step:
                 on_step(step)
     finally:
@@ -119,10 +146,14 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
     return summary
 
 
+def _shown(score: float | None) -> str:
+    return "-" if score is None else f"{score:.3f}"
+
+
 def _steps(job: CollectionJob, paths: list[Path], captioner, decoding, done: set) -> Iterator[Produced]:
     if job.engine == "ray":
         from captioner.collections.ray_engine import caption_on_ray
 
         return caption_on_ray(paths, captioner, decoding, done, job)
-    return caption_collection(paths, captioner, decoding, done, job.settings)
+    return caption_collection(paths, captioner, decoding, done, job.settings, job.score)
 

@@ -116,10 +116,22 @@ _scorers: dict[str, ClipScorer] = {}
 _loading = threading.Lock()
 
 
+def score_model_name() -> str:
+    """The CLIP that scores captions: ``CAPTIONER_SCORE_MODEL``, else clip-vit-base-patch32."""
+    return environment.current().score_model or DEFAULT_CLIP
+
+
+def require_score_model(score: str | None) -> None:
+    """When ``score`` asks for one, check that its CLIP is on this machine (without loading it); a missing one
+    is a ModelError naming the download command, raised before any work starts."""
+    if check_score(score) is not None:
+        clip_folder(score_model_name())
+
+
 def clip_scorer(name_or_folder: str | None = None) -> ClipScorer:
-    """The CLIP scorer of this process for a short name, hub id or folder (default: ``CAPTIONER_SCORE_MODEL``,
-    else clip-vit-base-patch32), loaded on first use and kept."""
-    name = name_or_folder or environment.current().score_model or DEFAULT_CLIP
+    """The CLIP scorer of this process for a short name, hub id or folder (default: :func:`score_model_name`),
+    loaded on first use and kept."""
+    name = name_or_folder or score_model_name()
     with _loading:
         if name not in _scorers:
             _scorers[name] = load_scorer(name)
