@@ -66,6 +66,8 @@ class Environment:
     cache_dir: str = ""
     # Folder of model bundles (CAPTIONER_MODELS_DIR); empty: ./models.
     models_dir: str = ""
+    # Folder of `captioner compare` reports (CAPTIONER_REPORTS_DIR); empty: ./reports.
+    reports_dir: str = ""
     # Device the transformers models run on (CAPTIONER_DEVICE), e.g. "cuda:1"; empty: cuda when present, else cpu.
     device: str = ""
     # Number format of transformers captioners (CAPTIONER_PRECISION): float32, bfloat16 or auto (empty: auto).
@@ -94,6 +96,7 @@ VARIABLES = {
     "debug": "CAPTIONER_DEBUG",
     "cache_dir": "CAPTIONER_CACHE_DIR",
     "models_dir": "CAPTIONER_MODELS_DIR",
+    "reports_dir": "CAPTIONER_REPORTS_DIR",
     "device": "CAPTIONER_DEVICE",
     "precision": "CAPTIONER_PRECISION",
     "score_model": "CAPTIONER_SCORE_MODEL",
