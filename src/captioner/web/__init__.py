@@ -48,7 +48,7 @@ def create_app(config=None):
     from flask_cors import CORS
     from flask_wtf.csrf import CSRFProtect
 
-    from captioner.web import aliases, api, errors, history, jobs, limits, outages, pages, translate
+    from captioner.web import aliases, api, errors, history, jobs, limits, outages, pages, reports, translate
     from captioner.web.service import CaptionService
     from captioner.web.uploads import InMemoryRequest
 
@@ -86,6 +86,7 @@ def create_app(config=None):
     app.register_blueprint(history.api)
     app.register_blueprint(translate.bp)
     app.register_blueprint(jobs.bp)
+    app.register_blueprint(reports.bp)
     errors.register(app)
     outages.register(app)
     limits.init_limits(app, settings)  # before the key check (in init_history), so wrong keys count too

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from captioner.errors import ImageError
 from captioner.web.batching import Overloaded, RequestTimeout
-from captioner.web.service import BadOption, NotReady, UnknownModel
+from captioner.web.service import BadOption, NotReady, ScoreUnavailable, UnknownModel
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ def from_domain(error: Exception) -> ApiError:
         return ApiError("timeout", str(error), 504)
     if isinstance(error, NotReady):
         return ApiError("not_ready", str(error), 503)
+    if isinstance(error, ScoreUnavailable):
+        return ApiError("score_unavailable", str(error), 503)
     log.error("unexpected %s: %s", type(error).__name__, error, exc_info=error)
     return ApiError("internal", "something went wrong on the server; the error was logged", 500)
 
