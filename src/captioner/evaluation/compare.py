@@ -28,6 +28,7 @@ class Photo:
 
     path: str  # as found in the folder
     image: object  # the RGB PIL image, shrunk to MAX_SIDE
+    name: str = ""  # the path inside the folder, as the report shows it
 
 
 @dataclass
@@ -97,13 +98,21 @@ def sample_photos(folder: str | Path, count: int = DEFAULT_SAMPLE) -> tuple[list
         if len(photos) == count:
             break
         try:
-            photos.append(Photo(str(paths[index]), load_image(paths[index], max_side=MAX_SIDE)))
+            photos.append(Photo(str(paths[index]), load_image(paths[index], max_side=MAX_SIDE),
+                                _inside(paths[index], folder)))
         except ImageError as error:
             unreadable.append((str(paths[index]), str(error)))
     if not photos:
         raise CaptionerError(f"none of the images in {folder} could be read; the first: {unreadable[0][1]}")
     photos.sort(key=lambda photo: photo.path)
     return photos, unreadable, len(paths)
+
+
+def _inside(path: Path, folder: str | Path) -> str:
+    try:
+        return str(Path(path).relative_to(folder))
+    except ValueError:  # a file given as the folder itself
+        return Path(path).name
 
 
 def run_model(captioner, photos: Sequence[Photo], request, on_photo: Callable[[], None] = lambda: None) -> ModelRun:

@@ -135,7 +135,7 @@ def report_html(comparison: Comparison, summaries: list[dict], created: str) -> 
     photos = []
     for number, photo in enumerate(comparison.photos, start=1):
         cells = [f"<td><img src=\"thumbs/{number:03d}.jpg\" alt=\"Photo {number}\" loading=\"lazy\">"
-                 f"<div class=\"photo-name\">{escape(photo.path)}</div></td>"]
+                 f"<div class=\"photo-name\">{escape(photo.name or photo.path)}</div></td>"]
         for run in comparison.runs:
             caption, score = run.captions[number - 1], run.scores[number - 1]
             cells.append("<td class=\"refused\">refused</td>" if caption is None else
@@ -155,8 +155,9 @@ def report_html(comparison: Comparison, summaries: list[dict], created: str) -> 
 <body>
 <h1>Captioners compared on your photos</h1>
 <p class="muted">{len(comparison.photos)} of the {comparison.found} images in {escape(comparison.folder)},
-style <strong>{escape(comparison.style)}</strong>, written {escape(created)}. Each caption is rated with CLIPScore
-(from 0 to {CLIP_WEIGHT}, higher: CLIP finds the caption fits the photo better) by {escape(comparison.score_model)}.</p>
+style <strong>{escape(comparison.style)}</strong>, written {escape(created[:16].replace("T", " "))} UTC. Each caption is
+rated with CLIPScore (from 0 to {CLIP_WEIGHT}, higher: CLIP finds the caption fits the photo better) by
+{escape(Path(comparison.score_model).name)}.</p>
 <table class="summary">
 <caption class="muted">Mean CLIPScore and its spread (standard deviation) over the photos, median time per photo,
 share of distinct captions, and photos each model gave no caption for.</caption>
