@@ -30,7 +30,7 @@ class CaptionActor:
     """One Ray actor: loads the model once, then captions one batch of image bytes per call."""
 
     def __init__(self, model: str, models_dir: str | None, decoding: dict, max_side: int, max_pixels: int,
-                 score: str | None = None):
+                 score: str | None = None, score_model: str | None = None):
         from captioner.models.base import Decoding
         from captioner.models.registry import load_captioner
 
@@ -38,6 +38,7 @@ class CaptionActor:
         self.decoding = Decoding(**decoding)
         self.max_side, self.max_pixels = max_side, max_pixels
         self.score = score  # "clip": each actor also holds a CLIP and rates its captions
+        self.score_model = score_model  # that CLIP, as the driver resolved it (the same on every node)
 
     def __call__(self, batch: dict) -> dict:
         from captioner.data.images import load_image
@@ -58,7 +59,7 @@ class CaptionActor:
             decoded.append(row)
         if images:
             captions = self.captioner.caption(images, self.decoding)
-            ratings = score_captions(self.score, images, [caption.text for caption in captions])
+            ratings = score_captions(self.score, images, [caption.text for caption in captions], self.score_model)
             for row, caption, rating in zip(decoded, captions, ratings):
                 row["caption"], row["score"], row["clip_score"] = caption.text, float(caption.score), rating
                 row["alternatives"] = json.dumps([{"text": a.text, "log_prob": float(a.log_prob)}
@@ -87,6 +88,8 @@ def caption_on_ray(paths: list[Path], captioner, decoding, done: set, job) -> It
 
 
 def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterator[Produced]:
+    from captioner.evaluation.clipscore import score_model_name
+
     model, decoding_dict = captioner.name, decoding.to_dict()
     settings_key = result_key("", model, decoding_dict)[1]
     finished = frozenset(identity for identity, key in done if key == settings_key)
@@ -103,7 +106,8 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
                             num_gpus=gpus, num_cpus=0 if gpus else 1,
                             fn_constructor_kwargs={"model": job.model or model, "models_dir": job.models_dir,
                                                    "decoding": decoding_dict, "max_side": job.settings.max_side,
-                                                   "max_pixels": job.settings.max_pixels, "score": job.score}))
+                                                   "max_pixels": job.settings.max_pixels, "score": job.score,
+                                                   "score_model": score_model_name() if job.score else None}))
     emitted, claimed = 0, set()
     for batch in dataset.iter_batches(batch_size=job.settings.batch_size, batch_format="numpy"):
         step = Produced()

@@ -138,11 +138,13 @@ def clip_scorer(name_or_folder: str | None = None) -> ClipScorer:
         return _scorers[name]
 
 
-def score_captions(score: str | None, images: Sequence, captions: Sequence[str | None]) -> list[float | None]:
-    """Each caption's ``score`` ("clip") against its image; all None when no score is asked for."""
+def score_captions(score: str | None, images: Sequence, captions: Sequence[str | None],
+                   model: str | None = None) -> list[float | None]:
+    """Each caption's ``score`` ("clip") against its image, by the CLIP ``model`` (default:
+    :func:`score_model_name`); all None when no score is asked for."""
     if check_score(score) is None:
         return [None] * len(captions)
-    return clip_scorer().score(images, [caption or "" for caption in captions])
+    return clip_scorer(model).score(images, [caption or "" for caption in captions])
 
 
 def load_scorer(name_or_folder: str) -> ClipScorer:
