@@ -50,9 +50,18 @@ def run(args) -> int:
     request = DecodingRequest(style=args.style)
     sample = args.sample or DEFAULT_SAMPLE
     out = args.out or new_report_path()
-    with progress_bar(total=sample * len(names), desc="captioning", unit="img") as bar:
+    bars = []  # made once the sample is drawn and its size known
+
+    def started(total: int) -> None:
+        bars.append(progress_bar(total=total, desc="captioning", unit="img"))
+
+    try:
         comparison = compare_models(args.folder, names, lambda name: load_captioner(name, args.models_dir),
-                                    request, clip_scorer(), sample, on_photo=lambda: bar.update(1))
+                                    request, clip_scorer(), sample, on_start=started,
+                                    on_photo=lambda: bars[0].update(1))
+    finally:
+        for bar in bars:
+            bar.close()
     report = write_compare_report(comparison, out)
     summaries = comparison.summaries()
     if args.json:

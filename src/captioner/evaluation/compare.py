@@ -155,10 +155,13 @@ def score_runs(runs: Sequence[ModelRun], photos: Sequence[Photo], scorer) -> Non
 
 
 def compare_models(folder: str | Path, names: Sequence[str], load: Callable[[str], object], request, scorer,
-                   sample: int = DEFAULT_SAMPLE, on_photo: Callable[[], None] = lambda: None) -> Comparison:
+                   sample: int = DEFAULT_SAMPLE, on_start: Callable[[int], None] = lambda total: None,
+                   on_photo: Callable[[], None] = lambda: None) -> Comparison:
     """Caption a sample of ``folder`` with each model in ``names`` (loaded one at a time by ``load``, so only
-    one is in memory) and score every caption with ``scorer``."""
+    one is in memory) and score every caption with ``scorer``; ``on_start`` hears how many captions that
+    makes, ``on_photo`` each one made."""
     photos, unreadable, found = sample_photos(folder, sample)
+    on_start(len(photos) * len(names))
     runs = []
     for name in names:
         captioner = load(name)
