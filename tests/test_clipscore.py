@@ -101,3 +101,32 @@ def test_a_missing_clip_model_is_one_line_naming_the_download(runner, demo_bundl
     Image.new("RGB", (40, 30), "red").save(photo)
     result = runner("caption", photo, "--model", demo_bundle, "--score", "clip")
     assert_clean_failure(result, "captioner models download clip-vit-base-patch32")
+
+
+def test_a_clip_published_as_pytorch_model_bin_is_converted_to_safetensors_once(tiny_clip, pictures, tmp_path):
+    """The hub's older CLIP snapshots hold only pytorch_model.bin: the one conversion path makes a safetensors
+    copy (read with weights_only), which scores exactly as the original."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from captioner.evaluation.clipscore import load_scorer
+    from captioner.models.transformers.hub import convert_to_safetensors, is_model_folder
+
+    pickled = tmp_path / "snapshot"
+    shutil.copytree(tiny_clip, pickled, ignore=shutil.ignore_patterns("model.safetensors"))
+    torch.save(load_file(tiny_clip / "model.safetensors"), pickled / "pytorch_model.bin")
+    assert (pickled / "pytorch_model.bin").is_file() and not is_model_folder(pickled)
+    converted = convert_to_safetensors(pickled, tmp_path / "converted")
+    assert is_model_folder(converted)
+    assert load_scorer(str(converted)).score(pictures, CAPTIONS) == pytest.approx(
+        load_scorer(str(tiny_clip)).score(pictures, CAPTIONS), abs=1e-6)
+
+
+def test_downloading_the_clip_offline_is_one_line_with_what_to_do(runner, monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    assert_clean_failure(runner("models", "download", "clip-vit-base-patch32"), "openai/clip-vit-base-patch32",
+                         "HF_HUB_OFFLINE")
