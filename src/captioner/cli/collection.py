@@ -102,6 +102,6 @@ def run(args) -> int:
         print(f"{len(summary.review)} captions scored below {args.min_score:g} and are marked for review "
               "(no metadata written for them)")
     for row in summary.review:
-        print(f"review\t{row.path}\t{row.clip_score if row.clip_score is None else round(row.clip_score, 3)}\t"
-              f"{row.caption}")
+        shown = "-" if row.clip_score is None else f"{row.clip_score:.3f}"
+        print(f"review\t{row.path}\t{shown}\t{row.caption}")
     return 0
