@@ -226,6 +226,26 @@ class CaptionService:
         result = loaded.batcher.caption(image, chosen, timeout or self.settings.request_timeout_s)
         return caption_payload(loaded, chosen, result, started, attention)
 
+    def caption_all(self, work: list[tuple[object, DecodingRequest]], model: str | None,
+                    timeout: float | None = None) -> list[dict]:
+        """Several captions from one model (images, or one image with several seeds), all queued at once so
+        they share micro-batches; the answers in order. The first failure is raised, after the others end."""
+        loaded = self.model(model)
+        started = time.perf_counter()
+        deadline = started + (timeout or self.settings.request_timeout_s)
+        chosen = [model_decoding(loaded.captioner, decoding) for _, decoding in work]
+        jobs = [loaded.batcher.submit(image, decoding) for (image, _), decoding in zip(work, chosen)]
+        results, failure = [], None
+        for job, decoding in zip(jobs, chosen):
+            try:
+                result = loaded.batcher.wait(job, max(deadline - time.perf_counter(), 0.001))
+                results.append(caption_payload(loaded, decoding, result, started))
+            except Exception as error:  # noqa: BLE001 - raised below, once every job has ended
+                failure = failure or error
+        if failure is not None:
+            raise failure
+        return results
+
     def compare(self, image, decoding: DecodingRequest, timeout: float | None = None,
                 attention: bool = False) -> list[dict]:
         """Every loaded model's caption of one image; all models work on it at the same time."""
