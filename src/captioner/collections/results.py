@@ -27,7 +27,10 @@ from captioner.files import atomic_path, flush_to_disk
 
 FIELDS = ("path", "sha256", "width", "height", "model", "decoding", "caption", "score", "alternatives",
           "translations", "error", "clip_score", "review")
-EARLIER_FIELDS = FIELDS[:11]  # the CSV header before clip_score and review: such files are read and appended to
+# CSV files written before later columns joined (the first 11 are the original header) start with a shorter
+# header; they are read, and appended to in their own columns.
+FIRST_FIELDS = 11
+EARLIER_FIELDS = FIELDS[:FIRST_FIELDS]
 JSON_FIELDS = ("decoding", "alternatives", "translations")  # stored as JSON text in CSV and Parquet
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
@@ -181,7 +184,7 @@ class CsvResults(_AppendedResults):
             self.columns = FIELDS
             writer.writerow(FIELDS)
         for row in rows:
-            writer.writerow(_flat(row)[name] for name in self.columns)  # a file of EARLIER_FIELDS keeps them
+            writer.writerow(_flat(row)[name] for name in self.columns)  # an earlier file keeps its columns
         return buffer.getvalue()
 
 
@@ -280,7 +283,7 @@ def _csv_header(data: bytes, path: Path) -> tuple[str, ...] | None:
 
 
 def _checked_header(header: list[str], path: Path) -> tuple[str, ...]:
-    if tuple(header) not in (FIELDS, EARLIER_FIELDS):
+    if len(header) < FIRST_FIELDS or tuple(header) != FIELDS[:len(header)]:
         raise DataError(f"{path} does not start with the captioner results header ({','.join(FIELDS)}); "
                         "give another --out file")
     return tuple(header)
