@@ -88,7 +88,9 @@ def test_caption_samples_with_a_seed_and_refuses_contradictions(models_dir, pict
                                       *options), *fragments)
     from captioner.cli import build_parser
 
-    for command in (["collection", "folder", "--model", "m", "--out", "o.csv"], ["evaluate", "model", "--dataset", "d"]):  # every command that captions
+    every_command_that_captions = (["collection", "folder", "--model", "m", "--out", "o.csv"],
+                                   ["evaluate", "model", "--dataset", "d"])
+    for command in every_command_that_captions:
         args = build_parser().parse_args([*command, "--sample", "--temperature", "0.5", "--top-p", "0.8",
                                           "--seed", "-1"])
         assert (args.sample, args.temperature, args.top_p, args.seed) == (True, 0.5, 0.8, -1)

@@ -182,7 +182,7 @@ class DecodingRequest:
         if self.temperature == 0 and self.method == "sample":
             raise ValueError("sampling at temperature 0 is no sampling; give a temperature above 0, "
                              "or leave out the sample method for the model's deterministic decoding")
-        if self.samples:
+        if self.wants_sampling:
             deterministic = f"{self.method} search" if self.method in ("greedy", "beam") else (
                 f"a beam of {self.beam_size}" if self.beam_size is not None and self.beam_size > 1 else None)
             if deterministic is not None:
@@ -194,7 +194,7 @@ class DecodingRequest:
                                  "ask for one of them")
 
     @property
-    def samples(self) -> bool:
+    def wants_sampling(self) -> bool:
         """True when this request asks for sampling (see the rule above)."""
         if self.temperature == 0:
             return False
@@ -204,7 +204,7 @@ class DecodingRequest:
     def for_default(self, default: Decoding) -> Decoding:
         """``default`` (a model's own decoding) changed as this request says."""
         changes: dict = {}
-        if self.samples:
+        if self.wants_sampling:
             changes["method"] = "sample"
             if default.method != "sample":
                 changes["alternatives"] = 0
