@@ -77,7 +77,8 @@ def server(chromium_path, two_models, fake_translator, reports_folder, tiny_clip
            "CAPTIONER_RATE_LIMIT": "off", "CAPTIONER_TRANSLATE_RATE_LIMIT": "off",  # one browser, many tests
            "CAPTIONER_REPORTS_DIR": str(reports_folder), "CAPTIONER_SCORE_MODEL": str(tiny_clip),
            "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    with start_server(two_models, "--threads", "4", env=env, cwd=workdir, log_path=workdir / "server.log",
+    (workdir / "models").symlink_to(two_models, target_is_directory=True)  # pages then name ./models, no test path
+    with start_server("models", "--threads", "4", env=env, cwd=workdir, log_path=workdir / "server.log",
                       timeout=START_TIMEOUT) as running:
         yield running.url
 

@@ -18,11 +18,12 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from captioner.collections.local import Produced, upright_size
+from captioner.collections.local import Produced, decode_photo
 from captioner.collections.results import ResultRow, result_key
 from captioner.errors import CaptionerError, ImageError
 
-ROW_COLUMNS = ("path", "sha256", "width", "height", "caption", "score", "alternatives", "error", "clip_score")
+ROW_COLUMNS = ("path", "sha256", "width", "height", "caption", "score", "alternatives", "error", "keywords",
+               "clip_score")
 LOCAL_EXTRA_CPUS = 1  # a local Ray gets a logical CPU beyond the actors, so the reading tasks never wait for one
 
 
@@ -47,15 +48,16 @@ class CaptionActor:
         rows, images, decoded = [], [], []
         for path, digest, data in zip(batch["path"], batch["sha256"], batch["bytes"]):
             row = {"path": str(path), "sha256": str(digest), "width": None, "height": None, "caption": None,
-                   "score": None, "alternatives": "[]", "error": None, "clip_score": None}
+                   "score": None, "alternatives": "[]", "error": None, "keywords": "[]",
+                   "clip_score": None}
             rows.append(row)
             try:
-                images.append(load_image(bytes(data), max_pixels=self.max_pixels, max_side=self.max_side,
-                                         name=str(path)))
+                image, (row["width"], row["height"]) = decode_photo(bytes(data), str(path), max_pixels=self.max_pixels,
+                                                                    max_side=self.max_side)
             except ImageError as error:
                 row["error"] = str(error)
                 continue
-            row["width"], row["height"] = upright_size(bytes(data))
+            images.append(image)
             decoded.append(row)
         if images:
             captions = self.captioner.caption(images, self.decoding)
@@ -64,6 +66,7 @@ class CaptionActor:
                 row["caption"], row["score"], row["clip_score"] = caption.text, float(caption.score), rating
                 row["alternatives"] = json.dumps([{"text": a.text, "log_prob": float(a.log_prob)}
                                                   for a in caption.alternatives])
+                row["keywords"] = json.dumps(list(caption.keywords))
         return {name: [row[name] for row in rows] for name in ROW_COLUMNS}
 
 
@@ -112,7 +115,7 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
     for batch in dataset.iter_batches(batch_size=job.settings.batch_size, batch_format="numpy"):
         step = Produced()
         for values in zip(*(batch[name] for name in ROW_COLUMNS)):
-            path, digest, width, height, caption, score, alternatives, error, rating = values
+            path, digest, width, height, caption, score, alternatives, error, keywords, rating = values
             emitted += 1
             if digest in claimed:  # a second copy of the same picture: one row per content
                 step.skipped += 1
@@ -122,7 +125,7 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
             step.rows.append(ResultRow(str(path), str(digest), _int(width), _int(height), model, decoding_dict,
                                        caption=caption, score=None if caption is None else float(score),
                                        alternatives=json.loads(_text(alternatives) or "[]"), error=error,
-                                       clip_score=_number(rating)))
+                                       keywords=json.loads(_text(keywords) or "[]"), clip_score=_number(rating)))
         yield step
     yield Produced(skipped=len(paths) - emitted)
 

@@ -26,12 +26,12 @@ from captioner.errors import DataError
 from captioner.files import atomic_path, flush_to_disk
 
 FIELDS = ("path", "sha256", "width", "height", "model", "decoding", "caption", "score", "alternatives",
-          "translations", "error", "clip_score", "review")
-# CSV files written before later columns joined (the first 11 are the original header) start with a shorter
-# header; they are read, and appended to in their own columns.
+          "translations", "error", "keywords", "clip_score", "review")
+# CSV files written before later columns joined start with a shorter header (the first 11 columns are the
+# original one, then keywords): they are read, and appended to in their own columns.
 FIRST_FIELDS = 11
 EARLIER_FIELDS = FIELDS[:FIRST_FIELDS]
-JSON_FIELDS = ("decoding", "alternatives", "translations")  # stored as JSON text in CSV and Parquet
+JSON_FIELDS = ("decoding", "alternatives", "translations", "keywords")  # stored as JSON text in CSV and Parquet
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
 
@@ -50,6 +50,7 @@ class ResultRow:
     alternatives: list = field(default_factory=list)  # [{"text", "log_prob"}], best first
     translations: dict = field(default_factory=dict)  # {"de": "...", "ar": "..."}
     error: str | None = None  # why the image could not be captioned
+    keywords: list = field(default_factory=list)  # the "keywords" style: lower-case, de-duplicated; else empty
     clip_score: float | None = None  # CLIPScore of the caption (--score clip), None when not asked for
     review: bool = False  # below --min-score: a person should look at it; no metadata is written for it
 
@@ -173,18 +174,14 @@ class JsonlResults(_AppendedResults):
 class CsvResults(_AppendedResults):
     kind = "csv"
 
-    def _open(self) -> list[ResultRow]:
-        self.columns = _csv_header(self.path.read_bytes() if self.path.exists() else b"", self.path) or FIELDS
-        return super()._open()
-
     def _encode(self, rows: list[ResultRow], header: bool) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
+        columns = FIELDS if header else _csv_columns(self.path)
         if header:
-            self.columns = FIELDS
-            writer.writerow(FIELDS)
+            writer.writerow(columns)
         for row in rows:
-            writer.writerow(_flat(row)[name] for name in self.columns)  # an earlier file keeps its columns
+            writer.writerow(_flat(row)[name] for name in columns)
         return buffer.getvalue()
 
 
@@ -227,7 +224,10 @@ def _from_flat(values: dict, where: str) -> ResultRow:
         data = {name: values.get(name) for name in FIELDS}
         for name in JSON_FIELDS:
             if isinstance(data[name], str):
-                data[name] = json.loads(data[name]) if data[name] else ({} if name != "alternatives" else [])
+                data[name] = json.loads(data[name]) if data[name] else ({} if name in ("decoding", "translations")
+                                                                        else [])
+            elif data[name] is None and name == "keywords":  # a row written before the keywords column
+                data[name] = []
         for name in ("width", "height"):
             data[name] = int(data[name]) if data[name] not in (None, "") else None
         for name in ("score", "clip_score"):
@@ -240,6 +240,12 @@ def _from_flat(values: dict, where: str) -> ResultRow:
         return ResultRow(**data)
     except (ValueError, TypeError) as error:
         raise DataError(f"{where} is not a captioner result row ({error}); move the file aside or fix it") from None
+
+
+def _csv_columns(path: Path) -> tuple[str, ...]:
+    """The columns of an existing CSV results file (its header): older files lack the later columns."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return _checked_header(next(csv.reader(handle), ()), path)
 
 
 def _complete_length(data: bytes, kind: str) -> int:
@@ -276,17 +282,13 @@ def _parse_rows(data: bytes, kind: str, path: Path) -> list[ResultRow]:
             for number, record in enumerate(records[1:], 2) if record]
 
 
-def _csv_header(data: bytes, path: Path) -> tuple[str, ...] | None:
-    """The columns a CSV results file starts with (checked), None for an empty file."""
-    first = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip()
-    return _checked_header(next(csv.reader([first])), path) if first else None
-
-
-def _checked_header(header: list[str], path: Path) -> tuple[str, ...]:
-    if len(header) < FIRST_FIELDS or tuple(header) != FIELDS[:len(header)]:
+def _checked_header(header, path: Path) -> tuple[str, ...]:
+    """A CSV results header: the columns, or their first ones (a file written before later columns joined)."""
+    header = tuple(header)
+    if len(header) < FIRST_FIELDS or header != FIELDS[:len(header)]:
         raise DataError(f"{path} does not start with the captioner results header ({','.join(FIELDS)}); "
                         "give another --out file")
-    return tuple(header)
+    return header
 
 
 def _pyarrow():
@@ -303,7 +305,8 @@ def _parquet_schema(pa):
     text, number = pa.string(), pa.int64()
     return pa.schema([("path", text), ("sha256", text), ("width", number), ("height", number), ("model", text),
                       ("decoding", text), ("caption", text), ("score", pa.float64()), ("alternatives", text),
-                      ("translations", text), ("error", text), ("clip_score", pa.float64()), ("review", pa.bool_())])
+                      ("translations", text), ("error", text), ("keywords", text), ("clip_score", pa.float64()),
+                      ("review", pa.bool_())])
 
 
 def _read_parquet_rows(folder: Path) -> list[ResultRow]:

@@ -225,6 +225,10 @@ class DecodingRequest:
             changes["prompt"] = self.prompt
         if self.style is not None:
             changes["style"] = self.style
+            if self.style == "detailed" and self.max_length is None:  # a one-line caption's length is too short
+                from captioner.models.styles import DETAILED_WORDS
+
+                changes["max_length"] = max(default.max_length, DETAILED_WORDS)
         return default.with_changes(**changes)
 
 
@@ -232,8 +236,8 @@ class DecodingRequest:
 class Alternative:
     """One of the n-best captions, with its total log-probability under the model."""
 
-    text: str
-    log_prob: float
+    text: str  # the caption, plain words
+    log_prob: float  # its total log-probability under the model, the end marker included
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from captioner import environment
 from captioner.errors import CaptionerError, ModelError
-from captioner.models.base import Captioner, Decoding, DecodingRequest
+from captioner.models.base import Captioner, Decoding, DecodingRequest, styles_of
 from captioner.models.bundle import BundleInfo, bundle_size
 from captioner.web.batching import BatchedCaption, MicroBatcher, Overloaded, RequestTimeout
 from captioner.web.settings import WebSettings
@@ -81,7 +82,7 @@ class LoadedModel:
                 "source": self.source, "size_bytes": self.size_bytes, "metrics": info.metrics,
                 "created_at": info.created_at, "version": info.version, "load_seconds": round(self.load_s, 2),
                 "latency_ms": self.latency_ms, "published": published,
-                "prompt": option.to_dict() if option else None,
+                "prompt": option.to_dict() if option else None, "styles": list(styles_of(self.captioner)),
                 "default_decoding": self.captioner.default_decoding.to_dict(), "demo": info.dataset == DEMO_DATASET}
 
 
@@ -124,9 +125,9 @@ class CaptionService:
         if self.is_demo_only:
             self.notes.append(
                 "Only the small shapes demo model is loaded: it describes coloured shapes, not photos. "
-                "To caption photos, train a model with 'captioner train lstm' (see the Models page), or copy a "
-                f"model bundle into {self.settings.models_dir} and restart; with internet access the "
-                "pretrained models load by themselves (CAPTIONER_PRETRAINED).")
+                "To caption photos, train a model with 'captioner train lstm', or copy a model bundle into "
+                f"{self.settings.models_dir} and restart; with internet access the pretrained models load by "
+                "themselves (CAPTIONER_PRETRAINED).")
         if not self.models:
             self.notes.append("No model could be loaded. Add a model bundle to the models folder "
                               f"({self.settings.models_dir}) and restart.")
@@ -174,7 +175,6 @@ class CaptionService:
             captioner = load_captioner(name)
         except (CaptionerError, ImportError, OSError) as error:
             log.warning("pretrained model %s not loaded: %s", name, error)
-            self.notes.append(f"The pretrained model {name} could not be loaded ({error}).")
             self.problems.append({"name": name, "message": str(error) or type(error).__name__})
             return
         if captioner.name in self.models:  # a bundle of that name is already served
@@ -192,6 +192,20 @@ class CaptionService:
         captioner = load_captioner(bundle)
         warm_up(captioner, self.settings.batch_size)
         self.add_model(captioner, "demo", Path(bundle), started).latency_ms = measure_latency(captioner)
+
+    @property
+    def headline(self) -> str:
+        """The one line every page shows above its content while something needs saying (the models page
+        says the rest: ``notes`` and ``problems``); empty when all is well."""
+        if self.loading:
+            return "The models are loading; captioning starts in a moment. Reload the page to check."
+        if not self.models:
+            return "No model could be loaded."
+        if self.is_demo_only:
+            return "Only the small shapes demo model is loaded: it describes coloured shapes, not photos."
+        if self.problems:
+            return f"{len(self.problems)} model{'s' if len(self.problems) > 1 else ''} could not be loaded."
+        return ""
 
     # -- captioning -------------------------------------------------------------------------------------
     @property
@@ -222,7 +236,7 @@ class CaptionService:
                 attention: bool = False) -> dict:
         loaded = self.model(model)
         started = time.perf_counter()
-        chosen = model_decoding(loaded.captioner, decoding)
+        chosen = model_decoding(loaded.captioner, decoding, loaded=self.captioners())
         result = loaded.batcher.caption(image, chosen, timeout or self.settings.request_timeout_s)
         return caption_payload(loaded, chosen, result, started, attention)
 
@@ -245,6 +259,10 @@ class CaptionService:
         if failure is not None:
             raise failure
         return results
+
+    def captioners(self) -> list[Captioner]:
+        """Every loaded captioner (a refused style's message names those that can write it)."""
+        return [loaded.captioner for loaded in self.models.values()]
 
     def compare(self, image, decoding: DecodingRequest, timeout: float | None = None,
                 attention: bool = False) -> list[dict]:
@@ -315,12 +333,15 @@ class CaptionService:
             loaded.batcher.close()
 
 
-def model_decoding(captioner: Captioner, request: DecodingRequest, strict: bool = True) -> Decoding:
-    """The model's default decoding changed as the request says. A prompt the model refuses is BadOption
-    (``strict``), or left out (comparing models: a prompt only concerns those that take it)."""
+def model_decoding(captioner: Captioner, request: DecodingRequest, strict: bool = True,
+                   loaded: Sequence[Captioner] = ()) -> Decoding:
+    """The model's default decoding changed as the request says. A prompt the model refuses, or a style it
+    cannot write, is BadOption (``strict``; the message names the ``loaded`` models that can write the style),
+    or left out (comparing models: a prompt or style only concerns those that take it)."""
     from dataclasses import replace
 
-    from captioner.models.base import check_prompt
+    from captioner.models.base import DEFAULT_STYLE, check_prompt
+    from captioner.models.styles import check_style
 
     try:
         prompt = check_prompt(captioner, request.prompt or "")
@@ -328,6 +349,12 @@ def model_decoding(captioner: Captioner, request: DecodingRequest, strict: bool 
         if strict:
             raise BadOption(str(error)) from None
         prompt = check_prompt(captioner, "")
+    try:
+        check_style(captioner, request.style, loaded)
+    except ValueError as error:
+        if strict:
+            raise BadOption(str(error)) from None
+        request = replace(request, style=DEFAULT_STYLE)
     return replace(request, prompt=None).for_default(captioner.default_decoding).with_changes(prompt=prompt)
 
 
@@ -340,6 +367,7 @@ def caption_payload(loaded: LoadedModel, decoding: Decoding, result: BatchedCapt
         "caption": caption.text,
         "score": caption.score,
         "alternatives": [{"text": a.text, "log_prob": a.log_prob} for a in caption.alternatives],
+        "keywords": list(caption.keywords),  # the "keywords" style's list; empty for the others
         "model": loaded.name,
         "kind": loaded.captioner.kind,
         "dataset": loaded.info.dataset,

@@ -57,6 +57,7 @@
 
   input.addEventListener("change", function () { choose(input.files); });
   folderInput.addEventListener("change", function () { choose(folderInput.files); });
+  document.getElementById("folder-button").addEventListener("click", function () { folderInput.click(); });
   dropzone.addEventListener("dragover", function (event) { event.preventDefault(); dropzone.classList.add("dragging"); });
   dropzone.addEventListener("dragleave", function () { dropzone.classList.remove("dragging"); });
   dropzone.addEventListener("drop", function (event) {
@@ -93,6 +94,7 @@
     var body = new FormData();
     files.forEach(function (file) { body.append("images", file, file.webkitRelativePath || file.name); });
     body.append("model", document.getElementById("many-model").value);
+    body.append("style", document.getElementById("many-style").value);
     start.disabled = true;
     errorBox.textContent = "";
     statusText.textContent = "Uploading " + files.length + " images…";

@@ -150,6 +150,8 @@
     if (promptInput && promptInput.value.trim()) data.append("prompt", promptInput.value.trim());
     var scoreInput = document.getElementById("score-input");
     if (scoreInput && scoreInput.checked) data.append("score", "clip");
+    var styleInput = document.getElementById("style-input");
+    if (styleInput && styleInput.value !== "caption") data.append("style", styleInput.value);
     data.append("attention", "1"); // models that attend send each word's map (attention.js shows them)
     return data;
   }
