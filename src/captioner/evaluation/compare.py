@@ -118,14 +118,13 @@ def _inside(path: Path, folder: str | Path) -> str:
 def run_model(captioner, photos: Sequence[Photo], request, on_photo: Callable[[], None] = lambda: None) -> ModelRun:
     """Caption each photo with ``captioner`` at its own decoding changed as ``request`` (a DecodingRequest)
     says; a style it cannot write, or options it refuses, make every photo a refusal."""
-    from captioner.models.base import check_prompt, styles_of
+    from captioner.models.base import check_prompt
+    from captioner.models.styles import check_style
 
     run = ModelRun(captioner.name)
     decoding = request.for_default(captioner.default_decoding)
     try:
-        if decoding.style not in styles_of(captioner):
-            raise ValueError(f"{captioner.name} cannot write the {decoding.style} style "
-                             f"(it writes {', '.join(styles_of(captioner))})")
+        check_style(captioner, decoding.style)  # a style it cannot write: every photo refused
         check_prompt(captioner, decoding.prompt)
     except ValueError as refusal:
         run.refused = str(refusal)
