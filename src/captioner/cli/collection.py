@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from captioner.cli.common import add_decoding_arguments, decoding_request, positive_int, print_json
+from captioner.cli.common import ALTERNATIVES_HELP, add_decoding_arguments, decoding_request, positive_int, print_json
 
 
 def register(subparsers) -> None:
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, metavar="NAME|PATH", help="bundle name, bundle folder or vit-gpt2")
     parser.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
     add_decoding_arguments(parser)
-    parser.add_argument("--alternatives", type=int, metavar="N", help="also keep the N best captions (beam search)")
+    parser.add_argument("--alternatives", type=int, metavar="N", help=ALTERNATIVES_HELP)
     parser.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="images per model call (16)")
     parser.add_argument("--readers", type=positive_int, default=2, metavar="N",
                         help="threads reading and decoding images ahead of the model (2)")
