@@ -232,8 +232,8 @@ class DecodingRequest:
 class Alternative:
     """One of the n-best captions, with its total log-probability under the model."""
 
-    text: str
-    log_prob: float
+    text: str  # the caption, plain words
+    log_prob: float  # its total log-probability under the model, the end marker included
 
 
 @dataclass(frozen=True)

@@ -120,9 +120,9 @@ class CaptionService:
         if self.is_demo_only:
             self.notes.append(
                 "Only the small shapes demo model is loaded: it describes coloured shapes, not photos. "
-                "To caption photos, train a model with 'captioner train lstm' (see the Models page), or copy a "
-                f"model bundle into {self.settings.models_dir} and restart; with internet access the "
-                "pretrained models load by themselves (CAPTIONER_PRETRAINED).")
+                "To caption photos, train a model with 'captioner train lstm', or copy a model bundle into "
+                f"{self.settings.models_dir} and restart; with internet access the pretrained models load by "
+                "themselves (CAPTIONER_PRETRAINED).")
         if not self.models:
             self.notes.append("No model could be loaded. Add a model bundle to the models folder "
                               f"({self.settings.models_dir}) and restart.")
@@ -170,7 +170,6 @@ class CaptionService:
             captioner = load_captioner(name)
         except (CaptionerError, ImportError, OSError) as error:
             log.warning("pretrained model %s not loaded: %s", name, error)
-            self.notes.append(f"The pretrained model {name} could not be loaded ({error}).")
             self.problems.append({"name": name, "message": str(error) or type(error).__name__})
             return
         if captioner.name in self.models:  # a bundle of that name is already served
@@ -188,6 +187,20 @@ class CaptionService:
         captioner = load_captioner(bundle)
         warm_up(captioner, self.settings.batch_size)
         self.add_model(captioner, "demo", Path(bundle), started).latency_ms = measure_latency(captioner)
+
+    @property
+    def headline(self) -> str:
+        """The one line every page shows above its content while something needs saying (the models page
+        says the rest: ``notes`` and ``problems``); empty when all is well."""
+        if self.loading:
+            return "The models are loading; captioning starts in a moment. Reload the page to check."
+        if not self.models:
+            return "No model could be loaded."
+        if self.is_demo_only:
+            return "Only the small shapes demo model is loaded: it describes coloured shapes, not photos."
+        if self.problems:
+            return f"{len(self.problems)} model{'s' if len(self.problems) > 1 else ''} could not be loaded."
+        return ""
 
     # -- captioning -------------------------------------------------------------------------------------
     @property
