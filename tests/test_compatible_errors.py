@@ -52,3 +52,23 @@ def test_ollama_shape_for_every_error(client, shapes_dataset):
 def test_native_errors_keep_their_shape(client):
     answer = client.post("/api/v1/captions", data=b"", content_type="image/png")
     assert answer.status_code == 400 and set(answer.json["error"]) == {"code", "message"}
+
+
+def test_what_each_kind_takes_from_the_message_text():
+    """The guide's table: text is a caption start for BLIP and GIT, a known task for Florence-2, and ignored by
+    kinds that take no prompt (and, for Florence-2, when it is no task the model knows)."""
+    from types import SimpleNamespace
+
+    from captioner.models.transformers.architectures import ARCHITECTURES
+    from captioner.web.compat import followed_text
+
+    def model(name):
+        return SimpleNamespace(prompt_option=ARCHITECTURES[name].prompt)
+
+    assert followed_text(model("blip"), " a photo of ") == "a photo of"
+    assert followed_text(model("git"), "Describe this image.") == "Describe this image."
+    assert followed_text(model("florence-2"), "<DETAILED_CAPTION>") == "<DETAILED_CAPTION>"
+    assert followed_text(model("florence-2"), "Describe this image.") is None
+    assert followed_text(model("vit-gpt2"), "Describe this image.") is None
+    assert followed_text(SimpleNamespace(), "Describe this image.") is None  # lstm and attention have no option
+    assert followed_text(model("blip"), "   ") is None
