@@ -70,6 +70,12 @@ class Environment:
     device: str = ""
     # Number format of transformers captioners (CAPTIONER_PRECISION): float32, bfloat16 or auto (empty: auto).
     precision: str = ""
+    # Tiling of large images by vision-language models (CAPTIONER_VLM_TILING): on, off or auto (empty: auto,
+    # that is on for a GPU and off for a CPU).
+    vlm_tiling: str = ""
+    # Bound on the image a vision-language model sees, in pixels of its longest side (CAPTIONER_VLM_IMAGE_SIZE);
+    # 0: 512.
+    vlm_image_size: int = 0
     # Where the Flickr8k zips are downloaded from (CAPTIONER_FLICKR8K_URL); empty: the default release.
     flickr8k_url: str = ""
     # Keras's own folder (KERAS_HOME), where it caches ImageNet weights; empty: ~/.keras.
@@ -94,6 +100,8 @@ VARIABLES = {
     "device": "CAPTIONER_DEVICE",
     "precision": "CAPTIONER_PRECISION",
     "flickr8k_url": "CAPTIONER_FLICKR8K_URL",
+    "vlm_tiling": "CAPTIONER_VLM_TILING",
+    "vlm_image_size": "CAPTIONER_VLM_IMAGE_SIZE",
     "keras_home": "KERAS_HOME",
     "rank": "RANK",
 }

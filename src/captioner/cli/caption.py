@@ -31,6 +31,7 @@ def run(args) -> int:
     from captioner.data.images import load_image
     from captioner.models.base import check_prompt
     from captioner.models.registry import load_captioner
+    from captioner.models.styles import check_style
 
     if args.alternatives is not None and args.alternatives < 0:
         raise ValueError("--alternatives must not be negative")
@@ -44,6 +45,7 @@ def run(args) -> int:
                          f"{captioner.kind} model")
     decoding = request.for_default(captioner.default_decoding)
     check_prompt(captioner, decoding.prompt)  # a prompt this model refuses is one clear line, before any work
+    check_style(captioner, decoding.style)  # so is a style it cannot write
     results = captioner.caption(images, decoding)
     figures = write_attention_figures(args.attention, args.images, images, results) if args.attention else []
     if args.json:

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from captioner.models.base import CAPTION_STYLES
+
 
 def print_json(data) -> None:
     json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
@@ -43,7 +45,11 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
                         help="most words in a caption (start and end markers not counted)")
     parser.add_argument("--prompt", metavar="TEXT",
                         help="the model's own prompt: a caption start for BLIP and GIT (e.g. 'a photography of'), "
-                             "a task for Florence-2 (<CAPTION>, <DETAILED_CAPTION>, <MORE_DETAILED_CAPTION>)")
+                             "a task for Florence-2 (<CAPTION>, <DETAILED_CAPTION>, <MORE_DETAILED_CAPTION>), "
+                             "the instruction for a vision-language model (e.g. 'Describe the colours.')")
+    parser.add_argument("--style", choices=CAPTION_STYLES, metavar="STYLE",
+                        help=f"what kind of text to write: {', '.join(CAPTION_STYLES)} (default caption); "
+                             "a model that cannot write it is refused, `captioner models` lists each one's styles")
 
 
 ALTERNATIVES_HELP = ("also give the N next-best captions with their log-probabilities (beam search), "
@@ -61,4 +67,4 @@ def decoding_request(args):
                            beam_size=getattr(args, "beam", None), max_length=getattr(args, "max_length", None),
                            alternatives=getattr(args, "alternatives", None), prompt=getattr(args, "prompt", None),
                            temperature=getattr(args, "temperature", None), top_p=getattr(args, "top_p", None),
-                           seed=getattr(args, "seed", None))
+                           seed=getattr(args, "seed", None), style=getattr(args, "style", None))

@@ -83,10 +83,12 @@ def evaluate_model(name: str, prepared, args):
     from captioner.evaluation import evaluate_captioner, record_in_bundle
     from captioner.models.base import check_prompt
     from captioner.models.registry import load_captioner, resolve_bundle
+    from captioner.models.styles import check_style
 
     captioner = load_captioner(name, args.models_dir)
     decoding = decoding_request(args).for_default(captioner.default_decoding)
     check_prompt(captioner, decoding.prompt)
+    check_style(captioner, decoding.style)
     result = evaluate_captioner(captioner, prepared, args.split, decoding=decoding, limit=args.limit,
                                 batch_size=args.batch_size, progress=True)
     bundle = resolve_bundle(name, args.models_dir)

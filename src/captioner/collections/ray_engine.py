@@ -18,11 +18,11 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from captioner.collections.local import Produced, upright_size
+from captioner.collections.local import Produced, decode_photo
 from captioner.collections.results import ResultRow, result_key
 from captioner.errors import CaptionerError, ImageError
 
-ROW_COLUMNS = ("path", "sha256", "width", "height", "caption", "score", "alternatives", "error")
+ROW_COLUMNS = ("path", "sha256", "width", "height", "caption", "score", "alternatives", "error", "keywords")
 LOCAL_EXTRA_CPUS = 1  # a local Ray gets a logical CPU beyond the actors, so the reading tasks never wait for one
 
 
@@ -38,26 +38,25 @@ class CaptionActor:
         self.max_side, self.max_pixels = max_side, max_pixels
 
     def __call__(self, batch: dict) -> dict:
-        from captioner.data.images import load_image
-
         rows, images, decoded = [], [], []
         for path, digest, data in zip(batch["path"], batch["sha256"], batch["bytes"]):
             row = {"path": str(path), "sha256": str(digest), "width": None, "height": None, "caption": None,
-                   "score": None, "alternatives": "[]", "error": None}
+                   "score": None, "alternatives": "[]", "error": None, "keywords": "[]"}
             rows.append(row)
             try:
-                images.append(load_image(bytes(data), max_pixels=self.max_pixels, max_side=self.max_side,
-                                         name=str(path)))
+                image, (row["width"], row["height"]) = decode_photo(bytes(data), str(path), max_pixels=self.max_pixels,
+                                                                    max_side=self.max_side)
             except ImageError as error:
                 row["error"] = str(error)
                 continue
-            row["width"], row["height"] = upright_size(bytes(data))
+            images.append(image)
             decoded.append(row)
         if images:
             for row, caption in zip(decoded, self.captioner.caption(images, self.decoding)):
                 row["caption"], row["score"] = caption.text, float(caption.score)
                 row["alternatives"] = json.dumps([{"text": a.text, "log_prob": float(a.log_prob)}
                                                   for a in caption.alternatives])
+                row["keywords"] = json.dumps(list(caption.keywords))
         return {name: [row[name] for row in rows] for name in ROW_COLUMNS}
 
 
@@ -103,7 +102,7 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
     for batch in dataset.iter_batches(batch_size=job.settings.batch_size, batch_format="numpy"):
         step = Produced()
         for values in zip(*(batch[name] for name in ROW_COLUMNS)):
-            path, digest, width, height, caption, score, alternatives, error = values
+            path, digest, width, height, caption, score, alternatives, error, keywords = values
             emitted += 1
             if digest in claimed:  # a second copy of the same picture: one row per content
                 step.skipped += 1
@@ -112,7 +111,8 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
             caption, error = _text(caption), _text(error)
             step.rows.append(ResultRow(str(path), str(digest), _int(width), _int(height), model, decoding_dict,
                                        caption=caption, score=None if caption is None else float(score),
-                                       alternatives=json.loads(_text(alternatives) or "[]"), error=error))
+                                       alternatives=json.loads(_text(alternatives) or "[]"), error=error,
+                                       keywords=json.loads(_text(keywords) or "[]")))
         yield step
     yield Produced(skipped=len(paths) - emitted)
 

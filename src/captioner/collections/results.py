@@ -26,8 +26,10 @@ from captioner.errors import DataError
 from captioner.files import atomic_path, flush_to_disk
 
 FIELDS = ("path", "sha256", "width", "height", "model", "decoding", "caption", "score", "alternatives",
-          "translations", "error")
-JSON_FIELDS = ("decoding", "alternatives", "translations")  # stored as JSON text in CSV and Parquet
+          "translations", "error", "keywords")
+# CSV files written before the keywords column: still read, and appended to in their own columns.
+CSV_FIELDS_BEFORE_KEYWORDS = FIELDS[:-1]
+JSON_FIELDS = ("decoding", "alternatives", "translations", "keywords")  # stored as JSON text in CSV and Parquet
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
 
@@ -46,6 +48,7 @@ class ResultRow:
     alternatives: list = field(default_factory=list)  # [{"text", "log_prob"}], best first
     translations: dict = field(default_factory=dict)  # {"de": "...", "ar": "..."}
     error: str | None = None  # why the image could not be captioned
+    keywords: list = field(default_factory=list)  # the "keywords" style: lower-case, de-duplicated; else empty
 
     @property
     def key(self) -> tuple[str, str]:
@@ -165,10 +168,11 @@ class CsvResults(_AppendedResults):
     def _encode(self, rows: list[ResultRow], header: bool) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
+        columns = FIELDS if header else _csv_columns(self.path)
         if header:
-            writer.writerow(FIELDS)
+            writer.writerow(columns)
         for row in rows:
-            writer.writerow(_flat(row)[name] for name in FIELDS)
+            writer.writerow(_flat(row)[name] for name in columns)
         return buffer.getvalue()
 
 
@@ -211,7 +215,10 @@ def _from_flat(values: dict, where: str) -> ResultRow:
         data = {name: values.get(name) for name in FIELDS}
         for name in JSON_FIELDS:
             if isinstance(data[name], str):
-                data[name] = json.loads(data[name]) if data[name] else ({} if name != "alternatives" else [])
+                data[name] = json.loads(data[name]) if data[name] else ({} if name in ("decoding", "translations")
+                                                                        else [])
+            elif data[name] is None and name == "keywords":  # a row written before the keywords column
+                data[name] = []
         for name in ("width", "height"):
             data[name] = int(data[name]) if data[name] not in (None, "") else None
         data["score"] = float(data["score"]) if data["score"] not in (None, "") else None
@@ -222,6 +229,13 @@ def _from_flat(values: dict, where: str) -> ResultRow:
         return ResultRow(**data)
     except (ValueError, TypeError) as error:
         raise DataError(f"{where} is not a captioner result row ({error}); move the file aside or fix it") from None
+
+
+def _csv_columns(path: Path) -> tuple[str, ...]:
+    """The columns of an existing CSV results file (its header): older files lack ``keywords``."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        header = tuple(next(csv.reader(handle), ()))
+    return CSV_FIELDS_BEFORE_KEYWORDS if header == CSV_FIELDS_BEFORE_KEYWORDS else FIELDS
 
 
 def _complete_length(data: bytes, kind: str) -> int:
@@ -253,10 +267,11 @@ def _parse_rows(data: bytes, kind: str, path: Path) -> list[ResultRow]:
     records = list(csv.reader(io.StringIO(text)))
     if not records:
         return []
-    if tuple(records[0]) != FIELDS:
+    columns = tuple(records[0])
+    if columns not in (FIELDS, CSV_FIELDS_BEFORE_KEYWORDS):
         raise DataError(f"{path} does not start with the captioner results header ({','.join(FIELDS)}); "
                         "give another --out file")
-    return [_from_flat(dict(zip(FIELDS, record)), f"record {number} of {path}")
+    return [_from_flat(dict(zip(columns, record)), f"record {number} of {path}")
             for number, record in enumerate(records[1:], 2) if record]
 
 
@@ -274,7 +289,7 @@ def _parquet_schema(pa):
     text, number = pa.string(), pa.int64()
     return pa.schema([("path", text), ("sha256", text), ("width", number), ("height", number), ("model", text),
                       ("decoding", text), ("caption", text), ("score", pa.float64()), ("alternatives", text),
-                      ("translations", text), ("error", text)])
+                      ("translations", text), ("error", text), ("keywords", text)])
 
 
 def _read_parquet_rows(folder: Path) -> list[ResultRow]:

@@ -225,6 +225,10 @@ class DecodingRequest:
             changes["prompt"] = self.prompt
         if self.style is not None:
             changes["style"] = self.style
+            if self.style == "detailed" and self.max_length is None:  # a one-line caption's length is too short
+                from captioner.models.styles import DETAILED_WORDS
+
+                changes["max_length"] = max(default.max_length, DETAILED_WORDS)
         return default.with_changes(**changes)
 
 

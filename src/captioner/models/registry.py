@@ -18,7 +18,8 @@ from pathlib import Path
 from captioner.errors import ModelError
 from captioner.models.base import Captioner
 from captioner.models.bundle import BundleInfo, is_bundle, list_bundles, models_dir, read_bundle_info
-from captioner.models.transformers.pretrained import known_model
+from captioner.models.transformers.architectures import ARCHITECTURES
+from captioner.models.transformers.pretrained import KNOWN_MODELS, known_model
 
 KIND_MODULES = {
     "lstm": "captioner.models.keras.lstm",
@@ -29,7 +30,7 @@ KIND_MODULES = {
 
 # A plain folder's kind, by the ``model_type`` of its config.json (the image-to-text architectures).
 PLAIN_FOLDER_KINDS = {model_type: "image-to-text"
-                      for model_type in ("vision-encoder-decoder", "blip", "git", "florence2")}
+                      for architecture in ARCHITECTURES.values() for model_type in architecture.model_types}
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # "owner/name", as the hub spells repositories
 
@@ -97,7 +98,7 @@ def load_captioner(name_or_path: str | os.PathLike, models_folder: str | os.Path
     raise ModelError(
         f"no model bundle named {text!r} in {models_dir(models_folder)} (installed: {installed}); "
         "train one with 'captioner train', name a bundle or model folder, or a pretrained model "
-        "(vit-gpt2, blip-base, blip-large, git-base-coco, florence-2-base, florence-2-base-ft or a hub id)"
+        f"({', '.join(KNOWN_MODELS)} or a hub id)"
     )
 
 

@@ -25,6 +25,7 @@ from captioner.collections.local import upright_size
 from captioner.history.jobs import JobStore
 from captioner.web.errors import ApiError, from_domain
 from captioner.web.history import caller
+from captioner.web.service import model_decoding
 from captioner.web.uploads import MAX_SIDE, read_decoding
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,10 @@ def create_job():
         loaded = runner().service.model(request.values.get("model", "").strip() or None)
     except Exception as error:
         raise from_domain(error) from None
-    decoding = decoding_request.for_default(loaded.captioner.default_decoding)
+    try:  # a prompt or style the model refuses is a 400, before any image is kept
+        decoding = model_decoding(loaded.captioner, decoding_request, loaded=runner().service.captioners())
+    except Exception as error:
+        raise from_domain(error) from None
     files, images = [], {}
     for position, upload in enumerate(uploads):
         data = upload.read()
@@ -160,9 +164,16 @@ def create_job():
 
 
 def job_or_404(job_id: str) -> dict:
+    """The job as the API shows it; each item's ``keywords`` list when the job asked for the keywords style
+    (its caption holds them, comma-separated, as written or as edited)."""
+    from captioner.models.styles import keywords_of
+
     job = runner().store.get(job_id, visible_to=caller().visible_to)
     if job is None:
         raise ApiError("not_found", f"no job {job_id[:40]!r}; jobs are listed by the id POST /api/v1/jobs returned", 404)
+    keywords = (job.get("decoding") or {}).get("style") == "keywords"
+    for item in job.get("items", []):
+        item["keywords"] = list(keywords_of(item["caption"])) if keywords and item["caption"] else []
     return job
 
 

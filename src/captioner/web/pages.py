@@ -12,6 +12,7 @@ import io
 
 from flask import Blueprint, current_app, render_template, request
 
+from captioner.models.base import CAPTION_STYLES, styles_of
 from captioner.web.errors import ApiError, from_domain
 from captioner.web.service import CaptionService
 from captioner.web.uploads import decode_image, read_decoding, read_upload
@@ -35,6 +36,8 @@ def page_context() -> dict:
         "max_beam": settings.max_beam,
         "max_caption_length": settings.max_caption_length,
         "compare_all": COMPARE_ALL,
+        "caption_styles": CAPTION_STYLES,
+        "model_styles": {name: list(styles_of(loaded.captioner)) for name, loaded in svc.models.items()} if svc else {},
     }
 
 

@@ -18,10 +18,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from captioner import environment
 from captioner.errors import CaptionerError, ModelError
-from captioner.models.base import Captioner, Decoding, DecodingRequest
+from captioner.models.base import Captioner, Decoding, DecodingRequest, styles_of
 from captioner.models.bundle import BundleInfo, bundle_size
 from captioner.web.batching import BatchedCaption, MicroBatcher, Overloaded, RequestTimeout
 from captioner.web.settings import WebSettings
@@ -77,7 +78,7 @@ class LoadedModel:
                 "source": self.source, "size_bytes": self.size_bytes, "metrics": info.metrics,
                 "created_at": info.created_at, "version": info.version, "load_seconds": round(self.load_s, 2),
                 "latency_ms": self.latency_ms, "published": published,
-                "prompt": option.to_dict() if option else None,
+                "prompt": option.to_dict() if option else None, "styles": list(styles_of(self.captioner)),
                 "default_decoding": self.captioner.default_decoding.to_dict(), "demo": info.dataset == DEMO_DATASET}
 
 
@@ -231,7 +232,7 @@ class CaptionService:
                 attention: bool = False) -> dict:
         loaded = self.model(model)
         started = time.perf_counter()
-        chosen = model_decoding(loaded.captioner, decoding)
+        chosen = model_decoding(loaded.captioner, decoding, loaded=self.captioners())
         result = loaded.batcher.caption(image, chosen, timeout or self.settings.request_timeout_s)
         return caption_payload(loaded, chosen, result, started, attention)
 
@@ -254,6 +255,10 @@ class CaptionService:
         if failure is not None:
             raise failure
         return results
+
+    def captioners(self) -> list[Captioner]:
+        """Every loaded captioner (a refused style's message names those that can write it)."""
+        return [loaded.captioner for loaded in self.models.values()]
 
     def compare(self, image, decoding: DecodingRequest, timeout: float | None = None,
                 attention: bool = False) -> list[dict]:
@@ -301,12 +306,15 @@ class CaptionService:
             loaded.batcher.close()
 
 
-def model_decoding(captioner: Captioner, request: DecodingRequest, strict: bool = True) -> Decoding:
-    """The model's default decoding changed as the request says. A prompt the model refuses is BadOption
-    (``strict``), or left out (comparing models: a prompt only concerns those that take it)."""
+def model_decoding(captioner: Captioner, request: DecodingRequest, strict: bool = True,
+                   loaded: Sequence[Captioner] = ()) -> Decoding:
+    """The model's default decoding changed as the request says. A prompt the model refuses, or a style it
+    cannot write, is BadOption (``strict``; the message names the ``loaded`` models that can write the style),
+    or left out (comparing models: a prompt or style only concerns those that take it)."""
     from dataclasses import replace
 
-    from captioner.models.base import check_prompt
+    from captioner.models.base import DEFAULT_STYLE, check_prompt
+    from captioner.models.styles import check_style
 
     try:
         prompt = check_prompt(captioner, request.prompt or "")
@@ -314,6 +322,12 @@ def model_decoding(captioner: Captioner, request: DecodingRequest, strict: bool 
         if strict:
             raise BadOption(str(error)) from None
         prompt = check_prompt(captioner, "")
+    try:
+        check_style(captioner, request.style, loaded)
+    except ValueError as error:
+        if strict:
+            raise BadOption(str(error)) from None
+        request = replace(request, style=DEFAULT_STYLE)
     return replace(request, prompt=None).for_default(captioner.default_decoding).with_changes(prompt=prompt)
 
 
@@ -326,6 +340,7 @@ def caption_payload(loaded: LoadedModel, decoding: Decoding, result: BatchedCapt
         "caption": caption.text,
         "score": caption.score,
         "alternatives": [{"text": a.text, "log_prob": a.log_prob} for a in caption.alternatives],
+        "keywords": list(caption.keywords),  # the "keywords" style's list; empty for the others
         "model": loaded.name,
         "kind": loaded.captioner.kind,
         "dataset": loaded.info.dataset,

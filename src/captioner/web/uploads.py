@@ -16,7 +16,7 @@ from flask import Request, current_app, request
 from werkzeug.utils import secure_filename
 
 from captioner.errors import ImageError
-from captioner.models.base import MAX_PROMPT_CHARACTERS, DecodingRequest
+from captioner.models.base import CAPTION_STYLES, MAX_PROMPT_CHARACTERS, DecodingRequest
 from captioner.web.errors import ApiError
 
 IMAGE_FIELD = "image"  # the multipart field that carries the image
@@ -106,20 +106,23 @@ MAX_TEMPERATURE = 100.0  # far past where every word is as likely as any other
 
 
 def read_decoding() -> DecodingRequest:
-    """Decoding options from the query string or form: method, beam, max_length, prompt, temperature, top_p,
-    seed (DecodingRequest's one rule)."""
+    """Decoding options from the query string or form: method, beam, max_length, prompt, style, temperature,
+    top_p, seed (DecodingRequest's one rule)."""
     settings = current_app.config["CAPTIONER_SETTINGS"]
     method = request.values.get("method", "").strip().lower() or None
     beam = whole_number("beam", 1, settings.max_beam)
     prompt = request.values.get("prompt", "").strip()
     if len(prompt) > MAX_PROMPT_CHARACTERS:
         raise ApiError("bad_parameter", f"prompt must be at most {MAX_PROMPT_CHARACTERS} characters")
+    style = request.values.get("style", "").strip().lower() or None
+    if style is not None and style not in CAPTION_STYLES:
+        raise ApiError("bad_parameter", f"style must be one of {', '.join(CAPTION_STYLES)}, not {style[:40]!r}")
     sampling = {"temperature": real_number("temperature", 0.0, MAX_TEMPERATURE),
                 "top_p": real_number("top_p", 0.0, 1.0, low_included=False),
                 "seed": whole_number("seed", -(2**63), 2**64 - 1)}
     try:
         return DecodingRequest(method, beam, whole_number("max_length", 1, settings.max_caption_length),
-                               prompt=prompt or None, **sampling)
+                               prompt=prompt or None, style=style, **sampling)
     except ValueError as error:
         raise ApiError("bad_parameter", str(error)[:200]) from None
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from captioner.errors import ModelError
-from captioner.models.base import Decoding, PromptOption
+from captioner.models.base import CAPTION_STYLES, Decoding, PromptOption
 
 FLORENCE_TASKS = ("<CAPTION>", "<DETAILED_CAPTION>", "<MORE_DETAILED_CAPTION>")
 
@@ -22,12 +22,15 @@ FLORENCE_TASKS = ("<CAPTION>", "<DETAILED_CAPTION>", "<MORE_DETAILED_CAPTION>")
 class Architecture:
     """What one transformers image-to-text architecture needs."""
 
-    name: str  # short name shown to users: "vit-gpt2", "blip", "git", "florence-2"
+    name: str  # short name shown to users: "vit-gpt2", "blip", "git", "florence-2", "smolvlm", ...
     model_types: tuple[str, ...]  # config.json "model_type" values of this architecture
     class_name: str  # the native transformers class that loads it
     prompt: PromptOption | None  # the prompt it takes (None: none)
     default_decoding: Decoding  # decoding when a bundle or request says nothing
     not_fine_tuned: str = ""  # "" when `captioner train` fine-tunes it, else the reason it does not
+    styles: tuple[str, ...] = ("caption", "alt-text")  # the caption styles it writes (alt text: its caption, cut)
+    style_prompts: tuple[tuple[str, str], ...] = ()  # (style, prompt) where a style has a prompt of its own
+    vision_language: bool = False  # a chat model answering an instruction (captioner.models.transformers.vlm)
 
     def model_class(self):
         import transformers
@@ -38,6 +41,33 @@ class Architecture:
     def fine_tunable(self) -> bool:
         return not self.not_fine_tuned
 
+
+def _vision_language(name: str, model_types: tuple[str, ...], class_name: str, styles=CAPTION_STYLES,
+                     style_prompts: tuple[tuple[str, str], ...] = ()) -> Architecture:
+    """A vision-language model: a free-text instruction (each style has one), greedy by default (what their
+    authors show), no fine-tuning here."""
+    return Architecture(name, model_types, class_name,
+                        PromptOption("instruction", example="Describe the colours in this image."),
+                        Decoding(method="greedy", max_length=30, alternatives=0),
+                        not_fine_tuned="captioner train fine-tunes encoder-decoder captioners; vision-language models "
+                                       "are used as their authors instruction-tuned them",
+                        styles=styles, style_prompts=style_prompts, vision_language=True)
+
+
+# Native transformers classes only (never remote code); captioner.models.transformers.vlm runs them.
+VISION_LANGUAGE = (
+    _vision_language("smolvlm", ("idefics3",), "Idefics3ForConditionalGeneration"),  # SmolVLM 256M/500M, Idefics3
+    _vision_language("smolvlm2", ("smolvlm",), "SmolVLMForConditionalGeneration"),
+    _vision_language("qwen3-vl", ("qwen3_vl",), "Qwen3VLForConditionalGeneration"),
+    _vision_language("llava-onevision", ("llava_onevision",), "LlavaOnevisionForConditionalGeneration"),
+    _vision_language("internvl", ("internvl",), "InternVLForConditionalGeneration"),
+    _vision_language("gemma3", ("gemma3",), "Gemma3ForConditionalGeneration"),
+    # PaliGemma takes task prefixes, not chat: "caption en" and "describe en" (its mix checkpoints' tasks)
+    _vision_language("paligemma", ("paligemma",), "PaliGemmaForConditionalGeneration",
+                     styles=("caption", "alt-text", "detailed"),
+                     style_prompts=(("caption", "caption en"), ("alt-text", "caption en"),
+                                    ("detailed", "describe en"))),
+)
 
 ARCHITECTURES = {arch.name: arch for arch in (
     Architecture("vit-gpt2", ("vision-encoder-decoder",), "VisionEncoderDecoderModel", None,
@@ -52,7 +82,10 @@ ARCHITECTURES = {arch.name: arch for arch in (
                  Decoding(method="beam", beam_size=3, max_length=20, alternatives=2),  # its generation_config's 3
                  not_fine_tuned="Florence-2 is a multi-task model whose captions come from task prompts over a "
                                 "577-token image sequence; fine-tuning it on captions alone would erode its other "
-                                "tasks, and its 768-pixel inputs make CPU fine-tuning impractical"),
+                                "tasks, and its 768-pixel inputs make CPU fine-tuning impractical",
+                 styles=("caption", "alt-text", "detailed"),
+                 style_prompts=(("alt-text", "<DETAILED_CAPTION>"), ("detailed", "<MORE_DETAILED_CAPTION>"))),
+    *VISION_LANGUAGE,
 )}
 
 

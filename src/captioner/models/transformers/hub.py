@@ -30,7 +30,9 @@ PICKLED_WEIGHTS = "pytorch_model.bin"
 # Everything a captioning folder needs besides its weights (missing ones are simply not in the repo).
 SUPPORT_FILES = ["config.json", "generation_config.json", "preprocessor_config.json", "processor_config.json",
                  "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                 "vocab.json", "vocab.txt", "merges.txt"]
+                 "vocab.json", "vocab.txt", "merges.txt", "chat_template.json", "chat_template.jinja",
+                 "tokenizer.model"]
+SHARDED_WEIGHTS = [f"{SAFE_WEIGHTS}.index.json", "model-*-of-*.safetensors"]  # larger models' weights in parts
 REQUIRED_FILES = ("config.json",)
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")  # one of them holds the image processor
 NETWORK_TIMEOUT_S = 10.0  # seconds to wait for the hub to answer before calling it unreachable
@@ -116,7 +118,8 @@ def find_pretrained(model_id: str = DEFAULT_MODEL_ID, cache_dir: str | os.PathLi
         return converted
     try:
         snapshot = Path(snapshot_download(model_id, cache_dir=cache_dir, revision=revision, local_files_only=True,
-                                          allow_patterns=[*SUPPORT_FILES, SAFE_WEIGHTS, PICKLED_WEIGHTS]))
+                                          allow_patterns=[*SUPPORT_FILES, SAFE_WEIGHTS, *SHARDED_WEIGHTS,
+                                                          PICKLED_WEIGHTS]))
     except (LocalEntryNotFoundError, OSError, ValueError):
         return None
     if is_model_folder(snapshot):
@@ -160,7 +163,8 @@ def download_pretrained(model_id: str | None = None, cache_dir: str | os.PathLik
     if not hub_reachable():
         raise OfflineError(offline_hint(model_id))
     weights = _remote_weights_file(model_id, revision)
-    snapshot = _snapshot(model_id, cache_dir, [*SUPPORT_FILES, weights], revision)
+    snapshot = _snapshot(model_id, cache_dir, [*SUPPORT_FILES, *(SHARDED_WEIGHTS if weights == SHARDED_WEIGHTS[0]
+                                                                 else [weights])], revision)
     if weights == PICKLED_WEIGHTS:
         return convert_to_safetensors(snapshot, converted_folder(model_id, cache_dir, revision))
     if not is_model_folder(snapshot):
@@ -179,6 +183,8 @@ def _remote_weights_file(model_id: str, revision: str | None = None) -> str:
         raise _network_error(model_id, error) from None
     if SAFE_WEIGHTS in files:
         return SAFE_WEIGHTS
+    if SHARDED_WEIGHTS[0] in files:
+        return SHARDED_WEIGHTS[0]
     if PICKLED_WEIGHTS in files:
         return PICKLED_WEIGHTS
     raise DownloadError(f"{model_id} has neither {SAFE_WEIGHTS} nor {PICKLED_WEIGHTS}; "

@@ -1,4 +1,5 @@
-"""The image-to-text kind: transformers captioners (ViT-GPT2, BLIP, GIT, Florence-2) behind one interface.
+"""The image-to-text kind: transformers captioners (ViT-GPT2, BLIP, GIT, Florence-2, and the vision-language
+models of :mod:`captioner.models.transformers.vlm`) behind one interface.
 
 A model is a ``save_pretrained`` folder (safetensors weights, configuration, image processor, tokenizer).
 Its architecture is read from ``config.json`` (``model_type``) and looked up in
@@ -18,6 +19,9 @@ log-probability under the model: the sum over every generated token, up to and i
 of ``log_softmax`` of the raw logits (before repetition penalties, n-gram bans or the word limit, without
 beam search's length normalisation). A prompt given to the model is not generated, so it is not scored;
 BLIP and GIT captions begin with it, and its words count towards ``max_length``.
+
+Every caption is written in a style (:mod:`captioner.models.styles`): a style may choose the prompt (a
+Florence-2 task, a VLM's instruction) and finishes the text (alt text cut, keywords listed).
 
 Captions come from the one search of :mod:`captioner.models.decoding` over a cached decoder step
 (:mod:`captioner.models.transformers.cached_decoder`: ViT-GPT2 and BLIP without a prompt), else from ``generate``;
@@ -118,7 +122,12 @@ def load_model_folder(folder: str | os.PathLike) -> ModelParts:
         transformers_logging.disable_progress_bar()
     try:
         model = architecture.model_class().from_pretrained(folder, use_safetensors=True)
-        if architecture.name == "vit-gpt2":
+        if architecture.vision_language:
+            from captioner.models.transformers.vlm import load_processor
+
+            processor = load_processor(folder, architecture.name)
+            image_processor, tokenizer = processor.image_processor, processor.tokenizer
+        elif architecture.name == "vit-gpt2":
             # The PIL backend is the original ViTFeatureExtractor's arithmetic, and needs no torchvision.
             processor = None
             image_processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
@@ -156,6 +165,12 @@ def end_token(parts: ModelParts) -> int:
     model = parts.model
     if parts.architecture.name == "blip":
         return model.config.text_config.sep_token_id  # BLIP's generate stops at [SEP]
+    if parts.architecture.vision_language:
+        from captioner.models.transformers.vlm import turn_end
+
+        end = turn_end(model, parts.tokenizer)
+        if end is not None:
+            return end
     end = model.generation_config.eos_token_id
     if isinstance(end, (list, tuple)):
         end = end[0]
@@ -182,7 +197,7 @@ def generation_arguments(decoding: Decoding, word_limit, images: int = 1) -> dic
                                         sampling_forbidden(word_limit)))
     arguments = {
         "num_beams": beams,
-        "do_sample": False,
+        "do_sample": decoding.method == "sample",
         "max_new_tokens": word_limit.budget,
         "logits_processor": LogitsProcessorList(processors),
         "num_return_sequences": samples_per_image(decoding) if beams > 1 else 1,
@@ -193,6 +208,8 @@ def generation_arguments(decoding: Decoding, word_limit, images: int = 1) -> dic
     }
     if beams > 1:
         arguments["length_penalty"] = decoding.length_penalty
+    if decoding.method == "sample":
+        arguments.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=0)
     return arguments
 
 
@@ -337,8 +354,15 @@ class ImageToTextCaptioner:
         # the one search over a cached decoder step; None: this architecture decodes through generate()
         self.cached_decoder = cached_decoder_for(parts.model, parts.model.generation_config.decoder_start_token_id,
                                                  end_token(parts))
-        self.architecture = parts.architecture.name  # "vit-gpt2", "blip", "git", "florence-2"
+        self.architecture = parts.architecture.name  # "vit-gpt2", "blip", "git", "florence-2", "smolvlm", ...
         self.prompt_option = parts.architecture.prompt  # what Decoding.prompt may say; None: no prompt
+        self.styles = parts.architecture.styles  # the caption styles it writes (captioner.models.styles)
+        self.vision_settings = None  # VLMs: the image bound and tiling in force (VisionLanguageSettings)
+        if parts.architecture.vision_language:
+            from captioner.models.transformers.vlm import VisionLanguageSettings, bound_images
+
+            self.vision_settings = VisionLanguageSettings.for_device(str(self.device))
+            bound_images(parts.model, parts.processor, self.architecture, self.vision_settings)
         self.reference = reference  # the catalogue entry (published quality) of a well-known checkpoint
         self.default_decoding = default_decoding or parts.architecture.default_decoding
         logging.getLogger("transformers.generation.utils").addFilter(_PIXEL_INPUTS_FILTER)
@@ -357,14 +381,26 @@ class ImageToTextCaptioner:
 
     def caption(self, images: Sequence["Image.Image"], decoding: Decoding | None = None) -> list[Caption]:
         """Caption RGB images, ``batch_size`` at a time; one Caption per image, in order."""
+        from captioner.models.styles import check_style, finish
+
         decoding = decoding or self.default_decoding
+        style = check_style(self, decoding.style)
         prompt = check_prompt(self, decoding.prompt)
+        if not decoding.prompt.strip():  # a style with a prompt of its own (a Florence-2 task)
+            prompt = dict(self.parts.architecture.style_prompts).get(style, prompt)
+        if self.vision_settings is not None:  # a VLM: the instruction (the prompt, else the style's)
+            from captioner.models.transformers import vlm
+
+            prompt = vlm.check_instruction(self.tokenizer, vlm.instruction_for(self.parts.architecture, style, prompt))
         images = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
         results: list[Caption] = []
         for start in range(0, len(images), self.batch_size):
-            results.extend(caption_batch(self.parts, images[start : start + self.batch_size], decoding, prompt,
-                                         self.device, self.cached_decoder))
-        return results
+            chunk = images[start : start + self.batch_size]
+            if self.vision_settings is not None:
+                results.extend(vlm.caption_batch(self.parts, chunk, decoding, prompt, self.device))
+            else:
+                results.extend(caption_batch(self.parts, chunk, decoding, prompt, self.device, self.cached_decoder))
+        return [finish(caption, style) for caption in results]
 
 
 # --- bundles and pretrained models ---------------------------------------------------------------------
@@ -378,7 +414,7 @@ def settings_of(info: BundleInfo) -> VitGpt2Settings:
 def decoding_for(settings: VitGpt2Settings, architecture: Architecture | None = None) -> Decoding:
     """A bundle's default decoding: its settings' beam width and length (the architecture's own when unset)."""
     base = (architecture or ARCHITECTURES["vit-gpt2"]).default_decoding
-    beams = settings.num_beams or base.beam_size
+    beams = settings.num_beams or (base.beam_size if base.method == "beam" else 1)
     length = settings.max_length or base.max_length
     if beams <= 1:
         return Decoding(method="greedy", max_length=length)

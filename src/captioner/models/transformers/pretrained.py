@@ -3,7 +3,8 @@ their authors published.
 
 Any other hub id of a supported architecture (see :mod:`captioner.models.transformers.image_to_text`) works by name;
 these short names only save typing and make a download repeatable (the revision is a commit of the
-hub repository, so the same name always means the same weights).
+hub repository, so the same name always means the same weights). For the vision-language models,
+``revision_source`` is a public page that names the pinned commit.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ class PretrainedModel:
     name: str  # the short name users type: "blip-base"
     model_id: str  # hub repository: "Salesforce/blip-image-captioning-base"
     revision: str  # the pinned commit of that repository
-    architecture: str  # "vit-gpt2", "blip", "git" or "florence-2"
+    architecture: str  # "vit-gpt2", "blip", "git", "florence-2" or a VLM's ("smolvlm", "qwen3-vl", ...)
     coco_cider: float | None  # published COCO Karpathy-test CIDEr (x100), None when the authors published none
     quality_source: str  # where that figure comes from
+    licence: str = ""  # the weights' licence, as the model card states it
+    revision_source: str = ""  # public evidence that the pinned revision exists (a URL naming it)
 
 
 KNOWN_MODELS = {model.name: model for model in (
@@ -37,6 +40,35 @@ KNOWN_MODELS = {model.name: model for model in (
     PretrainedModel("florence-2-base-ft", "florence-community/Florence-2-base-ft",
                     "0b03b6f15a4a211370fb204aee4e7dd48887ea37", "florence-2", 140.0,
                     "Florence-2 paper, Florence-2-B fine-tuned generalist"),
+    # Vision-language models (captioner.models.transformers.vlm). None publishes a COCO Karpathy-test CIDEr for
+    # these instruct checkpoints; their cards report VQA-style benchmarks instead (docs/guides/instruction-models.md).
+    PretrainedModel("smolvlm-256m", "HuggingFaceTB/SmolVLM-256M-Instruct", "c2bf2d847b92fbb2abe5a5b6e8825c99efcfade2",
+                    "smolvlm", None, "no COCO caption figure published", "Apache-2.0",
+                    "https://huggingface.co/HuggingFaceTB/SmolVLM-256M-Instruct/blob/"
+                    "c2bf2d847b92fbb2abe5a5b6e8825c99efcfade2/config.json"),
+    PretrainedModel("smolvlm-500m", "HuggingFaceTB/SmolVLM-500M-Instruct", "a7da5b986cb59b408707209984f360a5f4ad7e47",
+                    "smolvlm", None, "no COCO caption figure published", "Apache-2.0",
+                    "https://huggingface.co/HuggingFaceTB/SmolVLM-500M-Instruct/resolve/"
+                    "a7da5b986cb59b408707209984f360a5f4ad7e47/README.md"),
+    PretrainedModel("qwen3-vl-2b", "Qwen/Qwen3-VL-2B-Instruct", "89644892e4d85e24eaac8bacfd4f463576704203",
+                    "qwen3-vl", None, "no COCO caption figure published", "Apache-2.0",
+                    "https://huggingface.co/Qwen/Qwen3-VL-2B-Instruct/resolve/"
+                    "89644892e4d85e24eaac8bacfd4f463576704203/config.json"),
+    PretrainedModel("llava-onevision-0.5b", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
+                    "74dd0bf867a4cda7950c17663794267c60cf4b40", "llava-onevision", None,
+                    "no COCO caption figure published", "Apache-2.0",
+                    "https://huggingface.co/llava-hf/llava-onevision-qwen2-0.5b-ov-hf/resolve/"
+                    "74dd0bf867a4cda7950c17663794267c60cf4b40/"),
+    PretrainedModel("internvl3-1b", "OpenGVLab/InternVL3-1B-hf", "014c0583a0d4bedf29fbe2dbff4f865eb998e171",
+                    "internvl", None, "no COCO caption figure published",
+                    "MIT (InternVL); its Qwen2.5 language part under the Qwen licence",
+                    "https://huggingface.co/OpenGVLab/InternVL3-1B-hf/blob/"
+                    "014c0583a0d4bedf29fbe2dbff4f865eb998e171/config.json"),
+    PretrainedModel("gemma-3-4b", "google/gemma-3-4b-it", "093f9f388b31de276ce2de164bdc2081324b9767",
+                    "gemma3", None, "no COCO caption figure published",
+                    "Gemma Terms of Use (gated: accept them on the hub and log in before downloading)",
+                    "https://huggingface.co/google/gemma-3-4b-it/blob/"
+                    "093f9f388b31de276ce2de164bdc2081324b9767/README.md"),
 )}
 BY_MODEL_ID = {model.model_id: model for model in KNOWN_MODELS.values()}
 

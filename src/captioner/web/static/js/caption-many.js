@@ -94,6 +94,7 @@
     var body = new FormData();
     files.forEach(function (file) { body.append("images", file, file.webkitRelativePath || file.name); });
     body.append("model", document.getElementById("many-model").value);
+    body.append("style", document.getElementById("many-style").value);
     start.disabled = true;
     errorBox.textContent = "";
     statusText.textContent = "Uploading " + files.length + " images…";

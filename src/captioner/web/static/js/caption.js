@@ -148,6 +148,8 @@
     if (lengthInput.value) data.append("max_length", lengthInput.value);
     var promptInput = document.getElementById("prompt-input");
     if (promptInput && promptInput.value.trim()) data.append("prompt", promptInput.value.trim());
+    var styleInput = document.getElementById("style-input");
+    if (styleInput && styleInput.value !== "caption") data.append("style", styleInput.value);
     data.append("attention", "1"); // models that attend send each word's map (attention.js shows them)
     return data;
   }
