@@ -56,7 +56,8 @@ def test_native_errors_keep_their_shape(client):
 
 def test_what_each_kind_takes_from_the_message_text():
     """The guide's table: text is a caption start for BLIP and GIT, a known task for Florence-2, and ignored by
-    kinds that take no prompt (and, for Florence-2, when it is no task the model knows)."""
+    kinds that take no prompt (and, for Florence-2, when it is no task the model knows), the instruction for
+    vision-language models."""
     from types import SimpleNamespace
 
     from captioner.models.transformers.architectures import ARCHITECTURES
@@ -70,5 +71,6 @@ def test_what_each_kind_takes_from_the_message_text():
     assert followed_text(model("florence-2"), "<DETAILED_CAPTION>") == "<DETAILED_CAPTION>"
     assert followed_text(model("florence-2"), "Describe this image.") is None
     assert followed_text(model("vit-gpt2"), "Describe this image.") is None
+    assert followed_text(model("smolvlm"), "Describe the colours.") == "Describe the colours."
     assert followed_text(SimpleNamespace(), "Describe this image.") is None  # lstm and attention have no option
     assert followed_text(model("blip"), "   ") is None
