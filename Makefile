@@ -12,8 +12,12 @@ OFFLINE_ENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=2 \
 # Tests turn oneDNN's reordered float sums off so results repeat exactly; benchmarks keep it on.
 TEST_ENV := $(OFFLINE_ENV) TF_ENABLE_ONEDNN_OPTS=0
 PYTEST_ARGS ?=
+DOCS_OUT ?= docs/_build/html
+SPHINXOPTS ?=
+# make test builds the docs strictly: any warning (a broken link or reference, a failed generation) fails it.
+STRICT_DOCS := -W --keep-going -n
 
-.PHONY: install run dev test test-backend-torch audit screenshots bench system-packages clean
+.PHONY: install run dev test test-backend-torch audit docs screenshots bench system-packages clean
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,7 +45,14 @@ dev: install
 test: install system-packages
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-backend-torch
+	$(MAKE) --no-print-directory docs SPHINXOPTS="$(STRICT_DOCS)"
 	$(MAKE) --no-print-directory audit
+
+# The documentation site (Sphinx, MyST Markdown, Furo) into docs/_build/html; reference pages are generated
+# from the code at every build.
+docs: install
+	$(OFFLINE_ENV) $(PY) -m sphinx -b html -q $(SPHINXOPTS) docs $(DOCS_OUT)
+	@echo "documentation: $(DOCS_OUT)/index.html"
 
 # Known vulnerabilities in the pinned requirements (pip-audit); says so plainly when it cannot check.
 audit: install

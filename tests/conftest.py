@@ -78,6 +78,17 @@ def demo_models_dir(tmp_path_factory, history_database) -> Path:
 
 
 @pytest.fixture(scope="session")
+def compat_server(demo_models_dir, tmp_path_factory):
+    """A real `captioner serve` of the demo model with keys on, for the OpenAI/Ollama client tests and the
+    guide's snippets (see support.compat_server)."""
+    from support.compat_server import start_compat_server
+
+    running = start_compat_server(demo_models_dir, tmp_path_factory.mktemp("compat-server"))
+    yield running
+    running.server.stop()
+
+
+@pytest.fixture(scope="session")
 def demo_bundle(demo_models_dir) -> Path:
     return demo_models_dir / "shapes-demo"
 

@@ -65,6 +65,37 @@ def test_caption_bad_inputs_fail_with_one_clear_line(models_dir, pictures, tmp_p
                                  "--greedy", "--beam", "3"), "greedy", "contradict")
 
 
+def test_caption_samples_with_a_seed_and_refuses_contradictions(models_dir, pictures):
+    def sampled(*options):
+        result = run_main("caption", *pictures, "--model", "shapes-demo", "--models-dir", models_dir, "--json",
+                          "--max-length", "6", *options)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    first = sampled("--sample", "--seed", "5", "--temperature", "1.5", "--top-p", "0.9", "--alternatives", "1")
+    decoding = first["decoding"]
+    assert (decoding["method"], decoding["seed"], decoding["temperature"], decoding["top_p"]) == \
+        ("sample", 5, 1.5, 0.9)
+    again = sampled("--seed", "5", "--temperature", "1.5", "--top-p", "0.9", "--alternatives", "1")  # implied
+    assert again["captions"] == first["captions"]
+    assert all(len(c["text"].split()) <= 6 and c["score"] < 0 for c in first["captions"])
+    for options, fragments in ((["--sample", "--greedy"], ["--greedy", "--sample"]),
+                               (["--sample", "--beam", "3"], ["sampling", "contradict"]),
+                               (["--sample", "--temperature", "0"], ["temperature 0"]),
+                               (["--temperature", "-2"], ["temperature"]),
+                               (["--top-p", "1.5"], ["top_p"])):
+        assert_clean_failure(run_main("caption", pictures[0], "--model", "shapes-demo", "--models-dir", models_dir,
+                                      *options), *fragments)
+    from captioner.cli import build_parser
+
+    every_command_that_captions = (["collection", "folder", "--model", "m", "--out", "o.csv"],
+                                   ["evaluate", "model", "--dataset", "d"])
+    for command in every_command_that_captions:
+        args = build_parser().parse_args([*command, "--sample", "--temperature", "0.5", "--top-p", "0.8",
+                                          "--seed", "-1"])
+        assert (args.sample, args.temperature, args.top_p, args.seed) == (True, 0.5, 0.8, -1)
+
+
 def test_models_lists_installed_bundles(models_dir, tmp_path):
     shutil.copytree(models_dir / "shapes-demo", tmp_path / "demo-copy")
     (tmp_path / "half-written").mkdir()  # no captioner.json: not a bundle

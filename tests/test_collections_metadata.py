@@ -89,7 +89,7 @@ def test_embedded_captions_and_translations_keep_pixels_and_every_other_tag(capt
         summary = run_collection(job(photos, tmp_path / "r.jsonl", metadata="embed"), captioner,
                                  captioner.default_decoding, say=said.append)
         assert len(fake.requests) == 4  # two photos, two languages, through the real backend
-    assert summary.captioned == 2 and "IPTC Caption-Abstract" in said[0] and "Pixels" in said[0]
+    assert summary.captioned == 2 and summary.written == 2 and "IPTC" in said[0] and "pixels" in said[0]
     rows = {Path(row.path).name: row for row in read_rows(tmp_path / "r.jsonl")}
     for name, (old_pixels, old_tags) in before.items():
         path, row = photos / name, rows[name]
@@ -120,10 +120,59 @@ def test_dry_run_writes_nothing_and_sidecars_leave_the_photo_alone(captioner, ph
     summary = run_collection(job(photos, out, translate=(), metadata="sidecar", dry_run=True), captioner,
                              captioner.default_decoding, say=said.append)
     assert summary.captioned == 2 and not out.exists() and sorted(p.name for p in photos.iterdir()) == sorted(digests)
-    assert said[0].startswith("Dry run: would be Writing XMP dc:description to an XMP sidecar")
-    assert sum(line.startswith("would write ") and "XMP-dc:Description=" in line for line in said) == 2
+    assert said[0].startswith("Dry run: would be Writing description to an XMP sidecar")
+    assert sum(line.startswith("would write ") and "description new '" in line for line in said) == 2
 
     run_collection(job(photos, out, translate=(), metadata="sidecar"), captioner, captioner.default_decoding)
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in photos.iterdir() if p.suffix != ".xmp"} == digests
     sidecar = photos / "phone.jpg.xmp"
     assert tags(sidecar)["XMP-dc:Description"] and (photos / "phone.heic.xmp").exists()
+
+
+@pytest.mark.slow
+def test_raw_photos_are_captioned_from_their_preview_into_sidecars_beside_a_persons_jpeg(captioner, demo_bundle,
+                                                                                          runner, tmp_path):
+    """A DNG (real encoder, turned by its orientation tag) is captioned from its embedded preview and gets a
+    Lightroom-named sidecar that already existed (updated in place); a DNG without a preview is listed as
+    unreadable; a JPEG whose caption a person wrote keeps it. The dry run first writes nothing."""
+    pytest.importorskip("pidng")
+    from support.dng import write_dng
+
+    from captioner.collections import read_rows
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    preview = Image.new("RGB", (160, 120), "white")
+    preview.paste((200, 30, 30), (20, 20, 80, 100))
+    write_dng(folder / "IMG_0001.DNG", preview, orientation=6)
+    write_dng(folder / "no-preview.dng", None)
+    subprocess.run(["exiftool", "-q", "-q", "-o", str(folder / "IMG_0001.xmp"), "-XMP-xmp:Rating=5",
+                    "-XMP-xmp:Label=Green"], check=True)
+    preview.save(folder / "person.jpg")
+    subprocess.run(["exiftool", "-q", "-q", "-overwrite_original", "-IPTC:Caption-Abstract=Anna at the lake",
+                    str(folder / "person.jpg")], check=True)
+    raw_bytes = (folder / "IMG_0001.DNG").read_bytes()
+    arguments = ["collection", folder, "--out", tmp_path / "r.jsonl", "--model", demo_bundle, "--metadata", "embed",
+                 "--write", "description,keywords,alt-text", "--sidecar-name", "base"]
+
+    dry = runner(*arguments, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would write" in dry.stdout and "IMG_0001.xmp: description new" in dry.stdout
+    assert tags(folder / "IMG_0001.xmp").get("XMP-dc:Description") is None
+
+    done = runner(*arguments)
+    assert done.returncode == 0, done.stderr
+    assert "3 images found: 2 captioned" in done.stdout and "no-preview.dng" in done.stdout
+    assert f"kept\t{folder / 'person.jpg'}\tdescription" in done.stdout
+    rows = {Path(row.path).name: row for row in read_rows(tmp_path / "r.jsonl")}
+    raw = rows["IMG_0001.DNG"]
+    assert (raw.width, raw.height) == (192, 256)  # the RAW image's size, stood upright
+    upright = captioner.caption([preview.transpose(Image.Transpose.ROTATE_270)], captioner.default_decoding)[0]
+    assert raw.caption == upright.text  # captioned from the preview, turned as the DNG says
+    assert "without an embedded preview" in rows["no-preview.dng"].error
+    assert (folder / "IMG_0001.DNG").read_bytes() == raw_bytes and not (folder / "IMG_0001.DNG.xmp").exists()
+    sidecar = tags(folder / "IMG_0001.xmp")
+    assert sidecar["XMP-dc:Description"] == raw.caption and sidecar["XMP-xmp:Rating"] == 5
+    assert sidecar["XMP-xmp:Label"] == "Green" and sidecar["XMP-iptcCore:AltTextAccessibility"]
+    assert sidecar["XMP-captioner:DescriptionModel"] == raw.model
+    assert tags(folder / "person.jpg")["IPTC:Caption-Abstract"] == "Anna at the lake"

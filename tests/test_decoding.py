@@ -1,5 +1,5 @@
-"""Greedy and beam search over small step functions whose answers can be worked out by hand or by
-enumerating every caption."""
+"""Greedy search, beam search and sampling over small step functions whose answers can be worked out by
+hand, by enumerating every caption, or (sampling) by counting many draws."""
 
 import itertools
 
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from captioner.models.base import Decoding
-from captioner.models.decoding import SearchRules, banned_next_tokens, beam_search, decode, greedy_search
+from captioner.models.decoding import (SearchRules, banned_next_tokens, beam_search, decode, greedy_search,
+                                       sample_search)
 
 pytestmark = pytest.mark.backend
 
@@ -176,5 +177,92 @@ def test_one_rule_merges_the_decoding_options_every_front_end_takes():
     assert (changed.max_length, changed.alternatives, changed.beam_size) == (5, 1, 4)
     with pytest.raises(ValueError, match="contradict"):
         DecodingRequest(method="greedy", beam_size=3)
-    with pytest.raises(ValueError, match="greedy, beam"):
+    with pytest.raises(ValueError, match="greedy, beam, sample"):
         DecodingRequest(method="sampling")
+
+
+def test_one_rule_says_when_to_sample():
+    from captioner.models.base import DecodingRequest
+
+    beam_default = Decoding.beam(4, max_length=16, alternatives=3)
+    sampled = DecodingRequest(method="sample").for_default(beam_default)
+    assert (sampled.method, sampled.temperature, sampled.top_p, sampled.seed) == ("sample", 1.0, 1.0, None)
+    assert sampled.alternatives == 0 and sampled.max_length == 16  # further samples only when asked for
+    for request in (DecodingRequest(temperature=0.7), DecodingRequest(top_p=0.9), DecodingRequest(seed=5)):
+        assert request.for_default(beam_default).method == "sample"  # each asks for sampling
+    chosen = DecodingRequest(temperature=0.5, top_p=0.8, seed=-3, alternatives=2).for_default(beam_default)
+    assert (chosen.temperature, chosen.top_p, chosen.seed, chosen.alternatives) == (0.5, 0.8, -3, 2)
+    # temperature 0: the model's own deterministic decoding; a seed or top_p beside it is ignored
+    assert DecodingRequest(temperature=0, seed=42, top_p=0.5).for_default(beam_default) == beam_default
+    assert DecodingRequest(temperature=0).for_default(sampled).method == "greedy"
+    assert DecodingRequest(temperature=0, beam_size=2).for_default(beam_default).beam_size == 2
+    for contradiction in (dict(method="greedy", seed=1), dict(method="beam", temperature=0.5),
+                          dict(beam_size=3, top_p=0.5), dict(method="sample", beam_size=2)):
+        with pytest.raises(ValueError, match="contradict"):
+            DecodingRequest(**contradiction)
+    for bad, message in ((dict(method="sample", temperature=0), "temperature 0"),
+                         (dict(temperature=-0.1), "temperature"), (dict(temperature=float("nan")), "temperature"),
+                         (dict(top_p=0), "top_p"), (dict(top_p=1.5), "top_p"), (dict(seed=1.5), "seed")):
+        with pytest.raises(ValueError, match=message):
+            DecodingRequest(**bad)
+
+
+def nucleus(log_probs: np.ndarray, temperature: float, top_p: float) -> np.ndarray:
+    """The distribution sampling should draw from, worked out directly: tempered softmax, the smallest set
+    of most likely tokens holding top_p of it, renormalised."""
+    probabilities = np.exp(log_probs / temperature)
+    probabilities /= probabilities.sum()
+    kept, mass = np.zeros_like(probabilities), 0.0
+    for token in np.argsort(-probabilities, kind="stable"):
+        if mass >= top_p:
+            break
+        kept[token], mass = probabilities[token], mass + probabilities[token]
+    return kept / kept.sum()
+
+
+@pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.6, 1.0), (1.5, 0.8)])
+def test_sampled_words_follow_the_tempered_nucleus_of_the_model(temperature, top_p):
+    vocab, draws = 10, 6000
+    table = np.zeros((vocab, vocab))
+    table[START, 4:] = [2.0, 1.5, 1.0, 0.5, 0.0, -1.0]
+    table[START, PAD] = 3.0  # the most likely token is forbidden: never drawn
+    table[:, END] = 50.0
+    table[START, END] = -50.0
+    step = markov_step(table)
+    (hypotheses,) = sample_search(step, (np.zeros((1, vocab)),), RULES, max_length=3, samples=draws,
+                                  temperature=temperature, top_p=top_p, seed=1)
+    first = np.bincount([h.tokens[0] for h in hypotheses], minlength=vocab) / draws
+    allowed = step(np.array([START]), (np.zeros((1, vocab)),))[0][0]
+    allowed[[PAD, UNK, START]] = -np.inf
+    expected = nucleus(allowed, temperature, top_p)
+    assert first[[PAD, UNK, START, END]].sum() == 0 and first[expected == 0].sum() == 0
+    bound = 5 * np.sqrt(expected * (1 - expected) / draws) + 1e-9  # five standard deviations
+    assert np.all(np.abs(first - expected) <= bound), (first, expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_tiny_nucleus_is_greedy_search(seed):
+    step, state = random_problem(seed)
+    greedy = greedy_search(step, state, RULES, max_length=6)
+    sampled = decode(step, state, Decoding(method="sample", top_p=1e-9, temperature=2.0, max_length=6, seed=seed),
+                     START, END, RULES.forbidden)
+    assert [s[0].tokens for s in sampled] == [g.tokens for g in greedy]
+    assert [s[0].log_prob for s in sampled] == pytest.approx([g.log_prob for g in greedy])
+
+
+def test_samples_are_seeded_per_image_and_scored_by_the_untempered_model():
+    step, state = random_problem(7, images=4, scale=1.0)
+    decoding = Decoding(method="sample", seed=3, temperature=1.7, top_p=0.9, alternatives=2, max_length=6)
+    together = decode(step, state, decoding, START, END, RULES.forbidden)
+    alone = [decode(step, (state[0][i:i + 1],), decoding, START, END, RULES.forbidden)[0] for i in range(4)]
+    assert [[h.tokens for h in hs] for hs in together] == [[h.tokens for h in hs] for hs in alone]
+    assert [len(hs) for hs in together] == [5] * 4  # the caption and two spare draws per alternative
+    first_only = decode(step, state, decoding.with_changes(alternatives=0), START, END, RULES.forbidden)
+    assert [hs[0].tokens for hs in first_only] == [hs[0].tokens for hs in together]  # whatever N is
+    for image, hypotheses in enumerate(together):
+        for h in hypotheses:  # the model's own log-probability, not the tempered one
+            assert h.log_prob == pytest.approx(sequence_log_prob(step, (state[0][image:image + 1],), list(h.tokens)))
+    other_seed = decode(step, state, decoding.with_changes(seed=4), START, END, RULES.forbidden)
+    unseeded = [decode(step, state, decoding.with_changes(seed=None), START, END, RULES.forbidden) for _ in range(2)]
+    tokens = [[[h.tokens for h in hs] for hs in run] for run in (together, other_seed, *unseeded)]
+    assert len({repr(t) for t in tokens}) == 4  # 20 captions of up to 6 words: all four runs differ

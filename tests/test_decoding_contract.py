@@ -1,6 +1,7 @@
 """Every model kind keeps the one decoding contract of captioner.models.base: max_length counts words,
-alternatives=N gives min(N, beam - 1) other captions, and score is the caption's total log-probability,
-checked here by teacher-forcing the returned caption through the model in one plain forward pass."""
+alternatives=N gives min(N, beam - 1) other captions (N further samples when sampling), and score is the
+caption's total log-probability, checked here by teacher-forcing the returned caption through the model in
+one plain forward pass; a seeded sample does not depend on the other images of its batch."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from captioner.models.bundle import BundleInfo
 pytestmark = pytest.mark.backend
 
 DECODINGS = [Decoding(max_length=4), Decoding.beam(3, max_length=4, alternatives=2),
-             Decoding.beam(4, max_length=6, alternatives=5), Decoding.beam(2, max_length=3, alternatives=0)]
+             Decoding.beam(4, max_length=6, alternatives=5), Decoding.beam(2, max_length=3, alternatives=0),
+             Decoding(method="sample", seed=2, temperature=1.5, top_p=0.9, max_length=4, alternatives=2)]
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +127,8 @@ def test_every_kind_keeps_the_decoding_contract(kind, images, decoding):
     assert len(captions) == len(images)
     longest = 0
     for image, caption in zip(images, captions):
-        expected = min(decoding.alternatives, decoding.beam_size - 1) if decoding.method == "beam" else 0
+        expected = {"beam": min(decoding.alternatives, decoding.beam_size - 1),
+                    "sample": decoding.alternatives}.get(decoding.method, 0)
         assert len(caption.alternatives) == expected
         assert len({caption.text, *(a.text for a in caption.alternatives)}) == expected + 1  # all different
         for text, score in [(caption.text, caption.score), *((a.text, a.log_prob) for a in caption.alternatives)]:
@@ -134,6 +137,18 @@ def test_every_kind_keeps_the_decoding_contract(kind, images, decoding):
             longest = max(longest, words)
             assert score == pytest.approx(teacher_forced_log_prob(image, text), abs=2e-3)
     assert longest == decoding.max_length  # random models talk on: the limit is reached, in words
+
+
+def test_a_seeded_sample_is_the_same_whatever_shares_its_batch(kind, images):
+    captioner, _ = kind
+    decoding = Decoding(method="sample", seed=9, max_length=5, alternatives=1)
+    together = captioner.caption(images, decoding)
+    alone = [captioner.caption([image], decoding)[0] for image in images]
+    assert [(c.text, [a.text for a in c.alternatives]) for c in together] == \
+        [(c.text, [a.text for a in c.alternatives]) for c in alone]
+    assert [c.text for c in captioner.caption(images, decoding.with_changes(seed=10))] != [c.text for c in together]
+    fresh = [[c.text for c in captioner.caption(images, decoding.with_changes(seed=None))] for _ in range(2)]
+    assert fresh[0] != fresh[1]  # no seed: drawn afresh each time
 
 
 @pytest.mark.slow

@@ -165,6 +165,37 @@ def test_decoding_options_change_the_output(captioners, images):
     assert [len(c.alternatives) for c in git.caption(images[:2], Decoding.beam(4, alternatives=1))] == [1, 1]
 
 
+@pytest.mark.parametrize("kind, prompt", [("vit-gpt2", ""), ("blip", ""), ("blip", BLIP_PROMPT), ("git", ""),
+                                          ("florence2", "<DETAILED_CAPTION>")])
+def test_sampling_is_reproducible_by_seed_whatever_shares_the_batch(captioners, images, kind, prompt):
+    """On the cached decoder step (ViT-GPT2, BLIP) and through generate (prompted BLIP, GIT, Florence-2)."""
+    captioner = captioners[kind]
+    decoding = Decoding(method="sample", seed=7, temperature=1.3, alternatives=2, max_length=8, prompt=prompt)
+    captioner.batch_size = 3
+    try:
+        together = captioner.caption(images, decoding)
+        alone = [captioner.caption([image], decoding)[0] for image in images]
+    finally:
+        captioner.batch_size = 8
+    assert texts(together) == texts(alone)
+    assert [c.score for c in together] == pytest.approx([c.score for c in alone], abs=1e-4)
+    assert [[a.text for a in c.alternatives] for c in together] == [[a.text for a in c.alternatives] for c in alone]
+    assert [len(c.alternatives) for c in together] == [2] * len(images)  # further samples, all different
+    assert texts(captioner.caption(images, decoding.with_changes(alternatives=0))) == texts(together)
+    assert texts(captioner.caption(images, decoding.with_changes(seed=8))) != texts(together)
+    greedy = captioner.caption(images, Decoding(max_length=8, prompt=prompt))
+    assert texts(captioner.caption(images, decoding.with_changes(top_p=1e-9, alternatives=0))) == texts(greedy)
+
+
+def test_a_sample_drawn_through_generate_is_scored_by_the_untempered_model(captioners, images):
+    git = captioners["git"]  # one token per word, so a caption's tokens are its words
+    captions = git.caption(images[:2], Decoding(method="sample", seed=1, temperature=2.0, max_length=6))
+    end = end_token(git.parts)
+    for image, caption in zip(images[:2], captions):
+        generated = git.tokenizer(caption.text, add_special_tokens=False)["input_ids"] + [end]
+        assert caption.score == pytest.approx(forward_log_prob(git, image, "", generated), abs=1e-3)
+
+
 def test_an_old_vit_gpt2_bundle_still_loads(tiny_folders, images, tmp_path):
     bundle = tmp_path / "old-vit"
     shutil.copytree(tiny_folders["vit-gpt2"], bundle / "model")

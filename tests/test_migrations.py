@@ -130,3 +130,20 @@ def test_server_workers_starting_together_migrate_one_at_a_time(kind, tmp_path):
     engine.dispose()
     if kind == "postgres":
         drop_history_tables(url)
+
+
+def test_alembic_says_only_what_a_migration_does(tmp_path):
+    """A server's log (INFO) gets one line per migration step that runs, and nothing from Alembic when none
+    runs; in a fresh process, as at a server's start, where Alembic is imported for the first time."""
+    script = ("import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(name)s: %(message)s')\n"
+              "from captioner.history.db import create_database_engine, upgrade_database\n"
+              f"engine = create_database_engine('sqlite:///{tmp_path / 'quiet.db'}')\n"
+              "upgrade_database(engine); print('-- again'); upgrade_database(engine)\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    assert run.returncode == 0, run.stderr
+    first, again = run.stdout.split("-- again\n")
+    lines = [line for line in first.splitlines() if line.startswith("alembic")]
+    assert lines and all(": Running upgrade" in line for line in lines), first
+    assert lines[-1].endswith(f"-> {HEAD}, " + lines[-1].split(f"-> {HEAD}, ")[-1]) and len(lines) == int(HEAD)
+    assert [line for line in again.splitlines() if line.startswith("alembic")] == [], again

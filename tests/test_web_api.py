@@ -171,13 +171,39 @@ def test_missing_or_empty_image_is_refused(client, png):
     ({"beam": "0"}, "between 1 and 8"),
     ({"beam": "99"}, "between 1 and 8"),
     ({"beam": "wide"}, "whole number"),
-    ({"method": "sample"}, "greedy"),
+    ({"method": "sampling"}, "greedy, beam, sample"),
     ({"method": "greedy", "beam": "3"}, "contradict"),
+    ({"temperature": "hot"}, "temperature must be a number"),
+    ({"temperature": "-1"}, "temperature must be from 0"),
+    ({"temperature": "nan"}, "temperature must be from 0"),
+    ({"top_p": "0"}, "top_p must be above 0"),
+    ({"top_p": "1.5"}, "top_p must be above 0"),
+    ({"seed": "lucky"}, "seed must be a whole number"),
+    ({"method": "sample", "temperature": "0"}, "temperature 0"),
+    ({"method": "beam", "seed": "4"}, "contradict"),
+    ({"beam": "3", "temperature": "0.7"}, "contradict"),
     ({"max_length": "0"}, "between 1 and 50"),
     ({"compare": "some"}, "compare"),
 ])
 def test_bad_parameters_are_refused(client, png, params, fragment):
     assert_error(post_image(client, png, **params), 400, "bad_parameter", fragment)
+
+
+def test_sampling_is_asked_for_by_method_or_temperature_and_repeats_with_a_seed(client, png):
+    def caption(**params):
+        response = post_image(client, png, model="vit-tiny", max_length="6", **params)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    seeded = caption(method="sample", seed="21", top_p="0.95")
+    assert seeded["decoding"]["method"] == "sample"
+    assert (seeded["decoding"]["seed"], seeded["decoding"]["top_p"], seeded["decoding"]["temperature"]) == (21, 0.95, 1)
+    assert caption(method="sample", seed="21", top_p="0.95")["caption"] == seeded["caption"]
+    assert caption(temperature="1.0", seed="21", top_p="0.95")["caption"] == seeded["caption"]  # the same request
+    others = {caption(temperature="1.5", seed=str(seed))["caption"] for seed in range(4)}
+    assert len(others) > 1  # a random model's words are spread: seeds draw different captions
+    deterministic = caption(temperature="0", seed="21")  # the model's own decoding; the seed is ignored
+    assert deterministic["decoding"]["method"] == "beam" and deterministic["caption"] == caption()["caption"]
 
 
 def test_unknown_model_is_404_and_names_the_loaded_ones(client, png):

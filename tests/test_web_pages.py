@@ -181,9 +181,14 @@ def test_offline_without_a_real_model_the_page_says_how_to_add_one(make_app, tmp
     shutil.copytree(models_root / "shapes-demo", tmp_path / "shapes-demo")
     app = make_app(tmp_path, try_pretrained=True)
     try:
-        html = app.test_client().get("/caption").get_data(as_text=True)
-        assert "The pretrained model vit-gpt2 could not be loaded" in html and "captioner models download vit-gpt2" in html
-        assert "Only the small shapes demo model is loaded" in html and "captioner train lstm" in html
+        client = app.test_client()
+        html = client.get("/caption").get_data(as_text=True)
+        notice = re.search(r'<p class="notice"[^>]*>(.*?)</p>', html, re.S).group(1)  # one line, no more
+        assert "Only the small shapes demo model is loaded" in notice and 'href="/models"' in notice
+        assert "vit-gpt2" not in notice and str(tmp_path) not in notice and html.count('class="notice"') == 1
+        models = client.get("/models").get_data(as_text=True)  # the whole story is on the models page
+        assert "captioner models download vit-gpt2" in models and "Not loaded" in models
+        assert "Only the small shapes demo model is loaded" in models and "captioner train lstm" in models
     finally:
         app.extensions["captioner"].close()
 

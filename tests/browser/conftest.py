@@ -69,7 +69,8 @@ def server(chromium_path, two_models, fake_translator, tmp_path_factory) -> str:
            "CAPTIONER_TRY_PRETRAINED": "0", "CAPTIONER_BUILD_DEMO": "0",
            "CAPTIONER_RATE_LIMIT": "off", "CAPTIONER_TRANSLATE_RATE_LIMIT": "off",  # one browser, many tests
            "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    with start_server(two_models, "--threads", "4", env=env, cwd=workdir, log_path=workdir / "server.log",
+    (workdir / "models").symlink_to(two_models, target_is_directory=True)  # pages then name ./models, no test path
+    with start_server("models", "--threads", "4", env=env, cwd=workdir, log_path=workdir / "server.log",
                       timeout=START_TIMEOUT) as running:
         yield running.url
 

@@ -24,7 +24,10 @@ def test_caption_a_folder_edit_download_and_save(page, sample_images, screenshot
     (folder / "damaged.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
 
     page.goto("/caption-many")
-    page.set_input_files("#folder-input", str(folder))
+    expect(page.locator("#folder-input")).to_be_hidden()  # no raw file input under the drop zone
+    with page.expect_file_chooser() as chooser:
+        page.click("#folder-button")  # the drop zone's own button
+    chooser.value.set_files(str(folder))
     expect(page.locator("#many-chosen")).to_have_text("5 images chosen.")
     page.click("#many-start")
     expect(page.locator("#many-status")).to_have_text("5 of 5 images done (1 could not be read).", timeout=120_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from captioner.cli.common import add_decoding_arguments, decoding_request, print_json
+from captioner.cli.common import ALTERNATIVES_HELP, add_decoding_arguments, decoding_request, print_json
 
 
 def register(subparsers) -> None:
@@ -19,8 +19,7 @@ def register(subparsers) -> None:
                                                                           "pretrained name or hub id")
     parser.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
     add_decoding_arguments(parser)
-    parser.add_argument("--alternatives", type=int, metavar="N",
-                        help="also show the N next-best captions with their log-probabilities (beam search)")
+    parser.add_argument("--alternatives", type=int, metavar="N", help=ALTERNATIVES_HELP)
     parser.add_argument("--attention", metavar="OUT.png",
                         help="attention models: draw each word's attention map over the image into OUT.png "
                              "(several images: OUT-1.png, OUT-2.png, ...); with --json the maps are in the output")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from captioner.cli.common import add_decoding_arguments, decoding_request, positive_int, print_json
+from captioner.cli.common import ALTERNATIVES_HELP, add_decoding_arguments, decoding_request, positive_int, print_json
 
 
 def register(subparsers) -> None:
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, metavar="NAME|PATH", help="bundle name, bundle folder or vit-gpt2")
     parser.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
     add_decoding_arguments(parser)
-    parser.add_argument("--alternatives", type=int, metavar="N", help="also keep the N best captions (beam search)")
+    parser.add_argument("--alternatives", type=int, metavar="N", help=ALTERNATIVES_HELP)
     parser.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="images per model call (16)")
     parser.add_argument("--readers", type=positive_int, default=2, metavar="N",
                         help="threads reading and decoding images ahead of the model (2)")
@@ -28,7 +28,18 @@ def register(subparsers) -> None:
                         help="also translate each caption, e.g. de,ar (the configured translation backend)")
     parser.add_argument("--metadata", choices=("sidecar", "embed"),
                         help="write captions where photo managers read them: an XMP sidecar, or into the photo "
-                             "(XMP, EXIF, IPTC; pixels untouched); off unless given")
+                             "(XMP, EXIF, IPTC; pixels untouched; RAW files always get a sidecar); off unless given")
+    parser.add_argument("--write", metavar="FIELDS",
+                        help="with --metadata: which fields, comma-separated: description (dc:description), keywords "
+                             "(dc:subject and IPTC Keywords, merged), alt-text (IPTC AltTextAccessibility), detailed "
+                             "(IPTC ExtDescrAccessibility); default description")
+    parser.add_argument("--existing", choices=("skip", "replace", "append"),
+                        help="with --metadata: text a person or another tool already wrote is left alone (skip, the "
+                             "default, listed in the summary), replaced, or has the caption appended; captioner's own "
+                             "earlier text is replaced whenever the model, style or settings change")
+    parser.add_argument("--sidecar-name", choices=("full", "base"),
+                        help="sidecar file name: full = IMG_0001.CR2.xmp (darktable, digiKam, Immich; default), "
+                             "base = IMG_0001.xmp (Lightroom); an existing sidecar is updated in place")
     parser.add_argument("--dry-run", action="store_true",
                         help="caption and show what would be written, but write nothing")
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
@@ -56,11 +67,17 @@ def run(args) -> int:
     request = decoding_request(args)  # bad options, a bad --out name or a missing folder fail before the model loads
     results_format(args.out)
     check_roots(args.roots)
+    given = [option for option, value in (("--write", args.write), ("--existing", args.existing),
+                                          ("--sidecar-name", args.sidecar_name)) if value is not None]
+    if given and not args.metadata:
+        raise ValueError(f"{', '.join(given)} only apply with --metadata sidecar or --metadata embed")
+    write = _fields(args.write or "description")
     folder = resolve_model_folder(args.model, args.models_dir)
     job = CollectionJob(
         roots=tuple(args.roots), out=args.out,
         translate=tuple(code.strip() for code in args.translate.split(",") if code.strip()),
-        metadata=args.metadata, dry_run=args.dry_run, engine=args.engine, address=args.address,
+        metadata=args.metadata, write=write, existing=args.existing or "skip",
+        sidecar_name=args.sidecar_name or "full", dry_run=args.dry_run, engine=args.engine, address=args.address,
         ray_actors=args.actors, model=str(folder.resolve()) if folder else args.model, models_dir=args.models_dir,
         settings=CollectionSettings(batch_size=args.batch_size, readers=args.readers))
     captioner = load_captioner(args.model, args.models_dir)
@@ -96,4 +113,21 @@ def run(args) -> int:
           f"{len(summary.failed)} unreadable")
     for row in summary.failed:
         print(f"unreadable\t{row.path}\t{row.error}")
+    if args.metadata:
+        written = "nothing written (dry run)" if args.dry_run else f"{summary.written} files written"
+        print(f"metadata: {written}; {len(summary.kept)} photos keep text a person or another tool wrote "
+              f"(--existing {args.existing or 'skip'})")
+        for path, fields in summary.kept:
+            print(f"kept\t{path}\t{','.join(fields)}")
     return 0
+
+
+def _fields(text: str) -> tuple[str, ...]:
+    from captioner.collections.metadata import FIELDS
+
+    fields = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    unknown = [name for name in fields if name not in FIELDS]
+    if unknown or not fields:
+        raise ValueError(f"--write takes one or more of {', '.join(FIELDS)}, comma-separated, "
+                         f"not {','.join(unknown) or repr(text)}")
+    return fields

@@ -25,11 +25,24 @@ def positive_int(text: str) -> int:
 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
-    """--beam K, --max-length N and friends, shared by caption and evaluate."""
+    """--beam K, --sample, --max-length N and friends, shared by every command that captions."""
     parser.add_argument("--beam", type=positive_int, metavar="K",
                         help="beam search with K beams (default: the model's own default)")
     parser.add_argument("--greedy", action="store_true", help="greedy search (the original's decoding)")
-    parser.add_argument("--max-length", type=positive_int, metavar="N", help="most words in a caption (start and end markers not counted)")
+    parser.add_argument("--sample", action="store_true",
+                        help="sample: draw each word from the model's probabilities (also asked for by "
+                             "--temperature above 0, --top-p or --seed)")
+    parser.add_argument("--temperature", type=float, metavar="T",
+                        help="sampling temperature: below 1 safer words, above 1 bolder ones "
+                             "(0: the model's own deterministic decoding)")
+    parser.add_argument("--top-p", type=float, metavar="P",
+                        help="sample only from the most likely words that together hold P of the probability "
+                             "(0 < P <= 1; default 1)")
+    parser.add_argument("--seed", type=int, metavar="N",
+                        help="sampling seed: the same seed, image and model give the same caption "
+                             "(default: different each time)")
+    parser.add_argument("--max-length", type=positive_int, metavar="N",
+                        help="most words in a caption (start and end markers not counted)")
     parser.add_argument("--prompt", metavar="TEXT",
                         help="the model's own prompt: a caption start for BLIP and GIT (e.g. 'a photography of'), "
                              "a task for Florence-2 (<CAPTION>, <DETAILED_CAPTION>, <MORE_DETAILED_CAPTION>), "
@@ -39,11 +52,19 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
                              "a model that cannot write it is refused, `captioner models` lists each one's styles")
 
 
+ALTERNATIVES_HELP = ("also give the N next-best captions with their log-probabilities (beam search), "
+                     "or N further samples (sampling)")
+
+
 def decoding_request(args):
     """The decoding options the user gave, checked now (before any model loads); DecodingRequest's one rule."""
     from captioner.models.base import DecodingRequest
 
-    return DecodingRequest(method="greedy" if getattr(args, "greedy", False) else None,
+    greedy, sample = getattr(args, "greedy", False), getattr(args, "sample", False)
+    if greedy and sample:
+        raise ValueError("--greedy and --sample contradict each other; ask for one of them")
+    return DecodingRequest(method="greedy" if greedy else "sample" if sample else None,
                            beam_size=getattr(args, "beam", None), max_length=getattr(args, "max_length", None),
                            alternatives=getattr(args, "alternatives", None), prompt=getattr(args, "prompt", None),
-                           style=getattr(args, "style", None))
+                           temperature=getattr(args, "temperature", None), top_p=getattr(args, "top_p", None),
+                           seed=getattr(args, "seed", None), style=getattr(args, "style", None))

@@ -72,11 +72,21 @@ def prepare_image(path: str | Path, is_done: Callable[[str], bool], settings: Co
     if is_done(digest):
         return PreparedImage(label, digest)
     try:
-        image = load_image(data, max_pixels=settings.max_pixels, max_side=settings.max_side, name=label)
+        image, (width, height) = decode_photo(data, label, max_pixels=settings.max_pixels, max_side=settings.max_side)
     except ImageError as error:
         return PreparedImage(label, digest, error=str(error))
-    width, height = upright_size(data)
     return PreparedImage(label, digest, width, height, image)
+
+
+def decode_photo(data: bytes, name: str, *, max_pixels: int, max_side: int | None):
+    """An image file's (or a RAW photo's embedded preview's) upright RGB picture and the photo's upright
+    (width, height); ImageError when it cannot be read safely."""
+    from captioner.collections.raw import HEAD_BYTES, load_raw_preview, raw_format
+
+    if raw_format(data[:HEAD_BYTES], Path(name).suffix) is not None:
+        return load_raw_preview(data, name=name, max_pixels=max_pixels, max_side=max_side)
+    image = load_image(data, max_pixels=max_pixels, max_side=max_side, name=name)
+    return image, upright_size(data)
 
 
 def upright_size(data: bytes) -> tuple[int, int]:
@@ -108,16 +118,20 @@ def prepared_images(paths: Iterable[str | Path], is_done: Callable[[str], bool],
 
 
 def caption_collection(paths: Iterable[str | Path], captioner, decoding, done: set,
-                       settings: CollectionSettings = CollectionSettings()) -> Iterator[Produced]:
+                       settings: CollectionSettings = CollectionSettings(), extra=()) -> Iterator[Produced]:
     """Caption every image in ``paths`` whose key is not in ``done`` (a set of result keys that the
-    caller keeps current); one :class:`Produced` per batch, in the order the files came."""
+    caller keeps current); one :class:`Produced` per batch, in the order the files came. ``extra`` are
+    further decodings (other caption styles) each image is also captioned with, a row each; an image is
+    done when every decoding's row exists."""
     from captioner.collections.results import result_key
 
-    model, decoding_dict = captioner.name, decoding.to_dict()
+    model = captioner.name
+    decodings = (decoding, *extra)
+    decoding_dicts = [each.to_dict() for each in decodings]
     claimed: set[str] = set()  # contents met in this run: a second copy is not captioned again
 
     def is_done(digest: str) -> bool:
-        return result_key(digest, model, decoding_dict) in done
+        return all(result_key(digest, model, each) in done for each in decoding_dicts)
 
     waiting: list[PreparedImage] = []
     step = Produced()
@@ -126,15 +140,15 @@ def caption_collection(paths: Iterable[str | Path], captioner, decoding, done: s
         if identity in claimed or is_done(identity):
             step.skipped += 1
         elif item.error is not None:
-            step.rows.append(item.error_row(model, decoding_dict))
+            step.rows.append(item.error_row(model, decoding_dicts[0]))
         else:
             waiting.append(item)
         claimed.add(identity)
         if len(waiting) >= settings.batch_size or len(step.rows) >= settings.batch_size:
-            step.rows.extend(caption_batch(captioner, decoding, waiting))
+            step.rows.extend(row for each in decodings for row in caption_batch(captioner, each, waiting))
             yield step
             waiting, step = [], Produced()
-    step.rows.extend(caption_batch(captioner, decoding, waiting))
+    step.rows.extend(row for each in decodings for row in caption_batch(captioner, each, waiting))
     if step.rows or step.skipped:
         yield step
 

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from captioner.collections.local import Produced, upright_size
+from captioner.collections.local import Produced, decode_photo
 from captioner.collections.results import ResultRow, result_key
 from captioner.errors import CaptionerError, ImageError
 
@@ -38,20 +38,18 @@ class CaptionActor:
         self.max_side, self.max_pixels = max_side, max_pixels
 
     def __call__(self, batch: dict) -> dict:
-        from captioner.data.images import load_image
-
         rows, images, decoded = [], [], []
         for path, digest, data in zip(batch["path"], batch["sha256"], batch["bytes"]):
             row = {"path": str(path), "sha256": str(digest), "width": None, "height": None, "caption": None,
                    "score": None, "alternatives": "[]", "error": None, "keywords": "[]"}
             rows.append(row)
             try:
-                images.append(load_image(bytes(data), max_pixels=self.max_pixels, max_side=self.max_side,
-                                         name=str(path)))
+                image, (row["width"], row["height"]) = decode_photo(bytes(data), str(path), max_pixels=self.max_pixels,
+                                                                    max_side=self.max_side)
             except ImageError as error:
                 row["error"] = str(error)
                 continue
-            row["width"], row["height"] = upright_size(bytes(data))
+            images.append(image)
             decoded.append(row)
         if images:
             for row, caption in zip(decoded, self.captioner.caption(images, self.decoding)):

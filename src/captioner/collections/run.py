@@ -1,6 +1,12 @@
 """A collection run: find the images, caption the new ones (in process or on Ray), translate, write
 metadata, and append each batch's rows to the results file, in that order, so a row in the file means
 everything for that image is done. Run the same command again and it carries on where it stopped.
+
+Metadata fields (``write``) each come from a caption style: the description from ``caption``, alt text from
+``alt-text``, the detailed description from ``detailed``, keywords from ``keywords``. Each style the model
+writes is captioned as a row of its own (its decoding names the style); where the model writes no
+``keywords`` style the keywords are the caption's nouns (:mod:`.keywords`), and where it writes no
+``alt-text`` style the alt text is the caption, cut to the alt-text length.
 """
 
 from __future__ import annotations
@@ -9,11 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from captioner.collections.keywords import caption_nouns
 from captioner.collections.local import CollectionSettings, Produced, caption_collection
-from captioner.collections.metadata import MetadataWriter
+from captioner.collections.metadata import MetadataWriter, PhotoTexts, Text
+from captioner.collections.provenance import Provenance
 from captioner.collections.results import ResultRow, open_results, read_rows
 from captioner.collections.walk import find_images
 from captioner.errors import DataError
+from captioner.models.base import ALT_TEXT_CHARACTERS, DEFAULT_STYLE, DecodingRequest, styles_of
+
+FIELD_STYLES = {"description": "caption", "keywords": "keywords", "alt-text": "alt-text", "detailed": "detailed"}
 
 ENGINES = ("local", "ray")
 
@@ -26,6 +37,9 @@ class CollectionJob:
     out: str  # results file: .jsonl, .csv or .parquet
     translate: tuple[str, ...] = ()  # language codes to translate each caption into
     metadata: str | None = None  # None (off), "sidecar" or "embed"
+    write: tuple[str, ...] = ("description",)  # metadata fields: description, keywords, alt-text, detailed
+    existing: str = "skip"  # text captioner did not write: "skip" (left alone), "replace" or "append"
+    sidecar_name: str = "full"  # "full" (IMG_0001.CR2.xmp) or "base" (IMG_0001.xmp)
     dry_run: bool = False  # caption and show what would be written, but write nothing
     engine: str = "local"  # "local" (this process) or "ray"
     address: str | None = None  # Ray cluster address ("auto", "ray://host:10001"); None starts a local Ray
@@ -49,10 +63,14 @@ class Summary:
     captioned: int = 0  # new captions written
     skipped: int = 0  # already in the results file (or copies of an image captioned in this run)
     failed: list[ResultRow] = field(default_factory=list)  # unreadable files, with the reason
+    written: int = 0  # photos (or sidecars) whose metadata was written
+    kept: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (photo, fields left as they were)
 
     def to_dict(self) -> dict:
         return {"found": self.found, "captioned": self.captioned, "skipped": self.skipped,
-                "failed": [{"path": row.path, "error": row.error} for row in self.failed]}
+                "failed": [{"path": row.path, "error": row.error} for row in self.failed],
+                "metadata_written": self.written,
+                "kept": [{"path": path, "fields": list(fields)} for path, fields in self.kept]}
 
 
 class Translations:
@@ -77,7 +95,7 @@ class Translations:
 
     def add(self, rows: list[ResultRow]) -> None:
         for row in rows:
-            if row.caption:
+            if row.caption and row.decoding.get("style", DEFAULT_STYLE) == DEFAULT_STYLE:
                 row.translations = {code: self.translator.translate(row.caption, code) for code in self.languages}
 
 
@@ -87,9 +105,14 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
                    say: Callable[[str], None] = lambda text: None) -> Summary:
     """Caption the collection ``job`` describes with ``captioner``; progress goes to ``on_step``."""
     translations = Translations(tuple(job.translate), translator)
-    writer = MetadataWriter(job.metadata, tuple(job.translate)) if job.metadata else None
-    if writer is not None:
+    writer, extra = None, ()
+    if job.metadata:
+        writer = MetadataWriter(job.metadata, tuple(job.translate), tuple(job.write), job.existing, job.sidecar_name)
         writer.check()
+        extra = style_decodings(captioner, decoding, job.write)
+        if extra and job.engine != "local":
+            raise ValueError("writing several caption styles (--write with alt-text, detailed or a model's "
+                             "keywords) runs on the local engine: leave out --engine ray")
         say(("Dry run: would be " if job.dry_run else "") + writer.plan())
     paths = list(find_images(job.roots))
     summary = Summary(found=len(paths))
@@ -98,19 +121,19 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
     results = None if job.dry_run else open_results(job.out)
     try:
         done = results.done if results is not None else {row.key for row in read_rows(job.out)}
-        for step in _steps(job, paths, captioner, decoding, done):
+        for step in _steps(job, paths, captioner, decoding, done, extra):
             translations.add(step.rows)
             if writer is not None:
-                for row in step.rows:
-                    if row.caption:
-                        say(f"would write {writer.describe(row)}") if job.dry_run else writer.write(row)
+                _write_metadata(writer, job, step.rows, summary, say)
+            fresh = [row for row in step.rows if row.key not in done]  # a style captioned before is kept once
             if results is not None:
-                results.append(step.rows)
+                results.append(fresh)
             else:
-                done.update(row.key for row in step.rows)
+                done.update(row.key for row in fresh)
+            main = [row for row in fresh if row.decoding == decoding.to_dict()]
             summary.skipped += step.skipped
-            summary.captioned += sum(1 for row in step.rows if row.caption)
-            summary.failed.extend(row for row in step.rows if row.error)
+            summary.captioned += sum(1 for row in main if row.caption)
+            summary.failed.extend(row for row in main if row.error)
             if on_step:
                 on_step(step)
     finally:
@@ -119,10 +142,74 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
     return summary
 
 
-def _steps(job: CollectionJob, paths: list[Path], captioner, decoding, done: set) -> Iterator[Produced]:
+def style_decodings(captioner, decoding, fields) -> tuple:
+    """The decodings, beside ``decoding``, that the metadata ``fields`` need: one per caption style that a
+    field comes from and the model writes. A detailed description from a model without that style is refused."""
+    offered = styles_of(captioner)
+    if "detailed" in fields and "detailed" not in offered:
+        raise ValueError(f"the model {captioner.name!r} cannot write detailed descriptions (it writes: "
+                         f"{', '.join(offered)}); leave detailed out of --write or choose a model that writes it")
+    wanted = dict.fromkeys(FIELD_STYLES[name] for name in fields if FIELD_STYLES[name] in offered)
+    wanted.setdefault(DEFAULT_STYLE, None)  # the description, and the nouns of keywords and alt text, need it
+    return tuple(DecodingRequest(style=style).for_default(decoding) for style in wanted if style != decoding.style)
+
+
+def photo_texts(rows: list[ResultRow], fields) -> PhotoTexts:
+    """The texts to write for one photo, from its rows (one per caption style)."""
+    by_style = {row.decoding.get("style", DEFAULT_STYLE): row for row in rows if row.caption}
+    caption = by_style.get(DEFAULT_STYLE)
+
+    def source(row: ResultRow, style: str | None = None) -> Provenance:
+        return Provenance.of(row.model, row.decoding, style or row.decoding.get("style", DEFAULT_STYLE))
+
+    texts = []
+    for name in fields:
+        own = by_style.get(FIELD_STYLES[name])
+        if name == "description" and caption:
+            texts.append(Text(name, caption.caption, source(caption), translations=dict(caption.translations)))
+        elif name == "keywords" and own:
+            words = tuple(getattr(own, "keywords", ()) or (word.strip() for word in own.caption.split(",")))
+            texts.append(Text(name, ", ".join(words), source(own), words=words))
+        elif name == "keywords" and caption:
+            words = caption_nouns(caption.caption)
+            texts.append(Text(name, ", ".join(words), source(caption, "caption-nouns"), words=words))
+        elif name == "alt-text" and (own or caption):
+            texts.append(Text(name, _shortened((own or caption).caption), source(own or caption)))
+        elif name == "detailed" and own:
+            texts.append(Text(name, own.caption, source(own)))
+    return PhotoTexts(Path(rows[0].path), tuple(texts))
+
+
+def _shortened(text: str, limit: int = ALT_TEXT_CHARACTERS) -> str:
+    """``text`` cut to at most ``limit`` characters, at a word boundary where there is one."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit + 1].rsplit(" ", 1)[0]
+    return (cut if cut and len(cut) <= limit else text[:limit]).rstrip(" ,;:-")
+
+
+def _write_metadata(writer: MetadataWriter, job: CollectionJob, rows: list[ResultRow], summary: Summary,
+                    say: Callable[[str], None]) -> None:
+    """Plan and (unless a dry run) write each captioned photo's texts. Rows marked for review (a caption a
+    person should look at first) get no metadata."""
+    by_photo: dict[str, list[ResultRow]] = {}
+    for row in rows:
+        if row.caption and not getattr(row, "review", False):
+            by_photo.setdefault(row.path, []).append(row)
+    for photo_rows in by_photo.values():
+        plan = writer.plan_photo(photo_texts(photo_rows, job.write))
+        if plan.kept:
+            summary.kept.append((str(plan.photo), tuple(plan.kept)))
+        if job.dry_run:
+            say(f"would write {plan.describe()}")
+        elif writer.write(plan) is not None:
+            summary.written += 1
+
+
+def _steps(job: CollectionJob, paths: list[Path], captioner, decoding, done: set, extra=()) -> Iterator[Produced]:
     if job.engine == "ray":
         from captioner.collections.ray_engine import caption_on_ray
 
         return caption_on_ray(paths, captioner, decoding, done, job)
-    return caption_collection(paths, captioner, decoding, done, job.settings)
+    return caption_collection(paths, captioner, decoding, done, job.settings, extra)
 

@@ -1,8 +1,8 @@
 """Finding the images in folders: recursive, symlink loops visited once, images told by their content.
 
-A file is taken when its first bytes are those of an image format the safe loader reads, or when its name
-ends like an image's (so a damaged ``IMG_0001.jpg`` is reported as unreadable instead of passing
-unnoticed). Hidden files and folders (``.thumbnails``, ``.DS_Store``, half-written temporary files) are
+A file is taken when its first bytes are those of an image format the safe loader reads or of a RAW photo
+(:mod:`captioner.collections.raw`), or when its name ends like an image's or a RAW photo's (so a damaged
+``IMG_0001.jpg`` is reported as unreadable instead of passing unnoticed). Hidden files and folders (``.thumbnails``, ``.DS_Store``, half-written temporary files) are
 left out. Symbolic links are followed, but each real folder is walked once, so a link back up the tree
 cannot loop.
 """
@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from captioner.collections.raw import HEAD_BYTES, RAW_SUFFIXES, raw_format
 from captioner.errors import DataError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".heic", ".heif",
@@ -76,10 +77,11 @@ def _walk(folder: Path, seen_folders: set[tuple[int, int]]) -> Iterator[Path]:
 
 
 def _is_image(path: Path) -> bool:
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if path.suffix.lower() in IMAGE_SUFFIXES | RAW_SUFFIXES:
         return True
     try:
         with open(path, "rb") as handle:
-            return looks_like_image(handle.read(SNIFF_BYTES))
+            head = handle.read(HEAD_BYTES)
+            return looks_like_image(head[:SNIFF_BYTES]) or raw_format(head, path.suffix) is not None
     except OSError:
         return False

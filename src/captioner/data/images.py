@@ -26,13 +26,18 @@ OPENED_AS = {*ALLOWED_FORMATS, "MPO"}  # Pillow names multi-picture phone JPEGs 
 SUPPORTED = "a JPEG, PNG, GIF, WebP, BMP, HEIC or AVIF file"  # what to send instead, in messages
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 megapixels: an 8 MP phone photo passes, a pixel bomb does not
 WHITE = (255, 255, 255)
+TURNS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+         5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+         8: Image.Transpose.ROTATE_90}  # EXIF orientation -> the turn that stands the picture upright
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
 
 
 def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None,
-               name: str | None = None) -> Image.Image:
+               name: str | None = None, orientation: int | None = None) -> Image.Image:
     """Read one image safely and return it as RGB; ``max_side`` also shrinks it to fit that many pixels.
+    ``orientation`` (an EXIF orientation, 1 to 8) is applied instead of the file's own: a RAW photo's
+    embedded preview stands the way the RAW file says, whatever the preview's own header claims.
 
     Raises ImageError with a message naming the image (``name``, else the path) and what to do.
     """
@@ -58,7 +63,7 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS, max
     except OSError as error:
         raise ImageError(f"{label} could not be read: {error}") from None
     with image:
-        return _decode(image, label, max_pixels, max_side)
+        return _decode(image, label, max_pixels, max_side, orientation)
 
 
 def register_phone_formats() -> None:
@@ -92,7 +97,8 @@ def fit_within(image: Image.Image, max_side: int) -> Image.Image:
     return image.resize(size, Image.Resampling.LANCZOS)
 
 
-def _decode(image: Image.Image, label: str, max_pixels: int, max_side: int | None) -> Image.Image:
+def _decode(image: Image.Image, label: str, max_pixels: int, max_side: int | None,
+            orientation: int | None = None) -> Image.Image:
     if image.format not in OPENED_AS:
         raise ImageError(f"{label} is a {image.format} image; send {SUPPORTED}")
     width, height = image.size
@@ -107,7 +113,8 @@ def _decode(image: Image.Image, label: str, max_pixels: int, max_side: int | Non
         if ImageFile.LOAD_TRUNCATED_IMAGES:
             raise ImageError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set; unset it so damaged images are refused")
         image.load()  # the full decode: truncated or corrupt data fails here
-        oriented = ImageOps.exif_transpose(image)
+        oriented = (ImageOps.exif_transpose(image) if orientation is None
+                    else image.transpose(TURNS[orientation]) if orientation in TURNS else image.copy())
     except ImageError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as error:

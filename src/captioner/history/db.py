@@ -8,6 +8,7 @@ run by :func:`upgrade_database` when the web app starts.
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -75,6 +76,25 @@ def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+class MigrationStepsOnly(logging.Filter):
+    """Alembic's INFO lines about itself (each plugin it sets up, the dialect's DDL mode) come at every
+    server start and say nothing to the reader of its log; its lines about a migration that runs do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.getMessage().startswith("Running ")
+
+
+ALEMBIC_LOGGERS = ("alembic.runtime.plugins", "alembic.runtime.migration")
+
+
+def quiet_alembic() -> None:
+    """Keep only the migration steps (and any warning) of Alembic's log; safe to call again."""
+    for name in ALEMBIC_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, MigrationStepsOnly) for f in logger.filters):
+            logger.addFilter(MigrationStepsOnly())
+
+
 def alembic_config(engine: Engine):
     """The Alembic configuration of the packaged migrations, bound to ``engine`` (no alembic.ini needed)."""
     from alembic.config import Config
@@ -108,6 +128,7 @@ def _sqlite_migration_lock(engine: Engine):
 
 def upgrade_database(engine: Engine, revision: str = "head") -> None:
     """Create or update the history tables to ``revision`` (run at app start; quick when current)."""
+    quiet_alembic()  # before Alembic's first import, which sets up its plugins
     from alembic import command
 
     try:
@@ -121,6 +142,7 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
 
 def downgrade_database(engine: Engine, revision: str = "base") -> None:
     """Undo migrations down to ``revision`` (``base`` drops the history tables)."""
+    quiet_alembic()
     from alembic import command
 
     command.downgrade(alembic_config(engine), revision)

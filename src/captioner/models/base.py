@@ -10,15 +10,25 @@ The decoding contract, the same for every kind:
   ``max_length`` words, so no caption is longer.
 - ``alternatives=N`` asks for the N best captions other than the best one, best first, all different
   from each other and from the best. A beam of K keeps K captions, so there are min(N, K - 1); fewer
-  only when the search found fewer different ones. Greedy search has none.
+  only when the search found fewer different ones. Greedy search has none. Sampling (``method="sample"``)
+  draws the caption and then 2N further captions of the same image, and keeps, in the order drawn, the
+  first N that differ from the caption and from each other: N further samples, fewer only when the model
+  keeps writing the same words. The caption itself is the first draw, whatever N is.
+- Sampling draws each token from the model's probabilities with the log-probabilities divided by
+  ``temperature``, within the nucleus of the fewest most likely tokens that hold ``top_p`` of the
+  probability. With a ``seed``, the same seed, image, model and options give the same captions, whichever
+  other images share the batch; ``seed=None`` draws differently each time.
 - ``Caption.score`` (and ``Alternative.log_prob``) is the caption's total log-probability under the model:
   the sum of the model's own log-probabilities of its tokens, the end marker included. A caption cut at
   ``max_length`` words is ended there, and the end marker's log-probability at that point counts too.
-  Repetition rules and the beam's length normalisation choose the captions but never change this number.
+  Repetition rules, the beam's length normalisation and sampling's temperature and ``top_p`` choose the
+  captions but never change this number.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 
@@ -69,6 +79,11 @@ def check_prompt(captioner, prompt: str) -> str:
     return option.check(prompt)
 
 
+def _check_seed(seed) -> None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise ValueError(f"seed must be a whole number, not {seed!r}")
+
+
 @dataclass(frozen=True)
 class Decoding:
     """How to turn a model's word probabilities into a sentence."""
@@ -77,7 +92,7 @@ class Decoding:
     beam_size: int = 3  # beams kept per image when method == "beam"
     max_length: int = 20  # most words in a caption, not counting start and end markers
     length_penalty: float = 1.0  # beam score = log-prob / length**length_penalty (0 turns it off)
-    alternatives: int = 3  # next-best captions returned beside the best one (beam search only)
+    alternatives: int = 3  # next-best captions returned beside the best one (beam search), further samples (sample)
     no_repeat_ngram_size: int = 0  # forbid repeating any n-gram of this size (0 = allowed)
     repetition_penalty: float = 1.0  # >1 makes already used words less likely (1 = off)
     prompt: str = ""  # the model's own prompt (BLIP's caption prefix, a Florence-2 task); "" = its default
@@ -109,6 +124,7 @@ class Decoding:
             raise ValueError(f"top_p must be above 0 and at most 1, not {self.top_p}")
         if self.style not in CAPTION_STYLES:
             raise ValueError(f"caption style must be one of {', '.join(CAPTION_STYLES)}, not {self.style!r}")
+        _check_seed(self.seed)
 
     @classmethod
     def beam(cls, beam_size: int = 3, **kwargs) -> "Decoding":
@@ -126,19 +142,30 @@ class Decoding:
 class DecodingRequest:
     """The decoding options a user gave (command line, form or query string); unset ones keep the model's.
 
-    One rule for every front end: a beam width means beam search, ``method="beam"`` without a width keeps
-    the model's width, and ``method="greedy"`` with a width above 1 is a contradiction, refused with a
-    ValueError (a beam of one is greedy search, so ``greedy`` with width 1 is accepted).
+    One rule for every front end (the command line, the native API, the OpenAI- and Ollama-compatible routes):
+
+    - A beam width means beam search, ``method="beam"`` without a width keeps the model's width, and
+      ``method="greedy"`` with a width above 1 is a contradiction, refused with a ValueError (a beam of one
+      is greedy search, so ``greedy`` with width 1 is accepted).
+    - Sampling is asked for by ``method="sample"``, a ``temperature`` above 0, a ``top_p`` or a ``seed``;
+      what is not given keeps the model's (temperature and top_p 1: the model's own distribution). It
+      draws the caption and no alternatives unless ``alternatives`` asks for some (a beam's next-best
+      captions come free, further samples do not).
+    - ``temperature=0`` means the model's own deterministic decoding (OpenAI's convention; greedy search
+      for a model that samples by default); a ``top_p`` or ``seed`` beside it is ignored, as OpenAI and
+      Ollama ignore them there.
+    - Sampling together with ``method="greedy"``, ``method="beam"`` or a beam width above 1 is a
+      contradiction, refused with a ValueError, and so is ``method="sample"`` with ``temperature=0``.
     """
 
-    method: str | None = None  # "greedy", "beam", or None for the model's own method
+    method: str | None = None  # "greedy", "beam", "sample", or None for the model's own method
     beam_size: int | None = None  # beams; None keeps the model's width
     max_length: int | None = None  # most words in a caption; None keeps the model's
-    alternatives: int | None = None  # next-best captions to return; None keeps the model's
+    alternatives: int | None = None  # next-best captions (or further samples) to return; None keeps the model's
     prompt: str | None = None  # the model's own prompt; None keeps the model's (checked by check_prompt)
-    temperature: float | None = None  # sampling temperature; 0 means the model's own deterministic decoding
-    top_p: float | None = None  # nucleus sampling; None keeps 1 (every word may be drawn)
-    seed: int | None = None  # sampling seed; None draws differently each time
+    temperature: float | None = None  # sampling temperature (>= 0); 0 means the model's own deterministic decoding
+    top_p: float | None = None  # nucleus sampling, above 0 and at most 1; None keeps the model's (1: every word)
+    seed: int | None = None  # sampling seed, any whole number; None draws differently each time
     style: str | None = None  # one of CAPTION_STYLES; None keeps the default (a one-sentence caption)
 
     def __post_init__(self) -> None:
@@ -147,14 +174,49 @@ class DecodingRequest:
         if self.method == "greedy" and self.beam_size is not None and self.beam_size > 1:
             raise ValueError(f"greedy search and a beam of {self.beam_size} contradict each other; "
                              "ask for one of them")
+        if self.temperature is not None and not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise ValueError(f"temperature must be 0 or more, not {self.temperature}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be above 0 and at most 1, not {self.top_p}")
+        _check_seed(self.seed)
+        if self.temperature == 0 and self.method == "sample":
+            raise ValueError("sampling at temperature 0 is no sampling; give a temperature above 0, "
+                             "or leave out the sample method for the model's deterministic decoding")
+        if self.wants_sampling:
+            deterministic = f"{self.method} search" if self.method in ("greedy", "beam") else (
+                f"a beam of {self.beam_size}" if self.beam_size is not None and self.beam_size > 1 else None)
+            if deterministic is not None:
+                asked = ", ".join(name for name, value in (("method sample", self.method == "sample"),
+                                                           ("temperature", self.temperature is not None),
+                                                           ("top_p", self.top_p is not None),
+                                                           ("seed", self.seed is not None)) if value)
+                raise ValueError(f"sampling ({asked}) and {deterministic} contradict each other; "
+                                 "ask for one of them")
+
+    @property
+    def wants_sampling(self) -> bool:
+        """True when this request asks for sampling (see the rule above)."""
+        if self.temperature == 0:
+            return False
+        return self.method == "sample" or self.temperature is not None or self.top_p is not None \
+            or self.seed is not None
 
     def for_default(self, default: Decoding) -> Decoding:
         """``default`` (a model's own decoding) changed as this request says."""
         changes: dict = {}
-        if self.beam_size is not None:
+        if self.wants_sampling:
+            changes["method"] = "sample"
+            if default.method != "sample":
+                changes["alternatives"] = 0
+            for name in ("temperature", "top_p", "seed"):
+                if getattr(self, name) is not None:
+                    changes[name] = getattr(self, name)
+        elif self.beam_size is not None:
             changes.update(method="greedy" if self.method == "greedy" else "beam", beam_size=self.beam_size)
         elif self.method is not None:
             changes["method"] = self.method
+        elif self.temperature == 0 and default.method == "sample":
+            changes["method"] = "greedy"
         if self.max_length is not None:
             changes["max_length"] = self.max_length
         if self.alternatives is not None:
@@ -174,8 +236,8 @@ class DecodingRequest:
 class Alternative:
     """One of the n-best captions, with its total log-probability under the model."""
 
-    text: str
-    log_prob: float
+    text: str  # the caption, plain words
+    log_prob: float  # its total log-probability under the model, the end marker included
 
 
 @dataclass(frozen=True)
@@ -195,7 +257,7 @@ class AttentionMaps:
 class Caption:
     """The caption of one image."""
 
-    text: str  # the best caption, plain words, no start/end markers
+    text: str  # the best caption (sampling: the first drawn), plain words, no start/end markers
     score: float  # total log-probability of ``text`` under the model, the end marker included
     alternatives: tuple[Alternative, ...] = field(default_factory=tuple)  # next-best captions, never ``text``
     attention: AttentionMaps | None = None  # per-word maps of ``text``, from models that attend (not in to_dict)
@@ -203,12 +265,14 @@ class Caption:
 
     @classmethod
     def from_ranked(cls, ranked: Sequence[tuple[str, float]], decoding: "Decoding") -> "Caption":
-        """The best of a search's (text, log-probability) captions, best first, with the alternatives asked for."""
+        """The best of a search's (text, log-probability) captions, best first, with the alternatives asked for
+        (sampling: the first drawn, then the further samples in the order drawn)."""
         if not ranked:
             return cls("", float("-inf"))
         (best, score), seen = ranked[0], {ranked[0][0]}
         alternatives: list[Alternative] = []
-        wanted = min(decoding.alternatives, decoding.beam_size - 1) if decoding.method == "beam" else 0
+        wanted = {"beam": min(decoding.alternatives, decoding.beam_size - 1),
+                  "sample": decoding.alternatives}.get(decoding.method, 0)
         for text, log_prob in ranked[1:]:
             if len(alternatives) == wanted:
                 break

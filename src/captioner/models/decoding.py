@@ -1,4 +1,4 @@
-"""Greedy and beam search over a step function, for any model that predicts one word at a time.
+"""Greedy search, beam search and sampling over a step function, for any model that predicts one word at a time.
 
 A step function takes the last token of every row and the rows' state, and returns the log-probabilities
 of the next token and the new state::
@@ -17,6 +17,13 @@ Scores: ``log_prob`` is the caption's total log-probability under the model (its
 the repetition rules, divided by ``length ** length_penalty`` (length counts endseq). Tokens in
 ``forbidden`` (``<pad>``, ``<unk>``, ``startseq``) are never emitted. A caption that holds ``max_length``
 words is ended there: the next step may only choose endseq, so every caption ends with it.
+
+Sampling draws each next token from ``softmax(ranked / temperature)`` (``ranked``: the log-probabilities after
+the same rules), kept to the nucleus: the fewest most likely tokens that together hold ``top_p`` of the
+probability. Each sample of an image is one row with its own random generator, derived from the seed
+alone and the sample's number (:func:`sample_generators`): a caption does not depend on the other images of
+its batch, nor on how many alternatives were asked for. :func:`draw` is the one rule for choosing a token,
+which ``generate``-based kinds use too.
 
 Beam search stops as transformers' ``generate`` does (``early_stopping=False``), so a model decoded here
 and there gets the same captions: the same top-``2 * beams`` candidates, the same rule for finished beams,
@@ -126,6 +133,59 @@ def _normalised(score: float, length: int, length_penalty: float) -> float:
 def greedy_search(step: StepFunction, state: State, rules: SearchRules, max_length: int,
                   length_penalty: float = 0.0, ops: StateOps = NUMPY_STATE) -> list[Hypothesis]:
     """The most likely next word each time (the original's decoding); one hypothesis per row."""
+    return _one_path_per_row(step, state, rules, max_length, lambda ranked: np.argmax(ranked, axis=1),
+                             length_penalty, ops)
+
+
+def sample_search(step: StepFunction, state: State, rules: SearchRules, max_length: int, samples: int,
+                  temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None,
+                  length_penalty: float = 0.0, ops: StateOps = NUMPY_STATE) -> list[list[Hypothesis]]:
+    """``samples`` captions drawn per image, in the order drawn (sample ``r`` of every image from
+    :func:`sample_generators`' generator ``r``); all samples of all images move in one step call."""
+    images = ops.rows(state)
+    # row image * samples + r draws from its own generator r (fresh entropy for each row when seed is None)
+    generators = [generator for _ in range(images) for generator in sample_generators(seed, samples)]
+
+    def choose(ranked: np.ndarray) -> np.ndarray:
+        uniforms = np.array([generator.random() for generator in generators])  # (rows,) in [0, 1)
+        return draw(ranked, temperature, top_p, 1.0 - uniforms)
+
+    drawn = _one_path_per_row(step, ops.repeat(state, samples), rules, max_length, choose, length_penalty, ops)
+    return [drawn[image * samples:(image + 1) * samples] for image in range(images)]
+
+
+def sample_generators(seed: int | None, samples: int) -> list[np.random.Generator]:
+    """One random generator per sample number ``r``, made from ``seed`` and ``r`` alone (fresh ones for
+    ``seed=None``). Any whole number is a seed (taken modulo 2**64)."""
+    if seed is None:
+        return [np.random.default_rng() for _ in range(samples)]
+    root = np.random.SeedSequence(seed % 2**64)
+    return [np.random.default_rng(child) for child in root.spawn(samples)]
+
+
+def draw(ranked: np.ndarray, temperature: float, top_p: float, uniforms: np.ndarray) -> np.ndarray:
+    """One token per row from ``softmax(ranked / temperature)`` within the ``top_p`` nucleus, by inverting the
+    cumulative distribution at ``uniforms`` (rows,), each in (0, 1]. Tokens at -inf are never drawn; a row
+    with every token at -inf gets token 0 (callers always leave one allowed)."""
+    scaled = np.asarray(ranked, dtype=np.float64) / temperature  # (rows, vocab)
+    top = np.max(scaled, axis=1, keepdims=True)  # (rows, 1)
+    weights = np.exp(scaled - np.where(np.isfinite(top), top, 0.0))  # (rows, vocab), unnormalised
+    if top_p < 1.0:
+        order = np.argsort(-weights, axis=1, kind="stable")  # (rows, vocab), most likely first
+        sorted_weights = np.take_along_axis(weights, order, axis=1)
+        before = np.cumsum(sorted_weights, axis=1) - sorted_weights  # (rows, vocab): mass of the more likely ones
+        outside = before >= top_p * sorted_weights.sum(axis=1, keepdims=True)  # the nucleus is already full
+        np.put_along_axis(weights, order, np.where(outside, 0.0, sorted_weights), axis=1)
+    cumulative = np.cumsum(weights, axis=1)  # (rows, vocab)
+    thresholds = np.asarray(uniforms, dtype=np.float64)[:, None] * cumulative[:, -1:]  # (rows, 1)
+    chosen = np.sum(cumulative < thresholds, axis=1)  # the first token whose cumulative weight reaches it
+    return np.minimum(chosen, ranked.shape[1] - 1)
+
+
+def _one_path_per_row(step: StepFunction, state: State, rules: SearchRules, max_length: int,
+                      choose: Callable[[np.ndarray], np.ndarray], length_penalty: float,
+                      ops: StateOps) -> list[Hypothesis]:
+    """Every row follows the tokens ``choose`` picks from the ranked log-probabilities (rows, vocab)."""
     rows = ops.rows(state)
     tokens = np.full(rows, rules.start_id, dtype=np.int32)
     histories: list[list[int]] = [[] for _ in range(rows)]
@@ -135,7 +195,7 @@ def greedy_search(step: StepFunction, state: State, rules: SearchRules, max_leng
     for length in range(max_length + 1):  # max_length words, then endseq at the latest
         log_probs, state = step(tokens, state)  # (rows, vocab)
         ranked = rules.adjust(log_probs, histories, must_end=length == max_length)
-        choice = np.argmax(ranked, axis=1)  # (rows,)
+        choice = choose(ranked)  # (rows,)
         for row in np.flatnonzero(~finished):
             word = int(choice[row])
             total[row] += float(log_probs[row, word])
@@ -235,7 +295,8 @@ def _top_candidates(candidates: np.ndarray, count: int) -> np.ndarray:
 def decode(step: StepFunction, state: State, decoding: Decoding, start_id: int, end_id: int,
            forbidden: Iterable[int] = (), ops: StateOps = NUMPY_STATE, max_tokens: int | None = None,
            token_filter=None) -> list[list[Hypothesis]]:
-    """Decode every row of ``state`` as ``decoding`` says; per image, hypotheses best first.
+    """Decode every row of ``state`` as ``decoding`` says; per image, hypotheses best first (sampling: the
+    caption, then the further samples, in the order drawn; see :func:`sampled_captions`).
 
     Models that step one word at a time leave ``max_tokens`` out (``decoding.max_length`` words). A sub-word
     kind passes ``max_tokens`` (its token budget before the end token) and its word limit as ``token_filter``.
@@ -243,6 +304,15 @@ def decode(step: StepFunction, state: State, decoding: Decoding, start_id: int, 
     rules = SearchRules(start_id, end_id, tuple(sorted(set(forbidden))), decoding.no_repeat_ngram_size,
                         decoding.repetition_penalty, token_filter)
     longest = decoding.max_length if max_tokens is None else max_tokens
+    if decoding.method == "sample":
+        return sample_search(step, state, rules, longest, sampled_captions(decoding), decoding.temperature,
+                             decoding.top_p, decoding.seed, decoding.length_penalty, ops)
     if decoding.method == "greedy" or decoding.beam_size == 1:  # a beam of one is greedy search
         return [[h] for h in greedy_search(step, state, rules, longest, decoding.length_penalty, ops)]
     return beam_search(step, state, rules, longest, decoding.beam_size, decoding.length_penalty, ops)
+
+
+def sampled_captions(decoding: Decoding) -> int:
+    """How many captions sampling draws per image: the caption, and two spares per alternative asked for,
+    so that ``alternatives`` different ones are usually found (:mod:`captioner.models.base`)."""
+    return 1 + 2 * decoding.alternatives

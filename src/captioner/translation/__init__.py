@@ -21,29 +21,34 @@ class TranslationSettings:
     """Which translation backend to use and how to reach it."""
 
     backend: str = "auto"  # "azure", "marian", "none", or "auto": azure when KEY and ENDPOINT are set, else marian when models are installed
-    key: str = ""  # KEY: the Azure Translator subscription key
-    endpoint: str = ""  # ENDPOINT: the Azure Translator URL, e.g. https://api.cognitive.microsofttranslator.com
-    location: str = ""  # LOCATION: the Azure resource's region, e.g. westeurope
-    timeout: float = 10.0  # CAPTIONER_TRANSLATION_TIMEOUT: seconds to wait for the Azure service
-    languages: str = ",".join(ORIGINAL_LANGUAGES)  # CAPTIONER_TRANSLATION_LANGUAGES: codes the Azure backend offers
-    models_dir: str = ""  # CAPTIONER_TRANSLATION_MODELS: folder of opus-mt-en-XX folders (else the HF cache)
+    key: str = ""  # the Azure Translator subscription key
+    endpoint: str = ""  # the Azure Translator URL, e.g. https://api.cognitive.microsofttranslator.com
+    location: str = ""  # the Azure resource's region, e.g. westeurope
+    timeout: float = 10.0  # seconds to wait for the Azure service
+    languages: str = ",".join(ORIGINAL_LANGUAGES)  # language codes the Azure backend offers, comma-separated
+    models_dir: str = ""  # folder of opus-mt-en-XX model folders (else the Hugging Face cache)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "TranslationSettings":
         env = variables() if environ is None else environ
-        def value(name: str, default: str = "") -> str:  # an empty variable (KEY= in .env) means unset
-            return (env.get(name) or "").strip() or default
-
+        defaults = cls()
+        values = {}
+        for name, variable in VARIABLES.items():  # an empty variable (KEY= in .env) means unset
+            values[name] = (env.get(variable) or "").strip() or getattr(defaults, name)
         try:
-            timeout = float(value("CAPTIONER_TRANSLATION_TIMEOUT", str(cls.timeout)))
+            values["timeout"] = float(values["timeout"])
         except ValueError:
             raise ValueError("CAPTIONER_TRANSLATION_TIMEOUT must be a number of seconds") from None
-        if timeout <= 0:
+        if values["timeout"] <= 0:
             raise ValueError("CAPTIONER_TRANSLATION_TIMEOUT must be a positive number of seconds")
-        return cls(backend=value("CAPTIONER_TRANSLATOR", "auto").lower(), key=value("KEY"),
-                   endpoint=value("ENDPOINT"), location=value("LOCATION"), timeout=timeout,
-                   languages=value("CAPTIONER_TRANSLATION_LANGUAGES", cls.languages),
-                   models_dir=value("CAPTIONER_TRANSLATION_MODELS"))
+        values["backend"] = values["backend"].lower()
+        return cls(**values)
+
+
+# Environment variable of each TranslationSettings field.
+VARIABLES = {"backend": "CAPTIONER_TRANSLATOR", "key": "KEY", "endpoint": "ENDPOINT", "location": "LOCATION",
+             "timeout": "CAPTIONER_TRANSLATION_TIMEOUT", "languages": "CAPTIONER_TRANSLATION_LANGUAGES",
+             "models_dir": "CAPTIONER_TRANSLATION_MODELS"}
 
 
 def create_translator(settings: TranslationSettings) -> Translator | None:
@@ -66,5 +71,5 @@ def create_translator(settings: TranslationSettings) -> Translator | None:
     return None
 
 
-__all__ = ["LANGUAGE_NAMES", "TranslationError", "TranslationSettings", "Translator", "check_request",
-           "create_translator"]
+__all__ = ["LANGUAGE_NAMES", "TranslationError", "TranslationSettings", "Translator", "VARIABLES",
+           "check_request", "create_translator"]

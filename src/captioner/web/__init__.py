@@ -48,7 +48,8 @@ def create_app(config=None):
     from flask_cors import CORS
     from flask_wtf.csrf import CSRFProtect
 
-    from captioner.web import aliases, api, errors, history, jobs, limits, outages, pages, translate
+    from captioner.web import (aliases, api, errors, history, jobs, limits, ollama_api, openai_api, openapi, outages,
+                               pages, translate)
     from captioner.web.service import CaptionService
     from captioner.web.uploads import InMemoryRequest
 
@@ -75,8 +76,11 @@ def create_app(config=None):
     csrf.exempt(history.api)  # like the rest of the API; foreign Origins are refused there instead
     csrf.exempt(translate.bp)
     csrf.exempt(jobs.bp)  # stateless like the API; saving to the history refuses foreign Origins
+    csrf.exempt(openai_api.bp)  # the compatible protocols: stateless, keys in the Authorization header
+    csrf.exempt(ollama_api.bp)
     # Any site, never with cookies; except the saved history and the (paid) translation service.
-    CORS(app, resources={r"/api/(?!v1/(history|translate)).*": {"origins": "*"}}, send_wildcard=True)
+    CORS(app, resources={r"/api/(?!v1/(history|translate)).*": {"origins": "*"}, r"/v1/.*": {"origins": "*"}},
+         send_wildcard=True)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
@@ -86,6 +90,9 @@ def create_app(config=None):
     app.register_blueprint(history.api)
     app.register_blueprint(translate.bp)
     app.register_blueprint(jobs.bp)
+    app.register_blueprint(openai_api.bp)
+    app.register_blueprint(ollama_api.bp)
+    app.register_blueprint(openapi.bp)
     errors.register(app)
     outages.register(app)
     limits.init_limits(app, settings)  # before the key check (in init_history), so wrong keys count too

@@ -1,7 +1,10 @@
 """Errors as the user sees them: JSON with a stable code on the API, a friendly page everywhere else.
 
 API errors look like ``{"error": {"code": "image_too_large", "message": "..."}}``; the codes are stable
-and documented in the README, the messages say what was wrong and what to do.
+and documented in the README, the messages say what was wrong and what to do. The compatible protocols get
+the same errors in their own shapes, decided here once by the path, so that access checks, rate limits and
+size limits answer every client in the shape its library understands: OpenAI's
+``{"error": {"message", "type", "param", "code"}}`` under ``/v1/``, Ollama's ``{"error": "..."}`` on its routes.
 """
 
 from __future__ import annotations
@@ -28,17 +31,24 @@ HTTP_CODES = {
     500: "internal",
 }
 
-JSON_PREFIXES = ("/api/", "/healthz", "/readyz", "/flickr8k", "/flickr30k", "/VitGpt2ImageCaption")
+JSON_PREFIXES = ("/api/", "/v1/", "/healthz", "/readyz", "/flickr8k", "/flickr30k", "/VitGpt2ImageCaption")
+OPENAI_PREFIX = "/v1/"
+OLLAMA_PATHS = ("/api/generate", "/api/chat", "/api/tags", "/api/show", "/api/version")
+# OpenAI's error "type" for each status, as its API names them.
+OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 404: "invalid_request_error",
+                429: "rate_limit_error"}
 
 
 class ApiError(Exception):
-    """An error the API reports as JSON: a stable ``code``, a message for people, an HTTP status."""
+    """An error the API reports as JSON: a stable ``code``, a message for people, an HTTP status, and (for
+    OpenAI's shape) the request field at fault."""
 
-    def __init__(self, code: str, message: str, status: int = 400):
+    def __init__(self, code: str, message: str, status: int = 400, param: str | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
+        self.param = param
 
 
 def from_domain(error: Exception) -> ApiError:
@@ -65,8 +75,18 @@ def wants_json() -> bool:
     return request.path.startswith(JSON_PREFIXES) or request.accept_mimetypes.best == "application/json"
 
 
+def error_body(error: ApiError) -> dict:
+    """The error in the shape of the protocol this request speaks."""
+    if request.path.startswith(OPENAI_PREFIX):
+        kind = OPENAI_TYPES.get(error.status, "server_error" if error.status >= 500 else "invalid_request_error")
+        return {"error": {"message": error.message, "type": kind, "param": error.param, "code": error.code}}
+    if request.path in OLLAMA_PATHS:
+        return {"error": error.message}
+    return {"error": {"code": error.code, "message": error.message}}
+
+
 def json_error(error: ApiError):
-    response = jsonify({"error": {"code": error.code, "message": error.message}})
+    response = jsonify(error_body(error))
     response.status_code = error.status
     if error.status == 503:
         response.headers["Retry-After"] = "1"

@@ -121,9 +121,9 @@ class CaptionService:
         if self.is_demo_only:
             self.notes.append(
                 "Only the small shapes demo model is loaded: it describes coloured shapes, not photos. "
-                "To caption photos, train a model with 'captioner train lstm' (see the Models page), or copy a "
-                f"model bundle into {self.settings.models_dir} and restart; with internet access the "
-                "pretrained models load by themselves (CAPTIONER_PRETRAINED).")
+                "To caption photos, train a model with 'captioner train lstm', or copy a model bundle into "
+                f"{self.settings.models_dir} and restart; with internet access the pretrained models load by "
+                "themselves (CAPTIONER_PRETRAINED).")
         if not self.models:
             self.notes.append("No model could be loaded. Add a model bundle to the models folder "
                               f"({self.settings.models_dir}) and restart.")
@@ -171,7 +171,6 @@ class CaptionService:
             captioner = load_captioner(name)
         except (CaptionerError, ImportError, OSError) as error:
             log.warning("pretrained model %s not loaded: %s", name, error)
-            self.notes.append(f"The pretrained model {name} could not be loaded ({error}).")
             self.problems.append({"name": name, "message": str(error) or type(error).__name__})
             return
         if captioner.name in self.models:  # a bundle of that name is already served
@@ -189,6 +188,20 @@ class CaptionService:
         captioner = load_captioner(bundle)
         warm_up(captioner, self.settings.batch_size)
         self.add_model(captioner, "demo", Path(bundle), started).latency_ms = measure_latency(captioner)
+
+    @property
+    def headline(self) -> str:
+        """The one line every page shows above its content while something needs saying (the models page
+        says the rest: ``notes`` and ``problems``); empty when all is well."""
+        if self.loading:
+            return "The models are loading; captioning starts in a moment. Reload the page to check."
+        if not self.models:
+            return "No model could be loaded."
+        if self.is_demo_only:
+            return "Only the small shapes demo model is loaded: it describes coloured shapes, not photos."
+        if self.problems:
+            return f"{len(self.problems)} model{'s' if len(self.problems) > 1 else ''} could not be loaded."
+        return ""
 
     # -- captioning -------------------------------------------------------------------------------------
     @property
@@ -222,6 +235,26 @@ class CaptionService:
         chosen = model_decoding(loaded.captioner, decoding, loaded=self.captioners())
         result = loaded.batcher.caption(image, chosen, timeout or self.settings.request_timeout_s)
         return caption_payload(loaded, chosen, result, started, attention)
+
+    def caption_all(self, work: list[tuple[object, DecodingRequest]], model: str | None,
+                    timeout: float | None = None) -> list[dict]:
+        """Several captions from one model (images, or one image with several seeds), all queued at once so
+        they share micro-batches; the answers in order. The first failure is raised, after the others end."""
+        loaded = self.model(model)
+        started = time.perf_counter()
+        deadline = started + (timeout or self.settings.request_timeout_s)
+        chosen = [model_decoding(loaded.captioner, decoding) for _, decoding in work]
+        jobs = [loaded.batcher.submit(image, decoding) for (image, _), decoding in zip(work, chosen)]
+        results, failure = [], None
+        for job, decoding in zip(jobs, chosen):
+            try:
+                result = loaded.batcher.wait(job, max(deadline - time.perf_counter(), 0.001))
+                results.append(caption_payload(loaded, decoding, result, started))
+            except Exception as error:  # noqa: BLE001 - raised below, once every job has ended
+                failure = failure or error
+        if failure is not None:
+            raise failure
+        return results
 
     def captioners(self) -> list[Captioner]:
         """Every loaded captioner (a refused style's message names those that can write it)."""

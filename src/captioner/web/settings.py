@@ -55,6 +55,8 @@ ENV_NAMES = {
     "history_cleanup_interval_s": "CAPTIONER_HISTORY_CLEANUP_INTERVAL_S",
     "trusted_proxies": "CAPTIONER_TRUSTED_PROXIES",
     "client_timeout_s": "CAPTIONER_CLIENT_TIMEOUT_S",
+    "image_url_hosts": "CAPTIONER_IMAGE_URL_HOSTS",
+    "image_url_timeout_s": "CAPTIONER_IMAGE_URL_TIMEOUT_S",
 }
 
 
@@ -142,6 +144,12 @@ class WebSettings:
     trusted_proxies: int = 0
     # Seconds a client connection may send nothing before waitress closes it (CAPTIONER_CLIENT_TIMEOUT_S).
     client_timeout_s: float = 60.0
+    # Hosts whose http(s) image URLs the OpenAI-compatible route fetches (CAPTIONER_IMAGE_URL_HOSTS):
+    # comma-separated names, "*.example.com" for every name under one; empty: none (data: URLs only).
+    # Even a listed host is refused when it resolves to a loopback, private or link-local address.
+    image_url_hosts: str = ""
+    # Seconds one image URL fetch may take, redirects included (CAPTIONER_IMAGE_URL_TIMEOUT_S).
+    image_url_timeout_s: float = 10.0
     # Extra Flask config (tests set TESTING, WTF_CSRF_ENABLED, ...); not read from the environment.
     flask: dict = field(default_factory=dict)
 
@@ -162,7 +170,7 @@ class WebSettings:
         for name in ("history_max_entries", "history_max_mb", "history_retention_days", "trusted_proxies"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{ENV_NAMES[name]} must not be negative, not {getattr(self, name)}")
-        for name in ("history_cleanup_interval_s", "client_timeout_s"):
+        for name in ("history_cleanup_interval_s", "client_timeout_s", "image_url_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{ENV_NAMES[name]} must be positive, not {getattr(self, name)}")
         for name in ("rate_limit", "translate_rate_limit"):

@@ -9,6 +9,7 @@ not trusted: the bytes themselves must decode as an image, within the pixel limi
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 
 from flask import Request, current_app, request
@@ -86,9 +87,27 @@ def whole_number(name: str, low: int, high: int) -> int | None:
     return value
 
 
+def real_number(name: str, low: float, high: float, low_included: bool = True) -> float | None:
+    text = request.values.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ApiError("bad_parameter", f"{name} must be a number, not {text[:40]!r}") from None
+    too_low = value < low if low_included else value <= low
+    if not math.isfinite(value) or too_low or value > high:
+        low_side = f"from {low:g}" if low_included else f"above {low:g}"
+        raise ApiError("bad_parameter", f"{name} must be {low_side} to {high:g}, not {text[:40]}")
+    return value
+
+
+MAX_TEMPERATURE = 100.0  # far past where every word is as likely as any other
+
+
 def read_decoding() -> DecodingRequest:
-    """Decoding options from the query string or form: method, beam, max_length, prompt, style
-    (DecodingRequest's one rule)."""
+    """Decoding options from the query string or form: method, beam, max_length, prompt, style, temperature,
+    top_p, seed (DecodingRequest's one rule)."""
     settings = current_app.config["CAPTIONER_SETTINGS"]
     method = request.values.get("method", "").strip().lower() or None
     beam = whole_number("beam", 1, settings.max_beam)
@@ -98,9 +117,12 @@ def read_decoding() -> DecodingRequest:
     style = request.values.get("style", "").strip().lower() or None
     if style is not None and style not in CAPTION_STYLES:
         raise ApiError("bad_parameter", f"style must be one of {', '.join(CAPTION_STYLES)}, not {style[:40]!r}")
+    sampling = {"temperature": real_number("temperature", 0.0, MAX_TEMPERATURE),
+                "top_p": real_number("top_p", 0.0, 1.0, low_included=False),
+                "seed": whole_number("seed", -(2**63), 2**64 - 1)}
     try:
         return DecodingRequest(method, beam, whole_number("max_length", 1, settings.max_caption_length),
-                               prompt=prompt or None, style=style)
+                               prompt=prompt or None, style=style, **sampling)
     except ValueError as error:
         raise ApiError("bad_parameter", str(error)[:200]) from None
 

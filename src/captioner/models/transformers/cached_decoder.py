@@ -71,13 +71,19 @@ def decode_pixels(decoder: CachedDecoder, pixels: "torch.Tensor", decoding: Deco
 
     ``limit`` is the :class:`~captioner.models.transformers.word_limit.WordLimit` that ``generate`` would get: its
     token budget bounds the search and its rule (no new word once ``max_length`` words are written)
-    filters every step's candidates, as it filters ``generate``'s.
+    filters every step's candidates, as it filters ``generate``'s. Sampling never draws a special token
+    other than the end (:func:`~captioner.models.transformers.sampling.sampling_forbidden`).
     """
     import torch
 
+    forbidden: list[int] = []
+    if decoding.method == "sample":
+        from captioner.models.transformers.sampling import sampling_forbidden
+
+        forbidden = torch.nonzero(sampling_forbidden(limit)).flatten().tolist()
     with torch.inference_mode():
         state = decoder.encode(pixels)
-        return decode(decoder.step, state, decoding, decoder.start_id, decoder.end_id, (), TORCH_STATE,
+        return decode(decoder.step, state, decoding, decoder.start_id, decoder.end_id, forbidden, TORCH_STATE,
                       max_tokens=limit.budget - 1, token_filter=processor_filter(limit, decoder.start_id,
                                                                                  decoder.end_id))
 

@@ -12,7 +12,8 @@ Bundles written with the older kind name ``vit-gpt2`` load here too.
 
 Decoding follows the contract of :mod:`captioner.models.base`: :func:`generation_arguments` turns a
 :class:`Decoding` into ``generate`` arguments (the one place that translates them), with a
-:class:`~captioner.models.transformers.word_limit.WordLimit` so ``max_length`` counts words, not sub-word tokens.
+:class:`~captioner.models.transformers.word_limit.WordLimit` so ``max_length`` counts words, not sub-word tokens,
+and for sampling the search's own draw (:mod:`captioner.models.transformers.sampling`).
 :func:`caption_batch` turns one batch of images into Captions; a caption's ``score`` is its exact total
 log-probability under the model: the sum over every generated token, up to and including the end token,
 of ``log_softmax`` of the raw logits (before repetition penalties, n-gram bans or the word limit, without
@@ -179,17 +180,27 @@ def end_token(parts: ModelParts) -> int:
 # --- decoding: the one place Decoding becomes generate() arguments, and one batch becomes Captions --------
 
 
-def generation_arguments(decoding: Decoding, word_limit) -> dict:
-    """``generate`` keyword arguments for a Decoding, with its :class:`~captioner.models.transformers.word_limit.WordLimit`."""
+def generation_arguments(decoding: Decoding, word_limit, images: int = 1) -> dict:
+    """``generate`` keyword arguments for a Decoding, with its :class:`~captioner.models.transformers.word_limit.WordLimit`.
+
+    Sampling is a greedy ``generate`` over ``images`` images, each given :func:`samples_per_image` times,
+    whose last logits processor draws the tokens (:mod:`captioner.models.transformers.sampling`).
+    """
     from transformers import LogitsProcessorList
 
     beams = decoding.beam_size if decoding.method == "beam" else 1
+    processors = [word_limit]
+    if decoding.method == "sample":
+        from captioner.models.transformers.sampling import SampledTokens, sampling_forbidden
+
+        processors.append(SampledTokens(decoding, images, samples_per_image(decoding),
+                                        sampling_forbidden(word_limit)))
     arguments = {
         "num_beams": beams,
         "do_sample": decoding.method == "sample",
         "max_new_tokens": word_limit.budget,
-        "logits_processor": LogitsProcessorList([word_limit]),
-        "num_return_sequences": min(beams, decoding.alternatives + 1) if beams > 1 else 1,
+        "logits_processor": LogitsProcessorList(processors),
+        "num_return_sequences": samples_per_image(decoding) if beams > 1 else 1,
         "repetition_penalty": decoding.repetition_penalty,
         "no_repeat_ngram_size": decoding.no_repeat_ngram_size,
         "output_logits": True,
@@ -200,6 +211,16 @@ def generation_arguments(decoding: Decoding, word_limit) -> dict:
     if decoding.method == "sample":
         arguments.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=0)
     return arguments
+
+
+def samples_per_image(decoding: Decoding) -> int:
+    """Captions decoded per image: the drawn ones when sampling, else as many as ``generate`` returns."""
+    from captioner.models.decoding import sampled_captions
+
+    if decoding.method == "sample":
+        return sampled_captions(decoding)
+    return min(decoding.beam_size, decoding.alternatives + 1) if decoding.method == "beam" and \
+        decoding.beam_size > 1 else 1
 
 
 def model_inputs(parts: ModelParts, images: Sequence["Image.Image"], prompt: str, device) -> dict:
@@ -283,22 +304,24 @@ def caption_batch(parts: ModelParts, images: Sequence["Image.Image"], decoding: 
     search over a cached decoder step) when there is one and no prompt, else with ``generate``."""
     import torch
 
+    per_image = samples_per_image(decoding)
     with torch.inference_mode():
         inputs = model_inputs(parts, images, prompt, device)
         given = given_tokens(parts, inputs)
         limit = word_limit(parts, decoding, prompt, given, device)
-        arguments = generation_arguments(decoding, limit)
+        arguments = generation_arguments(decoding, limit, len(images))
         if cached_decoder is not None and not prompt:
             from captioner.models.transformers.cached_decoder import caption_pixels
 
             return caption_pixels(cached_decoder, parts.tokenizer, inputs["pixel_values"], decoding, limit,
-                                  arguments["num_return_sequences"])
+                                  per_image)
+        if decoding.method == "sample" and per_image > 1:  # each image's samples are rows of a greedy generate
+            inputs = {key: value.repeat_interleave(per_image, dim=0) for key, value in inputs.items()}
         output = parts.model.generate(**inputs, **arguments)
         scores = sequence_log_probs(output, end_token(parts), given).tolist()  # (rows,)
     # Position 0 is the decoder's start token (or BLIP's/GIT's): never part of the caption; a prompt is.
     texts = [" ".join(t.split()) for t in parts.tokenizer.batch_decode(output.sequences[:, 1:],
                                                                        skip_special_tokens=True)]
-    per_image = arguments["num_return_sequences"]
     return [Caption.from_ranked([(texts[r], scores[r]) for r in range(i * per_image, (i + 1) * per_image)],
                                 decoding)
             for i in range(len(images))]

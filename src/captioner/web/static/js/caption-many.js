@@ -57,6 +57,7 @@
 
   input.addEventListener("change", function () { choose(input.files); });
   folderInput.addEventListener("change", function () { choose(folderInput.files); });
+  document.getElementById("folder-button").addEventListener("click", function () { folderInput.click(); });
   dropzone.addEventListener("dragover", function (event) { event.preventDefault(); dropzone.classList.add("dragging"); });
   dropzone.addEventListener("dragleave", function () { dropzone.classList.remove("dragging"); });
   dropzone.addEventListener("drop", function (event) {

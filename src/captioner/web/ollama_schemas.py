@@ -1,0 +1,128 @@
+"""The request and answer shapes of Ollama's API, as far as captioner speaks it.
+
+Like :mod:`captioner.web.openai_schemas`, these classes validate requests, build answers and generate the
+OpenAPI document. Ollama's other request fields (``format``, ``keep_alive``, ``system``, ``raw``, most
+``options``) are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Options(Lenient):
+    num_predict: int | None = Field(None, description="most words in the caption; -1 or unset: the model's own")
+    temperature: float | None = Field(None, ge=0, le=2, description="0 or unset: deterministic; above 0: sampling")
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+
+
+class GenerateRequest(Lenient):
+    """POST /api/generate: caption the (last) image of ``images``; ``prompt`` is the model's prompt where it
+    takes one. Without images and prompt the model is only "loaded" (it already is)."""
+
+    model: str = Field(min_length=1)
+    prompt: str = ""
+    images: list[str] | None = Field(None, description="base64-encoded images")
+    stream: bool = True
+    options: Options | None = None
+
+
+class Message(Lenient):
+    role: str
+    content: str = ""
+    images: list[str] | None = None
+
+
+class ChatRequest(Lenient):
+    """POST /api/chat: caption the last image the user sent."""
+
+    model: str = Field(min_length=1)
+    messages: list[Message] = Field(default_factory=list)
+    stream: bool = True
+    options: Options | None = None
+
+
+class ShowRequest(Lenient):
+    model: str | None = Field(None, min_length=1)
+    name: str | None = Field(None, min_length=1, description="the older name of the field `model`")
+
+
+class Timings(BaseModel):
+    """Nanoseconds and counts, as Ollama reports them."""
+
+    total_duration: int | None = None
+    load_duration: int | None = None
+    prompt_eval_count: int | None = None
+    prompt_eval_duration: int | None = None
+    eval_count: int | None = None
+    eval_duration: int | None = None
+
+
+class GenerateAnswer(Timings):
+    """One line of the NDJSON stream, or the whole answer with ``stream: false``."""
+
+    model: str
+    created_at: str
+    response: str
+    done: bool
+    done_reason: Literal["stop", "length", "load"] | None = None
+
+
+class OllamaAnswerMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatAnswer(Timings):
+    model: str
+    created_at: str
+    message: OllamaAnswerMessage
+    done: bool
+    done_reason: Literal["stop", "length", "load"] | None = None
+
+
+class ModelDetails(BaseModel):
+    parent_model: str = ""
+    format: str
+    family: str
+    families: list[str]
+    parameter_size: str
+    quantization_level: str
+
+
+class ModelEntry(BaseModel):
+    name: str
+    model: str
+    modified_at: str
+    size: int
+    digest: str
+    details: ModelDetails
+
+
+class TagList(BaseModel):
+    models: list[ModelEntry]
+
+
+class ShowAnswer(BaseModel):
+    modelfile: str = ""
+    parameters: str = ""
+    template: str = ""
+    details: ModelDetails
+    model_info: dict[str, Any]
+    capabilities: list[str]
+    modified_at: str
+
+
+class Version(BaseModel):
+    version: str
+
+
+class OllamaError(BaseModel):
+    error: str
