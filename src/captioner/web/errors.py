@@ -32,6 +32,7 @@ HTTP_CODES = {
 }
 
 JSON_PREFIXES = ("/api/", "/v1/", "/healthz", "/readyz", "/flickr8k", "/flickr30k", "/VitGpt2ImageCaption")
+PAGES_UNDER_API = ("/api/docs",)  # pages among the API's paths: a browser there gets pages, also for errors
 OPENAI_PREFIX = "/v1/"
 OLLAMA_PATHS = ("/api/generate", "/api/chat", "/api/tags", "/api/show", "/api/version")
 # OpenAI's error "type" for each status, as its API names them.
@@ -74,6 +75,8 @@ def from_domain(error: Exception) -> ApiError:
 
 
 def wants_json() -> bool:
+    if request.path in PAGES_UNDER_API:
+        return False
     return request.path.startswith(JSON_PREFIXES) or request.accept_mimetypes.best == "application/json"
 
 
