@@ -131,6 +131,21 @@ def models_copy(demo_bundle, tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory) -> Path:
+    """A save_pretrained folder of a tiny random CLIP (``support.tiny_clip``), shared; read-only."""
+    from support.tiny_clip import save_tiny_clip
+
+    return save_tiny_clip(tmp_path_factory.mktemp("tiny-clip") / "clip")
+
+
+@pytest.fixture
+def clip_score_model(tiny_clip, monkeypatch) -> Path:
+    """``--score clip`` and ``score=clip`` use the tiny CLIP in this test (CAPTIONER_SCORE_MODEL)."""
+    monkeypatch.setenv("CAPTIONER_SCORE_MODEL", str(tiny_clip))
+    return tiny_clip
+
+
+@pytest.fixture(scope="session")
 def flickr8k_text() -> Path:
     folder = SHARED_DATA / "flickr8k_text"
     if not (folder / "Flickr8k.token.txt").is_file():

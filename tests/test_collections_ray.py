@@ -59,3 +59,27 @@ def test_ray_engine_resumes_and_agrees_with_the_local_engine(local_ray, shapes_d
                                                                              twin.height, twin.error)
         if row.caption:
             assert row.score == pytest.approx(twin.score, abs=1e-4) and row.alternatives == twin.alternatives
+
+
+@pytest.mark.slow
+def test_ray_actors_score_captions_as_the_local_engine_does(local_ray, shapes_dataset, tmp_path, demo_bundle,
+                                                            clip_score_model):
+    """--score clip on Ray: each actor loads the CLIP the driver named and fills the same clip_score column."""
+    from captioner.collections import CollectionJob, CollectionSettings, read_rows, run_collection
+    from captioner.models.registry import load_captioner
+
+    captioner = load_captioner(demo_bundle)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for picture in sorted((shapes_dataset / "Images").iterdir())[:4]:
+        shutil.copy(picture, folder / picture.name)
+
+    def run(out, **changes):
+        job = CollectionJob(roots=(str(folder),), out=str(out), model=str(demo_bundle), score="clip",
+                            settings=CollectionSettings(batch_size=2), **changes)
+        run_collection(job, captioner, captioner.default_decoding)
+        return {row.sha256: row.clip_score for row in read_rows(out)}
+
+    on_ray, local = run(tmp_path / "ray.jsonl", engine="ray"), run(tmp_path / "local.jsonl")
+    assert len(on_ray) == 4 and all(score is not None and score > 0 for score in on_ray.values())
+    assert on_ray == pytest.approx(local, abs=1e-5)

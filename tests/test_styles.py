@@ -16,7 +16,7 @@ import pytest
 
 from support.cli import assert_clean_failure, run_main
 
-from captioner.collections.results import CSV_FIELDS_BEFORE_KEYWORDS, open_results, read_rows
+from captioner.collections.results import EARLIER_FIELDS, open_results, read_rows
 from captioner.models.base import ALT_TEXT_CHARACTERS, Caption, Decoding, DecodingRequest
 from captioner.models.styles import DETAILED_WORDS, alt_text, check_style, finish, keywords_of
 
@@ -180,10 +180,10 @@ def test_a_results_csv_written_before_the_keywords_column_is_read_and_appended_t
     from captioner.collections.results import ResultRow
 
     out = tmp_path / "old.csv"
-    out.write_text(",".join(CSV_FIELDS_BEFORE_KEYWORDS) + "\n"
+    out.write_text(",".join(EARLIER_FIELDS) + "\n"
                    'a.png,abc,1,1,m,"{""style"": ""caption""}",a cat,-1.0,[],{},\n', encoding="utf-8")
     with open_results(out) as results:
         assert [r.caption for r in results.rows] == ["a cat"] and results.rows[0].keywords == []
         results.append([ResultRow("b.png", "def", 1, 1, "m", {"style": "caption"}, caption="a dog")])
     assert [r.caption for r in read_rows(out)] == ["a cat", "a dog"]
-    assert out.read_text(encoding="utf-8").splitlines()[0] == ",".join(CSV_FIELDS_BEFORE_KEYWORDS)
+    assert out.read_text(encoding="utf-8").splitlines()[0] == ",".join(EARLIER_FIELDS)

@@ -99,6 +99,7 @@ def test_word_limit_and_seeded_sampling(vlms, images):
     sampled = Decoding(method="sample", seed=11, temperature=1.5, max_length=6)
     first, again = captioner.caption(images, sampled), captioner.caption(images, sampled)
     assert texts(first) == texts(again)  # the same seed, the same captions
+    assert texts(first) == [captioner.caption([image], sampled)[0].text for image in images]  # not tied to a batch
     others = [texts(captioner.caption(images, sampled.with_changes(seed=seed))) for seed in (1, 2, 3)]
     assert any(other != texts(first) for other in others)
 

@@ -66,10 +66,15 @@ class Environment:
     cache_dir: str = ""
     # Folder of model bundles (CAPTIONER_MODELS_DIR); empty: ./models.
     models_dir: str = ""
+    # Folder of `captioner compare` reports (CAPTIONER_REPORTS_DIR); empty: ./reports.
+    reports_dir: str = ""
     # Device the transformers models run on (CAPTIONER_DEVICE), e.g. "cuda:1"; empty: cuda when present, else cpu.
     device: str = ""
     # Number format of transformers captioners (CAPTIONER_PRECISION): float32, bfloat16 or auto (empty: auto).
     precision: str = ""
+    # The CLIP model behind --score clip (CAPTIONER_SCORE_MODEL): a short name, hub id or folder;
+    # empty: clip-vit-base-patch32.
+    score_model: str = ""
     # Tiling of large images by vision-language models (CAPTIONER_VLM_TILING): on, off or auto (empty: auto,
     # that is on for a GPU and off for a CPU).
     vlm_tiling: str = ""
@@ -99,8 +104,10 @@ VARIABLES = {
     "debug": "CAPTIONER_DEBUG",
     "cache_dir": "CAPTIONER_CACHE_DIR",
     "models_dir": "CAPTIONER_MODELS_DIR",
+    "reports_dir": "CAPTIONER_REPORTS_DIR",
     "device": "CAPTIONER_DEVICE",
     "precision": "CAPTIONER_PRECISION",
+    "score_model": "CAPTIONER_SCORE_MODEL",
     "flickr8k_url": "CAPTIONER_FLICKR8K_URL",
     "vlm_tiling": "CAPTIONER_VLM_TILING",
     "vlm_image_size": "CAPTIONER_VLM_IMAGE_SIZE",

@@ -57,8 +57,15 @@ def fake_translator():
 
 
 @pytest.fixture(scope="session")
-def server(chromium_path, two_models, fake_translator, tmp_path_factory) -> str:
-    """The base URL of ``captioner serve`` running the two models; stopped after the session."""
+def reports_folder(tmp_path_factory) -> Path:
+    """The server's reports folder (CAPTIONER_REPORTS_DIR): empty until a test writes a compare report there."""
+    return tmp_path_factory.mktemp("reports")
+
+
+@pytest.fixture(scope="session")
+def server(chromium_path, two_models, fake_translator, reports_folder, tiny_clip, tmp_path_factory) -> str:
+    """The base URL of ``captioner serve`` running the two models (the tiny CLIP behind score=clip); stopped
+    after the session."""
     from captioner.web.launch import start_server
 
     workdir = tmp_path_factory.mktemp("server")
@@ -68,6 +75,7 @@ def server(chromium_path, two_models, fake_translator, tmp_path_factory) -> str:
            "CAPTIONER_TRANSLATION_TIMEOUT": "2",
            "CAPTIONER_TRY_PRETRAINED": "0", "CAPTIONER_BUILD_DEMO": "0",
            "CAPTIONER_RATE_LIMIT": "off", "CAPTIONER_TRANSLATE_RATE_LIMIT": "off",  # one browser, many tests
+           "CAPTIONER_REPORTS_DIR": str(reports_folder), "CAPTIONER_SCORE_MODEL": str(tiny_clip),
            "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     (workdir / "models").symlink_to(two_models, target_is_directory=True)  # pages then name ./models, no test path
     with start_server("models", "--threads", "4", env=env, cwd=workdir, log_path=workdir / "server.log",

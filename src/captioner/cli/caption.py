@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from captioner.cli.common import ALTERNATIVES_HELP, add_decoding_arguments, decoding_request, print_json
+from captioner.cli.common import (ALTERNATIVES_HELP, add_decoding_arguments, add_score_argument, decoding_request,
+                                  print_json)
 
 
 def register(subparsers) -> None:
@@ -23,12 +24,14 @@ def register(subparsers) -> None:
     parser.add_argument("--attention", metavar="OUT.png",
                         help="attention models: draw each word's attention map over the image into OUT.png "
                              "(several images: OUT-1.png, OUT-2.png, ...); with --json the maps are in the output")
+    add_score_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
     from captioner.data.images import load_image
+    from captioner.evaluation.clipscore import require_score_model, score_captions
     from captioner.models.base import check_prompt
     from captioner.models.registry import load_captioner
     from captioner.models.styles import check_style
@@ -39,6 +42,7 @@ def run(args) -> int:
         raise ValueError(f"--attention names a PNG file to write, ending in .png, not {args.attention!r}")
     request = decoding_request(args)
     images = [load_image(path) for path in args.images]  # a bad file stops here, named, before the model loads
+    require_score_model(args.score)  # a missing CLIP model is one clear line, before any captioning
     captioner = load_captioner(args.model, args.models_dir)
     if args.attention and captioner.kind != "attention":
         raise ValueError(f"--attention needs a model that attends (kind attention); {captioner.name} is a "
@@ -47,18 +51,21 @@ def run(args) -> int:
     check_prompt(captioner, decoding.prompt)  # a prompt this model refuses is one clear line, before any work
     check_style(captioner, decoding.style)  # so is a style it cannot write
     results = captioner.caption(images, decoding)
+    scores = score_captions(args.score, images, [result.text for result in results])
     figures = write_attention_figures(args.attention, args.images, images, results) if args.attention else []
     if args.json:
-        def entry(path, result):
+        def entry(path, result, score):
             maps = {"attention": result.attention.to_dict()} if args.attention and result.attention else {}
-            return {"image": path, **result.to_dict(), **maps}
+            rated = {"clip_score": score} if args.score else {}
+            return {"image": path, **result.to_dict(), **rated, **maps}
 
         print_json({"model": captioner.name, "kind": captioner.kind, "decoding": decoding.to_dict(),
-                    "captions": [entry(path, result) for path, result in zip(args.images, results)],
+                    "captions": [entry(*item) for item in zip(args.images, results, scores)],
                     **({"attention_figures": [str(f) for f in figures]} if figures else {})})
         return 0
-    for path, result in zip(args.images, results):
-        print(f"{path}\t{result.text}")
+    for path, result, score in zip(args.images, results, scores):
+        rated = "" if not args.score else f"\tCLIPScore {score:.3f}" if score is not None else "\tCLIPScore -"
+        print(f"{path}\t{result.text}{rated}")
         for alternative in result.alternatives:
             print(f"\t{alternative.log_prob:8.3f}  {alternative.text}")
     for figure in figures:

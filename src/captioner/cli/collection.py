@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from captioner.cli.common import ALTERNATIVES_HELP, add_decoding_arguments, decoding_request, positive_int, print_json
+from captioner.cli.common import (ALTERNATIVES_HELP, add_decoding_arguments, add_score_argument, decoding_request,
+                                  positive_int, print_json)
 
 
 def register(subparsers) -> None:
@@ -29,6 +30,10 @@ def register(subparsers) -> None:
     parser.add_argument("--metadata", choices=("sidecar", "embed"),
                         help="write captions where photo managers read them: an XMP sidecar, or into the photo "
                              "(XMP, EXIF, IPTC; pixels untouched; RAW files always get a sidecar); off unless given")
+    add_score_argument(parser)
+    parser.add_argument("--min-score", type=float, metavar="X",
+                        help="with --score clip: captions scoring below X are marked for review (the review "
+                             "column) and no metadata is written for them")
     parser.add_argument("--write", metavar="FIELDS",
                         help="with --metadata: which fields, comma-separated: description (dc:description), keywords "
                              "(dc:subject and IPTC Keywords, merged), alt-text (IPTC AltTextAccessibility), detailed "
@@ -79,7 +84,8 @@ def run(args) -> int:
         metadata=args.metadata, write=write, existing=args.existing or "skip",
         sidecar_name=args.sidecar_name or "full", dry_run=args.dry_run, engine=args.engine, address=args.address,
         ray_actors=args.actors, model=str(folder.resolve()) if folder else args.model, models_dir=args.models_dir,
-        settings=CollectionSettings(batch_size=args.batch_size, readers=args.readers))
+        settings=CollectionSettings(batch_size=args.batch_size, readers=args.readers), score=args.score,
+        min_score=args.min_score)
     captioner = load_captioner(args.model, args.models_dir)
     decoding = request.for_default(captioner.default_decoding)
     check_prompt(captioner, decoding.prompt)  # refused before any image is read
@@ -113,6 +119,12 @@ def run(args) -> int:
           f"{len(summary.failed)} unreadable")
     for row in summary.failed:
         print(f"unreadable\t{row.path}\t{row.error}")
+    if args.min_score is not None:
+        print(f"{len(summary.review)} captions scored below {args.min_score:g} and are marked for review "
+              "(no metadata written for them)")
+    for row in summary.review:
+        shown = "-" if row.clip_score is None else f"{row.clip_score:.3f}"
+        print(f"review\t{row.path}\t{shown}\t{row.caption}")
     if args.metadata:
         written = "nothing written (dry run)" if args.dry_run else f"{summary.written} files written"
         print(f"metadata: {written}; {len(summary.kept)} photos keep text a person or another tool wrote "

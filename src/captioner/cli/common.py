@@ -56,6 +56,13 @@ ALTERNATIVES_HELP = ("also give the N next-best captions with their log-probabil
                      "or N further samples (sampling)")
 
 
+def add_score_argument(parser: argparse.ArgumentParser) -> None:
+    """--score clip, shared by caption, collection and compare."""
+    parser.add_argument("--score", choices=("clip",),
+                        help="also rate each caption without references: clip = CLIPScore (0 to 2.5, higher fits "
+                             "the image better; needs 'captioner models download clip-vit-base-patch32')")
+
+
 def decoding_request(args):
     """The decoding options the user gave, checked now (before any model loads); DecodingRequest's one rule."""
     from captioner.models.base import DecodingRequest

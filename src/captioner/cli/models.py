@@ -18,7 +18,8 @@ def register(subparsers) -> None:
     download = actions.add_parser("download", help="download a pretrained model into the local cache")
     download.add_argument("model", metavar="NAME|ID",
                           help="a short name (vit-gpt2, blip-base, blip-large, git-base-coco, florence-2-base, "
-                               "florence-2-base-ft) or any hub id of a ViT-GPT2, BLIP, GIT or Florence-2 model")
+                               "florence-2-base-ft) or any hub id of a ViT-GPT2, BLIP, GIT or Florence-2 model; "
+                               "clip-vit-base-patch32 for --score clip")
     download.add_argument("--json", action="store_true", help="print the result as JSON")
     download.set_defaults(handler=download_model)
     add_remote_parser(actions)
@@ -127,11 +128,17 @@ def download_model(args) -> int:
         from captioner.errors import ModelError
 
         raise ModelError(f"pretrained model support is not available here ({error}); install captioner[vit]") from None
-    model_id, revision = hub_reference(args.model)
-    result = download_pretrained(model_id, revision=revision)
-    from captioner.models.transformers.architectures import architecture_of
+    from captioner.evaluation.clipscore import known_clip
 
-    architecture = architecture_of(result).name  # a repository that is no captioner fails here, named
+    clip = known_clip(args.model)
+    model_id, revision = (clip.model_id, clip.revision) if clip else hub_reference(args.model)
+    result = download_pretrained(model_id, revision=revision)
+    if clip:
+        architecture = "clip, for --score clip"
+    else:
+        from captioner.models.transformers.architectures import architecture_of
+
+        architecture = architecture_of(result).name  # a repository that is no captioner fails here, named
     if args.json:
         print_json({"model": args.model, "model_id": model_id, "revision": revision, "architecture": architecture,
                     "result": result})

@@ -118,11 +118,12 @@ def prepared_images(paths: Iterable[str | Path], is_done: Callable[[str], bool],
 
 
 def caption_collection(paths: Iterable[str | Path], captioner, decoding, done: set,
-                       settings: CollectionSettings = CollectionSettings(), extra=()) -> Iterator[Produced]:
+                       settings: CollectionSettings = CollectionSettings(), extra=(), score: str | None = None
+                       ) -> Iterator[Produced]:
     """Caption every image in ``paths`` whose key is not in ``done`` (a set of result keys that the
     caller keeps current); one :class:`Produced` per batch, in the order the files came. ``extra`` are
     further decodings (other caption styles) each image is also captioned with, a row each; an image is
-    done when every decoding's row exists."""
+    done when every decoding's row exists. ``score="clip"`` also gives each caption its CLIPScore."""
     from captioner.collections.results import result_key
 
     model = captioner.name
@@ -145,22 +146,26 @@ def caption_collection(paths: Iterable[str | Path], captioner, decoding, done: s
             waiting.append(item)
         claimed.add(identity)
         if len(waiting) >= settings.batch_size or len(step.rows) >= settings.batch_size:
-            step.rows.extend(row for each in decodings for row in caption_batch(captioner, each, waiting))
+            step.rows.extend(row for each in decodings for row in caption_batch(captioner, each, waiting, score))
             yield step
             waiting, step = [], Produced()
-    step.rows.extend(row for each in decodings for row in caption_batch(captioner, each, waiting))
+    step.rows.extend(row for each in decodings for row in caption_batch(captioner, each, waiting, score))
     if step.rows or step.skipped:
         yield step
 
 
-def caption_batch(captioner, decoding, items: list[PreparedImage]) -> list[ResultRow]:
-    """One model call for the decoded images; a row each."""
+def caption_batch(captioner, decoding, items: list[PreparedImage], score: str | None = None) -> list[ResultRow]:
+    """One model call for the decoded images (and one CLIP call when ``score`` asks for it); a row each."""
+    from captioner.evaluation.clipscore import score_captions
+
     if not items:
         return []
-    captions = captioner.caption([item.image for item in items], decoding)
+    images = [item.image for item in items]
+    captions = captioner.caption(images, decoding)
+    ratings = score_captions(score, images, [caption.text for caption in captions])
     decoding_dict = decoding.to_dict()
     return [ResultRow(item.path, item.sha256, item.width, item.height, captioner.name, decoding_dict,
                       caption=caption.text, score=caption.score,
                       alternatives=[{"text": a.text, "log_prob": float(a.log_prob)} for a in caption.alternatives],
-                      keywords=list(caption.keywords))
-            for item, caption in zip(items, captions)]
+                      keywords=list(caption.keywords), clip_score=rating)
+            for item, caption, rating in zip(items, captions, ratings)]

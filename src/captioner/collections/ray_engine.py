@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Iterator
@@ -23,7 +22,8 @@ from captioner.collections.local import Produced, decode_photo
 from captioner.collections.results import ResultRow, result_key
 from captioner.errors import CaptionerError, ImageError
 
-ROW_COLUMNS = ("path", "sha256", "width", "height", "caption", "score", "alternatives", "error", "keywords")
+ROW_COLUMNS = ("path", "sha256", "width", "height", "caption", "score", "alternatives", "error", "keywords",
+               "clip_score")
 STOPPED = "stopped"  # a column beside the rows: why the model could not caption at all ("" when it could)
 LOCAL_EXTRA_CPUS = 1  # a local Ray gets a logical CPU beyond the actors, so the reading tasks never wait for one
 
@@ -31,19 +31,26 @@ LOCAL_EXTRA_CPUS = 1  # a local Ray gets a logical CPU beyond the actors, so the
 class CaptionActor:
     """One Ray actor: loads the model once, then captions one batch of image bytes per call."""
 
-    def __init__(self, model: str, models_dir: str | None, decoding: dict, max_side: int, max_pixels: int):
+    def __init__(self, model: str, models_dir: str | None, decoding: dict, max_side: int, max_pixels: int,
+                 score: str | None = None, score_model: str | None = None):
         from captioner.models.base import Decoding
         from captioner.models.registry import load_captioner
 
         self.captioner = load_captioner(model, models_dir)
         self.decoding = Decoding(**decoding)
         self.max_side, self.max_pixels = max_side, max_pixels
+        self.score = score  # "clip": each actor also holds a CLIP and rates its captions
+        self.score_model = score_model  # that CLIP, as the driver resolved it (the same on every node)
 
     def __call__(self, batch: dict) -> dict:
+        from captioner.data.images import load_image
+        from captioner.evaluation.clipscore import score_captions
+
         rows, images, decoded = [], [], []
         for path, digest, data in zip(batch["path"], batch["sha256"], batch["bytes"]):
             row = {"path": str(path), "sha256": str(digest), "width": None, "height": None, "caption": None,
-                   "score": None, "alternatives": "[]", "error": None, "keywords": "[]"}
+                   "score": None, "alternatives": "[]", "error": None, "keywords": "[]",
+                   "clip_score": None}
             rows.append(row)
             try:
                 image, (row["width"], row["height"]) = decode_photo(bytes(data), str(path), max_pixels=self.max_pixels,
@@ -59,8 +66,9 @@ class CaptionActor:
         except CaptionerError as error:  # the model cannot caption at all (a remote model's endpoint is down):
             captions, stopped = [], str(error)  # the run stops with this message, not with Ray's wrapped one
         if captions:
-            for row, caption in zip(decoded, captions):
-                row["caption"], row["score"] = caption.text, caption.score
+            ratings = score_captions(self.score, images, [caption.text for caption in captions], self.score_model)
+            for row, caption, rating in zip(decoded, captions, ratings):
+                row["caption"], row["score"], row["clip_score"] = caption.text, caption.score, rating
                 row["alternatives"] = json.dumps([{"text": a.text, "log_prob": float(a.log_prob)}
                                                   for a in caption.alternatives])
                 row["keywords"] = json.dumps(list(caption.keywords))
@@ -88,6 +96,8 @@ def caption_on_ray(paths: list[Path], captioner, decoding, done: set, job) -> It
 
 
 def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterator[Produced]:
+    from captioner.evaluation.clipscore import score_model_name
+
     model, decoding_dict = captioner.name, decoding.to_dict()
     settings_key = result_key("", model, decoding_dict)[1]
     finished = frozenset(identity for identity, key in done if key == settings_key)
@@ -104,7 +114,8 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
                             num_gpus=gpus, num_cpus=0 if gpus else 1,
                             fn_constructor_kwargs={"model": job.model or model, "models_dir": job.models_dir,
                                                    "decoding": decoding_dict, "max_side": job.settings.max_side,
-                                                   "max_pixels": job.settings.max_pixels}))
+                                                   "max_pixels": job.settings.max_pixels, "score": job.score,
+                                                   "score_model": score_model_name() if job.score else None}))
     emitted, claimed = 0, set()
     for batch in dataset.iter_batches(batch_size=job.settings.batch_size, batch_format="numpy"):
         stopped = next((str(text) for text in batch[STOPPED] if text), "")
@@ -112,7 +123,7 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
             raise CaptionerError(stopped)
         step = Produced()
         for values in zip(*(batch[name] for name in ROW_COLUMNS)):
-            path, digest, width, height, caption, score, alternatives, error, keywords = values
+            path, digest, width, height, caption, score, alternatives, error, keywords, rating = values
             emitted += 1
             if digest in claimed:  # a second copy of the same picture: one row per content
                 step.skipped += 1
@@ -120,9 +131,9 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
             claimed.add(digest)
             caption, error = _text(caption), _text(error)
             step.rows.append(ResultRow(str(path), str(digest), _int(width), _int(height), model, decoding_dict,
-                                       caption=caption, score=_float(score),
+                                       caption=caption, score=_number(score),
                                        alternatives=json.loads(_text(alternatives) or "[]"), error=error,
-                                       keywords=json.loads(_text(keywords) or "[]")))
+                                       keywords=json.loads(_text(keywords) or "[]"), clip_score=_number(rating)))
         yield step
     yield Produced(skipped=len(paths) - emitted)
 
@@ -132,13 +143,13 @@ def _text(value) -> str | None:
     return value if isinstance(value, str) and value else (str(value) if isinstance(value, bytes) else None)
 
 
-def _float(value) -> float | None:
-    """A score cell as it came back through Arrow: None or NaN (a caption without a score) is None."""
+def _number(value) -> float | None:
+    """A float cell as it came back through Arrow: None, or NaN for a missing value, is None."""
     try:
-        number = float(value)
+        number = None if value is None else float(value)
     except (TypeError, ValueError):
         return None
-    return None if math.isnan(number) else number
+    return None if number is None or number != number else number
 
 
 def _int(value) -> int | None:

@@ -26,9 +26,11 @@ from captioner.errors import DataError
 from captioner.files import atomic_path, flush_to_disk
 
 FIELDS = ("path", "sha256", "width", "height", "model", "decoding", "caption", "score", "alternatives",
-          "translations", "error", "keywords")
-# CSV files written before the keywords column: still read, and appended to in their own columns.
-CSV_FIELDS_BEFORE_KEYWORDS = FIELDS[:-1]
+          "translations", "error", "keywords", "clip_score", "review")
+# CSV files written before later columns joined start with a shorter header (the first 11 columns are the
+# original one, then keywords): they are read, and appended to in their own columns.
+FIRST_FIELDS = 11
+EARLIER_FIELDS = FIELDS[:FIRST_FIELDS]
 JSON_FIELDS = ("decoding", "alternatives", "translations", "keywords")  # stored as JSON text in CSV and Parquet
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
@@ -49,6 +51,13 @@ class ResultRow:
     translations: dict = field(default_factory=dict)  # {"de": "...", "ar": "..."}
     error: str | None = None  # why the image could not be captioned
     keywords: list = field(default_factory=list)  # the "keywords" style: lower-case, de-duplicated; else empty
+    clip_score: float | None = None  # CLIPScore of the caption (--score clip), None when not asked for
+    review: bool = False  # below --min-score: a person should look at it; no metadata is written for it
+
+    @property
+    def publishable(self) -> bool:
+        """Whether the caption may go into the photo's metadata: there is one and nobody needs to review it."""
+        return bool(self.caption) and not self.review
 
     @property
     def key(self) -> tuple[str, str]:
@@ -221,7 +230,9 @@ def _from_flat(values: dict, where: str) -> ResultRow:
                 data[name] = []
         for name in ("width", "height"):
             data[name] = int(data[name]) if data[name] not in (None, "") else None
-        data["score"] = float(data["score"]) if data["score"] not in (None, "") else None
+        for name in ("score", "clip_score"):
+            data[name] = float(data[name]) if data[name] not in (None, "") else None
+        data["review"] = data["review"] in (True, "True", "true", "1")
         for name in ("sha256", "caption", "error"):
             data[name] = data[name] or None
         if not data["path"] or not data["model"] or not isinstance(data["decoding"], dict):
@@ -232,10 +243,9 @@ def _from_flat(values: dict, where: str) -> ResultRow:
 
 
 def _csv_columns(path: Path) -> tuple[str, ...]:
-    """The columns of an existing CSV results file (its header): older files lack ``keywords``."""
+    """The columns of an existing CSV results file (its header): older files lack the later columns."""
     with open(path, newline="", encoding="utf-8") as handle:
-        header = tuple(next(csv.reader(handle), ()))
-    return CSV_FIELDS_BEFORE_KEYWORDS if header == CSV_FIELDS_BEFORE_KEYWORDS else FIELDS
+        return _checked_header(next(csv.reader(handle), ()), path)
 
 
 def _complete_length(data: bytes, kind: str) -> int:
@@ -267,12 +277,18 @@ def _parse_rows(data: bytes, kind: str, path: Path) -> list[ResultRow]:
     records = list(csv.reader(io.StringIO(text)))
     if not records:
         return []
-    columns = tuple(records[0])
-    if columns not in (FIELDS, CSV_FIELDS_BEFORE_KEYWORDS):
-        raise DataError(f"{path} does not start with the captioner results header ({','.join(FIELDS)}); "
-                        "give another --out file")
+    columns = _checked_header(records[0], path)
     return [_from_flat(dict(zip(columns, record)), f"record {number} of {path}")
             for number, record in enumerate(records[1:], 2) if record]
+
+
+def _checked_header(header, path: Path) -> tuple[str, ...]:
+    """A CSV results header: the columns, or their first ones (a file written before later columns joined)."""
+    header = tuple(header)
+    if len(header) < FIRST_FIELDS or header != FIELDS[:len(header)]:
+        raise DataError(f"{path} does not start with the captioner results header ({','.join(FIELDS)}); "
+                        "give another --out file")
+    return header
 
 
 def _pyarrow():
@@ -289,7 +305,8 @@ def _parquet_schema(pa):
     text, number = pa.string(), pa.int64()
     return pa.schema([("path", text), ("sha256", text), ("width", number), ("height", number), ("model", text),
                       ("decoding", text), ("caption", text), ("score", pa.float64()), ("alternatives", text),
-                      ("translations", text), ("error", text), ("keywords", text)])
+                      ("translations", text), ("error", text), ("keywords", text), ("clip_score", pa.float64()),
+                      ("review", pa.bool_())])
 
 
 def _read_parquet_rows(folder: Path) -> list[ResultRow]:

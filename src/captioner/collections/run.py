@@ -47,12 +47,28 @@ class CollectionJob:
     model: str = ""  # the model as load_captioner names it (bundle path or alias), for Ray actors to load
     models_dir: str | None = None  # where a bundle name is looked up
     settings: CollectionSettings = CollectionSettings()
+    score: str | None = None  # "clip": rate each caption with CLIPScore (the clip_score column); None: no score
+    min_score: float | None = None  # captions scoring below this are marked for review and get no metadata
 
     def __post_init__(self) -> None:
+        from captioner.evaluation.clipscore import CLIP_WEIGHT, check_score
+
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
         if self.ray_actors < 1:
             raise ValueError("the number of Ray actors must be at least 1")
+        check_score(self.score)
+        if self.min_score is not None:
+            if self.score is None:
+                raise ValueError("--min-score needs a score to compare with: add --score clip")
+            if not 0 <= self.min_score <= CLIP_WEIGHT:
+                raise ValueError(f"--min-score is a CLIPScore, between 0 and {CLIP_WEIGHT}, not {self.min_score}")
+
+    def needs_review(self, row: ResultRow) -> bool:
+        """A caption scored below ``min_score`` (or that could not be scored) waits for a person."""
+        if self.min_score is None or not row.caption:
+            return False
+        return row.clip_score is None or row.clip_score < self.min_score
 
 
 @dataclass
@@ -65,12 +81,15 @@ class Summary:
     failed: list[ResultRow] = field(default_factory=list)  # unreadable files, with the reason
     written: int = 0  # photos (or sidecars) whose metadata was written
     kept: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (photo, fields left as they were)
+    review: list[ResultRow] = field(default_factory=list)  # captions below --min-score: no metadata written
 
     def to_dict(self) -> dict:
         return {"found": self.found, "captioned": self.captioned, "skipped": self.skipped,
                 "failed": [{"path": row.path, "error": row.error} for row in self.failed],
                 "metadata_written": self.written,
-                "kept": [{"path": path, "fields": list(fields)} for path, fields in self.kept]}
+                "kept": [{"path": path, "fields": list(fields)} for path, fields in self.kept],
+                "review": [{"path": row.path, "caption": row.caption, "clip_score": row.clip_score}
+                           for row in self.review]}
 
 
 class Translations:
@@ -104,6 +123,9 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
                    on_step: Callable[[Produced], None] | None = None,
                    say: Callable[[str], None] = lambda text: None) -> Summary:
     """Caption the collection ``job`` describes with ``captioner``; progress goes to ``on_step``."""
+    from captioner.evaluation.clipscore import require_score_model
+
+    require_score_model(job.score)  # a missing CLIP model stops the run before the first image
     translations = Translations(tuple(job.translate), translator)
     writer, extra = None, ()
     if job.metadata:
@@ -122,6 +144,8 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
     try:
         done = results.done if results is not None else {row.key for row in read_rows(job.out)}
         for step in _steps(job, paths, captioner, decoding, done, extra):
+            for row in step.rows:
+                row.review = job.needs_review(row)
             translations.add(step.rows)
             if writer is not None:
                 _write_metadata(writer, job, step.rows, summary, say)
@@ -134,12 +158,21 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
             summary.skipped += step.skipped
             summary.captioned += sum(1 for row in main if row.caption)
             summary.failed.extend(row for row in main if row.error)
+            summary.review.extend(row for row in fresh if row.review)
             if on_step:
                 on_step(step)
     finally:
         if results is not None:
             results.close()
     return summary
+
+
+def _shown(score: float | None) -> str:
+    return "-" if score is None else f"{score:.3f}"
+
+
+def _score(row: ResultRow) -> float:
+    return -1.0 if row.clip_score is None else row.clip_score
 
 
 def style_decodings(captioner, decoding, fields) -> tuple:
@@ -190,13 +223,17 @@ def _shortened(text: str, limit: int = ALT_TEXT_CHARACTERS) -> str:
 
 def _write_metadata(writer: MetadataWriter, job: CollectionJob, rows: list[ResultRow], summary: Summary,
                     say: Callable[[str], None]) -> None:
-    """Plan and (unless a dry run) write each captioned photo's texts. Rows marked for review (a caption a
-    person should look at first) get no metadata."""
+    """Plan and (unless a dry run) write each captioned photo's texts. A photo with a row marked for review
+    (a caption below --min-score, which a person should look at first) gets no metadata at all."""
     by_photo: dict[str, list[ResultRow]] = {}
     for row in rows:
-        if row.caption and not getattr(row, "review", False):
+        if row.caption:
             by_photo.setdefault(row.path, []).append(row)
-    for photo_rows in by_photo.values():
+    for photo, photo_rows in by_photo.items():
+        low = [row for row in photo_rows if row.review]
+        if low:
+            say(f"for review, nothing written: {photo} (CLIPScore {_shown(min(_score(row) for row in low))})")
+            continue
         plan = writer.plan_photo(photo_texts(photo_rows, job.write))
         if plan.kept:
             summary.kept.append((str(plan.photo), tuple(plan.kept)))
@@ -211,5 +248,5 @@ def _steps(job: CollectionJob, paths: list[Path], captioner, decoding, done: set
         from captioner.collections.ray_engine import caption_on_ray
 
         return caption_on_ray(paths, captioner, decoding, done, job)
-    return caption_collection(paths, captioner, decoding, done, job.settings, extra)
+    return caption_collection(paths, captioner, decoding, done, job.settings, extra, job.score)
 

@@ -49,7 +49,7 @@ def create_app(config=None):
     from flask_wtf.csrf import CSRFProtect
 
     from captioner.web import (aliases, api, errors, history, jobs, limits, ollama_api, openai_api, openapi, outages,
-                               pages, translate)
+                               pages, reports, translate)
     from captioner.web.service import CaptionService
     from captioner.web.uploads import InMemoryRequest
 
@@ -93,6 +93,7 @@ def create_app(config=None):
     app.register_blueprint(openai_api.bp)
     app.register_blueprint(ollama_api.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(reports.bp)
     errors.register(app)
     outages.register(app)
     limits.init_limits(app, settings)  # before the key check (in init_history), so wrong keys count too

@@ -12,7 +12,8 @@ from flask import Blueprint, current_app, jsonify, request
 
 from captioner.web.errors import ApiError, from_domain
 from captioner.web.service import CaptionService
-from captioner.web.uploads import decode_image, read_decoding, read_upload, wants_attention, wants_compare
+from captioner.web.uploads import (decode_image, read_decoding, read_upload, wants_attention, wants_compare,
+                                   wants_score)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 ops = Blueprint("ops", __name__)
@@ -36,17 +37,21 @@ def create_caption():
     decoding = read_decoding()
     compare = wants_compare()
     attention = wants_attention()
+    score = wants_score()
     model = requested_model()
     try:
         service().require_ready()
+        service().require_score(score)
         image = decode_image(upload)
         image_info = {"filename": upload.filename, "width": image.width, "height": image.height,
                       "bytes": len(upload.data)}
         if compare:
             results = service().compare(image, decoding, attention=attention)
+            service().add_scores(image, score, results)
             return jsonify({"results": results, "image": image_info,
                             "timings": {"total_ms": round((time.perf_counter() - started) * 1000, 2)}})
         payload = service().caption(image, model, decoding, attention=attention)
+        service().add_scores(image, score, [payload])
     except ApiError:
         raise
     except Exception as error:  # our service errors become stable codes; anything else is logged

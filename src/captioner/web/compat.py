@@ -6,9 +6,9 @@ Both protocols end here, and from here in the same :class:`~captioner.web.servic
 their field names and their answer shapes, stays in their own modules.
 
 A captioner is not a chat model. Of a conversation it takes the last image the user sent, and the text of
-that message as the model's prompt where the model takes free text (BLIP's and GIT's caption start), or a
-task where the model knows that task (Florence-2's ``<DETAILED_CAPTION>``, ...); other text, earlier turns
-and system messages are read and ignored.
+that message as the model's prompt where the model takes free text (BLIP's and GIT's caption start, a
+vision-language model's instruction), or a task where the model knows that task (Florence-2's
+``<DETAILED_CAPTION>``, ...); other text, earlier turns and system messages are read and ignored.
 """
 
 from __future__ import annotations
@@ -112,8 +112,9 @@ def image_from_url(url: str, param: str):
 
 
 def followed_text(captioner, text: str) -> str | None:
-    """The prompt ``captioner`` gets from the user's words: the words as a caption start (models that take
-    free text), a task the model knows, or None (the model's own prompt) for words it cannot follow."""
+    """The prompt ``captioner`` gets from the user's words: the words as a caption start or an instruction
+    (models that take free text), a task the model knows, or None (the model's own prompt) for words it
+    cannot follow."""
     option = getattr(captioner, "prompt_option", None)
     text = text.strip()
     if option is None or not text:

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from captioner.errors import ImageError, RemoteError
 from captioner.web.batching import Overloaded, RequestTimeout
-from captioner.web.service import BadOption, NotReady, UnknownModel
+from captioner.web.service import BadOption, NotReady, ScoreUnavailable, UnknownModel
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ HTTP_CODES = {
 }
 
 JSON_PREFIXES = ("/api/", "/v1/", "/healthz", "/readyz", "/flickr8k", "/flickr30k", "/VitGpt2ImageCaption")
+PAGES_UNDER_API = ("/api/docs",)  # pages among the API's paths: a browser there gets pages, also for errors
 OPENAI_PREFIX = "/v1/"
 OLLAMA_PATHS = ("/api/generate", "/api/chat", "/api/tags", "/api/show", "/api/version")
 # OpenAI's error "type" for each status, as its API names them.
@@ -70,11 +71,15 @@ def from_domain(error: Exception) -> ApiError:
     if isinstance(error, RemoteError):  # a remote model's endpoint: down or busy (503), or answering wrongly (502)
         return (ApiError("remote_unavailable", str(error), 503) if error.unavailable
                 else ApiError("remote_failed", str(error), 502))
+    if isinstance(error, ScoreUnavailable):
+        return ApiError("score_unavailable", str(error), 503)
     log.error("unexpected %s: %s", type(error).__name__, error, exc_info=error)
     return ApiError("internal", "something went wrong on the server; the error was logged", 500)
 
 
 def wants_json() -> bool:
+    if request.path in PAGES_UNDER_API:
+        return False
     return request.path.startswith(JSON_PREFIXES) or request.accept_mimetypes.best == "application/json"
 
 

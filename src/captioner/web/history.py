@@ -24,6 +24,7 @@ from captioner.web.uploads import decode_image, read_upload
 
 bp = Blueprint("history", __name__)  # the page, its form posts (CSRF-protected) and thumbnails
 api = Blueprint("history_api", __name__, url_prefix="/api/v1/history")  # JSON, for scripts and the pages
+MAX_ENTRY_ID = 2**63 - 1  # the database's largest id: a bigger number in a URL is "not found", not a crash
 EXTENSION = "captioner.history"
 PER_PAGE = 12  # entries on one page of /history
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json; charset=utf-8"}
@@ -107,7 +108,7 @@ def history_page():
                            models=store.models(visible_to=visible_to))
 
 
-@bp.post("/history/<int:entry_id>/delete")
+@bp.post(f"/history/<int(max={MAX_ENTRY_ID}):entry_id>/delete")
 def delete_history_entry_page(entry_id: int):
     """The delete button of the page without JavaScript (a form post, CSRF-checked)."""
     if history_store().delete(entry_id, visible_to=caller().visible_to):
@@ -116,7 +117,7 @@ def delete_history_entry_page(entry_id: int):
                             model=request.form.get("model") or None))
 
 
-@bp.get("/history/<int:entry_id>/thumbnail.jpg")
+@bp.get(f"/history/<int(max={MAX_ENTRY_ID}):entry_id>/thumbnail.jpg")
 def history_thumbnail(entry_id: int):
     data = history_store().thumbnail(entry_id, visible_to=caller().visible_to)
     if data is None:
@@ -177,7 +178,7 @@ def save_history_api():
     return response
 
 
-@api.get("/<int:entry_id>")
+@api.get(f"/<int(max={MAX_ENTRY_ID}):entry_id>")
 def get_history_api(entry_id: int):
     entry = history_store().get(entry_id, visible_to=caller().visible_to)
     if entry is None:
@@ -185,7 +186,7 @@ def get_history_api(entry_id: int):
     return jsonify(entry_json(entry))
 
 
-@api.patch("/<int:entry_id>")
+@api.patch(f"/<int(max={MAX_ENTRY_ID}):entry_id>")
 def update_history_api(entry_id: int):
     """Add translations to a saved entry: JSON ``{"translations": {"de": "..."}}`` (merged with those it has)."""
     body = request.get_json(silent=True)
@@ -200,7 +201,7 @@ def update_history_api(entry_id: int):
     return jsonify(entry_json(entry))
 
 
-@api.delete("/<int:entry_id>")
+@api.delete(f"/<int(max={MAX_ENTRY_ID}):entry_id>")
 def delete_history_api(entry_id: int):
     if not history_store().delete(entry_id, visible_to=caller().visible_to):
         raise ApiError("not_found", f"no history entry {entry_id}", 404)

@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from captioner.models.base import DECODING_METHODS
+from captioner.models.base import CAPTION_STYLES, DECODING_METHODS, MAX_PROMPT_CHARACTERS
+from captioner.web.uploads import MAX_TEMPERATURE
 
 
 class Open(BaseModel):
@@ -29,7 +30,13 @@ class DecodingFields(BaseModel):
     method: Literal[DECODING_METHODS] | None = Field(None, description="greedy, beam or sample")
     beam: int | None = Field(None, ge=1, description="beam width (at most CAPTIONER_MAX_BEAM); implies beam search")
     max_length: int | None = Field(None, ge=1, description="most words in the caption")
-    prompt: str | None = Field(None, max_length=200, description="the model's prompt: a caption start or a task")
+    prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARACTERS,
+                               description="the model's prompt: a caption start, a task or an instruction")
+    style: Literal[CAPTION_STYLES] | None = Field(None, description="what kind of text to write, if the model can")
+    temperature: float | None = Field(None, ge=0, le=MAX_TEMPERATURE, description="0: the model's deterministic "
+                                                                                  "decoding; above 0: sampling")
+    top_p: float | None = Field(None, gt=0, le=1, description="nucleus sampling")
+    seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1, description="the same seed, the same sampled caption")
 
 
 class CaptionForm(DecodingFields):
@@ -40,6 +47,7 @@ class CaptionForm(DecodingFields):
     model: str | None = Field(None, description="a loaded model's name; unset: the default model")
     compare: Literal["all", "1", "0", "true", "false"] | None = Field(None, description="'all': every loaded model")
     attention: Literal["1", "0", "true", "false"] | None = Field(None, description="1: per-word attention maps")
+    score: Literal["clip"] | None = Field(None, description="clip: rate each caption with CLIPScore (clip_score)")
 
 
 class ImageForm(BaseModel):
@@ -116,6 +124,7 @@ class CaptionResult(Open):
     decoding: dict[str, Any]
     timings: Timings
     attention: dict[str, Any] | None = None
+    clip_score: float | None = Field(None, description="CLIPScore of the caption, 0 to 2.5 (with score=clip)")
 
 
 class CaptionAnswer(CaptionResult):

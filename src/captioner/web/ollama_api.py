@@ -17,10 +17,10 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 
 from captioner import __version__
 from captioner.web import compat
-from captioner.web.errors import ApiError
-from captioner.web.ollama_schemas import (OllamaAnswerMessage, ChatAnswer, ChatRequest, GenerateAnswer, GenerateRequest,
-                                          ModelDetails, ModelEntry, Options, ShowAnswer, ShowRequest, TagList, Timings,
-                                          Version)
+from captioner.web.errors import ApiError, from_domain
+from captioner.web.ollama_schemas import (ChatAnswer, ChatRequest, GenerateAnswer, GenerateRequest, ModelDetails,
+                                          ModelEntry, OllamaAnswerMessage, Options, ShowAnswer, ShowRequest, TagList,
+                                          Timings, Version)
 
 bp = Blueprint("ollama", __name__, url_prefix="/api")
 NANOSECONDS_PER_MS = 1_000_000
@@ -40,7 +40,7 @@ def generate():
     answer = compat.caption(ask(body.model, image, body.prompt, body.options))
 
     def line(text: str, done: bool, reason: str | None = None) -> dict:
-        extra = timings(answer, text) if done else {}
+        extra = timings(answer) if done else {}
         return GenerateAnswer(model=answer.model, created_at=now(), response=text, done=done, done_reason=reason,
                               **extra).model_dump(exclude_none=True)
 
@@ -67,7 +67,7 @@ def chat():
     answer = compat.caption(ask(body.model, image, text, body.options))
 
     def line(piece: str, done: bool, reason: str | None = None) -> dict:
-        extra = timings(answer, piece) if done else {}
+        extra = timings(answer) if done else {}
         return ChatAnswer(model=answer.model, created_at=now(), message=OllamaAnswerMessage(content=piece), done=done,
                           done_reason=reason, **extra).model_dump(exclude_none=True)
 
@@ -96,7 +96,7 @@ def reply(stream: bool, answer: compat.CaptionAnswer, line):
                     headers={"Cache-Control": "no-store"})
 
 
-def timings(answer: compat.CaptionAnswer, text: str) -> dict:
+def timings(answer: compat.CaptionAnswer) -> dict:
     spent = answer.timings
     return Timings(total_duration=int(spent["total_ms"] * NANOSECONDS_PER_MS), load_duration=0,
                    prompt_eval_count=0, eval_count=compat.word_count(answer.text),
@@ -106,9 +106,7 @@ def timings(answer: compat.CaptionAnswer, text: str) -> dict:
 def served(name: str) -> str:
     try:
         return compat.served_name(name)
-    except Exception as error:
-        from captioner.web.errors import from_domain
-
+    except Exception as error:  # unknown model, or models still loading
         raise from_domain(error) from None
 
 

@@ -17,8 +17,8 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 
 from captioner.web import compat
 from captioner.web.errors import ApiError
-from captioner.web.openai_schemas import (CompletionMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest,
-                                          ChatMessage, Choice, ChunkChoice, Delta, ModelCard, ModelList, Usage)
+from captioner.web.openai_schemas import (ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage,
+                                          Choice, ChunkChoice, CompletionMessage, Delta, ModelCard, ModelList, Usage)
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
 
@@ -43,9 +43,8 @@ def chat_completions():
         if error.code == "unknown_model":
             error.param, error.code = "model", "model_not_found"
         raise
-    usage = Usage(prompt_tokens=compat.word_count(text),
-                  completion_tokens=sum(compat.word_count(t) for t in answer.texts), total_tokens=0)
-    usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
+    asked, answered = compat.word_count(text), sum(compat.word_count(t) for t in answer.texts)
+    usage = Usage(prompt_tokens=asked, completion_tokens=answered, total_tokens=asked + answered)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
         with_usage = bool(body.stream_options and body.stream_options.include_usage)

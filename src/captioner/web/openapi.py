@@ -49,6 +49,7 @@ class Operation:
 
 OPENAI_ERRORS = (400, 401, 404, 413, 429, 503, 504)
 OLLAMA_ERRORS = (400, 401, 404, 413, 429, 503, 504)
+ENTRY_ERRORS = (401, 403, 404, 405, 429, 503)  # 404 or 405 for an id that is no number the routes take
 OPERATIONS: dict[str, Operation] = {
     "api.create_caption": Operation("captions", "Caption one image", native.CaptionAnswer, form=native.CaptionForm),
     "api.list_models": Operation("models", "The loaded models", native.ModelsAnswer, errors=(401, 429)),
@@ -65,12 +66,12 @@ OPERATIONS: dict[str, Operation] = {
     "history_api.save_history_api": Operation("history", "Save a caption", native.HistoryEntry, 201,
                                               form=native.HistoryForm, errors=(400, 401, 403, 409, 413, 429, 503)),
     "history_api.get_history_api": Operation("history", "One saved caption", native.HistoryEntry,
-                                             errors=(401, 403, 404, 429, 503)),
+                                             errors=ENTRY_ERRORS),
     "history_api.update_history_api": Operation("history", "Add translations to a saved caption",
                                                 native.HistoryEntry, json=native.TranslationsUpdate,
-                                                errors=(400, 401, 403, 404, 429, 503)),
+                                                errors=(400, *ENTRY_ERRORS)),
     "history_api.delete_history_api": Operation("history", "Delete a saved caption", None, 204,
-                                                errors=(401, 403, 404, 429, 503)),
+                                                errors=ENTRY_ERRORS),
     "history_api.export_history_api": Operation("history", "Export saved captions as CSV or JSON", None,
                                                 query=native.ExportQuery, errors=(400, 401, 403, 429, 503),
                                                 other_media=("text/csv", "application/json")),
@@ -116,7 +117,7 @@ def error_model(path: str) -> type[BaseModel]:
 
 def openapi_path(rule: str) -> str:
     """Flask's ``/v1/models/<path:model_id>`` as OpenAPI's ``/v1/models/{model_id}``."""
-    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+    return re.sub(r"<(?:[^:<>]+:)?([^<>:]+)>", r"{\1}", rule)
 
 
 def build_document(app) -> dict:
@@ -146,9 +147,8 @@ def operation(rule, op: Operation, refs: dict) -> dict:
     def ref(model, mode):
         return refs[(model, mode)]
 
-    parameters = [{"name": name, "in": "path", "required": True,
-                   "schema": {"type": "integer"} if converter == "int" else {"type": "string"}}
-                  for converter, name in re.findall(r"<(?:([^:<>]+):)?([^<>]+)>", rule.rule)]
+    parameters = [{"name": name, "in": "path", "required": True, "schema": path_schema(rule, name)}
+                  for name in rule.arguments]
     if op.query is not None:
         for name, field in op.query.model_fields.items():
             schema = op.query.model_json_schema()["properties"][name]
@@ -177,6 +177,17 @@ def operation(rule, op: Operation, refs: dict) -> dict:
         answer["requestBody"] = {"required": True,
                                  "content": {"multipart/form-data": {"schema": ref(op.form, "validation")}}}
     return answer
+
+
+def path_schema(rule, name: str) -> dict:
+    """The schema of a path parameter, from the route's own converter (``<int(max=N):id>``, ``<path:id>``)."""
+    converter = rule._converters.get(name)  # werkzeug keeps each argument's converter here
+    if type(converter).__name__ == "IntegerConverter":
+        schema = {"type": "integer", "minimum": max(converter.min or 0, 0)}
+        if converter.max is not None:
+            schema["maximum"] = converter.max
+        return schema
+    return {"type": "string", "minLength": 1}
 
 
 def undocumented(app) -> list[str]:

@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, render_template, request
 from captioner.models.base import CAPTION_STYLES, styles_of
 from captioner.web.errors import ApiError, from_domain
 from captioner.web.service import CaptionService
-from captioner.web.uploads import decode_image, read_decoding, read_upload
+from captioner.web.uploads import decode_image, read_decoding, read_upload, wants_score
 
 bp = Blueprint("pages", __name__)
 
@@ -58,12 +58,15 @@ def caption_form():
     try:
         upload = read_upload()
         decoding = read_decoding()
+        score = wants_score()
+        service().require_score(score)
         image = decode_image(upload)
         model = request.form.get("model", "").strip() or None
         if model == COMPARE_ALL:
             results = service().compare(image, decoding)
         else:
             results = [service().caption(image, model, decoding)]
+        service().add_scores(image, score, results)
         preview = thumbnail_data_url(image)
     except Exception as failure:  # shown on the page as one friendly sentence
         api_error = failure if isinstance(failure, ApiError) else from_domain(failure)
@@ -82,7 +85,10 @@ def caption_many_page():
 
 @bp.route("/models")
 def models_page():
-    return render_template("pages/models.html", models=[m.describe() for m in service().models.values()])
+    from captioner.web.reports import latest
+
+    return render_template("pages/models.html", models=[m.describe() for m in service().models.values()],
+                           report=latest())
 
 
 def thumbnail_data_url(image, side: int = 480) -> str:

@@ -44,6 +44,10 @@ class BadOption(CaptionerError):
     """A request asked for a decoding option the model does not take (a prompt it refuses)."""
 
 
+class ScoreUnavailable(CaptionerError):
+    """A request asked for a caption score whose model is not on this server (the CLIP of CLIPScore)."""
+
+
 @dataclass
 class LoadedModel:
     captioner: Captioner
@@ -286,6 +290,29 @@ class CaptionService:
                             "error": error_summary(error)})
         return results
 
+    def require_score(self, score: str | None) -> None:
+        """Before any captioning: the model behind ``score`` is here, else ScoreUnavailable saying how to get it."""
+        from captioner.evaluation.clipscore import require_score_model
+
+        try:
+            require_score_model(score)
+        except ModelError as error:
+            raise ScoreUnavailable(str(error)) from None
+
+    def add_scores(self, image, score: str | None, results: list[dict]) -> None:
+        """Give each captioned result of ``image`` its ``clip_score`` (``score="clip"``); failed results keep none."""
+        from captioner.evaluation.clipscore import score_captions
+
+        captioned = [result for result in results if result.get("caption")]
+        if score is None or not captioned:
+            return
+        try:
+            ratings = score_captions(score, [image] * len(captioned), [result["caption"] for result in captioned])
+        except ModelError as error:
+            raise ScoreUnavailable(str(error)) from None
+        for result, rating in zip(captioned, ratings):
+            result["clip_score"] = rating
+
     def find(self, kind: str, datasets: tuple[str, ...] = ()) -> LoadedModel | None:
         """The loaded model of ``kind`` trained on the first of ``datasets`` present, else any of that kind."""
         of_kind = [m for m in self.models.values() if kind in (m.captioner.kind, m.architecture)]
@@ -406,4 +433,4 @@ def writable_folder(folder: Path) -> Path:
 
 
 __all__ = ["BadOption", "CaptionService", "DecodingRequest", "LoadedModel", "ModelError", "NotReady", "Overloaded",
-           "RequestTimeout", "UnknownModel"]
+           "RequestTimeout", "ScoreUnavailable", "UnknownModel"]

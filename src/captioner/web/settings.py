@@ -24,6 +24,7 @@ ENV_NAMES = {
     "secret_key": "SECRET_KEY",
     "models_dir": "CAPTIONER_MODELS_DIR",
     "models": "CAPTIONER_MODELS",
+    "reports_dir": "CAPTIONER_REPORTS_DIR",
     "default_model": "CAPTIONER_DEFAULT_MODEL",
     "max_upload_mb": "MAX_UPLOAD_MB",
     "max_pixels": "CAPTIONER_MAX_PIXELS",
@@ -71,6 +72,9 @@ class WebSettings:
     models_dir: str = "models"
     # Comma-separated bundle names to load instead of every bundle in the folder (CAPTIONER_MODELS).
     models: str = ""
+    # Folder of `captioner compare` reports (CAPTIONER_REPORTS_DIR): the models page links to the newest and the
+    # app serves it at /compare-report/. Empty: no report is shown (a report holds thumbnails of your photos).
+    reports_dir: str = ""
     # Model used when a request names none (CAPTIONER_DEFAULT_MODEL); empty: the best-known loaded one.
     default_model: str = ""
     # Largest accepted upload in megabytes (MAX_UPLOAD_MB); bigger requests get 413 image_too_large.

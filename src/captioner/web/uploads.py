@@ -144,3 +144,15 @@ def wants_attention() -> bool:
     if value in ("1", "true", "yes", "on"):
         return True
     raise ApiError("bad_parameter", f"attention must be 1 or 0 when given, not {value[:40]!r}")
+
+
+def wants_score() -> str | None:
+    """``score=clip``: rate each caption with CLIPScore (a ``clip_score`` field); None when not asked for."""
+    from captioner.evaluation.clipscore import SCORES
+
+    value = request.values.get("score", "").strip().lower()
+    if value in ("", "none", "0", "off"):
+        return None
+    if value in SCORES:
+        return value
+    raise ApiError("bad_parameter", f"score must be one of {', '.join(SCORES)} when given, not {value[:40]!r}")

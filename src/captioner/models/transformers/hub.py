@@ -219,16 +219,31 @@ def _network_error(model_id: str, error: Exception) -> Exception:
 
 def convert_to_safetensors(source: Path, target: Path) -> Path:
     """Write a safetensors copy of a ``pytorch_model.bin`` model folder to ``target`` (all or nothing)."""
-    from captioner.models.transformers.architectures import architecture_of
-
     with staged_folder(target) as staging:
         # transformers reads .bin files with torch.load(weights_only=True): tensors only, no code.
-        model = architecture_of(source).model_class().from_pretrained(source, use_safetensors=False)
+        model = _model_class(source).from_pretrained(source, use_safetensors=False)
         model.save_pretrained(staging)
         for name in SUPPORT_FILES:
             if (source / name).is_file() and not (staging / name).exists():
                 shutil.copyfile(source / name, staging / name)
     return target
+
+
+def _model_class(folder: Path):
+    """The native transformers class of a captioner folder, or CLIPModel for the CLIP that scores captions."""
+    import json
+
+    from captioner.models.transformers.architectures import architecture_of
+
+    try:
+        model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        model_type = None
+    if model_type == "clip":
+        from transformers import CLIPModel
+
+        return CLIPModel
+    return architecture_of(folder).model_class()
 
 
 def cached_models(cache_dir: str | os.PathLike | None = None) -> list[dict]:

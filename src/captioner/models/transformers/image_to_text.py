@@ -197,7 +197,7 @@ def generation_arguments(decoding: Decoding, word_limit, images: int = 1) -> dic
                                         sampling_forbidden(word_limit)))
     arguments = {
         "num_beams": beams,
-        "do_sample": decoding.method == "sample",
+        "do_sample": False,  # sampling draws in SampledTokens; generate then takes the one token left
         "max_new_tokens": word_limit.budget,
         "logits_processor": LogitsProcessorList(processors),
         "num_return_sequences": samples_per_image(decoding) if beams > 1 else 1,
@@ -208,8 +208,6 @@ def generation_arguments(decoding: Decoding, word_limit, images: int = 1) -> dic
     }
     if beams > 1:
         arguments["length_penalty"] = decoding.length_penalty
-    if decoding.method == "sample":
-        arguments.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=0)
     return arguments
 
 

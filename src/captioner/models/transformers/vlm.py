@@ -170,28 +170,27 @@ def turn_end(model, tokenizer) -> int | None:
 
 def caption_batch(parts, images: Sequence["Image.Image"], decoding: Decoding, instruction: str,
                   device) -> list[Caption]:
-    """One batch of RGB images into Captions through ``generate`` (see the module docstring for why)."""
+    """One batch of RGB images into Captions through ``generate`` (see the module docstring for why); sampling
+    draws as the other architectures do (:mod:`captioner.models.transformers.sampling`), each image's samples
+    being rows of their own."""
     import torch
 
-    from captioner.models.transformers.image_to_text import (end_token, generation_arguments, sequence_log_probs,
-                                                             word_limit)
+    from captioner.models.transformers.image_to_text import (end_token, generation_arguments, samples_per_image,
+                                                             sequence_log_probs, word_limit)
 
+    per_image = samples_per_image(decoding)
+    rows = [image for image in images for _ in range(per_image)] if decoding.method == "sample" else list(images)
     with torch.inference_mode():
-        inputs = model_inputs(parts.processor, images, instruction, parts.model.dtype, device)
-        given = inputs["input_ids"].shape[1]  # (batch, prompt tokens): the prompt is not generated
+        inputs = model_inputs(parts.processor, rows, instruction, parts.model.dtype, device)
+        given = inputs["input_ids"].shape[1]  # (rows, prompt tokens): the prompt is not generated
         end = end_token(parts)
         limit = word_limit(parts, decoding, "", given, device)
-        arguments = generation_arguments(decoding, limit)
+        arguments = generation_arguments(decoding, limit, len(images))
         arguments.update(eos_token_id=end, pad_token_id=parts.tokenizer.pad_token_id)
-        with torch.random.fork_rng(devices=[]):
-            if decoding.seed is not None:
-                torch.manual_seed(decoding.seed)
-            output = parts.model.generate(**inputs, **arguments)
+        output = parts.model.generate(**inputs, **arguments)
         scores = sequence_log_probs(output, end, given).tolist()  # (rows,)
     texts = [" ".join(t.split()) for t in parts.tokenizer.batch_decode(output.sequences[:, given:],
                                                                        skip_special_tokens=True)]
-    per_image = arguments["num_return_sequences"]
     return [Caption.from_ranked([(texts[r], scores[r]) for r in range(i * per_image, (i + 1) * per_image)],
                                 decoding)
             for i in range(len(images))]
-

@@ -148,6 +148,8 @@
     if (lengthInput.value) data.append("max_length", lengthInput.value);
     var promptInput = document.getElementById("prompt-input");
     if (promptInput && promptInput.value.trim()) data.append("prompt", promptInput.value.trim());
+    var scoreInput = document.getElementById("score-input");
+    if (scoreInput && scoreInput.checked) data.append("score", "clip");
     var styleInput = document.getElementById("style-input");
     if (styleInput && styleInput.value !== "caption") data.append("style", styleInput.value);
     data.append("attention", "1"); // models that attend send each word's map (attention.js shows them)
@@ -238,12 +240,15 @@
       problem.className = "alert result-error";
       problem.textContent = capitalise(result.error.message);
       card.querySelector(".caption-text").replaceWith(problem);
-      ["result-actions", "alternatives", "result-timings"].forEach(function (name) {
+      ["clip-score", "result-actions", "alternatives", "result-timings"].forEach(function (name) {
         card.querySelector("." + name).remove();
       });
       return card;
     }
     card.querySelector(".caption-text").textContent = result.caption;
+    var rated = typeof result.clip_score === "number";
+    card.querySelector(".clip-score").hidden = !rated;
+    card.querySelector(".clip-score-value").textContent = rated ? result.clip_score.toFixed(2) : "";
     card.querySelector(".result-timings").textContent = "model " + Math.round(timings.model_ms) + " ms · queued " +
       Math.round(timings.queue_ms) + " ms · batch of " + timings.batch_size;
     var alternatives = result.alternatives || [];  // the next-best captions, never the caption itself
