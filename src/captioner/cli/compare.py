@@ -36,8 +36,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from captioner.collections.walk import check_roots
     from captioner.evaluation.clipscore import clip_scorer, require_score_model
-    from captioner.evaluation.compare import DEFAULT_SAMPLE, compare_models
-    from captioner.evaluation.compare_report import new_report_path, write_compare_report
+    from captioner.collections.compare import DEFAULT_SAMPLE, compare_models
+    from captioner.collections.compare_report import new_report_path, write_compare_report
     from captioner.models.base import DecodingRequest
     from captioner.models.registry import load_captioner
     from captioner.progress import progress_bar

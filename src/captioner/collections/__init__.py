@@ -1,5 +1,6 @@
 """Captioning whole photo collections: folders walked, results appended to a file and resumed exactly,
-captions translated and written into photo metadata, on this machine or on a Ray cluster.
+captions translated and written into photo metadata, on this machine or on a Ray cluster; and a sample of a
+collection captioned by several models and rated without references (:mod:`.compare`, :mod:`.compare_report`).
 
 ``run_collection(CollectionJob(...), captioner, decoding)`` does a run; the command line's
 ``captioner collection`` and the web app's jobs use the parts (:mod:`.walk`, :mod:`.results`,

@@ -50,6 +50,7 @@ MAX_PROMPT_CHARACTERS = 200
 CAPTION_STYLES = ("caption", "alt-text", "detailed", "keywords")
 DEFAULT_STYLE = "caption"
 ALT_TEXT_CHARACTERS = 125  # the longest alt text (screen readers' and CMSs' common limit)
+DETAILED_WORDS = 80  # the word limit of a "detailed" request that sets none (a one-line caption's is too short)
 
 
 @dataclass(frozen=True)
@@ -231,8 +232,6 @@ class DecodingRequest:
         if self.style is not None:
             changes["style"] = self.style
             if self.style == "detailed" and self.max_length is None:  # a one-line caption's length is too short
-                from captioner.models.styles import DETAILED_WORDS
-
                 changes["max_length"] = max(default.max_length, DETAILED_WORDS)
         return default.with_changes(**changes)
 

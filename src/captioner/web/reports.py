@@ -24,7 +24,7 @@ REPORT_POLICY = ("default-src 'none'; img-src 'self'; style-src 'self'; base-uri
 def latest() -> dict | None:
     """The newest report's folder and summary ({"path", "created_at", "photos", "models", "style"}), or None
     when no reports folder is set or it holds none."""
-    from captioner.evaluation.compare_report import REPORT_MARKER, latest_report
+    from captioner.collections.compare_report import REPORT_MARKER, latest_report
 
     folder = current_app.config["CAPTIONER_SETTINGS"].reports_dir
     found = latest_report(folder) if folder else None

@@ -5,7 +5,7 @@ is what one photo costs) and rates every caption with CLIPScore. Per model it re
 and its spread (the standard deviation over the photos), the median latency, the share of distinct
 captions (a model that says the same thing about every photo is of little use however well it scores)
 and the refusals: photos a model gave no caption for. A model that cannot write the asked style refuses
-every photo. :mod:`captioner.evaluation.compare_report` writes the result as a report folder.
+every photo. :mod:`captioner.collections.compare_report` writes the result as a report folder.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from captioner import environment
 from captioner.evaluation.clipscore import CLIP_WEIGHT
-from captioner.evaluation.compare import Comparison
+from captioner.collections.compare import Comparison
 from captioner.files import staged_folder
 
 DEFAULT_REPORTS_DIR = "reports"  # where reports go when --out is not given, and where the web app looks
