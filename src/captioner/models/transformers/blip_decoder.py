@@ -21,6 +21,8 @@ from captioner.models.transformers.decoder_step import (DecoderState, attend_own
 class BlipImageDecoder:
     """A BLIP captioning model's vision encoder and one-token text-decoder step, sharing its weights."""
 
+    prompted = False  # captions start from the start token alone
+
     def __init__(self, model):
         text = model.config.text_config
         self.model = model

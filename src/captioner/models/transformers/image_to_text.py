@@ -19,7 +19,7 @@ beam search's length normalisation). A prompt given to the model is not generate
 BLIP and GIT captions begin with it, and its words count towards ``max_length``.
 
 Captions come from the one search of :mod:`captioner.models.decoding` over a cached decoder step
-(:mod:`captioner.models.transformers.cached_decoder`: ViT-GPT2 and BLIP without a prompt), else from ``generate``;
+(:mod:`captioner.models.transformers.cached_decoder`: ViT-GPT2, Florence-2, BLIP without a prompt), else from ``generate``;
 both apply the same word limit. The precision is :mod:`captioner.models.transformers.precision`'s choice.
 """
 
@@ -263,7 +263,7 @@ def word_limit(parts: ModelParts, decoding: Decoding, prompt: str, given: int, d
 def caption_batch(parts: ModelParts, images: Sequence["Image.Image"], decoding: Decoding, prompt: str,
                   device, cached_decoder=None) -> list[Caption]:
     """One batch of RGB images into Captions (one per image, in order): through ``cached_decoder`` (the one
-    search over a cached decoder step) when there is one and no prompt, else with ``generate``."""
+    search over a cached decoder step) when there is one that reads this prompt, else with ``generate``."""
     import torch
 
     with torch.inference_mode():
@@ -271,10 +271,10 @@ def caption_batch(parts: ModelParts, images: Sequence["Image.Image"], decoding: 
         given = given_tokens(parts, inputs)
         limit = word_limit(parts, decoding, prompt, given, device)
         arguments = generation_arguments(decoding, limit)
-        if cached_decoder is not None and not prompt:
+        if cached_decoder is not None and (cached_decoder.prompted or not prompt):
             from captioner.models.transformers.cached_decoder import caption_pixels
 
-            return caption_pixels(cached_decoder, parts.tokenizer, inputs["pixel_values"], decoding, limit,
+            return caption_pixels(cached_decoder, parts.tokenizer, inputs, decoding, limit,
                                   arguments["num_return_sequences"])
         output = parts.model.generate(**inputs, **arguments)
         scores = sequence_log_probs(output, end_token(parts), given).tolist()  # (rows,)
