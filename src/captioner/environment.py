@@ -68,7 +68,7 @@ class Environment:
     models_dir: str = ""
     # Device the transformers models run on (CAPTIONER_DEVICE), e.g. "cuda:1"; empty: cuda when present, else cpu.
     device: str = ""
-    # Number format of transformers captioners (CAPTIONER_PRECISION): float32, bfloat16 or auto (empty: auto).
+    # Number format of transformers captioners (CAPTIONER_PRECISION): float32, bfloat16, int8 or auto (empty: auto).
     precision: str = ""
     # Where the Flickr8k zips are downloaded from (CAPTIONER_FLICKR8K_URL); empty: the default release.
     flickr8k_url: str = ""

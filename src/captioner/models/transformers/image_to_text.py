@@ -309,8 +309,8 @@ class ImageToTextCaptioner:
         if self.device.type == "cpu":
             configure_torch_threads()
         self.parts = parts
-        self.precision = resolve_precision(precision, self.device)  # "float32" or "bfloat16"
-        parts.model = apply_precision(parts.model.to(self.device).eval(), self.precision)
+        self.precision = resolve_precision(precision, self.device)  # "float32", "bfloat16" or "int8"
+        parts.model = apply_precision(parts.model.to(self.device).eval(), self.precision, self.device)
         # the one search over a cached decoder step; None: this architecture decodes through generate()
         self.cached_decoder = cached_decoder_for(parts.model, parts.model.generation_config.decoder_start_token_id,
                                                  end_token(parts))
