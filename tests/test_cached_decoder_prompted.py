@@ -1,5 +1,5 @@
-"""The cached decoder steps of the models that read a prompt with the image (Florence-2's task questions),
-searched by the one beam search, give the captions, scores and alternatives of transformers' ``generate``
+"""The cached decoder steps of the models that read a prompt with the image (Florence-2's task questions,
+BLIP's caption prefix), searched by the one beam search, give the captions, scores and alternatives of transformers' ``generate``
 in float32, one image and three at a time, including the tokens Florence-2's generation config forces."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from support.tiny_image_to_text import tiny_florence2  # noqa: E402
+from support.tiny_image_to_text import BLIP_PROMPT, tiny_blip, tiny_florence2  # noqa: E402
 from support.tiny_vit_gpt2 import single_thread  # noqa: E402
 
 from captioner.data.shapes import make_picture  # noqa: E402
@@ -79,3 +79,16 @@ def test_florence2_captions_equal_generate(florence, images, name, batch):
 @pytest.mark.parametrize("batch", [1, 3])
 def test_florence2_forced_first_token_as_generate(florence_forced_start, images, batch):
     assert_cached_equals_generate(florence_forced_start, images[:batch], DECODINGS["beam"], "<CAPTION>")
+
+
+@pytest.fixture(scope="module")
+def blip():
+    return captioner_of(*tiny_blip(text_init=0.3))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("name", ["greedy", "beam"])
+def test_blip_captions_with_a_prefix_equal_generate(blip, images, name, batch):
+    assert_cached_equals_generate(blip, images[:batch], DECODINGS[name], BLIP_PROMPT)
+    caption = caption_batch(blip.parts, images[:1], DECODINGS[name], BLIP_PROMPT, blip.device, blip.cached_decoder)[0]
+    assert caption.text.startswith(BLIP_PROMPT)

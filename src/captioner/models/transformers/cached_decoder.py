@@ -57,7 +57,7 @@ class CachedDecoder(Protocol):
     start_id: int  # the token every caption starts from
     end_id: int  # the token that ends a caption
     model: object  # the transformers model (its generation config says which tokens generate forces)
-    prompted: bool  # True when ``encode`` reads the prompt's ids (Florence-2's task), False when it takes none
+    prompted: bool  # True when ``encode`` reads the prompt's ids (Florence-2's task, BLIP's caption prefix)
 
     def encode(self, pixels: "torch.Tensor", input_ids: "torch.Tensor | None" = None,
                attention_mask: "torch.Tensor | None" = None) -> DecoderState:
@@ -84,7 +84,8 @@ def decode_pixels(decoder: CachedDecoder, pixels: "torch.Tensor", decoding: Deco
     import torch
 
     config = decoder.model.generation_config
-    token_filter = processor_filter(limit, decoder.start_id, decoder.end_id)
+    prefix = caption_prefix(decoder, input_ids)
+    token_filter = processor_filter(limit, decoder.start_id, decoder.end_id, prefix)
     max_tokens = limit.budget - 1
     forced_first = getattr(config, "forced_bos_token_id", None)
     if forced_first is not None:
@@ -115,14 +116,22 @@ def forcing(token_filter, applies, token: int, keep_score: bool):
     return forced
 
 
-def processor_filter(processor, start_id: int, end_id: int):
+def caption_prefix(decoder: CachedDecoder, input_ids) -> tuple[int, ...]:
+    """The tokens a caption starts with, given rather than generated (BLIP's caption prefix), else ()."""
+    prefix = getattr(decoder, "prefix", None)
+    return prefix(input_ids) if prefix is not None and decoder.prompted else ()
+
+
+def processor_filter(processor, start_id: int, end_id: int, prefix: tuple[int, ...] = ()):
     """A transformers LogitsProcessor that only masks tokens, as the search's ``token_filter``: each row's
-    history is given to it as ``generate`` holds it (start token first, finished rows padded with the end)."""
+    history is given to it as ``generate`` holds it (start token and caption prefix first, finished rows
+    padded with the end)."""
     import torch
 
     def token_filter(histories, ranked: np.ndarray) -> np.ndarray:
         width = max((len(history) for history in histories), default=0)
-        ids = torch.tensor([[start_id, *history, *[end_id] * (width - len(history))] for history in histories],
+        ids = torch.tensor([[start_id, *prefix, *history, *[end_id] * (width - len(history))]
+                            for history in histories],
                            dtype=torch.long, device=processor.starts.device)  # (rows, 1 + width)
         return processor(ids, torch.from_numpy(ranked).to(processor.starts.device)).cpu().numpy()  # (rows, vocab)
 
@@ -156,9 +165,11 @@ def caption_pixels(decoder: CachedDecoder, tokenizer, inputs: dict, decoding: De
     """One Caption per image from its ``returned`` best hypotheses (as many as ``generate`` would return);
     ``inputs`` are the model's (pixel_values, and the prompt's input_ids and attention_mask where it has one)."""
     captions = []
+    prefix = list(caption_prefix(decoder, inputs.get("input_ids")))  # a caption prefix is part of the text
     for hypotheses in decode_pixels(decoder, inputs["pixel_values"], decoding, limit, inputs.get("input_ids"),
                                     inputs.get("attention_mask")):
         kept: Sequence[Hypothesis] = hypotheses[:max(1, returned)]
-        texts = [t.strip() for t in tokenizer.batch_decode([list(h.tokens) for h in kept], skip_special_tokens=True)]
+        texts = [" ".join(t.split()) for t in tokenizer.batch_decode([prefix + list(h.tokens) for h in kept],
+                                                                     skip_special_tokens=True)]
         captions.append(Caption.from_ranked([(text, h.log_prob) for text, h in zip(texts, kept)], decoding))
     return captions

@@ -271,7 +271,7 @@ def caption_batch(parts: ModelParts, images: Sequence["Image.Image"], decoding: 
         given = given_tokens(parts, inputs)
         limit = word_limit(parts, decoding, prompt, given, device)
         arguments = generation_arguments(decoding, limit)
-        if cached_decoder is not None and (cached_decoder.prompted or not prompt):
+        if cached_decoder is not None and cached_decoder_reads(cached_decoder, prompt, decoding):
             from captioner.models.transformers.cached_decoder import caption_pixels
 
             return caption_pixels(cached_decoder, parts.tokenizer, inputs, decoding, limit,
@@ -285,6 +285,17 @@ def caption_batch(parts: ModelParts, images: Sequence["Image.Image"], decoding: 
     return [Caption.from_ranked([(texts[r], scores[r]) for r in range(i * per_image, (i + 1) * per_image)],
                                 decoding)
             for i in range(len(images))]
+
+
+def cached_decoder_reads(cached_decoder, prompt: str, decoding: Decoding) -> bool:
+    """Whether ``cached_decoder`` gives ``generate``'s captions for this prompt: it reads the prompt, and a
+    caption prefix meets no repetition rule (``generate`` applies those to the prefix too; the search does not)."""
+    if not prompt:
+        return True
+    if not cached_decoder.prompted:
+        return False
+    prefixed = hasattr(cached_decoder, "prefix")
+    return not (prefixed and (decoding.no_repeat_ngram_size or decoding.repetition_penalty != 1.0))
 
 
 class ImageToTextCaptioner:
