@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from support.tiny_image_to_text import BLIP_PROMPT, tiny_blip, tiny_florence2  # noqa: E402
+from support.tiny_image_to_text import BLIP_PROMPT, tiny_blip, tiny_florence2, tiny_git  # noqa: E402
 from support.tiny_vit_gpt2 import single_thread  # noqa: E402
 
 from captioner.data.shapes import make_picture  # noqa: E402
@@ -92,3 +92,17 @@ def test_blip_captions_with_a_prefix_equal_generate(blip, images, name, batch):
     assert_cached_equals_generate(blip, images[:batch], DECODINGS[name], BLIP_PROMPT)
     caption = caption_batch(blip.parts, images[:1], DECODINGS[name], BLIP_PROMPT, blip.device, blip.cached_decoder)[0]
     assert caption.text.startswith(BLIP_PROMPT)
+
+
+@pytest.fixture(scope="module")
+def git():
+    return captioner_of(*tiny_git(init=0.3))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("name", ["greedy", "beam", "beam-no-repeat"])
+def test_git_captions_equal_generate(git, images, name, batch):
+    """Without a prompt, and (where no repetition rule sees the prefix) with a caption prefix."""
+    assert_cached_equals_generate(git, images[:batch], DECODINGS[name], "")
+    if name != "beam-no-repeat":
+        assert_cached_equals_generate(git, images[:batch], DECODINGS[name], BLIP_PROMPT)

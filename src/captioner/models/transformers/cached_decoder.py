@@ -12,7 +12,8 @@ A model family supplies a :class:`CachedDecoder`: ``encode`` (pixels -> per-imag
 with the pieces of :mod:`captioner.models.transformers.decoder_step`.
 :func:`cached_decoder_for` picks the one that fits a loaded model, or None (then the caller uses
 ``generate``).
-Florence-2 (:mod:`captioner.models.transformers.florence2_decoder`) encodes its task prompt with the image.
+Florence-2 (:mod:`captioner.models.transformers.florence2_decoder`) encodes its task prompt with the image;
+GIT (:mod:`captioner.models.transformers.git_decoder`) keeps its image tokens' keys and values per image.
 """
 
 from __future__ import annotations
@@ -153,6 +154,10 @@ def cached_decoder_for(model, start_id: int, end_id: int) -> CachedDecoder | Non
         from captioner.models.transformers.blip_decoder import BlipImageDecoder
 
         return BlipImageDecoder(model)
+    if name == "GitForCausalLM" and model.config.num_image_with_embedding is None:  # single images, not video
+        from captioner.models.transformers.git_decoder import GitImageDecoder
+
+        return GitImageDecoder(model)
     if name == "Florence2ForConditionalGeneration":
         from captioner.models.transformers.florence2_decoder import Florence2ImageDecoder
 
