@@ -19,7 +19,7 @@ beam search's length normalisation). A prompt given to the model is not generate
 BLIP and GIT captions begin with it, and its words count towards ``max_length``.
 
 Captions come from the one search of :mod:`captioner.models.decoding` over a cached decoder step
-(:mod:`captioner.models.transformers.cached_decoder`: ViT-GPT2, Florence-2, BLIP without a prompt), else from ``generate``;
+(:mod:`captioner.models.transformers.cached_decoder`: ViT-GPT2, BLIP, GIT and Florence-2), else from ``generate``;
 both apply the same word limit. The precision is :mod:`captioner.models.transformers.precision`'s choice.
 """
 
