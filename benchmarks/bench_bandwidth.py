@@ -122,6 +122,31 @@ def step_bytes_and_time(model, state, beams: int, repeats: int) -> tuple[int, fl
     return size, statistics.median(times)
 
 
+def kernel_rows(repeats: int = 20) -> list[dict]:
+    """One GPT-2-sized layer (3072 x 768, 4 rows as a beam of 4): the bfloat16 product and PyTorch's int8 kernel
+    against the float32 product, to tell the kernels' speed from the memory's."""
+    import torch
+
+    weight = torch.randn(3072, 768)
+    scales = weight.abs().amax(dim=1) / 127
+    values = torch.round(weight / scales[:, None]).to(torch.int8)
+    rows = torch.randn(4, 768)
+    sides = {
+        "float32": lambda: torch.nn.functional.linear(rows, weight),
+        "bfloat16": (lambda w=weight.bfloat16(), x=rows.bfloat16(): torch.nn.functional.linear(x, w)),
+        "int8, float32 activations": lambda: torch._weight_int8pack_mm(rows, values, scales),
+        "int8, bfloat16 activations": (lambda x=rows.bfloat16(), s=scales.bfloat16():
+                                       torch._weight_int8pack_mm(x, values, s)),
+    }
+    times = {}
+    for name, call in sides.items():
+        call()
+        times[name] = statistics.median(timed(call) for _ in range(repeats))
+    return [figure(f"one 3072x768 layer, 4 rows: {name} vs float32 (CPU)", times[name] * 1e3, times["float32"] * 1e3,
+                   "ms", False, f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
+            for name in sides if name != "float32"]
+
+
 def run(quick: bool) -> list[dict]:
     import torch
 
@@ -145,7 +170,7 @@ def run(quick: bool) -> list[dict]:
                 f"one image, {threads} threads, native bf16 {'yes' if cpu_has_native_bfloat16() else 'no'}, "
                 f"load average {load:.1f}"))
             del converted
-    return rows
+    return rows + kernel_rows()
 
 
 if __name__ == "__main__":
