@@ -58,7 +58,7 @@ class CachedDecoder(Protocol):
     start_id: int  # the token every caption starts from
     end_id: int  # the token that ends a caption
     model: object  # the transformers model (its generation config says which tokens generate forces)
-    prompted: bool  # True when ``encode`` reads the prompt's ids (Florence-2's task, BLIP's caption prefix)
+    prompted: bool  # True when ``encode`` reads the prompt's ids (Florence-2's task, BLIP's and GIT's caption prefix)
 
     def encode(self, pixels: "torch.Tensor", input_ids: "torch.Tensor | None" = None,
                attention_mask: "torch.Tensor | None" = None) -> DecoderState:

@@ -99,15 +99,6 @@ def _resolve(model, path: str):
     return model
 
 
-def decoder_modules(model) -> list:
-    """The modules whose weights a decoder step reads: the text decoder and the language-model head."""
-    name = type(model).__name__
-    if name not in DECODERS:
-        raise ValueError(f"int8 weights are not available for {name}")
-    decoders, heads = DECODERS[name]
-    return [_resolve(model, path) for path in decoders + heads]
-
-
 def quantize_decoder(model, dtype) -> int:
     """Every linear layer of the decoder, and its head, replaced in place by an int8 one computing in ``dtype``;
     returns how many were replaced. An embedding tied to the head keeps its float weights; the head gets its
@@ -129,14 +120,3 @@ def quantize_decoder(model, dtype) -> int:
         setattr(owner, attribute, int8_linear(getattr(owner, attribute), dtype))
         replaced += 1
     return replaced
-
-
-def weight_bytes(modules) -> int:
-    """Bytes of the weights (parameters and buffers) held by ``modules``, counted once each."""
-    seen, total = set(), 0
-    for module in modules:
-        for tensor in list(module.parameters()) + list(module.buffers()):
-            if tensor.data_ptr() not in seen:
-                seen.add(tensor.data_ptr())
-                total += tensor.numel() * tensor.element_size()
-    return total
