@@ -14,7 +14,7 @@ Every side decodes with beam search, 4 beams, max_length 16 (the original's sett
   decoder step, in the precision the captioner chooses on this machine (bfloat16 where the CPU has native
   bf16), and with ``precision="float32"`` for the float32-exact row, whose captions are checked (untimed)
   to equal ``generate``'s under the same word limit. It also returns the best captions with their exact
-  log-probabilities (work the baseline does not do).
+  log-probabilities (work the baseline does not do); and with ``precision="int8"`` (int8 decoder weights).
 The sides take turns image by image, so a busy moment on a shared machine hits them alike. Every side
 runs on the same torch thread count: torch's default, or ``BENCH_THREADS``.
 """
@@ -117,19 +117,23 @@ def run(quick: bool) -> list[dict]:
                              batch_size=8, device="cpu", precision="float32")
     fast = VitGpt2Captioner(ModelParts(copy.deepcopy(model), processor, tokenizer),
                             BundleInfo(kind="vit-gpt2", name="bench"), batch_size=8, device="cpu")
-    for captioner in (exact, fast):
+    int8 = VitGpt2Captioner(ModelParts(copy.deepcopy(model), processor, tokenizer),
+                            BundleInfo(kind="vit-gpt2", name="int8"), batch_size=8, device="cpu", precision="int8")
+    for captioner in (exact, fast, int8):
         captioner.caption(images[:1], decoding)  # first-call allocations
-    baseline, ours_exact, ours = [], [], []
+    baseline, ours_exact, ours, ours_int8 = [], [], [], []
     for image in images[:singles]:
         baseline.append(timed(lambda: baseline_caption(model, processor, tokenizer, image)))
         ours_exact.append(timed(lambda: exact.caption([image], decoding)[0].text))
         ours.append(timed(lambda: fast.caption([image], decoding)[0].text))
+        ours_int8.append(timed(lambda: int8.caption([image], decoding)[0].text))
     batches = [timed(lambda: fast.caption(images, decoding))[0] for _ in range(1 if quick else 2)]
     pixels = processor(images=images[:1], return_tensors="pt").pixel_values  # (1, 3, 224, 224)
     limited = model.generate(pixels, **generation_arguments(decoding, exact.word_limit(decoding.max_length)))
     if tokenizer.batch_decode(limited.sequences, skip_special_tokens=True)[0].strip() != ours_exact[0][1]:
         raise RuntimeError("float32 captions differ from generate's under the same word limit")
     agree = sum(a == b for (_, a), (_, b) in zip(ours, ours_exact))
+    agree_int8 = sum(a == b for (_, a), (_, b) in zip(ours_int8, ours_exact))
 
     baseline_latency = statistics.median(t for t, _ in baseline)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -139,6 +143,9 @@ def run(quick: bool) -> list[dict]:
     return [
         figure("vit-gpt2 latency per image (CPU)", statistics.median(t for t, _ in ours), baseline_latency, "s",
                higher_is_better=False, note=fast_note + ", also returns 4 scored alternatives"),
+        figure("vit-gpt2 int8 latency per image (CPU)", statistics.median(t for t, _ in ours_int8), baseline_latency,
+               "s", higher_is_better=False,
+               note=f"{note}; ours in int8 ({agree_int8}/{len(ours_int8)} captions equal float32's, random weights)"),
         figure("vit-gpt2 images/s at batch 8 (CPU)", 8 / statistics.median(batches), 1 / baseline_latency,
                "images/s", higher_is_better=True, note=fast_note),
         figure("vit-gpt2 float32-exact latency per image (CPU)", statistics.median(t for t, _ in ours_exact),

@@ -70,7 +70,7 @@ class Environment:
     reports_dir: str = ""
     # Device the transformers models run on (CAPTIONER_DEVICE), e.g. "cuda:1"; empty: cuda when present, else cpu.
     device: str = ""
-    # Number format of transformers captioners (CAPTIONER_PRECISION): float32, bfloat16 or auto (empty: auto).
+    # Number format of transformers captioners (CAPTIONER_PRECISION): float32, bfloat16, int8 or auto (empty: auto).
     precision: str = ""
     # The CLIP model behind --score clip (CAPTIONER_SCORE_MODEL): a short name, hub id or folder;
     # empty: clip-vit-base-patch32.

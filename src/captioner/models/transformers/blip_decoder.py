@@ -5,21 +5,26 @@ values. Per step, for every row: word and position embeddings with their layer n
 BERT-style self-attention over the row's own cache, cross-attention of the image's beams against the
 image's keys and values, and the feed-forward block (each with its post layer norm); the prediction head
 gives the logits. Captions start from the text config's ``bos_token_id`` and end with its
-``sep_token_id``, as BLIP's ``generate`` does when given no prompt.
+``sep_token_id``, as BLIP's ``generate`` does. A caption prefix ("a photography of") is fed with the start
+token at the first step, all its positions at once under a causal mask, as ``generate`` feeds it; its
+tokens are the caption's first words (:meth:`BlipImageDecoder.prefix`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
-from captioner.models.transformers.decoder_step import (DecoderState, attend_own_cache, attend_per_image, grow_cache,
+from captioner.models.transformers.decoder_step import (DecoderState, attend_per_image, grow_cache,
                                            log_probs_of, start_state)
 
 
 class BlipImageDecoder:
     """A BLIP captioning model's vision encoder and one-token text-decoder step, sharing its weights."""
+
+    prompted = True  # a caption prefix, when given, is fed with the start token
 
     def __init__(self, model):
         text = model.config.text_config
@@ -37,8 +42,16 @@ class BlipImageDecoder:
     def _split(self, projected, rows_shape):
         return projected.view(*rows_shape, self.heads, self.head_dim).transpose(-3, -2)
 
-    def encode(self, pixels) -> DecoderState:
-        """Pixels (images, 3, H, W) -> per layer cross-attention keys and values (images, heads, positions, hd)."""
+    @staticmethod
+    def prefix(input_ids) -> tuple[int, ...]:
+        """The caption prefix's tokens in the processor's ``[CLS] prompt [SEP]`` ids (one prompt for all images)."""
+        if input_ids is None:
+            return ()
+        return tuple(int(token) for token in input_ids[0, 1:-1].tolist())  # generate drops [CLS] and [SEP]
+
+    def encode(self, pixels, input_ids=None, attention_mask=None) -> DecoderState:
+        """Pixels (images, 3, H, W), and a prefix's ids -> per layer cross-attention keys and values
+        (images, heads, positions, hd); the prefix waits for the first step."""
         image = self.vision(pixel_values=pixels.to(self.model.dtype))[0]  # (images, positions, vision width)
         images, positions, _ = image.shape
         context = []
@@ -46,32 +59,51 @@ class BlipImageDecoder:
             cross = layer.crossattention.self
             context.append((self._split(cross.key(image), (images, positions)),
                             self._split(cross.value(image), (images, positions))))  # (images, heads, positions, hd)
-        return start_state(tuple(context), images, len(self.layers))
+        return replace(start_state(tuple(context), images, len(self.layers)), prefix=self.prefix(input_ids))
 
     def step(self, tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState]:
         import torch
 
         embeddings = self.bert.embeddings
         rows = len(tokens)
-        ids = torch.from_numpy(np.asarray(tokens, dtype=np.int64)).to(embeddings.word_embeddings.weight.device)
+        fed = np.asarray(tokens, dtype=np.int64)[:, None]  # (rows, 1)
+        if state.steps == 0 and state.prefix:  # the start token and the caption prefix, at once
+            fed = np.concatenate([fed, np.tile(np.asarray(state.prefix, dtype=np.int64), (rows, 1))], axis=1)
+        width = fed.shape[1]  # tokens fed in this step
+        cached = 0 if state.keys[0] is None else state.keys[0].shape[2]  # positions already in the cache
+        ids = torch.from_numpy(fed).to(embeddings.word_embeddings.weight.device)  # (rows, width)
         hidden = embeddings.LayerNorm(embeddings.word_embeddings(ids)
-                                      + embeddings.position_embeddings.weight[state.steps])  # (rows, hidden)
+                                      + embeddings.position_embeddings.weight[cached:cached + width])  # (rows, width, hidden)
         keys, values = list(state.keys), list(state.values)
+        shape = (rows, width, self.heads, self.head_dim)
         for index, layer in enumerate(self.layers):
             own = layer.attention.self
-            shape = (rows, self.heads, 1, self.head_dim)
-            keys[index], values[index] = grow_cache(keys, values, index, own.key(hidden).view(shape),
-                                                    own.value(hidden).view(shape))
-            attended = attend_own_cache(own.query(hidden).view(shape), keys[index], values[index], self.scale)
-            hidden = layer.attention.output(attended, hidden)  # (rows, hidden): dense, residual, layer norm
+            keys[index], values[index] = grow_cache(keys, values, index, own.key(hidden).view(shape).transpose(1, 2),
+                                                    own.value(hidden).view(shape).transpose(1, 2))
+            query = own.query(hidden).view(shape).transpose(1, 2)  # (rows, heads, width, hd)
+            attended = attend_own_prefix(query, keys[index], values[index], self.scale)  # (rows, width, hidden)
+            hidden = layer.attention.output(attended, hidden)  # dense, residual, layer norm
 
             cross = layer.crossattention.self
             image_keys, image_values = state.context[index]
-            query = cross.query(hidden).view(rows, self.heads, self.head_dim)
-            attended = attend_per_image(query, image_keys, image_values, state.beams, self.scale)
-            hidden = layer.crossattention.output(attended, hidden)
+            query = cross.query(hidden).view(rows * width, self.heads, self.head_dim)  # positions fold like beams
+            attended = attend_per_image(query, image_keys, image_values, state.beams * width, self.scale)
+            hidden = layer.crossattention.output(attended.view(rows, width, -1), hidden)
 
             hidden = layer.output(layer.intermediate(hidden), hidden)
-        logits = self.head(hidden)  # (rows, vocab)
+        logits = self.head(hidden[:, -1])  # (rows, vocab): after the last token fed
         next_state = DecoderState(state.context, state.beams, tuple(keys), tuple(values), state.images, state.steps + 1)
         return log_probs_of(logits), next_state
+
+
+def attend_own_prefix(query, keys, values, scale: float):
+    """Each row's ``width`` new positions (rows, heads, width, hd) against its cache, causally -> (rows, width, hidden)."""
+    import torch.nn.functional as F
+
+    width = query.shape[2]
+    if width == 1:
+        out = F.scaled_dot_product_attention(query, keys, values, scale=scale)
+    else:  # the first step: the cache holds exactly these positions
+        out = F.scaled_dot_product_attention(query, keys, values, is_causal=True, scale=scale)
+    rows, heads, _, head_dim = out.shape
+    return out.transpose(1, 2).reshape(rows, width, heads * head_dim)

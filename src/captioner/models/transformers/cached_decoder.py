@@ -12,6 +12,8 @@ A model family supplies a :class:`CachedDecoder`: ``encode`` (pixels -> per-imag
 with the pieces of :mod:`captioner.models.transformers.decoder_step`.
 :func:`cached_decoder_for` picks the one that fits a loaded model, or None (then the caller uses
 ``generate``).
+Florence-2 (:mod:`captioner.models.transformers.florence2_decoder`) encodes its task prompt with the image;
+GIT (:mod:`captioner.models.transformers.git_decoder`) keeps its image tokens' keys and values per image.
 """
 
 from __future__ import annotations
@@ -55,9 +57,13 @@ class CachedDecoder(Protocol):
 
     start_id: int  # the token every caption starts from
     end_id: int  # the token that ends a caption
+    model: object  # the transformers model (its generation config says which tokens generate forces)
+    prompted: bool  # True when ``encode`` reads the prompt's ids (Florence-2's task, BLIP's and GIT's caption prefix)
 
-    def encode(self, pixels: "torch.Tensor") -> DecoderState:
-        """Pixels (images, 3, height, width) -> a state with one beam per image and an empty cache."""
+    def encode(self, pixels: "torch.Tensor", input_ids: "torch.Tensor | None" = None,
+               attention_mask: "torch.Tensor | None" = None) -> DecoderState:
+        """Pixels (images, 3, height, width), and the prompt's ids where the model reads one -> a state with
+        one beam per image and an empty cache."""
         ...
 
     def step(self, tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState]:
@@ -66,36 +72,74 @@ class CachedDecoder(Protocol):
 
 
 def decode_pixels(decoder: CachedDecoder, pixels: "torch.Tensor", decoding: Decoding,
-                  limit) -> list[list[Hypothesis]]:
+                  limit, input_ids=None, attention_mask=None) -> list[list[Hypothesis]]:
     """Hypotheses (best first) for each image, through the one search in :mod:`captioner.models.decoding`.
 
     ``limit`` is the :class:`~captioner.models.transformers.word_limit.WordLimit` that ``generate`` would get: its
     token budget bounds the search and its rule (no new word once ``max_length`` words are written)
-    filters every step's candidates, as it filters ``generate``'s. Sampling never draws a special token
-    other than the end (:func:`~captioner.models.transformers.sampling.sampling_forbidden`).
+    filters every step's candidates, as it filters ``generate``'s. ``input_ids`` and ``attention_mask`` are
+    the prompt's, for a decoder that reads one. The model's generation config may force the first token
+    (``forced_bos_token_id``) and the end token at the budget (``forced_eos_token_id``); the search does as
+    ``generate`` does: only that token may be chosen, and a forced end ranks with log-probability 0.
+    Sampling never draws a special token other than the end
+    (:func:`~captioner.models.transformers.sampling.sampling_forbidden`).
     """
     import torch
 
+    config = decoder.model.generation_config
+    prefix = caption_prefix(decoder, input_ids)
+    token_filter = processor_filter(limit, decoder.start_id, decoder.end_id, prefix)
+    max_tokens = limit.budget - 1
+    forced_first = getattr(config, "forced_bos_token_id", None)
+    if forced_first is not None:
+        token_filter = forcing(token_filter, lambda history: len(history) == 0, forced_first, keep_score=True)
+    if getattr(config, "forced_eos_token_id", None) == decoder.end_id:
+        last = limit.budget - 1  # generated tokens before the forced end
+        token_filter = forcing(token_filter, lambda history: len(history) >= last, decoder.end_id, keep_score=False)
+        max_tokens = limit.budget  # the forced end comes first, so the search's own end rule never acts
     forbidden: list[int] = []
     if decoding.method == "sample":
         from captioner.models.transformers.sampling import sampling_forbidden
 
         forbidden = torch.nonzero(sampling_forbidden(limit)).flatten().tolist()
     with torch.inference_mode():
-        state = decoder.encode(pixels)
+        state = decoder.encode(pixels, input_ids, attention_mask) if decoder.prompted else decoder.encode(pixels)
         return decode(decoder.step, state, decoding, decoder.start_id, decoder.end_id, forbidden, TORCH_STATE,
-                      max_tokens=limit.budget - 1, token_filter=processor_filter(limit, decoder.start_id,
-                                                                                 decoder.end_id))
+                      max_tokens=max_tokens, token_filter=token_filter)
 
 
-def processor_filter(processor, start_id: int, end_id: int):
+def forcing(token_filter, applies, token: int, keep_score: bool):
+    """``token_filter``, then in the rows whose history ``applies``, every token but ``token`` ruled out; that
+    token keeps its score (generate's forced BOS) or ranks at 0 (its forced EOS)."""
+
+    def forced(histories, ranked: np.ndarray) -> np.ndarray:
+        ranked = token_filter(histories, ranked)
+        rows = np.array([applies(history) for history in histories])  # (rows,)
+        if rows.any():
+            kept = ranked[rows, token].copy() if keep_score else 0.0
+            ranked[rows] = -np.inf
+            ranked[rows, token] = kept
+        return ranked
+
+    return forced
+
+
+def caption_prefix(decoder: CachedDecoder, input_ids) -> tuple[int, ...]:
+    """The tokens a caption starts with, given rather than generated (BLIP's caption prefix), else ()."""
+    prefix = getattr(decoder, "prefix", None)
+    return prefix(input_ids) if prefix is not None and decoder.prompted else ()
+
+
+def processor_filter(processor, start_id: int, end_id: int, prefix: tuple[int, ...] = ()):
     """A transformers LogitsProcessor that only masks tokens, as the search's ``token_filter``: each row's
-    history is given to it as ``generate`` holds it (start token first, finished rows padded with the end)."""
+    history is given to it as ``generate`` holds it (start token and caption prefix first, finished rows
+    padded with the end)."""
     import torch
 
     def token_filter(histories, ranked: np.ndarray) -> np.ndarray:
         width = max((len(history) for history in histories), default=0)
-        ids = torch.tensor([[start_id, *history, *[end_id] * (width - len(history))] for history in histories],
+        ids = torch.tensor([[start_id, *prefix, *history, *[end_id] * (width - len(history))]
+                            for history in histories],
                            dtype=torch.long, device=processor.starts.device)  # (rows, 1 + width)
         return processor(ids, torch.from_numpy(ranked).to(processor.starts.device)).cpu().numpy()  # (rows, vocab)
 
@@ -117,15 +161,27 @@ def cached_decoder_for(model, start_id: int, end_id: int) -> CachedDecoder | Non
         from captioner.models.transformers.blip_decoder import BlipImageDecoder
 
         return BlipImageDecoder(model)
+    if name == "GitForCausalLM" and model.config.num_image_with_embedding is None:  # single images, not video
+        from captioner.models.transformers.git_decoder import GitImageDecoder
+
+        return GitImageDecoder(model)
+    if name == "Florence2ForConditionalGeneration":
+        from captioner.models.transformers.florence2_decoder import Florence2ImageDecoder
+
+        return Florence2ImageDecoder(model, start_id, end_id)
     return None
 
 
-def caption_pixels(decoder: CachedDecoder, tokenizer, pixels: "torch.Tensor", decoding: Decoding, limit,
+def caption_pixels(decoder: CachedDecoder, tokenizer, inputs: dict, decoding: Decoding, limit,
                    returned: int) -> list[Caption]:
-    """One Caption per image from its ``returned`` best hypotheses (as many as ``generate`` would return)."""
+    """One Caption per image from its ``returned`` best hypotheses (as many as ``generate`` would return);
+    ``inputs`` are the model's (pixel_values, and the prompt's input_ids and attention_mask where it has one)."""
     captions = []
-    for hypotheses in decode_pixels(decoder, pixels, decoding, limit):
+    prefix = list(caption_prefix(decoder, inputs.get("input_ids")))  # a caption prefix is part of the text
+    for hypotheses in decode_pixels(decoder, inputs["pixel_values"], decoding, limit, inputs.get("input_ids"),
+                                    inputs.get("attention_mask")):
         kept: Sequence[Hypothesis] = hypotheses[:max(1, returned)]
-        texts = [t.strip() for t in tokenizer.batch_decode([list(h.tokens) for h in kept], skip_special_tokens=True)]
+        texts = [" ".join(t.split()) for t in tokenizer.batch_decode([prefix + list(h.tokens) for h in kept],
+                                                                     skip_special_tokens=True)]
         captions.append(Caption.from_ranked([(text, h.log_prob) for text, h in zip(texts, kept)], decoding))
     return captions

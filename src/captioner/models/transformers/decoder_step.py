@@ -23,7 +23,8 @@ class DecoderState:
     keys: tuple  # per layer, self-attention keys so far (rows, heads, steps, head_dim); None before the first step
     values: tuple  # per layer, self-attention values so far (rows, heads, steps, head_dim); None likewise
     images: int  # images in the batch
-    steps: int = 0  # tokens fed so far (the position of the next one)
+    steps: int = 0  # steps taken so far
+    prefix: tuple = ()  # tokens fed after the start token at the first step (a caption prefix), then forgotten
 
     @property
     def rows(self) -> int:

@@ -19,6 +19,8 @@ from captioner.models.transformers.decoder_step import (DecoderState, attend_own
 class Gpt2ImageDecoder:
     """A ViT-GPT2 model's encoder and one-token decoder step, sharing the model's weights."""
 
+    prompted = False  # captions start from the start token alone
+
     def __init__(self, model, start_id: int, end_id: int):
         config = model.decoder.config
         if getattr(config, "reorder_and_upcast_attn", False) and config._attn_implementation == "eager":

@@ -24,7 +24,7 @@ Every caption is written in a style (:mod:`captioner.models.styles`): a style ma
 Florence-2 task, a VLM's instruction) and finishes the text (alt text cut, keywords listed).
 
 Captions come from the one search of :mod:`captioner.models.decoding` over a cached decoder step
-(:mod:`captioner.models.transformers.cached_decoder`: ViT-GPT2 and BLIP without a prompt), else from ``generate``;
+(:mod:`captioner.models.transformers.cached_decoder`: ViT-GPT2, BLIP, GIT and Florence-2), else from ``generate``;
 both apply the same word limit. The precision is :mod:`captioner.models.transformers.precision`'s choice.
 """
 
@@ -299,7 +299,7 @@ def word_limit(parts: ModelParts, decoding: Decoding, prompt: str, given: int, d
 def caption_batch(parts: ModelParts, images: Sequence["Image.Image"], decoding: Decoding, prompt: str,
                   device, cached_decoder=None) -> list[Caption]:
     """One batch of RGB images into Captions (one per image, in order): through ``cached_decoder`` (the one
-    search over a cached decoder step) when there is one and no prompt, else with ``generate``."""
+    search over a cached decoder step) when there is one that reads this prompt, else with ``generate``."""
     import torch
 
     per_image = samples_per_image(decoding)
@@ -308,11 +308,10 @@ def caption_batch(parts: ModelParts, images: Sequence["Image.Image"], decoding: 
         given = given_tokens(parts, inputs)
         limit = word_limit(parts, decoding, prompt, given, device)
         arguments = generation_arguments(decoding, limit, len(images))
-        if cached_decoder is not None and not prompt:
+        if cached_decoder is not None and cached_decoder_reads(cached_decoder, prompt, decoding):
             from captioner.models.transformers.cached_decoder import caption_pixels
 
-            return caption_pixels(cached_decoder, parts.tokenizer, inputs["pixel_values"], decoding, limit,
-                                  per_image)
+            return caption_pixels(cached_decoder, parts.tokenizer, inputs, decoding, limit, per_image)
         if decoding.method == "sample" and per_image > 1:  # each image's samples are rows of a greedy generate
             inputs = {key: value.repeat_interleave(per_image, dim=0) for key, value in inputs.items()}
         output = parts.model.generate(**inputs, **arguments)
@@ -323,6 +322,17 @@ def caption_batch(parts: ModelParts, images: Sequence["Image.Image"], decoding: 
     return [Caption.from_ranked([(texts[r], scores[r]) for r in range(i * per_image, (i + 1) * per_image)],
                                 decoding)
             for i in range(len(images))]
+
+
+def cached_decoder_reads(cached_decoder, prompt: str, decoding: Decoding) -> bool:
+    """Whether ``cached_decoder`` gives ``generate``'s captions for this prompt: it reads the prompt, and a
+    caption prefix meets no repetition rule (``generate`` applies those to the prefix too; the search does not)."""
+    if not prompt:
+        return True
+    if not cached_decoder.prompted:
+        return False
+    prefixed = hasattr(cached_decoder, "prefix")
+    return not (prefixed and (decoding.no_repeat_ngram_size or decoding.repetition_penalty != 1.0))
 
 
 class ImageToTextCaptioner:
@@ -347,8 +357,8 @@ class ImageToTextCaptioner:
         if self.device.type == "cpu":
             configure_torch_threads()
         self.parts = parts
-        self.precision = resolve_precision(precision, self.device)  # "float32" or "bfloat16"
-        parts.model = apply_precision(parts.model.to(self.device).eval(), self.precision)
+        self.precision = resolve_precision(precision, self.device)  # "float32", "bfloat16" or "int8"
+        parts.model = apply_precision(parts.model.to(self.device).eval(), self.precision, self.device)
         # the one search over a cached decoder step; None: this architecture decodes through generate()
         self.cached_decoder = cached_decoder_for(parts.model, parts.model.generation_config.decoder_start_token_id,
                                                  end_token(parts))

@@ -1,10 +1,14 @@
-"""Which number format a transformers captioner computes in: float32, or bfloat16 where the hardware has it.
+"""Which number format a transformers captioner computes in: float32, bfloat16 where the hardware has it, or
+int8 decoder weights.
 
 bfloat16 halves the bytes every decoder step reads and runs on the CPU's bf16 units (AVX512-BF16, AMX),
 but only pays off where those exist: elsewhere it is emulated and slower than float32. So ``auto`` picks
 bfloat16 only on a CPU whose flags say it has native bf16 (or a CUDA device that supports it), float32
-everywhere else. ``CAPTIONER_PRECISION`` (``auto``, ``float32`` or ``bfloat16``) overrides the choice.
-Weights load in float32 either way; a bfloat16 model is a converted copy in memory.
+everywhere else. ``int8`` keeps the decoder's linear layers and language-model head as per-output-channel
+int8 (:mod:`captioner.models.transformers.int8`), the rest in bfloat16 where native, else float32; ``auto``
+does not choose it (see docs/guides/precision.md for the measured agreement). ``CAPTIONER_PRECISION``
+(``auto``, ``float32``, ``bfloat16`` or ``int8``) overrides the choice. Weights load in float32 either way;
+a bfloat16 or int8 model is a converted copy in memory, built at load time.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 PRECISION_ENV = "CAPTIONER_PRECISION"
 DEFAULT_PRECISION = "auto"  # see the README: bf16 captions agree with float32 ones on a trained model
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs with bf16 arithmetic
@@ -42,7 +46,7 @@ def device_has_native_bfloat16(device) -> bool:
 
 
 def resolve_precision(requested: str | None, device) -> str:
-    """``float32`` or ``bfloat16``: ``requested``, else ``CAPTIONER_PRECISION``, else auto-detection."""
+    """``float32``, ``bfloat16`` or ``int8``: ``requested``, else ``CAPTIONER_PRECISION``, else auto-detection."""
     from captioner import environment
 
     choice = (requested or environment.current().precision or DEFAULT_PRECISION).strip().lower()
@@ -50,14 +54,34 @@ def resolve_precision(requested: str | None, device) -> str:
         raise ValueError(f"unknown precision {choice!r} ({PRECISION_ENV}); choose one of {', '.join(PRECISIONS)}")
     if choice == "auto":
         return "bfloat16" if device_has_native_bfloat16(device) else "float32"
+    if choice == "int8" and torch_device_type(device) != "cpu":
+        raise ValueError(f"int8 weights ({PRECISION_ENV}=int8) run on the CPU only; choose bfloat16 on {device}")
     return choice
 
 
-def apply_precision(model, precision: str):
-    """The model converted in place to ``precision``'s dtype (a no-op for float32 weights in float32)."""
+def torch_device_type(device) -> str:
     import torch
 
-    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[precision]
+    return torch.device(device).type
+
+
+def compute_dtype(precision: str, device="cpu"):
+    """The dtype a model of ``precision`` computes in: int8 weights take bfloat16 activations where native."""
+    import torch
+
+    if precision == "int8":
+        return torch.bfloat16 if device_has_native_bfloat16(device) else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[precision]
+
+
+def apply_precision(model, precision: str, device="cpu"):
+    """The model converted in place to ``precision``'s dtype (a no-op for float32 weights in float32); for
+    ``int8``, its decoder's linear layers and head then quantized from those weights."""
+    dtype = compute_dtype(precision, device)
     if model.dtype != dtype:
         model.to(dtype)
+    if precision == "int8":
+        from captioner.models.transformers.int8 import quantize_decoder
+
+        quantize_decoder(model, dtype)
     return model

@@ -62,6 +62,9 @@ class WordLimit(LogitsProcessor):
             banned[self.end_id] = False
             return scores.masked_fill(banned, -torch.inf)  # (rows, vocab)
         full = words_so_far(generated, self.starts, self.special) >= self.max_words  # (rows,)
-        new_word = torch.zeros(vocab, dtype=torch.bool, device=scores.device)  # (vocab,)
-        new_word[: len(self.starts)] = self.starts[:vocab]
-        return scores.masked_fill(full[:, None] & new_word[None, :], -torch.inf)  # (rows, vocab)
+        # once full, a caption may only finish its last word or end: no new word, and no special token
+        # (padding, unknown, mask) that would only pad it out to the budget
+        closing = torch.zeros(vocab, dtype=torch.bool, device=scores.device)  # (vocab,)
+        closing[: len(self.starts)] = self.starts[:vocab] | self.special[:vocab]
+        closing[self.end_id] = False
+        return scores.masked_fill(full[:, None] & closing[None, :], -torch.inf)  # (rows, vocab)

@@ -1,0 +1,94 @@
+"""int8 decoder weights: per-output-channel quantization built at load time from the model's own weights, run
+through PyTorch's int8 kernel; an int8 captioner's captions agree with float32 ones on tiny peaked models of
+each cached architecture, and the image encoder keeps its float weights."""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from support.tiny_image_to_text import tiny_blip, tiny_florence2  # noqa: E402
+from support.tiny_vit_gpt2 import single_thread, tiny_parts  # noqa: E402
+
+from captioner.data.shapes import make_picture  # noqa: E402
+from captioner.models.base import Decoding  # noqa: E402
+from captioner.models.bundle import BundleInfo  # noqa: E402
+from captioner.models.transformers.image_to_text import ImageToTextCaptioner, ModelParts  # noqa: E402
+from captioner.models.transformers.int8 import int8_linear_class, quantize_weight  # noqa: E402
+from captioner.models.transformers.precision import resolve_precision  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    with single_thread():
+        yield
+
+
+def test_per_channel_int8_weights_round_to_within_half_a_step_and_multiply_as_the_float_ones():
+    weight = torch.randn(48, 32, generator=torch.Generator().manual_seed(0)) * torch.linspace(0.01, 3, 48)[:, None]
+    values, scales = quantize_weight(weight)
+    assert values.dtype == torch.int8 and scales.shape == (48,)
+    assert ((values.float() * scales[:, None] - weight).abs() <= scales[:, None] / 2 + 1e-7).all()
+    bias = torch.randn(48)
+    layer = int8_linear_class()(weight, bias, torch.float32)
+    x = torch.randn(5, 32)
+    expected = x @ (values.float() * scales[:, None]).T + bias  # the dequantized product, done in float
+    assert torch.allclose(layer(x), expected, atol=1e-4, rtol=1e-4)
+    exact = torch.nn.functional.linear(x, weight, bias)
+    assert (layer(x) - exact).norm() / exact.norm() < 0.02  # int8 rounding: about 1% of the output
+
+
+def test_int8_is_chosen_only_when_asked(monkeypatch):
+    monkeypatch.delenv("CAPTIONER_PRECISION", raising=False)
+    assert resolve_precision(None, "cpu") != "int8"
+    assert resolve_precision("int8", "cpu") == "int8"
+    monkeypatch.setenv("CAPTIONER_PRECISION", "int8")
+    assert resolve_precision(None, "cpu") == "int8"
+
+
+def tiny_models():
+    model, image_processor, tokenizer = tiny_parts(seed=1, decoder_init=0.5)
+    blip, blip_processor = tiny_blip(text_init=0.3)
+    florence, florence_processor = tiny_florence2(init=0.3)
+    return {
+        "vit-gpt2": ModelParts(model, image_processor, tokenizer),
+        "blip": ModelParts(blip, blip_processor.image_processor, blip_processor.tokenizer, blip_processor),
+        "florence-2": ModelParts(florence, florence_processor.image_processor, florence_processor.tokenizer,
+                                 florence_processor),
+    }
+
+
+@pytest.mark.parametrize("name", ["vit-gpt2", "blip", "florence-2"])
+def test_int8_captions_agree_with_float32_and_the_encoder_keeps_float_weights(name):
+    rng = random.Random(4)
+    images = [make_picture(rng)[0] for _ in range(3)]
+    parts = tiny_models()[name]
+    captions = {}
+    for precision in ("float32", "int8"):
+        captioner = ImageToTextCaptioner(copy.deepcopy(parts), BundleInfo(kind="image-to-text", name=name),
+                                         precision=precision, device="cpu")
+        captions[precision] = captioner.caption(images, Decoding.beam(3, max_length=8))
+    model = captioner.model
+    quantized = [m for m in model.modules() if type(m).__name__ == "Int8Linear"]
+    assert quantized and all(m.weight_int8.dtype == torch.int8 for m in quantized)
+    assert not any(type(m).__name__ == "Linear" for m in captioner_decoder(model).modules())
+    encoder_linears = [m for m in captioner_encoder(model).modules() if isinstance(m, torch.nn.Linear)]
+    assert encoder_linears and all(m.weight.dtype == model.dtype for m in encoder_linears)
+    same = [(a, b) for a, b in zip(captions["float32"], captions["int8"]) if a.text == b.text]
+    assert len(same) >= 2
+    assert all(abs(a.score - b.score) < 0.5 for a, b in same)
+
+
+def captioner_decoder(model):
+    return {"VisionEncoderDecoderModel": lambda: model.decoder, "BlipForConditionalGeneration": lambda: model.text_decoder,
+            "Florence2ForConditionalGeneration": lambda: model.model.language_model.decoder}[type(model).__name__]()
+
+
+def captioner_encoder(model):
+    return {"VisionEncoderDecoderModel": lambda: model.encoder, "BlipForConditionalGeneration": lambda: model.vision_model,
+            "Florence2ForConditionalGeneration": lambda: model.model.vision_tower}[type(model).__name__]()
