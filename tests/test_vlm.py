@@ -165,7 +165,7 @@ def test_tiling_and_the_image_bound_follow_the_setting(vlm_folders, images, monk
 
 
 def test_the_caption_ends_where_the_assistants_turn_ends(vlms):
-    from captioner.models.transformers.image_to_text import end_token
+    from captioner.models.transformers.generation import end_token
 
     parts = vlms["qwen3_vl"].parts
     turn_end = parts.tokenizer.convert_tokens_to_ids("<|im_end|>")

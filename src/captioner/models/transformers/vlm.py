@@ -37,9 +37,6 @@ if TYPE_CHECKING:
 PROCESSORS = {"smolvlm": "Idefics3Processor", "smolvlm2": "SmolVLMProcessor", "qwen3-vl": "Qwen3VLProcessor",
               "llava-onevision": "LlavaOnevisionProcessor", "internvl": "InternVLProcessor",
               "gemma3": "Gemma3Processor", "paligemma": "PaliGemmaProcessor"}
-# Tokens that end an assistant's turn (SmolVLM, ChatML models, Gemma): the caption's end when the model lists it
-# among its end tokens (Gemma 3 lists its plain <eos> first).
-TURN_ENDS = ("<end_of_utterance>", "<|im_end|>", "<end_of_turn>")
 DEFAULT_IMAGE_SIZE = 512  # longest image side (Qwen3-VL: the square's pixels) a VLM sees by default
 
 
@@ -156,18 +153,6 @@ def model_inputs(processor, images: Sequence["Image.Image"], instruction: str, d
     return inputs
 
 
-def turn_end(model, tokenizer) -> int | None:
-    """The token that ends the assistant's turn, where the model stops there (SmolVLM, ChatML models, Gemma 3,
-    which lists its plain <eos> first); None for a model without chat turns (PaliGemma)."""
-    ends = model.generation_config.eos_token_id
-    ends = set(ends) if isinstance(ends, (list, tuple)) else {ends}
-    for token in TURN_ENDS:
-        token_id = tokenizer.convert_tokens_to_ids(token)
-        if token_id in ends:
-            return token_id
-    return None
-
-
 def caption_batch(parts, images: Sequence["Image.Image"], decoding: Decoding, instruction: str,
                   device) -> list[Caption]:
     """One batch of RGB images into Captions through ``generate`` (see the module docstring for why); sampling
@@ -175,8 +160,8 @@ def caption_batch(parts, images: Sequence["Image.Image"], decoding: Decoding, in
     being rows of their own."""
     import torch
 
-    from captioner.models.transformers.image_to_text import (end_token, generation_arguments, samples_per_image,
-                                                             sequence_log_probs, word_limit)
+    from captioner.models.transformers.generation import (end_token, generation_arguments, samples_per_image,
+                                                          sequence_log_probs, word_limit)
 
     per_image = samples_per_image(decoding)
     rows = [image for image in images for _ in range(per_image)] if decoding.method == "sample" else list(images)
