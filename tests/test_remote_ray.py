@@ -2,31 +2,27 @@
 machine's cores, so two actors and the reading tasks all get one), two real local HTTP endpoints standing
 in for GPU servers, one registered remote model naming both. Every picture is captioned once, both servers
 share the work, a second run resumes without sending a request, and a run whose servers are down stops
-with one clear message."""
+with one clear message.
+
+The Ray runs go through the command in a process of their own, as a user runs them: the engine starts and
+stops its own local Ray there, and no Ray threads are left in the test process (see test_collections_ray).
+"""
 
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from PIL import Image
 
+from support.cli import run_cli
 from support.fake_vision_endpoint import MODEL, FakeVisionEndpoint
 
-ray = pytest.importorskip("ray")
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}})
-    yield
-    ray.shutdown()
+pytest.importorskip("ray")
 
 
 @pytest.mark.slow
-def test_ray_spreads_a_folder_across_two_endpoints(local_ray, runner, tmp_path):
+def test_ray_spreads_a_folder_across_two_endpoints(runner, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
     for index in range(12):
@@ -38,13 +34,13 @@ def test_ray_spreads_a_folder_across_two_endpoints(local_ray, runner, tmp_path):
         assert added.returncode == 0, added.stderr
         arguments = ("collection", folder, "--out", out, "--model", "vlm", "--models-dir", models, "--engine", "ray",
                      "--actors", "2", "--batch-size", "3", "--json")
-        first = runner(*arguments)
+        first = run_cli(*arguments)
         assert first.returncode == 0, first.stderr
         assert json.loads(first.stdout)["captioned"] == 12
         assert len(one.requests) > 0 and len(two.requests) > 0 and len(one.requests) + len(two.requests) == 12
         assert max(one.most_in_flight, two.most_in_flight) <= 4  # two actors, two requests in flight each
 
-        again = runner(*arguments)
+        again = run_cli(*arguments)
         assert again.returncode == 0, again.stderr
         assert (json.loads(again.stdout)["captioned"], json.loads(again.stdout)["skipped"]) == (0, 12)
         assert len(one.requests) + len(two.requests) == 12  # resumed: nothing sent again
@@ -53,6 +49,6 @@ def test_ray_spreads_a_folder_across_two_endpoints(local_ray, runner, tmp_path):
     assert all(row["score"] == pytest.approx(-0.875) and row["model"] == "vlm" for row in rows)
 
     # The servers are gone now: the run stops with the endpoint's one clear message, not Ray's wrapped error.
-    stopped = runner(*arguments[:3], tmp_path / "more.jsonl", *arguments[4:])
+    stopped = run_cli(*arguments[:3], tmp_path / "more.jsonl", *arguments[4:])
     assert stopped.returncode != 0 and "Traceback" not in stopped.stderr
     assert "captioner: error: the remote endpoint" in stopped.stderr and "cannot be reached" in stopped.stderr
