@@ -42,7 +42,7 @@ run: install
 dev: install
 	FLASK_APP=captioner.web:create_app $(VENV)/bin/flask run --debug --host $(HOST) --port $(PORT)
 
-test: install system-packages
+test: system-packages install
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-backend-torch
 	$(MAKE) --no-print-directory docs SPHINXOPTS="$(STRICT_DOCS)"
@@ -64,7 +64,7 @@ test-backend-torch: install
 
 # The browser tests again, writing their screenshots into docs/screenshots/ (make test keeps them in a
 # temporary folder, so it leaves the tree as it was).
-screenshots: install system-packages
+screenshots: system-packages install
 	$(TEST_ENV) $(PY) -m pytest tests/browser --screenshots docs/screenshots $(PYTEST_ARGS)
 
 bench: install
