@@ -17,8 +17,8 @@ import pytest
 from support.cli import assert_clean_failure, run_main
 
 from captioner.collections.results import EARLIER_FIELDS, open_results, read_rows
-from captioner.models.base import ALT_TEXT_CHARACTERS, Caption, Decoding, DecodingRequest
-from captioner.models.styles import DETAILED_WORDS, alt_text, check_style, finish, keywords_of
+from captioner.models.base import ALT_TEXT_CHARACTERS, DETAILED_WORDS, Caption, Decoding, DecodingRequest
+from captioner.models.styles import alt_text, check_style, finish, keywords_of
 
 
 def test_alt_text_drops_the_preamble_and_cuts_on_a_word_boundary():

@@ -43,7 +43,6 @@ class CaptionActor:
         self.score_model = score_model  # that CLIP, as the driver resolved it (the same on every node)
 
     def __call__(self, batch: dict) -> dict:
-        from captioner.data.images import load_image
         from captioner.evaluation.clipscore import score_captions
 
         rows, images, decoded = [], [], []

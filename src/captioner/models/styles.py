@@ -14,8 +14,7 @@ import re
 from dataclasses import replace
 from typing import Iterable
 
-from captioner.models.base import (ALT_TEXT_CHARACTERS, CAPTION_STYLES, DEFAULT_STYLE, DETAILED_WORDS, Caption,
-                                   styles_of)
+from captioner.models.base import ALT_TEXT_CHARACTERS, CAPTION_STYLES, DEFAULT_STYLE, Caption, styles_of
 
 # The instruction a vision-language model is given for each style (a free-text prompt replaces it).
 INSTRUCTIONS = {
