@@ -66,7 +66,8 @@ def torch_device_type(device) -> str:
 
 
 def compute_dtype(precision: str, device="cpu"):
-    """The dtype a model of ``precision`` computes in: int8 weights take bfloat16 activations where native."""
+    """The dtype a model of ``precision`` computes in: with int8 weights, the rest of the model computes in
+    bfloat16 where native, else float32 (the int8 products themselves always take bfloat16 activations)."""
     import torch
 
     if precision == "int8":
