@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_serving import load, pictures  # noqa: E402
+from bench_serving_vit_gpt2 import start_server  # noqa: E402
 from run import ROOT, figure  # noqa: E402
 
 CLIENTS = (1, 4)
@@ -36,17 +37,6 @@ def models_folder() -> Path:
                                                               processor),
                      BundleInfo(kind="image-to-text", name="florence-2-random", dataset="random", backbone="davit"))
     return folder
-
-
-def start_server(models: Path, batch_size: int):
-    from captioner.web.launch import start_server as start
-
-    env = {"CAPTIONER_BATCH_SIZE": str(batch_size), "CAPTIONER_BATCH_WAIT_MS": "20", "CAPTIONER_TRY_PRETRAINED": "0",
-           "CAPTIONER_BUILD_DEMO": "0", "SECRET_KEY": "bench", "CAPTIONER_QUEUE_SIZE": "64",
-           "CAPTIONER_REQUEST_TIMEOUT_S": "600", "CAPTIONER_RATE_LIMIT": "off"}
-    if os.environ.get("BENCH_THREADS"):
-        env["OMP_NUM_THREADS"] = os.environ["BENCH_THREADS"]
-    return start(models, "--threads", "8", env=env, timeout=600)
 
 
 def run(quick: bool) -> list[dict]:
