@@ -68,19 +68,22 @@ class FakeVisionEndpoint:
                 arrived = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                step = fake._next_step()
                 with fake._lock:
                     fake.in_flight += 1
                     fake.most_in_flight = max(fake.most_in_flight, fake.in_flight)
                 try:
                     body = json.loads(raw or b"{}")
                     fake.requests.append({"path": self.path, "at": arrived, "body": body})
-                    self._answer(body, fake._next_step())
+                    time.sleep(fake.service_s + (fake.slow_s if step == "slow" else 0))
                 finally:
+                    # A request stops counting before its answer is written: once the client has the answer
+                    # it may send the next one, which must not find this one still counted.
                     with fake._lock:
                         fake.in_flight -= 1
+                self._answer(body, step)
 
             def _answer(self, body: dict, step: str) -> None:
-                time.sleep(fake.service_s + (fake.slow_s if step == "slow" else 0))
                 if step in ("429", "500", "503", "400"):
                     headers = {"Retry-After": fake.retry_after} if step == "429" else {}
                     return self._send(int(step), {"error": {"message": f"fake says {step}"}}, headers)
