@@ -3,7 +3,14 @@
 Each ``benchmarks/bench_*.py`` module has ``run(quick: bool) -> list[dict]``; a dict is one figure:
 ``{"name", "ours", "baseline", "unit", "ratio", "higher_is_better", "note"?}`` where ``ratio`` says how
 many times better ours is than the straightforward way, both measured in this same run (above 1 means
-better). ``BENCH_QUICK=1`` makes each benchmark short; ``BENCH_ONLY=name`` runs one module.
+better). ``BENCH_QUICK=1`` makes each benchmark short; ``BENCH_ONLY=name`` runs the modules whose name holds
+``name``.
+
+Each module runs in a process of its own. In one shared process the modules disturbed each other's figures:
+TensorFlow's thread pools, started by the Keras benchmarks, stayed alive beside PyTorch's, and a PyTorch
+decoder step measured after them took three times as long as in a fresh process (docs/benchmarks.md). A
+module that fails is reported, its previous figures are kept, and the run exits non-zero once every other
+module has run.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ import importlib.util
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,28 +91,58 @@ def write_markdown(rows: list[dict], quick: bool, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def run_module(path: Path, quick: bool) -> list[dict] | None:
+    """The figures of one benchmark module, run in a fresh Python process; None when it failed."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "rows.json"
+        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--module", str(path), str(out)],
+                              env={**os.environ, "BENCH_QUICK": "1" if quick else ""})
+        if done.returncode != 0 or not out.is_file():
+            return None
+        return [{**row, "module": path.stem} for row in json.loads(out.read_text())]
+
+
+def module_main(path: Path, out: Path) -> int:
+    """Run one module here and write its rows to ``out`` (the child side of :func:`run_module`)."""
+    rows = []
+    for row in load_module(path).run(bool(os.environ.get("BENCH_QUICK"))):
+        rows.append(row)
+        print(f"   {row['name']}: ours {row['ours']:g} vs baseline {row['baseline']:g} {row['unit']} "
+              f"-> {row['ratio']:g}x", flush=True)
+    out.write_text(json.dumps(rows), encoding="utf-8")
+    return 0
+
+
 def main() -> int:
     quick = bool(os.environ.get("BENCH_QUICK"))
     only = os.environ.get("BENCH_ONLY")
-    rows: list[dict] = []
+    results = HERE / "results.json"
+    previous = json.loads(results.read_text()) if results.is_file() else []
+    fresh: dict[str, list[dict]] = {}
+    failed = []
     for path in sorted(HERE.glob("bench_*.py")):
         if only and only not in path.stem:
             continue
         started = time.perf_counter()
         print(f"== {path.stem}", flush=True)
-        for row in load_module(path).run(quick):
-            rows.append(row)
-            print(f"   {row['name']}: ours {row['ours']:g} vs baseline {row['baseline']:g} {row['unit']} "
-                  f"-> {row['ratio']:g}x", flush=True)
+        rows = run_module(path, quick)
+        if rows is None:
+            failed.append(path.stem)
+            print(f"   {path.stem} FAILED; its previous figures are kept", flush=True)
+        else:
+            fresh[path.stem] = rows
         print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
-    results = HERE / "results.json"
-    if only and results.is_file():  # keep the other modules' latest figures
-        names = {r["name"] for r in rows}
-        rows = [r for r in json.loads(results.read_text()) if r["name"] not in names] + rows
+    names = {row["name"] for rows in fresh.values() for row in rows}
+    kept = [row for row in previous if row.get("module") not in fresh and row["name"] not in names]
+    rows = kept + [row for stem in sorted(fresh) for row in fresh[stem]]
     results.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     write_markdown(rows, quick, ROOT / "docs" / "benchmarks.md")
-    return 0
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--module"]:
+        raise SystemExit(module_main(Path(sys.argv[2]), Path(sys.argv[3])))
     raise SystemExit(main())
