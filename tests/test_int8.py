@@ -95,3 +95,31 @@ def captioner_decoder(model):
 def captioner_encoder(model):
     return {"VisionEncoderDecoderModel": lambda: model.encoder, "BlipForConditionalGeneration": lambda: model.vision_model,
             "Florence2ForConditionalGeneration": lambda: model.model.vision_tower}[type(model).__name__]()
+
+
+def test_the_precision_option_wins_over_the_environment_for_that_run(tmp_path, monkeypatch, capsys):
+    import json
+
+    from support.tiny_vit_gpt2 import save_tiny_model
+
+    from captioner import environment
+    from captioner.cli import main
+    from captioner.models.registry import load_captioner
+
+    monkeypatch.setattr(environment, "_chosen", {})  # what an option chooses lasts for its process: start clean
+    folder = save_tiny_model(tmp_path / "vit", seed=1, decoder_init=0.5)
+    picture = tmp_path / "picture.png"
+    make_picture(random.Random(2))[0].save(picture)
+    scores = {}
+    for precision in ("float32", "int8"):
+        monkeypatch.setenv("CAPTIONER_PRECISION", precision)
+        loaded = load_captioner(folder)
+        assert loaded.precision == precision
+        scores[precision] = loaded.caption([make_picture(random.Random(2))[0]])[0].score
+    assert scores["float32"] != scores["int8"]  # int8 rounding shows in the log-probability
+    monkeypatch.setenv("CAPTIONER_PRECISION", "float32")
+    assert main(["caption", str(picture), "--model", str(folder), "--precision", "int8", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["captions"][0]["score"] == pytest.approx(scores["int8"], abs=1e-5)
+    with pytest.raises(SystemExit):
+        main(["caption", str(picture), "--model", str(folder), "--precision", "fp4"])
+    assert "invalid choice: 'fp4'" in capsys.readouterr().err

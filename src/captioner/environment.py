@@ -5,7 +5,9 @@ rule for each type: a boolean is true for "1", "true", "yes", "on" and false for
 "off" or an empty value, in any case. :func:`current` reads the variables afresh on each call (cheap),
 so a test or a caller may pass its own mapping instead. A ``.env`` file (read by the web app) lies under
 the real environment: :func:`use_dotenv` adds its values to what :func:`variables` answers, and never
-changes ``os.environ``.
+changes ``os.environ``. A command-line option that stands for a variable (``--precision``) lies above both:
+:func:`choose` sets it for this process, and :func:`child_environment` and :func:`chosen` hand it on to
+child processes and Ray workers.
 
 Library variables that must be set before a library is imported live in one place too:
 :func:`set_library_defaults`.
@@ -118,6 +120,19 @@ VARIABLES = {
 
 
 _dotenv: dict[str, str] = {}  # values of the .env file in use (see use_dotenv); real variables win over them
+_chosen: dict[str, str] = {}  # variables set by command-line options (see choose); they win over everything
+
+
+def choose(**values: str) -> None:
+    """Set :class:`Environment` fields by name for this process, as a command-line option does
+    (``choose(precision="int8")`` for ``--precision int8``): they win over the environment and ``.env``."""
+    for name, value in values.items():
+        _chosen[VARIABLES[name]] = value
+
+
+def chosen() -> dict[str, str]:
+    """The variables :func:`choose` set, for a process that does not inherit this one's (a Ray worker)."""
+    return dict(_chosen)
 
 
 def use_dotenv(path: str | os.PathLike | None = None) -> dict[str, str]:
@@ -133,9 +148,9 @@ def use_dotenv(path: str | os.PathLike | None = None) -> dict[str, str]:
 
 
 def variables() -> Mapping[str, str]:
-    """The process environment over the ``.env`` values in use, read-only: for settings classes that map
-    their own fields to variables."""
-    return ChainMap(os.environ, _dotenv)
+    """The chosen values over the process environment over the ``.env`` values in use, read-only: for
+    settings classes that map their own fields to variables."""
+    return ChainMap(_chosen, os.environ, _dotenv)
 
 
 def current(environ: Mapping[str, str] | None = None) -> Environment:

@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0 if args.command is None else EXIT_ERROR
+    if getattr(args, "model_precision", None):
+        environment.choose(precision=args.model_precision)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

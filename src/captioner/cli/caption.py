@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from captioner.cli.common import (ALTERNATIVES_HELP, add_decoding_arguments, add_score_argument, decoding_request,
-                                  print_json)
+from captioner.cli.common import (ALTERNATIVES_HELP, add_decoding_arguments, add_precision_argument, add_score_argument,
+                                  decoding_request, print_json)
 
 
 def register(subparsers) -> None:
@@ -20,6 +20,7 @@ def register(subparsers) -> None:
                                                                           "pretrained name or hub id")
     parser.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
     add_decoding_arguments(parser)
+    add_precision_argument(parser)
     parser.add_argument("--alternatives", type=int, metavar="N", help=ALTERNATIVES_HELP)
     parser.add_argument("--attention", metavar="OUT.png",
                         help="attention models: draw each word's attention map over the image into OUT.png "

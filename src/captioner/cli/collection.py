@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from captioner.cli.common import (ALTERNATIVES_HELP, add_decoding_arguments, add_score_argument, decoding_request,
-                                  positive_int, print_json)
+from captioner.cli.common import (ALTERNATIVES_HELP, add_decoding_arguments, add_precision_argument, add_score_argument,
+                                  decoding_request, positive_int, print_json)
 
 
 def register(subparsers) -> None:
@@ -21,6 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, metavar="NAME|PATH", help="bundle name, bundle folder or vit-gpt2")
     parser.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
     add_decoding_arguments(parser)
+    add_precision_argument(parser)
     parser.add_argument("--alternatives", type=int, metavar="N", help=ALTERNATIVES_HELP)
     parser.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="images per model call (16)")
     parser.add_argument("--readers", type=positive_int, default=2, metavar="N",

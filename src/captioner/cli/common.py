@@ -63,6 +63,17 @@ def add_score_argument(parser: argparse.ArgumentParser) -> None:
                              "the image better; needs 'captioner models download clip-vit-base-patch32')")
 
 
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    """--precision, shared by every command that loads a transformers captioner (it sets CAPTIONER_PRECISION
+    for the run; see the precision guide)."""
+    from captioner.models.transformers.precision import PRECISION_ENV, PRECISIONS
+
+    parser.add_argument("--precision", dest="model_precision", choices=PRECISIONS, metavar="PRECISION",
+                        help=f"number format of transformers models: {', '.join(PRECISIONS)} (default: "
+                             f"${PRECISION_ENV}, else auto: bfloat16 where the hardware has it, else float32; "
+                             "int8: int8 decoder weights, CPU only)")
+
+
 def decoding_request(args):
     """The decoding options the user gave, checked now (before any model loads); DecodingRequest's one rule."""
     from captioner.models.base import DecodingRequest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from captioner.cli.common import positive_int, print_json
+from captioner.cli.common import add_precision_argument, positive_int, print_json
 
 
 def register(subparsers) -> None:
@@ -30,6 +30,7 @@ def register(subparsers) -> None:
                         help="report folder (default: a new compare-DATE-TIME folder in $CAPTIONER_REPORTS_DIR or "
                              "reports/, where the web app's models page finds the latest one)")
     parser.add_argument("--json", action="store_true", help="print the summary table as JSON")
+    add_precision_argument(parser)
     parser.set_defaults(handler=run)
 
 

@@ -14,7 +14,8 @@ import argparse
 from datetime import datetime, timezone
 from pathlib import Path
 
-from captioner.cli.common import add_decoding_arguments, decoding_request, positive_int, print_json
+from captioner.cli.common import (add_decoding_arguments, add_precision_argument, decoding_request, positive_int,
+                                  print_json)
 from captioner.data.records import SPLITS
 
 REPORTS_DIR = "reports"
@@ -35,6 +36,7 @@ def register(subparsers) -> None:
     parser.add_argument("--predictions", metavar="FILE",
                         help='score captions from a JSONL file of {"image": ..., "caption": ...} lines instead of a model')
     add_decoding_arguments(parser)
+    add_precision_argument(parser)
     parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N images of the split")
     parser.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="images per batch (default 16)")
     parser.add_argument("--report", metavar="DIR",

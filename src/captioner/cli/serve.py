@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import replace
 
-from captioner.cli.common import positive_int
+from captioner.cli.common import add_precision_argument, positive_int
 from captioner.web.settings import WebSettings
 
 DEFAULTS = WebSettings(secret_key="unused")  # the settings' defaults, shown in --help
@@ -39,6 +39,7 @@ def register(subparsers) -> None:
     parser.add_argument("--workers", type=positive_int, default=DEFAULTS.workers,
                         help=f"worker processes (default {DEFAULTS.workers}: waitress; more: gunicorn, each loading "
                              "its own models)")
+    add_precision_argument(parser)
     parser.set_defaults(handler=serve)
 
 

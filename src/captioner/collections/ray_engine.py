@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from captioner import environment
 from captioner.collections.local import Produced, decode_photo
 from captioner.collections.results import ResultRow, result_key
 from captioner.errors import CaptionerError, ImageError
@@ -172,6 +173,8 @@ def _connect(ray, job) -> bool:
     if ray.is_initialized():
         return False
     options = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
+    if environment.chosen():  # command-line options (--precision) reach the workers' model loading too
+        options["runtime_env"] = {"env_vars": environment.chosen()}
     if job.address:
         try:
             ray.init(address=job.address, **options)
