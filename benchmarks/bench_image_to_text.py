@@ -12,9 +12,9 @@ max_length 20, Florence-2's <CAPTION> task; BENCH_QUICK=1 shortens captions to m
 - baseline: the model card's way, one image per call: the processor, ``model.generate(**inputs, num_beams=B,
   max_new_tokens=max_length)`` and ``batch_decode``, under torch's default thread count (every token of these
   stand-in vocabularies is a whole word, so both sides write the same number of words).
-- ours: ``ImageToTextCaptioner.caption``: the one search over the cached decoder step (BLIP, Florence-2) or
-  ``generate`` (GIT), batches of 8 images, ``torch.inference_mode``, threads set to the cores this process may
-  use, in the precision the machine chooses and in int8; it also returns scored alternatives.
+- ours: ``ImageToTextCaptioner.caption``: the one search over the cached decoder step, batches of 8 images,
+  ``torch.inference_mode``, threads set to the cores this process may use, in the precision ``auto`` chooses
+  for the model on this machine and in int8; it also returns scored alternatives.
 The correctness check compares our float32 captions with the float32 baseline's; how often the bfloat16 or
 int8 captions equal our float32 ones is reported in the note, never a failure (with random weights the
 words are near-ties, so a different rounding soon picks another word).

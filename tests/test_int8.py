@@ -46,10 +46,24 @@ def test_per_channel_int8_weights_round_to_within_half_a_step_and_multiply_as_th
     assert (layer(x) - exact).norm() / exact.norm() < 0.02  # int8 rounding: about 1% of the output
 
 
-def test_int8_is_chosen_only_when_asked(monkeypatch):
+def test_auto_chooses_int8_only_for_architectures_measured_to_agree(monkeypatch):
+    import json
+    from pathlib import Path
+
+    from captioner.models.transformers.precision import INT8_AGREEMENT, INT8_AUTO_SHARE
+
     monkeypatch.delenv("CAPTIONER_PRECISION", raising=False)
-    assert resolve_precision(None, "cpu") != "int8"
-    assert resolve_precision("int8", "cpu") == "int8"
+    measured = json.loads((Path(__file__).parents[1] / "benchmarks" / "precision_agreement.json").read_text())
+    # The table auto reads is the latest measurement's int8 beam shares, not numbers of its own.
+    assert INT8_AGREEMENT == {name: measured[name]["int8 beam"]["share"] for name in INT8_AGREEMENT}
+    assert resolve_precision(None, "cpu", "blip") == "int8"  # 97% identical beam captions
+    for architecture in ("vit-gpt2", "git", "florence-2", "smolvlm", None):  # below 95%, or never measured
+        assert resolve_precision(None, "cpu", architecture) in ("float32", "bfloat16")
+    assert all((resolve_precision(None, "cpu", name) == "int8") == (share >= INT8_AUTO_SHARE)
+               for name, share in INT8_AGREEMENT.items())
+    assert resolve_precision("int8", "cpu", "florence-2") == "int8"  # asked for: always
+    monkeypatch.setenv("CAPTIONER_PRECISION", "float32")
+    assert resolve_precision(None, "cpu", "blip") == "float32"
     monkeypatch.setenv("CAPTIONER_PRECISION", "int8")
     assert resolve_precision(None, "cpu") == "int8"
 

@@ -253,7 +253,7 @@ class ImageToTextCaptioner:
         if self.device.type == "cpu":
             configure_torch_threads()
         self.parts = parts
-        self.precision = resolve_precision(precision, self.device)  # "float32", "bfloat16" or "int8"
+        self.precision = resolve_precision(precision, self.device, parts.architecture.name)  # float32, bfloat16, int8
         parts.model = apply_precision(parts.model.to(self.device).eval(), self.precision, self.device)
         # the one search over a cached decoder step; None: this architecture decodes through generate()
         self.cached_decoder = cached_decoder_for(parts.model, parts.model.generation_config.decoder_start_token_id,

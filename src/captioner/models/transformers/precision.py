@@ -5,10 +5,13 @@ bfloat16 halves the bytes every decoder step reads and runs on the CPU's bf16 un
 but only pays off where those exist: elsewhere it is emulated and slower than float32. So ``auto`` picks
 bfloat16 only on a CPU whose flags say it has native bf16 (or a CUDA device that supports it), float32
 everywhere else. ``int8`` keeps the decoder's linear layers and language-model head as per-output-channel
-int8 (:mod:`captioner.models.transformers.int8`), the rest in bfloat16 where native, else float32; ``auto``
-does not choose it (see docs/guides/precision.md for the measured agreement). ``CAPTIONER_PRECISION``
-(``auto``, ``float32``, ``bfloat16`` or ``int8``) overrides the choice. Weights load in float32 either way;
-a bfloat16 or int8 model is a converted copy in memory, built at load time.
+int8 (:mod:`captioner.models.transformers.int8`), the rest in bfloat16 where native, else float32. ``auto``
+chooses int8 on the CPU only for an architecture whose measured agreement with float32 (the share of beam
+captions that are identical, :data:`INT8_AGREEMENT`) is at least :data:`INT8_AUTO_SHARE`; its decoder step
+is then about three times faster than in float32 on a CPU without native bfloat16 (docs/benchmarks.md).
+``CAPTIONER_PRECISION`` (``auto``, ``float32``, ``bfloat16`` or ``int8``), or ``--precision``, overrides the
+choice. Weights load in float32 either way; a bfloat16 or int8 model is a converted copy in memory, built at
+load time.
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 PRECISION_ENV = "CAPTIONER_PRECISION"
 DEFAULT_PRECISION = "auto"  # see the README: bf16 captions agree with float32 ones on a trained model
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs with bf16 arithmetic
+
+# Share of held-out beam captions identical to float32's with int8 decoder weights, on a small model of each
+# architecture fine-tuned here (benchmarks/precision_agreement.py, 165 held-out images; the run's figures are
+# in benchmarks/precision_agreement.json). Florence-2 is not fine-tuned by the project: no figure, no int8.
+INT8_AGREEMENT = {"vit-gpt2": 0.9455, "blip": 0.9697, "git": 0.9152}
+INT8_AUTO_SHARE = 0.95  # the least agreement at which auto may choose int8
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,14 +54,17 @@ def device_has_native_bfloat16(device) -> bool:
     return device.type == "cpu" and cpu_has_native_bfloat16()
 
 
-def resolve_precision(requested: str | None, device) -> str:
-    """``float32``, ``bfloat16`` or ``int8``: ``requested``, else ``CAPTIONER_PRECISION``, else auto-detection."""
+def resolve_precision(requested: str | None, device, architecture: str | None = None) -> str:
+    """``float32``, ``bfloat16`` or ``int8``: ``requested``, else ``CAPTIONER_PRECISION``, else auto-detection
+    for ``architecture`` (a short name such as ``"blip"``) on ``device``."""
     from captioner import environment
 
     choice = (requested or environment.current().precision or DEFAULT_PRECISION).strip().lower()
     if choice not in PRECISIONS:
         raise ValueError(f"unknown precision {choice!r} ({PRECISION_ENV}); choose one of {', '.join(PRECISIONS)}")
     if choice == "auto":
+        if torch_device_type(device) == "cpu" and INT8_AGREEMENT.get(architecture, 0) >= INT8_AUTO_SHARE:
+            return "int8"
         return "bfloat16" if device_has_native_bfloat16(device) else "float32"
     if choice == "int8" and torch_device_type(device) != "cpu":
         raise ValueError(f"int8 weights ({PRECISION_ENV}=int8) run on the CPU only; choose bfloat16 on {device}")
