@@ -3,8 +3,8 @@
 Each ``benchmarks/bench_*.py`` module has ``run(quick: bool) -> list[dict]``; a dict is one figure:
 ``{"name", "ours", "baseline", "unit", "ratio", "higher_is_better", "note"?}`` where ``ratio`` says how
 many times better ours is than the straightforward way, both measured in this same run (above 1 means
-better). ``BENCH_QUICK=1`` makes each benchmark short; ``BENCH_ONLY=name`` runs the modules whose name holds
-``name``.
+better). ``BENCH_QUICK=1`` makes each benchmark short; ``BENCH_ONLY=name[,name...]`` runs the modules whose
+name holds one of the names, and keeps the other modules' latest figures.
 
 Each module runs in a process of its own. In one shared process the modules disturbed each other's figures:
 TensorFlow's thread pools, started by the Keras benchmarks, stayed alive beside PyTorch's, and a PyTorch
@@ -115,13 +115,13 @@ def module_main(path: Path, out: Path) -> int:
 
 def main() -> int:
     quick = bool(os.environ.get("BENCH_QUICK"))
-    only = os.environ.get("BENCH_ONLY")
+    only = [name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip()]
     results = HERE / "results.json"
     previous = json.loads(results.read_text()) if results.is_file() else []
     fresh: dict[str, list[dict]] = {}
     failed = []
     for path in sorted(HERE.glob("bench_*.py")):
-        if only and only not in path.stem:
+        if only and not any(name in path.stem for name in only):
             continue
         started = time.perf_counter()
         print(f"== {path.stem}", flush=True)
