@@ -43,6 +43,11 @@ def encoders(quick: bool) -> dict:
     return chosen
 
 
+def call_encoder(module, name: str, pixels):
+    """ViT takes ``pixel_values=``; DaViT (Florence-2's vision tower) takes the pixels as its first argument."""
+    return module(pixel_values=pixels) if name.startswith("vit-") else module(pixels)
+
+
 def timed(call, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -70,7 +75,7 @@ def first_compiled_call(name: str) -> float:
     compiled = torch.compile(module)
     with torch.inference_mode():
         started = time.perf_counter()
-        compiled(pixel_values=pixels) if "vit" in name else compiled(pixels)
+        call_encoder(compiled, name, pixels)
         return time.perf_counter() - started
 
 
@@ -87,7 +92,7 @@ def run(quick: bool) -> list[dict]:
         pixels = torch.randn(*shape)  # (1, 3, size, size)
 
         def call(m, x):
-            return m(pixel_values=x) if "vit" in name else m(x)
+            return call_encoder(m, name, x)
 
         with torch.inference_mode():
             call(module, pixels)
