@@ -3,8 +3,9 @@
 Each ``benchmarks/bench_*.py`` module has ``run(quick: bool) -> list[dict]``; a dict is one figure:
 ``{"name", "ours", "baseline", "unit", "ratio", "higher_is_better", "note"?}`` where ``ratio`` says how
 many times better ours is than the straightforward way, both measured in this same run (above 1 means
-better). ``BENCH_QUICK=1`` makes each benchmark short; ``BENCH_ONLY=name[,name...]`` runs the modules whose
-name holds one of the names, and keeps the other modules' latest figures.
+better). ``BENCH_QUICK=1`` makes each benchmark short; ``BENCH_ONLY=name[,name...]`` runs the modules named
+(``serving`` is ``bench_serving.py``; a name that is no module's runs every module whose name holds it), and
+keeps the other modules' latest figures.
 
 Each module runs in a process of its own. In one shared process the modules disturbed each other's figures:
 TensorFlow's thread pools, started by the Keras benchmarks, stayed alive beside PyTorch's, and a PyTorch
@@ -68,12 +69,20 @@ def load_module(path: Path):
     return module
 
 
+def measured_at(rows: list[dict]) -> dict[str, str]:
+    """module -> when its rows were measured (rows written before modules were recorded: "earlier")."""
+    return {row.get("module", "other modules"): row.get("measured", "earlier, one shared process") for row in rows}
+
+
 def write_markdown(rows: list[dict], quick: bool, path: Path) -> None:
     lines = [
         "# Benchmarks",
         "",
         f"Latest run: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}{' (BENCH_QUICK=1)' if quick else ''}.",
         f"Machine: {machine()}.",
+        "",
+        "Rows of modules not re-run then keep their latest figures. When each module was last measured: "
+        + "; ".join(f"`{module}` {when}" for module, when in measured_at(rows).items()) + ".",
         "",
         "Every figure compares our way with the straightforward way, both measured in the same run on the",
         "same machine. *Ratio* is how many times better ours is (above 1 is better). Regenerate with `make bench`.",
@@ -99,7 +108,8 @@ def run_module(path: Path, quick: bool) -> list[dict] | None:
                               env={**os.environ, "BENCH_QUICK": "1" if quick else ""})
         if done.returncode != 0 or not out.is_file():
             return None
-        return [{**row, "module": path.stem} for row in json.loads(out.read_text())]
+        measured = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") + (", BENCH_QUICK=1" if quick else "")
+        return [{**row, "module": path.stem, "measured": measured} for row in json.loads(out.read_text())]
 
 
 def module_main(path: Path, out: Path) -> int:
@@ -113,6 +123,16 @@ def module_main(path: Path, out: Path) -> int:
     return 0
 
 
+def selected(stem: str, names: list[str], stems: set[str]) -> bool:
+    """Whether BENCH_ONLY's ``names`` pick the module ``stem``: by its name, with or without ``bench_``, or,
+    for a name that is no module's, by a part of it."""
+    for name in names:
+        exact = name if name.startswith("bench_") else f"bench_{name}"
+        if stem == exact or (exact not in stems and name in stem):
+            return True
+    return False
+
+
 def main() -> int:
     quick = bool(os.environ.get("BENCH_QUICK"))
     only = [name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip()]
@@ -120,8 +140,9 @@ def main() -> int:
     previous = json.loads(results.read_text()) if results.is_file() else []
     fresh: dict[str, list[dict]] = {}
     failed = []
-    for path in sorted(HERE.glob("bench_*.py")):
-        if only and not any(name in path.stem for name in only):
+    modules = sorted(HERE.glob("bench_*.py"))
+    for path in modules:
+        if only and not selected(path.stem, only, {module.stem for module in modules}):
             continue
         started = time.perf_counter()
         print(f"== {path.stem}", flush=True)
