@@ -78,7 +78,8 @@ def write_markdown(rows: list[dict], quick: bool, path: Path) -> None:
     lines = [
         "# Benchmarks",
         "",
-        f"Latest run: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}{' (BENCH_QUICK=1)' if quick else ''}.",
+        f"Written {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by `benchmarks/run.py`"
+        f"{' (this run: BENCH_QUICK=1)' if quick else ''}.",
         f"Machine: {machine()}.",
         "",
         "Rows of modules not re-run then keep their latest figures. When each module was last measured: "
