@@ -70,8 +70,9 @@ def add_precision_argument(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--precision", dest="model_precision", choices=PRECISIONS, metavar="PRECISION",
                         help=f"number format of transformers models: {', '.join(PRECISIONS)} (default: "
-                             f"${PRECISION_ENV}, else auto: bfloat16 where the hardware has it, else float32; "
-                             "int8: int8 decoder weights, CPU only)")
+                             f"${PRECISION_ENV}, else auto: int8 on the CPU for models measured to agree with "
+                             "float32 (BLIP), bfloat16 where the hardware has it, else float32; int8: int8 "
+                             "decoder weights, CPU only)")
 
 
 def decoding_request(args):
