@@ -8,7 +8,7 @@ the same run by summing a 512 MiB tensor (far larger than any cache) with torch'
 those of every module the step actually calls (forward hooks on one step: linear layers, layer norms, the
 language-model head; embeddings count one row per token). Each figure's *ours* is the achieved GB/s, its
 *baseline* the measured read bandwidth: the ratio is the share of the floor reached (1 = at the limit).
-Models: full size, random weights (ViT-GPT2, BLIP-base, Florence-2-base), one image encoded once in float32
+Models: full size, random weights (ViT-GPT2, BLIP-base, GIT-base, Florence-2-base), one image encoded once in float32
 (only the step is measured), the model's beam, the cache holding 8 positions; the step is timed as the
 median of several calls.
 """
@@ -47,7 +47,7 @@ def timed(call) -> float:
 def models() -> dict:
     """name -> (model, pixels, prompt ids or None, beams)."""
     import torch
-    from bench_image_to_text import blip_base, florence_2_base
+    from bench_image_to_text import blip_base, florence_2_base, git_base
     from bench_vit_gpt2 import full_size_parts
 
     torch.manual_seed(0)
@@ -56,6 +56,8 @@ def models() -> dict:
     chosen["vit-gpt2"] = (vit, torch.randn(1, 3, 224, 224), None, 4)
     blip, _ = blip_base()
     chosen["blip-base"] = (blip.eval(), torch.randn(1, 3, 384, 384), None, 3)
+    git, _ = git_base()
+    chosen["git-base"] = (git.eval(), torch.randn(1, 3, 224, 224), None, 4)
     florence, processor = florence_2_base()
     from PIL import Image
 
