@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_vit_gpt2 import bench_threads  # noqa: E402
-from run import figure  # noqa: E402
+from run import figure, run_alone  # noqa: E402
 
 
 def run(quick: bool) -> list[dict]:
@@ -73,7 +73,4 @@ def timed(call) -> float:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    for row in run(bool(os.environ.get("BENCH_QUICK"))):
-        print(row)
+    run_alone(run)

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run import figure  # noqa: E402
+from run import figure, run_alone  # noqa: E402
 
 
 def letters(number: int) -> str:
@@ -188,7 +188,4 @@ def run(quick: bool) -> list[dict]:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    for row in run(bool(os.environ.get("BENCH_QUICK"))):
-        print(row)
+    run_alone(run)

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_serving import load, pictures  # noqa: E402
 from bench_serving_vit_gpt2 import start_server  # noqa: E402
-from run import ROOT, figure  # noqa: E402
+from run import ROOT, figure, run_alone  # noqa: E402
 
 CLIENTS = (1, 4)
 
@@ -66,7 +66,4 @@ def run(quick: bool) -> list[dict]:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    for row in run(bool(os.environ.get("BENCH_QUICK"))):
-        print(row)
+    run_alone(run)

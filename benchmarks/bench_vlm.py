@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_image_to_text import photos, timed, word_vocab  # noqa: E402
-from run import figure  # noqa: E402
+from run import figure, run_alone  # noqa: E402
 
 SMOLVLM_TEXT = {  # the language half of each checkpoint's config.json (Llama layout)
     "smolvlm-256m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
@@ -135,7 +135,4 @@ def run(quick: bool) -> list[dict]:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    for row in run(bool(os.environ.get("BENCH_QUICK"))):
-        print(row)
+    run_alone(run)

@@ -62,6 +62,14 @@ def figure(name: str, ours: float, baseline: float, unit: str, higher_is_better:
             "note": note}
 
 
+def run_alone(run_module) -> None:
+    """``python benchmarks/bench_NAME.py``: that module's rows printed, the results files left as they are
+    (``BENCH_ONLY=NAME make bench`` records them)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    for row in run_module(bool(os.environ.get("BENCH_QUICK"))):
+        print(row)
+
+
 def load_module(path: Path):
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
