@@ -74,6 +74,9 @@ class Environment:
     device: str = ""
     # Number format of transformers captioners (CAPTIONER_PRECISION): float32, bfloat16, int8 or auto (empty: auto).
     precision: str = ""
+    # What runs the transformers captioners' encoders and decoder steps (CAPTIONER_RUNTIME): torch, onnx or auto
+    # (empty: auto).
+    runtime: str = ""
     # The CLIP model behind --score clip (CAPTIONER_SCORE_MODEL): a short name, hub id or folder;
     # empty: clip-vit-base-patch32.
     score_model: str = ""
@@ -89,6 +92,8 @@ class Environment:
     keras_home: str = ""
     # The user fixed the math libraries' thread count (OMP_NUM_THREADS or MKL_NUM_THREADS).
     threads_chosen: bool = False
+    # That count, for libraries that do not read those variables themselves (ONNX Runtime); 0 when not chosen.
+    thread_count: int = 0
     # This process's rank in a multi-process training run (RANK, set by torchrun and accelerate); 0 alone.
     rank: int = 0
     # Most requests in flight to each remote model from this process (CAPTIONER_REMOTE_CONCURRENCY); 0: its bundle's.
@@ -109,6 +114,7 @@ VARIABLES = {
     "reports_dir": "CAPTIONER_REPORTS_DIR",
     "device": "CAPTIONER_DEVICE",
     "precision": "CAPTIONER_PRECISION",
+    "runtime": "CAPTIONER_RUNTIME",
     "score_model": "CAPTIONER_SCORE_MODEL",
     "flickr8k_url": "CAPTIONER_FLICKR8K_URL",
     "vlm_tiling": "CAPTIONER_VLM_TILING",
@@ -165,7 +171,9 @@ def current(environ: Mapping[str, str] | None = None) -> Environment:
             values[item.name] = parse_value(variable, text, getattr(defaults, item.name))
     hub_flags = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
     values["hub_offline"] = any(parse_bool(name, environ.get(name) or "") for name in hub_flags)
-    values["threads_chosen"] = any((environ.get(name) or "").strip() for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
+    thread_texts = [(name, (environ.get(name) or "").strip()) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")]
+    values["threads_chosen"] = any(text for _, text in thread_texts)
+    values["thread_count"] = next((parse_value(name, text, 0) for name, text in thread_texts if text), 0)
     return Environment(**values)
 
 
