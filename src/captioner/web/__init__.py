@@ -50,6 +50,7 @@ def create_app(config=None):
 
     from captioner.web import (aliases, api, errors, history, jobs, limits, ollama_api, openai_api, openapi, outages,
                                pages, reports, translate)
+    from captioner.web.mcp import http as mcp_http
     from captioner.web.service import CaptionService
     from captioner.web.uploads import InMemoryRequest
 
@@ -116,4 +117,6 @@ def create_app(config=None):
     app.extensions["captioner"] = service
     service.start()
     jobs.init_jobs(app)
+    csrf.exempt(mcp_http.bp)  # stateless like the API, keys in the Authorization header
+    mcp_http.init_mcp(app, service)
     return app
