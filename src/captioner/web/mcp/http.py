@@ -116,9 +116,13 @@ def init_mcp(app, service) -> None:
     def bridge() -> McpBridge:
         with lock:
             if not made:
-                from captioner.web.mcp.tools import build_server
+                from captioner.web.errors import ApiError
+                from captioner.web.mcp.tools import McpMissing, build_server
 
-                server = build_server(service, settings, app.extensions.get(TRANSLATOR))
+                try:
+                    server = build_server(service, settings, app.extensions.get(TRANSLATOR))
+                except McpMissing as error:
+                    raise ApiError("mcp_unavailable", str(error), 501) from None
                 made.append(McpBridge(server, settings.request_timeout_s))
             return made[0]
 

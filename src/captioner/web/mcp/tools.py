@@ -24,6 +24,10 @@ INSTRUCTIONS = ("Captions images with the models this captioner server has loade
                 "path (under the server's allowed folders), an image URL, or base64 image data.")
 
 
+class McpMissing(CaptionerError):
+    """The ``mcp`` package (the ``mcp`` extra) is not installed."""
+
+
 class Caption(BaseModel):
     caption: str = Field(description="the caption (in the language asked for, when one was)")
     model: str = Field(description="the model that wrote it")
@@ -62,8 +66,11 @@ class FolderCaptions(BaseModel):
 def build_server(service, settings, translator=None):
     """An MCPServer whose tools caption through ``service`` (a CaptionService) under ``settings``
     (WebSettings: roots, image-URL policy, limits); ``translator`` (or None) writes other languages."""
-    from mcp.server.mcpserver import MCPServer
-    from mcp.server.mcpserver.exceptions import ToolError
+    try:
+        from mcp.server.mcpserver import MCPServer
+        from mcp.server.mcpserver.exceptions import ToolError
+    except ImportError:
+        raise McpMissing("the MCP server needs the mcp package: pip install 'captioner[mcp]'") from None
 
     from captioner import __version__
 
