@@ -4,10 +4,11 @@ re-runs that replace captioner's own text but keep a person's edit, resuming, an
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
+
+from captioner.collections.immich.state import ImmichState
 
 from support.cli import assert_clean_failure
 from support.fake_immich import KEY, FakeImmich, start_fake_immich
@@ -27,7 +28,7 @@ def immich(monkeypatch):
 @pytest.fixture
 def sync(runner, immich, demo_bundle, tmp_path):
     """``sync(*options)``: `captioner immich` against the fake with the demo model and this test's state file."""
-    state = tmp_path / "immich-state.json"
+    state = tmp_path / "immich-state.jsonl"
 
     def sync(*options, key_env="IMMICH_TEST_KEY"):
         return runner("immich", "--url", immich.url, "--key-env", key_env, "--model", demo_bundle,
@@ -51,8 +52,8 @@ def test_pages_retries_a_persons_description_and_reruns(immich, sync):
     written = {asset_id: immich.assets[asset_id].description for asset_id in ids if asset_id != ids[2]}
     assert all(text and text != PERSON for text in written.values()), written
     assert "6 description new" in result.stdout and "1 description kept" in result.stdout
-    state = json.loads(sync.state.read_text())["assets"]
-    assert {asset_id: entry["description"]["Text"] for asset_id, entry in state.items()} == written
+    state = ImmichState(sync.state, immich.url)
+    assert {asset_id: state.description(asset_id)["Text"] for asset_id in state.assets} == written
 
     # the same settings again: nothing to do, nothing written
     before = len(immich.writes())
@@ -105,6 +106,8 @@ def test_resumes_after_an_interruption(immich, sync):
     done = [asset_id for asset_id in ids if immich.assets[asset_id].description]
     assert ids[:2] == done[:2] and ids[2] not in done and len(done) < 5
     immich.failures.clear()
+    with open(sync.state, "a", encoding="utf-8") as state:
+        state.write('{"asset": "torn by a cr')  # the machine went down in the middle of a line
     before = len(immich.writes())
     resumed = sync("--concurrency", "1")
     assert resumed.returncode == 0, resumed
@@ -112,6 +115,7 @@ def test_resumes_after_an_interruption(immich, sync):
                                                       if asset_id not in done)  # only the rest: resumed
     assert f"{len(done)} description unchanged" in resumed.stdout
     assert f"{5 - len(done)} description new" in resumed.stdout
+    assert sorted(ImmichState(sync.state, immich.url).assets) == sorted(ids)  # the torn line was cut off
 
 
 def test_tags_are_created_once_and_reused(immich, sync):

@@ -1,36 +1,36 @@
 """What captioner wrote into an Immich library, kept on this machine (Immich has no place for it).
 
-One JSON file per server: for each asset captioner wrote to, the provenance record of the description it
-wrote (model, style, prompt, settings digest, version, date and the exact text) and the tags it added. A
-later run reads it to tell captioner's own description (still exactly the text recorded: replaced when the
+One file per server, a journal of JSON lines: each line says what captioner just wrote to one asset, either
+the provenance record of its description (model, style, prompt, settings digest, version, date and the exact
+text) or the tags it added and the settings that made them. Read back, the last line for an asset wins. A
+later run uses it to tell captioner's own description (still exactly the text recorded: replaced when the
 settings change, left when they did not) from a person's (anything else, including an edit of captioner's
-text). The file is rewritten whole, through a temporary file, after every asset, so a run stopped at any
-point resumes from the last asset written.
+text). A line is appended and flushed to disk after every write to Immich, so a run stopped at any point
+resumes from the last asset written, and a large library costs one short line per change; a line torn by a
+crash is cut off when the file is next opened.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from captioner import environment
-from captioner.files import write_json_atomic
-
-FORMAT = 1  # the state file's layout
 
 
 def default_state_path(url: str) -> Path:
-    """``CACHE/immich/HOST-PORT.json``: one state per server."""
+    """``CACHE/immich/HOST-PORT.jsonl``: one state per server."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
     name = re.sub(r"[^A-Za-z0-9.-]+", "-", f"{parts.hostname or 'immich'}-{parts.port or parts.scheme}")
-    return environment.current().cache_base / "immich" / f"{name}.json"
+    return environment.current().cache_base / "immich" / f"{name}.jsonl"
 
 
 class ImmichState:
-    """The records of one server's assets, read at start and saved after each change."""
+    """The records of one server's assets, read at start; ``remember`` appends each change."""
 
     def __init__(self, path: Path, server: str):
         self.path = Path(path)
@@ -38,12 +38,23 @@ class ImmichState:
         self._lock = threading.Lock()
         self.assets: dict[str, dict] = {}
         if self.path.exists():
+            self._replay()
+
+    def _replay(self) -> None:
+        data = self.path.read_bytes()
+        complete = data[:data.rfind(b"\n") + 1]  # a torn last line (a crash mid-write) is no record
+        for number, line in enumerate(complete.splitlines(), 1):
             try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as error:
-                raise ValueError(f"the Immich state {self.path} cannot be read ({error}); move it away to start "
-                                 "afresh (captioner then treats its earlier descriptions as a person's)") from None
-            self.assets = dict(data.get("assets") or {})
+                entry = json.loads(line)
+                self.assets.setdefault(str(entry["asset"]), {}).update(
+                    {key: value for key, value in entry.items() if key != "asset"})
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise ValueError(f"line {number} of the Immich state {self.path} is not a record; move the file "
+                                 "away to start afresh (captioner then treats its earlier descriptions as a "
+                                 "person's)") from None
+        if len(complete) < len(data):
+            with open(self.path, "r+b") as handle:
+                handle.truncate(len(complete))
 
     def description(self, asset_id: str) -> dict:
         """The provenance record of the description captioner wrote to ``asset_id`` ({} if none)."""
@@ -59,14 +70,19 @@ class ImmichState:
 
     def remember(self, asset_id: str, description: dict | None = None, tags: list[str] | None = None,
                  tags_source: dict | None = None) -> None:
-        """Record what was just written to ``asset_id`` and save the file."""
+        """Record what was just written to ``asset_id``: one line appended and flushed to disk."""
+        change: dict = {}
+        if description is not None:
+            change["description"] = description
+        if tags is not None:
+            change["tags"] = sorted(set(self.tags(asset_id)) | set(tags))
+        if tags_source is not None:
+            change["tags_source"] = tags_source
+        line = json.dumps({"asset": asset_id, **change}, ensure_ascii=False) + "\n"
         with self._lock:
-            entry = dict(self.assets.get(asset_id, {}))
-            if description is not None:
-                entry["description"] = description
-            if tags_source is not None:
-                entry["tags_source"] = tags_source
-            if tags is not None:
-                entry["tags"] = sorted(set(entry.get("tags") or []) | set(tags))
-            self.assets[asset_id] = entry
-            write_json_atomic(self.path, {"format": FORMAT, "server": self.server, "assets": self.assets})
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+            self.assets.setdefault(asset_id, {}).update(change)
