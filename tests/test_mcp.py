@@ -127,3 +127,17 @@ def test_streamable_http_with_keys(pictures, compat_server):
                             headers={**accept, "Authorization": f"Bearer {compat_server.key('main')}",
                                      "Origin": "https://evil.example"})
     assert foreign.status_code == 403
+
+
+def test_mcp_counts_against_the_rate_limit(make_app, tmp_path):
+    """/mcp in the app itself: JSON-RPC answered as JSON, an error result while no model is loaded, and the
+    API's rate limit (here, on an app with nothing loaded)."""
+    app = make_app(tmp_path / "models", rate_limit="2 per minute", database_url=f"sqlite:///{tmp_path / 'h.db'}")
+    client = app.test_client()
+    headers = {"Accept": "application/json, text/event-stream"}
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_models", "arguments": {}}}
+    answers = [client.post("/mcp", json=call, headers=headers) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    result = answers[0].json["result"]
+    assert result["isError"] and "no model is loaded" in result["content"][0]["text"]
+    app.extensions["captioner"].close()
