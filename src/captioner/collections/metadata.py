@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from captioner.collections.exiftool import MetadataError, check_exiftool, read_tags, write_tags
-from captioner.collections.provenance import RECORD_TAGS, Provenance
+from captioner.collections.provenance import RECORD_TAGS, Provenance, decide_text
 
 __all__ = ["EXISTING", "FIELDS", "MODES", "MetadataError", "MetadataWriter", "PhotoPlan", "PhotoTexts", "Text",
            "sidecar_path"]
@@ -38,7 +38,6 @@ EXISTING = ("skip", "replace", "append")  # what to do with text captioner did n
 SIDECAR_NAMES = ("full", "base")  # IMG_0001.CR2.xmp (darktable, digiKam, Immich) or IMG_0001.xmp (Lightroom)
 EMBED_ALL = {"JPEG", "MPO"}  # XMP, EXIF and IPTC
 EMBED_XMP_EXIF = {"PNG", "WEBP", "HEIF", "AVIF"}  # no IPTC block in these formats
-APPENDED = "\n\n"  # between a person's text and the caption appended to it
 # Placeholders cameras write into ImageDescription: nobody's words, so they count as no text.
 CAMERA_PLACEHOLDERS = frozenset({"olympus digital camera", "sony dsc", "digital camera", "default",
                                  "minolta digital camera", "konica minolta digital camera", "samsung digital camera",
@@ -180,24 +179,8 @@ class MetadataWriter:
         record = _record(readings, text.field)
         ours = record.get("Text") if record else None
         default_values = [value for key, value in values if key in defaults]
-        person, wholly_ours = "", not values  # the person's part of the text; whether every language is ours
-        if not values:
-            action, value = "new", text.value
-        elif ours and default_values and all(value == ours for value in default_values):
-            action, value = ("unchanged", None) if text.provenance.same_source(record) else ("updated", text.value)
-            wholly_ours = True
-        elif ours and default_values and all(value.endswith(APPENDED + ours) for value in default_values) \
-                and self.existing != "replace":
-            person = default_values[0][:-len(APPENDED + ours)]
-            action, value = (("unchanged", None) if text.provenance.same_source(record)
-                             else ("updated", person + APPENDED + text.value))
-        elif self.existing == "skip":
-            action, value = "kept: a person's or another tool's text", None
-        elif self.existing == "replace":
-            action, value, wholly_ours = "replaced", text.value, True
-        else:
-            person = default_values[0] if default_values else ""
-            action, value = ("appended", person + APPENDED + text.value) if person else ("new", text.value)
+        action, value, wholly_ours = decide_text(bool(values), default_values, ours,
+                                                 text.provenance.same_source(record), self.existing, text.value)
         plan.actions.append((text.field, action))
         if value is None:
             return

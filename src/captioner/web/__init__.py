@@ -49,6 +49,7 @@ def create_app(config=None):
     from flask_wtf.csrf import CSRFProtect
 
     from captioner.web import aliases, api, errors, history, jobs, limits, openapi, outages, pages, reports, translate
+    from captioner.web.mcp import http as mcp_http
     from captioner.web.ollama import routes as ollama_api
     from captioner.web.openai import routes as openai_api
     from captioner.web.service import CaptionService
@@ -117,4 +118,6 @@ def create_app(config=None):
     app.extensions["captioner"] = service
     service.start()
     jobs.init_jobs(app)
+    csrf.exempt(mcp_http.bp)  # stateless like the API, keys in the Authorization header
+    mcp_http.init_mcp(app, service)
     return app

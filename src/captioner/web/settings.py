@@ -58,6 +58,8 @@ ENV_NAMES = {
     "client_timeout_s": "CAPTIONER_CLIENT_TIMEOUT_S",
     "image_url_hosts": "CAPTIONER_IMAGE_URL_HOSTS",
     "image_url_timeout_s": "CAPTIONER_IMAGE_URL_TIMEOUT_S",
+    "mcp_roots": "CAPTIONER_MCP_ROOTS",
+    "mcp_max_images": "CAPTIONER_MCP_MAX_IMAGES",
 }
 
 
@@ -154,13 +156,18 @@ class WebSettings:
     image_url_hosts: str = ""
     # Seconds one image URL fetch may take, redirects included (CAPTIONER_IMAGE_URL_TIMEOUT_S).
     image_url_timeout_s: float = 10.0
+    # Folders whose images the MCP tools may read (CAPTIONER_MCP_ROOTS), separated by the path separator
+    # (":" on Linux and macOS, ";" on Windows); empty: none (images come as base64 or URLs only).
+    mcp_roots: str = ""
+    # Most images one MCP caption_folder call captions (CAPTIONER_MCP_MAX_IMAGES).
+    mcp_max_images: int = 20
     # Extra Flask config (tests set TESTING, WTF_CSRF_ENABLED, ...); not read from the environment.
     flask: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.max_upload_mb <= 0:
             raise ValueError(f"MAX_UPLOAD_MB must be positive, not {self.max_upload_mb}")
-        for name in ("max_pixels", "queue_size", "batch_size", "max_beam", "max_caption_length"):
+        for name in ("max_pixels", "queue_size", "batch_size", "max_beam", "max_caption_length", "mcp_max_images"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{ENV_NAMES[name]} must be at least 1, not {getattr(self, name)}")
         if self.batch_wait_ms < 0:
@@ -196,6 +203,11 @@ class WebSettings:
         if self.pretrained.strip().lower() == "none":
             return []
         return [name.strip() for name in self.pretrained.split(",") if name.strip()] or list(DEFAULT_PRETRAINED)
+
+    @property
+    def mcp_root_paths(self) -> list[Path]:
+        """The MCP roots, resolved (``~`` expanded)."""
+        return [Path(part).expanduser().resolve() for part in self.mcp_roots.split(os.pathsep) if part.strip()]
 
     @property
     def model_names(self) -> list[str]:

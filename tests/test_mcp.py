@@ -1,0 +1,143 @@
+"""The MCP tools with the SDK's own client: over stdio (`python -m captioner mcp`) and over streamable HTTP
+(`/mcp` on a real `captioner serve` with API keys), captioning the shapes demo model's pictures."""
+
+from __future__ import annotations
+
+import base64
+import random
+import sys
+
+import anyio
+import pytest
+
+from captioner import environment
+
+from support import ROOT
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    """A root folder with three shapes pictures (and one that is not an image), and one picture outside it."""
+    from captioner.data.shapes import make_picture
+
+    base = tmp_path_factory.mktemp("mcp")
+    root, outside = base / "photos", base / "elsewhere"
+    root.mkdir()
+    outside.mkdir()
+    rng = random.Random(3)
+    for index in range(3):
+        make_picture(rng)[0].save(root / f"shape-{index}.png")
+    (root / "notes.jpg").write_bytes(b"not an image at all")
+    make_picture(rng)[0].save(outside / "secret.png")
+    return root, outside
+
+
+def png_base64(path) -> str:
+    return base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+async def check_tools(session, root, outside) -> None:
+    """What both transports must do: list the tools, caption by path and base64, refuse what is not allowed."""
+    await session.initialize()
+    names = {tool.name for tool in (await session.list_tools()).tools}
+    assert names == {"caption_image", "list_models", "caption_folder"}
+
+    models = await session.call_tool("list_models", {})
+    assert not models.is_error and models.structured_content["models"][0]["name"] == "shapes-demo"
+
+    by_data = await session.call_tool("caption_image", {"image_base64": png_base64(root / "shape-0.png")})
+    assert not by_data.is_error, by_data
+    assert by_data.structured_content["model"] == "shapes-demo" and by_data.structured_content["caption"]
+    assert by_data.structured_content["source"] == "base64"
+
+    refused = await session.call_tool("caption_image", {"path": str(outside / "secret.png")})
+    assert refused.is_error
+    assert "outside" in refused.content[0].text or "reads no files" in refused.content[0].text
+
+    unknown = await session.call_tool("caption_image", {"image_base64": png_base64(root / "shape-0.png"),
+                                                        "model": "no-such-model"})
+    assert unknown.is_error and "no-such-model" in unknown.content[0].text
+    return by_data.structured_content["caption"]
+
+
+def test_stdio(pictures, demo_models_dir):
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    root, outside = pictures
+    env = environment.child_environment(PYTHONPATH=str(ROOT / "src"), CAPTIONER_MCP_ROOTS=str(root),
+                                        CAPTIONER_TRY_PRETRAINED="0", CAPTIONER_BUILD_DEMO="0",
+                                        CAPTIONER_MCP_MAX_IMAGES="2")
+    params = StdioServerParameters(command=sys.executable, env=env,
+                                   args=["-m", "captioner", "mcp", "--models-dir", str(demo_models_dir)])
+
+    async def main():
+        async with stdio_client(params, errlog=sys.stderr) as (read, write):
+            async with ClientSession(read, write) as session:
+                caption = await check_tools(session, root, outside)
+                by_path = await session.call_tool("caption_image", {"path": str(root / "shape-0.png")})
+                assert not by_path.is_error, by_path
+                assert by_path.structured_content["caption"] == caption  # the same image, the same caption
+
+                sneaky = await session.call_tool("caption_image", {"path": str(root / ".." / "elsewhere" /
+                                                                                "secret.png")})
+                assert sneaky.is_error and "outside" in sneaky.content[0].text
+
+                folder = await session.call_tool("caption_folder", {"path": str(root), "limit": 10})
+                assert not folder.is_error, folder
+                entries = folder.structured_content["captions"]
+                assert len(entries) == 2 and folder.structured_content["more"]  # bounded by the server's limit
+                assert entries[0]["path"].endswith("notes.jpg") and "not a supported image" in entries[0]["error"]
+                assert entries[1]["path"].endswith("shape-0.png") and entries[1]["caption"] == caption
+
+                outside_folder = await session.call_tool("caption_folder", {"path": str(outside)})
+                assert outside_folder.is_error
+
+    anyio.run(main)
+
+
+def test_streamable_http_with_keys(pictures, compat_server):
+    import httpx2
+    from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    root, outside = pictures
+
+    async def main():
+        headers = {"Authorization": f"Bearer {compat_server.key('main')}"}
+        async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+            async with streamable_http_client(f"{compat_server.url}/mcp", http_client=http) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await check_tools(session, root, outside)
+
+    anyio.run(main)
+
+    import requests
+
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                             "clientInfo": {"name": "test", "version": "1"}}}
+    accept = {"Accept": "application/json, text/event-stream"}
+    wrong = requests.post(f"{compat_server.url}/mcp", json=initialize, timeout=30,
+                          headers={**accept, "Authorization": "Bearer not-a-key"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "unauthorized"
+    none = requests.post(f"{compat_server.url}/mcp", json=initialize, headers=accept, timeout=30)
+    assert none.status_code == 401
+    foreign = requests.post(f"{compat_server.url}/mcp", json=initialize, timeout=30,
+                            headers={**accept, "Authorization": f"Bearer {compat_server.key('main')}",
+                                     "Origin": "https://evil.example"})
+    assert foreign.status_code == 403
+
+
+def test_mcp_counts_against_the_rate_limit(make_app, tmp_path):
+    """/mcp in the app itself: JSON-RPC answered as JSON, an error result while no model is loaded, and the
+    API's rate limit (here, on an app with nothing loaded)."""
+    app = make_app(tmp_path / "models", rate_limit="2 per minute", database_url=f"sqlite:///{tmp_path / 'h.db'}")
+    client = app.test_client()
+    headers = {"Accept": "application/json, text/event-stream"}
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_models", "arguments": {}}}
+    answers = [client.post("/mcp", json=call, headers=headers) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    result = answers[0].json["result"]
+    assert result["isError"] and "no model is loaded" in result["content"][0]["text"]
+    app.extensions["captioner"].close()
