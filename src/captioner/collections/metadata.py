@@ -17,7 +17,8 @@ pixels, and keeps every other tag; the new file replaces the old only when compl
 
 Text already there (in the photo or either sidecar) is handled by ``existing``: ``skip`` (the default) leaves
 a person's or another tool's text alone and reports it, ``replace`` writes over it, ``append`` adds the
-caption after it. captioner's own earlier text (it still matches the provenance record) is replaced when the
+caption after it, ``prepend`` puts it before (:mod:`captioner.collections.existing_text`, the rule every
+write target shares). captioner's own earlier text (it still matches the provenance record) is replaced when the
 model, style or settings changed, and left as it is when they did not.
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from captioner.collections.existing_text import EXISTING, check_existing, decide
 from captioner.collections.exiftool import MetadataError, check_exiftool, read_tags, write_tags
 from captioner.collections.provenance import RECORD_TAGS, Provenance
 
@@ -34,7 +36,6 @@ __all__ = ["EXISTING", "FIELDS", "MODES", "MetadataError", "MetadataWriter", "Ph
 
 MODES = ("sidecar", "embed")
 FIELDS = ("description", "keywords", "alt-text", "detailed")  # what --write may name
-EXISTING = ("skip", "replace", "append")  # what to do with text captioner did not write
 SIDECAR_NAMES = ("full", "base")  # IMG_0001.CR2.xmp (darktable, digiKam, Immich) or IMG_0001.xmp (Lightroom)
 EMBED_ALL = {"JPEG", "MPO"}  # XMP, EXIF and IPTC
 EMBED_XMP_EXIF = {"PNG", "WEBP", "HEIF", "AVIF"}  # no IPTC block in these formats
@@ -118,8 +119,7 @@ class MetadataWriter:
         unknown = [name for name in self.fields if name not in FIELDS]
         if unknown or not self.fields:
             raise ValueError(f"--write takes one or more of {', '.join(FIELDS)}, not {','.join(unknown) or 'nothing'}")
-        if self.existing not in EXISTING:
-            raise ValueError(f"--existing must be one of {', '.join(EXISTING)}, not {self.existing!r}")
+        check_existing(self.existing)
         if self.sidecar_name not in SIDECAR_NAMES:
             raise ValueError(f"--sidecar-name must be one of {', '.join(SIDECAR_NAMES)}, not {self.sidecar_name!r}")
 
@@ -139,7 +139,8 @@ class MetadataWriter:
                  f"e.g. {example}); pixels and all other tags stay as they are")
         protect = {"skip": "text a person or another tool wrote is left as it is",
                    "replace": "text a person or another tool wrote is REPLACED",
-                   "append": "the caption is added after text a person or another tool wrote"}[self.existing]
+                   "append": "the caption is added after text a person or another tool wrote",
+                   "prepend": "the caption is put before text a person or another tool wrote"}[self.existing]
         return f"Writing {what} {where}; {protect} (--existing {self.existing})."
 
     def target(self, photo: Path) -> Path:
@@ -180,24 +181,9 @@ class MetadataWriter:
         record = _record(readings, text.field)
         ours = record.get("Text") if record else None
         default_values = [value for key, value in values if key in defaults]
-        person, wholly_ours = "", not values  # the person's part of the text; whether every language is ours
-        if not values:
-            action, value = "new", text.value
-        elif ours and default_values and all(value == ours for value in default_values):
-            action, value = ("unchanged", None) if text.provenance.same_source(record) else ("updated", text.value)
-            wholly_ours = True
-        elif ours and default_values and all(value.endswith(APPENDED + ours) for value in default_values) \
-                and self.existing != "replace":
-            person = default_values[0][:-len(APPENDED + ours)]
-            action, value = (("unchanged", None) if text.provenance.same_source(record)
-                             else ("updated", person + APPENDED + text.value))
-        elif self.existing == "skip":
-            action, value = "kept: a person's or another tool's text", None
-        elif self.existing == "replace":
-            action, value, wholly_ours = "replaced", text.value, True
-        else:
-            person = default_values[0] if default_values else ""
-            action, value = ("appended", person + APPENDED + text.value) if person else ("new", text.value)
+        decision = decide(default_values, ours, text.provenance.same_source(record), text.value, self.existing,
+                          APPENDED, anything=bool(values))
+        action, value, wholly_ours = decision.action, decision.value, decision.wholly_ours
         plan.actions.append((text.field, action))
         if value is None:
             return
