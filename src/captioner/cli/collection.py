@@ -16,8 +16,9 @@ def register(subparsers) -> None:
                     "it skips every image already captioned with the same model and settings, even when "
                     "the file was renamed or moved. Unreadable files are listed and skipped.")
     parser.add_argument("roots", nargs="+", metavar="FOLDER|IMAGE", help="folders to walk and image files")
-    parser.add_argument("--out", required=True, metavar="FILE",
-                        help="results: FILE.jsonl, FILE.csv or FILE.parquet (a folder of part files)")
+    parser.add_argument("--out", metavar="FILE",
+                        help="results: FILE.jsonl, FILE.csv or FILE.parquet (a folder of part files); optional with "
+                             "--captions txt (then FOLDER/.captioner/results.jsonl keeps the run's state)")
     parser.add_argument("--model", required=True, metavar="NAME|PATH", help="bundle name, bundle folder or vit-gpt2")
     parser.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
     add_decoding_arguments(parser)
@@ -39,10 +40,12 @@ def register(subparsers) -> None:
                         help="with --metadata: which fields, comma-separated: description (dc:description), keywords "
                              "(dc:subject and IPTC Keywords, merged), alt-text (IPTC AltTextAccessibility), detailed "
                              "(IPTC ExtDescrAccessibility); default description")
-    parser.add_argument("--existing", choices=("skip", "replace", "append"),
-                        help="with --metadata: text a person or another tool already wrote is left alone (skip, the "
-                             "default, listed in the summary), replaced, or has the caption appended; captioner's own "
-                             "earlier text is replaced whenever the model, style or settings change")
+    parser.add_argument("--existing", choices=("skip", "replace", "append", "prepend"),
+                        help="with --metadata or --captions: text a person or another tool already wrote is left alone "
+                             "(skip, the default, listed in the summary), replaced, or has the caption appended or "
+                             "prepended; captioner's own earlier text is replaced whenever the model, style or "
+                             "settings change")
+    add_caption_file_arguments(parser)
     parser.add_argument("--sidecar-name", choices=("full", "base"),
                         help="sidecar file name: full = IMG_0001.CR2.xmp (darktable, digiKam, Immich; default), "
                              "base = IMG_0001.xmp (Lightroom); an existing sidecar is updated in place")
@@ -58,6 +61,58 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
+def add_caption_file_arguments(parser) -> None:
+    group = parser.add_argument_group("caption files (training sets)")
+    group.add_argument("--captions", choices=("txt",),
+                       help="write a caption file beside each image (a.jpg -> a.txt), as kohya, OneTrainer and "
+                            "musubi-tuner read them; off unless given")
+    group.add_argument("--caption-extension", metavar=".EXT", help="the caption files' extension (.txt; also .caption)")
+    group.add_argument("--trigger", metavar="WORD", help="a trigger word, always first in each caption")
+    group.add_argument("--prefix", metavar="TEXT", help="text after the trigger word, before the caption")
+    group.add_argument("--suffix", metavar="TEXT", help="text after the caption")
+    group.add_argument("--separator", metavar="TEXT", help="between trigger, prefix, caption, suffix and tags (', ')")
+    group.add_argument("--lines", type=positive_int, metavar="N",
+                       help="the N best captions, one per line (OneTrainer's several captions per file)")
+    group.add_argument("--manifest", choices=("hf", "musubi", "kohya"),
+                       help="also write one manifest of the set: hf (ImageFolder metadata.jsonl, per split folder), "
+                            "musubi (musubi.jsonl) or kohya (meta_cap.json)")
+
+
+def caption_file_settings(args):
+    """The caption-file options given, checked; None without --captions (then none of them may be given)."""
+    from captioner.collections.caption_files import CaptionFileSettings
+
+    options = {"--caption-extension": args.caption_extension, "--trigger": args.trigger, "--prefix": args.prefix,
+               "--suffix": args.suffix, "--separator": args.separator, "--lines": args.lines,
+               "--manifest": args.manifest}
+    if not args.captions:
+        given = [option for option, value in options.items() if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} only apply with --captions txt")
+        return None
+    return CaptionFileSettings(extension=args.caption_extension or ".txt", trigger=(args.trigger or "").strip(),
+                               prefix=args.prefix or "", suffix=args.suffix or "",
+                               separator=", " if args.separator is None else args.separator, lines=args.lines or 1,
+                               existing=args.existing or "skip")
+
+
+def results_path(args) -> str:
+    """--out, or with --captions and no --out, the results file in the state folder of the one FOLDER."""
+    from pathlib import Path
+
+    from captioner.collections.caption_files import RESULTS_FILE, STATE_FOLDER
+
+    if args.out:
+        return args.out
+    if not args.captions:
+        raise ValueError("--out is needed (a results file: FILE.jsonl, FILE.csv or FILE.parquet), unless "
+                         "--captions txt writes caption files")
+    if len(args.roots) != 1 or not Path(args.roots[0]).is_dir():
+        raise ValueError("without --out, --captions takes one FOLDER (its state goes in FOLDER/.captioner/); "
+                         "give --out FILE to caption several")
+    return str(Path(args.roots[0]) / STATE_FOLDER / RESULTS_FILE)
+
+
 def run(args) -> int:
     from captioner.collections import CollectionJob, CollectionSettings, run_collection
     from captioner.collections.results import results_format
@@ -70,13 +125,22 @@ def run(args) -> int:
         raise ValueError("--alternatives must not be negative")
     if args.address and args.engine != "ray":
         raise ValueError("--address is for --engine ray")
+    if args.lines and args.lines > 1:  # the N best captions: the best and N - 1 alternatives, from a beam search
+        if args.alternatives is None:
+            args.alternatives = args.lines - 1
+        if args.beam is None and not args.greedy and not args.sample:
+            args.beam = max(args.lines, 3)
     request = decoding_request(args)  # bad options, a bad --out name or a missing folder fail before the model loads
-    results_format(args.out)
     check_roots(args.roots)
+    args.out = results_path(args)
+    results_format(args.out)
     given = [option for option, value in (("--write", args.write), ("--existing", args.existing),
                                           ("--sidecar-name", args.sidecar_name)) if value is not None]
+    if args.captions:
+        given = [option for option in given if option != "--existing"]
     if given and not args.metadata:
         raise ValueError(f"{', '.join(given)} only apply with --metadata sidecar or --metadata embed")
+    files = caption_file_settings(args)
     write = _fields(args.write or "description")
     folder = resolve_model_folder(args.model, args.models_dir)
     job = CollectionJob(
@@ -86,7 +150,8 @@ def run(args) -> int:
         sidecar_name=args.sidecar_name or "full", dry_run=args.dry_run, engine=args.engine, address=args.address,
         ray_actors=args.actors, model=str(folder.resolve()) if folder else args.model, models_dir=args.models_dir,
         settings=CollectionSettings(batch_size=args.batch_size, readers=args.readers), score=args.score,
-        min_score=args.min_score)
+        min_score=args.min_score, captions=args.captions, manifest=args.manifest,
+        **({"caption_files": files} if files else {}))
     captioner = load_captioner(args.model, args.models_dir)
     decoding = request.for_default(captioner.default_decoding)
     check_prompt(captioner, decoding.prompt)  # refused before any image is read
@@ -102,7 +167,7 @@ def run(args) -> int:
 
     def stepped(step) -> None:
         bars[0].update(len(step.rows) + step.skipped)
-        if args.dry_run and not args.metadata:
+        if args.dry_run and not args.metadata and not args.captions:
             for row in step.rows:
                 say(f"{row.path}\t{row.caption or 'ERROR: ' + str(row.error)}")
 
@@ -130,8 +195,17 @@ def run(args) -> int:
         written = "nothing written (dry run)" if args.dry_run else f"{summary.written} files written"
         print(f"metadata: {written}; {len(summary.kept)} photos keep text a person or another tool wrote "
               f"(--existing {args.existing or 'skip'})")
-        for path, fields in summary.kept:
-            print(f"kept\t{path}\t{','.join(fields)}")
+    if args.captions:
+        written = "nothing written (dry run)" if args.dry_run else f"{summary.caption_files} written"
+        kept = [path for path, fields in summary.kept if fields == ("caption file",)]
+        print(f"caption files: {written}; {len(kept)} kept as a person wrote them (--existing "
+              f"{args.existing or 'skip'}); {len(summary.conflicts)} stem conflicts")
+        for path, images in summary.conflicts:
+            print(f"conflict\t{path}\t{' '.join(images)}")
+        for path in summary.manifests:
+            print(f"manifest\t{path}")
+    for path, fields in summary.kept:
+        print(f"kept\t{path}\t{','.join(fields)}")
     return 0
 
 

@@ -17,7 +17,8 @@ pixels, and keeps every other tag; the new file replaces the old only when compl
 
 Text already there (in the photo or either sidecar) is handled by ``existing``: ``skip`` (the default) leaves
 a person's or another tool's text alone and reports it, ``replace`` writes over it, ``append`` adds the
-caption after it. captioner's own earlier text (it still matches the provenance record) is replaced when the
+caption after it, ``prepend`` puts it before (:mod:`captioner.collections.existing_text`, the rule every
+write target shares). captioner's own earlier text (it still matches the provenance record) is replaced when the
 model, style or settings changed, and left as it is when they did not.
 """
 
@@ -26,18 +27,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from captioner.collections.existing_text import EXISTING, check_existing, decide
 from captioner.collections.exiftool import MetadataError, check_exiftool, read_tags, write_tags
-from captioner.collections.provenance import RECORD_TAGS, Provenance, decide_text
+from captioner.collections.provenance import RECORD_TAGS, Provenance
 
 __all__ = ["EXISTING", "FIELDS", "MODES", "MetadataError", "MetadataWriter", "PhotoPlan", "PhotoTexts", "Text",
            "sidecar_path"]
 
 MODES = ("sidecar", "embed")
 FIELDS = ("description", "keywords", "alt-text", "detailed")  # what --write may name
-EXISTING = ("skip", "replace", "append")  # what to do with text captioner did not write
 SIDECAR_NAMES = ("full", "base")  # IMG_0001.CR2.xmp (darktable, digiKam, Immich) or IMG_0001.xmp (Lightroom)
 EMBED_ALL = {"JPEG", "MPO"}  # XMP, EXIF and IPTC
 EMBED_XMP_EXIF = {"PNG", "WEBP", "HEIF", "AVIF"}  # no IPTC block in these formats
+APPENDED = "\n\n"  # between a person's text and the caption appended to it
 # Placeholders cameras write into ImageDescription: nobody's words, so they count as no text.
 CAMERA_PLACEHOLDERS = frozenset({"olympus digital camera", "sony dsc", "digital camera", "default",
                                  "minolta digital camera", "konica minolta digital camera", "samsung digital camera",
@@ -117,8 +119,7 @@ class MetadataWriter:
         unknown = [name for name in self.fields if name not in FIELDS]
         if unknown or not self.fields:
             raise ValueError(f"--write takes one or more of {', '.join(FIELDS)}, not {','.join(unknown) or 'nothing'}")
-        if self.existing not in EXISTING:
-            raise ValueError(f"--existing must be one of {', '.join(EXISTING)}, not {self.existing!r}")
+        check_existing(self.existing)
         if self.sidecar_name not in SIDECAR_NAMES:
             raise ValueError(f"--sidecar-name must be one of {', '.join(SIDECAR_NAMES)}, not {self.sidecar_name!r}")
 
@@ -138,7 +139,8 @@ class MetadataWriter:
                  f"e.g. {example}); pixels and all other tags stay as they are")
         protect = {"skip": "text a person or another tool wrote is left as it is",
                    "replace": "text a person or another tool wrote is REPLACED",
-                   "append": "the caption is added after text a person or another tool wrote"}[self.existing]
+                   "append": "the caption is added after text a person or another tool wrote",
+                   "prepend": "the caption is put before text a person or another tool wrote"}[self.existing]
         return f"Writing {what} {where}; {protect} (--existing {self.existing})."
 
     def target(self, photo: Path) -> Path:
@@ -179,8 +181,9 @@ class MetadataWriter:
         record = _record(readings, text.field)
         ours = record.get("Text") if record else None
         default_values = [value for key, value in values if key in defaults]
-        action, value, wholly_ours = decide_text(bool(values), default_values, ours,
-                                                 text.provenance.same_source(record), self.existing, text.value)
+        decision = decide(default_values, ours, text.provenance.same_source(record), text.value, self.existing,
+                          APPENDED, anything=bool(values))
+        action, value, wholly_ours = decision.action, decision.value, decision.wholly_ours
         plan.actions.append((text.field, action))
         if value is None:
             return

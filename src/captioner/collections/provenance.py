@@ -18,7 +18,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-APPENDED = "\n\n"  # between a person's text and the caption appended to it
 RECORD_TAGS = {"description": "XMP-captioner:Description", "alt-text": "XMP-captioner:AltText",
                "detailed": "XMP-captioner:ExtDescr", "keywords": "XMP-captioner:Keywords"}
 
@@ -56,29 +55,3 @@ class Provenance:
         if words:
             record["Words"] = list(words)
         return {name: value for name, value in record.items() if value != ""}
-
-
-def decide_text(present: bool, current: list[str], ours: str | None, same_source: bool, existing: str,
-                new: str) -> tuple[str, str | None, bool]:
-    """The one rule for text already there, for every place captioner writes (photos, Immich, ...).
-
-    ``present``: whether any text is there at all (in any language); ``current``: the default-language
-    values found; ``ours``: the text captioner's record says it wrote (None without a record); ``same_source``:
-    whether that record came from the same model, style, prompt and settings; ``existing``: skip, replace or
-    append; ``new``: the text to write. Answers (action, value to write or None, whether the whole field is
-    now captioner's). captioner's own text is updated when the source changed and left when it did not; a
-    person's text (anything else) is kept, replaced or appended to, as ``existing`` says.
-    """
-    if not present:
-        return "new", new, True
-    if ours and current and all(value == ours for value in current):
-        return ("unchanged", None, True) if same_source else ("updated", new, True)
-    if ours and current and all(value.endswith(APPENDED + ours) for value in current) and existing != "replace":
-        person = current[0][:-len(APPENDED + ours)]
-        return ("unchanged", None, False) if same_source else ("updated", person + APPENDED + new, False)
-    if existing == "skip":
-        return "kept: a person's or another tool's text", None, False
-    if existing == "replace":
-        return "replaced", new, True
-    person = current[0] if current else ""
-    return ("appended", person + APPENDED + new, False) if person else ("new", new, False)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from captioner.collections.caption_files import CaptionFileSettings, CaptionFileTargets, conflict_message
 from captioner.collections.keywords import caption_nouns
 from captioner.collections.local import CollectionSettings, Produced, caption_collection
 from captioner.collections.metadata import MetadataWriter, PhotoTexts, Text
@@ -49,12 +50,17 @@ class CollectionJob:
     settings: CollectionSettings = CollectionSettings()
     score: str | None = None  # "clip": rate each caption with CLIPScore (the clip_score column); None: no score
     min_score: float | None = None  # captions scoring below this are marked for review and get no metadata
+    captions: str | None = None  # None (off) or "txt": a caption file beside each image (training sets)
+    caption_files: CaptionFileSettings = CaptionFileSettings()  # what goes into each caption file
+    manifest: str | None = None  # None, "hf", "musubi" or "kohya": one manifest of the set's caption files
 
     def __post_init__(self) -> None:
         from captioner.evaluation.clipscore import CLIP_WEIGHT, check_score
 
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+        if self.manifest and not self.captions:
+            raise ValueError("--manifest lists the caption files: add --captions txt")
         if self.ray_actors < 1:
             raise ValueError("the number of Ray actors must be at least 1")
         check_score(self.score)
@@ -81,12 +87,17 @@ class Summary:
     failed: list[ResultRow] = field(default_factory=list)  # unreadable files, with the reason
     written: int = 0  # photos (or sidecars) whose metadata was written
     kept: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (photo, fields left as they were)
+    caption_files: int = 0  # caption files written
+    conflicts: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (caption file, its images)
+    manifests: list[str] = field(default_factory=list)  # manifest files written
     review: list[ResultRow] = field(default_factory=list)  # captions below --min-score: no metadata written
 
     def to_dict(self) -> dict:
         return {"found": self.found, "captioned": self.captioned, "skipped": self.skipped,
                 "failed": [{"path": row.path, "error": row.error} for row in self.failed],
-                "metadata_written": self.written,
+                "metadata_written": self.written, "caption_files_written": self.caption_files,
+                "conflicts": [{"caption_file": path, "images": list(images)} for path, images in self.conflicts],
+                "manifests": list(self.manifests),
                 "kept": [{"path": path, "fields": list(fields)} for path, fields in self.kept],
                 "review": [{"path": row.path, "caption": row.caption, "clip_score": row.clip_score}
                            for row in self.review]}
@@ -136,19 +147,33 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
             raise ValueError("writing several caption styles (--write with alt-text, detailed or a model's "
                              "keywords) runs on the local engine: leave out --engine ray")
         say(("Dry run: would be " if job.dry_run else "") + writer.plan())
+    files = None
+    if job.captions:
+        files = CaptionFileTargets(job.roots, job.caption_files)
+        say(("Dry run: would be " if job.dry_run else "") + job.caption_files.describe())
     paths = list(find_images(job.roots))
     summary = Summary(found=len(paths))
+    if files is not None:
+        for target, images in files.find_conflicts(paths).items():
+            summary.conflicts.append((str(target), tuple(map(str, images))))
+            say(conflict_message(target, images))
     if on_start:
         on_start(len(paths))
     results = None if job.dry_run else open_results(job.out)
     try:
-        done = results.done if results is not None else {row.key for row in read_rows(job.out)}
+        earlier = results.rows if results is not None else read_rows(job.out)
+        done = results.done if results is not None else {row.key for row in earlier}
+        fresh_rows: list[ResultRow] = []  # this run's rows of the main style (for copies' caption files)
         for step in _steps(job, paths, captioner, decoding, done, extra):
             for row in step.rows:
                 row.review = job.needs_review(row)
             translations.add(step.rows)
             if writer is not None:
                 _write_metadata(writer, job, step.rows, summary, say)
+            if files is not None:
+                main_rows = [row for row in step.rows if row.decoding == decoding.to_dict()]
+                _write_caption_files(files, job, main_rows, summary, say)
+                fresh_rows.extend(main_rows)
             fresh = [row for row in step.rows if row.key not in done]  # a style captioned before is kept once
             if results is not None:
                 results.append(fresh)
@@ -161,10 +186,70 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
             summary.review.extend(row for row in fresh if row.review)
             if on_step:
                 on_step(step)
+        if files is not None:  # copies, and images captioned by an earlier run (their files follow today's settings)
+            _write_other_caption_files(files, job, paths, [*earlier, *fresh_rows], captioner.name, decoding,
+                                       summary, say)
+        if files is not None and job.manifest:
+            from captioner.collections.manifests import write_manifests
+
+            if job.dry_run:
+                say(f"would write the {job.manifest} manifest")
+            else:
+                summary.manifests = [str(path) for path in
+                                     write_manifests(job.manifest, job.roots, job.caption_files.extension)]
     finally:
         if results is not None:
             results.close()
     return summary
+
+
+def _write_caption_files(files: CaptionFileTargets, job: CollectionJob, rows: list[ResultRow], summary: Summary,
+                         say: Callable[[str], None]) -> None:
+    """Plan and (unless a dry run) write the caption file of each captioned image of ``rows``; stem conflicts and
+    captions marked for review get none."""
+    plans = []
+    for row in rows:
+        if not row.caption or files.blocked(Path(row.path)):
+            continue
+        if row.review:
+            say(f"for review, no caption file written: {row.path} (CLIPScore {_shown(row.clip_score)})")
+            continue
+        plan = files.plan(row)
+        if plan.decision.value is None and plan.decision.action != "unchanged":
+            summary.kept.append((str(plan.target), ("caption file",)))
+        if job.dry_run:
+            say(f"{'would write' if plan.decision.value is not None else 'would leave'} {plan.describe()}")
+        plans.append(plan)
+    if not job.dry_run:
+        summary.caption_files += files.write(plans)
+
+
+def _write_other_caption_files(files: CaptionFileTargets, job: CollectionJob, paths: list[Path],
+                               rows: list[ResultRow], model: str, decoding, summary: Summary,
+                               say: Callable[[str], None]) -> None:
+    """The caption files of the images this run did not caption: copies of an image captioned in it, and images
+    an earlier run captioned (brought up to date with a new trigger word, prefix, number of lines, ...), from
+    their rows, matched by content."""
+    import hashlib
+
+    from captioner.collections.results import result_key
+
+    wanted = decoding.to_dict()
+    by_key = {row.key: row for row in rows if row.caption and row.model == model and row.decoding == wanted}
+    if not by_key:
+        return
+    rows = []
+    for path in paths:
+        if files.blocked(path) or files.planned(path):
+            continue
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            continue
+        row = by_key.get(result_key(digest, model, wanted))
+        if row is not None:
+            rows.append(ResultRow(**{**row.to_dict(), "path": str(path)}))
+    _write_caption_files(files, job, rows, summary, say)
 
 
 def _shown(score: float | None) -> str:

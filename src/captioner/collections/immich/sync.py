@@ -2,7 +2,7 @@
 
 For each image asset (of one album, or all), page by page:
 1. its current description is read, and decided on with the one rule for text already there
-   (:func:`captioner.collections.provenance.decide_text`): a person's description is kept (``skip``),
+   (:func:`captioner.collections.existing_text.decide`): a person's description is kept (``skip``),
    replaced or appended to, as asked; captioner's own (it is still exactly what the local state says
    captioner wrote) is replaced when the model, style or settings changed and left when they did not;
 2. only the assets that need a caption are captioned: their preview thumbnails are fetched, decoded through
@@ -22,10 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 
+from captioner.collections.existing_text import decide
 from captioner.collections.immich.client import PAGE_SIZE, ImmichClient
 from captioner.collections.immich.state import ImmichState
 from captioner.collections.keywords import caption_nouns
-from captioner.collections.provenance import Provenance, decide_text
+from captioner.collections.metadata import APPENDED
+from captioner.collections.provenance import Provenance
 from captioner.errors import ImageError
 from captioner.progress import progress_bar
 
@@ -138,8 +140,9 @@ def _needs_caption(plan: AssetPlan, provenance: Provenance, settings: SyncSettin
 
 def _rule(plan: AssetPlan, provenance: Provenance, settings: SyncSettings, text: str):
     current = [plan.current] if plan.current.strip() else []
-    return decide_text(bool(current), current, plan.record.get("Text"), provenance.same_source(plan.record),
-                       settings.existing, text)
+    decision = decide(current, plan.record.get("Text"), provenance.same_source(plan.record), text,
+                      settings.existing, APPENDED)
+    return decision.action, decision.value, decision.wholly_ours
 
 
 def _caption(client: ImmichClient, pool: ThreadPoolExecutor, captioner, decoding, plans: list[AssetPlan]) -> None:
