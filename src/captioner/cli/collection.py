@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from captioner.cli.common import (ALTERNATIVES_HELP, add_decoding_arguments, add_precision_argument, add_score_argument,
+                                  add_tagger_arguments, apply_tagger_arguments,
                                   decoding_request, positive_int, print_json)
 
 
@@ -22,6 +23,7 @@ def register(subparsers) -> None:
     parser.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
     add_decoding_arguments(parser)
     add_precision_argument(parser)
+    add_tagger_arguments(parser)
     parser.add_argument("--alternatives", type=int, metavar="N", help=ALTERNATIVES_HELP)
     parser.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="images per model call (16)")
     parser.add_argument("--readers", type=positive_int, default=2, metavar="N",
@@ -88,6 +90,7 @@ def run(args) -> int:
         settings=CollectionSettings(batch_size=args.batch_size, readers=args.readers), score=args.score,
         min_score=args.min_score)
     captioner = load_captioner(args.model, args.models_dir)
+    captioner = apply_tagger_arguments(args, captioner)
     decoding = request.for_default(captioner.default_decoding)
     check_prompt(captioner, decoding.prompt)  # refused before any image is read
     check_style(captioner, decoding.style)

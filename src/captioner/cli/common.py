@@ -87,3 +87,39 @@ def decoding_request(args):
                            alternatives=getattr(args, "alternatives", None), prompt=getattr(args, "prompt", None),
                            temperature=getattr(args, "temperature", None), top_p=getattr(args, "top_p", None),
                            seed=getattr(args, "seed", None), style=getattr(args, "style", None))
+
+
+def add_tagger_arguments(parser: argparse.ArgumentParser) -> None:
+    """--general-threshold, --character-threshold and friends: how a tagger (kind tagger) chooses its tags."""
+    group = parser.add_argument_group("tagger options (WD taggers)")
+    group.add_argument("--general-threshold", type=float, metavar="P",
+                       help="keep a general tag at this probability or above (default 0.35)")
+    group.add_argument("--character-threshold", type=float, metavar="P",
+                       help="keep a character tag at this probability or above (default 0.85)")
+    group.add_argument("--undesired-tags", metavar="TAGS", help="comma-separated tags never to write")
+    group.add_argument("--always-first-tags", metavar="TAGS",
+                       help="comma-separated tags that lead when found, in this order (e.g. 1girl,1boy)")
+    group.add_argument("--keep-underscores", action="store_true",
+                       help="write tags as the tag list spells them (long_hair) instead of with spaces (long hair)")
+
+
+def _tag_names(text: str | None) -> tuple[str, ...]:
+    return tuple(name.strip() for name in (text or "").split(",") if name.strip())
+
+
+def apply_tagger_arguments(args, captioner):
+    """``captioner`` choosing its tags as the tagger options say (unchanged when none was given); a tagger option
+    given for a model that is no tagger is a ValueError."""
+    names = ("general_threshold", "character_threshold", "undesired_tags", "always_first_tags", "keep_underscores")
+    if not any(getattr(args, name, None) for name in names):
+        return captioner
+    from captioner.models.taggers import with_settings
+
+    changes = {name: getattr(args, name) for name in ("general_threshold", "character_threshold")
+               if getattr(args, name) is not None}
+    for name in ("undesired_tags", "always_first_tags"):
+        if getattr(args, name):
+            changes[name] = _tag_names(getattr(args, name))
+    if args.keep_underscores:
+        changes["keep_underscores"] = True
+    return with_settings(captioner, **changes)
