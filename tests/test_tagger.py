@@ -149,3 +149,23 @@ def test_the_api_serves_a_tagger_with_each_tags_probability(make_app, tagger_fol
     assert body["kind"] == "tagger" and body["keywords"] == ["red theme", "^_^", "long hair"]
     assert body["keyword_scores"][1] == pytest.approx(0.5) and body["rating"]["label"] == "general"
     assert body["caption"] == "red theme, ^_^, long hair"
+
+
+def test_a_short_name_loads_its_pinned_revision_from_the_hub_cache_and_offline_says_how_to_get_it(
+        tagger_folder, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from captioner.models.taggers.pretrained import KNOWN_TAGGERS
+
+    known = KNOWN_TAGGERS["wd-vit-tagger-v3"]
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    image = tmp_path / "red.png"
+    RED.save(image)
+    assert_clean_failure(run_main("caption", image, "--model", "wd-vit-tagger-v3"),
+                         "captioner models download wd-vit-tagger-v3")
+    snapshot = tmp_path / "hub" / "models--SmilingWolf--wd-vit-tagger-v3" / "snapshots" / known.revision
+    shutil.copytree(tagger_folder, snapshot)  # the hub cache's layout at the pinned commit
+    loaded = load_captioner("wd-vit-tagger-v3")
+    assert loaded.kind == "tagger" and loaded.name == "wd-vit-tagger-v3" and loaded.folder == snapshot
+    assert loaded.caption([RED])[0].keywords[0] == "red theme"
+    assert known.revision in known.revision_source and known.licence == "Apache-2.0"
