@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from captioner.cli.common import (ALTERNATIVES_HELP, add_decoding_arguments, add_precision_argument, add_score_argument,
-                                  add_tagger_arguments, apply_tagger_arguments,
+                                  add_tagger_arguments, add_template_arguments, apply_template_arguments,
                                   decoding_request, print_json)
 
 
@@ -23,6 +23,7 @@ def register(subparsers) -> None:
     add_decoding_arguments(parser)
     add_precision_argument(parser)
     add_tagger_arguments(parser)
+    add_template_arguments(parser, trigger=True)
     parser.add_argument("--alternatives", type=int, metavar="N", help=ALTERNATIVES_HELP)
     parser.add_argument("--attention", metavar="OUT.png",
                         help="attention models: draw each word's attention map over the image into OUT.png "
@@ -47,7 +48,7 @@ def run(args) -> int:
     images = [load_image(path) for path in args.images]  # a bad file stops here, named, before the model loads
     require_score_model(args.score)  # a missing CLIP model is one clear line, before any captioning
     captioner = load_captioner(args.model, args.models_dir)
-    captioner = apply_tagger_arguments(args, captioner)
+    captioner = apply_template_arguments(args, captioner, args.models_dir)
     if args.attention and captioner.kind != "attention":
         raise ValueError(f"--attention needs a model that attends (kind attention); {captioner.name} is a "
                          f"{captioner.kind} model")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from captioner.cli.common import (ALTERNATIVES_HELP, add_decoding_arguments, add_precision_argument, add_score_argument,
-                                  add_tagger_arguments, apply_tagger_arguments,
+                                  add_tagger_arguments, add_template_arguments, apply_template_arguments,
                                   decoding_request, positive_int, print_json)
 
 
@@ -24,6 +24,7 @@ def register(subparsers) -> None:
     add_decoding_arguments(parser)
     add_precision_argument(parser)
     add_tagger_arguments(parser)
+    add_template_arguments(parser)
     parser.add_argument("--alternatives", type=int, metavar="N", help=ALTERNATIVES_HELP)
     parser.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="images per model call (16)")
     parser.add_argument("--readers", type=positive_int, default=2, metavar="N",
@@ -70,6 +71,8 @@ def run(args) -> int:
 
     if args.alternatives is not None and args.alternatives < 0:
         raise ValueError("--alternatives must not be negative")
+    if (args.tags_from or args.template) and args.engine == "ray":
+        raise ValueError("--tags-from and --template run on the local engine: leave out --engine ray")
     if args.address and args.engine != "ray":
         raise ValueError("--address is for --engine ray")
     request = decoding_request(args)  # bad options, a bad --out name or a missing folder fail before the model loads
@@ -90,7 +93,7 @@ def run(args) -> int:
         settings=CollectionSettings(batch_size=args.batch_size, readers=args.readers), score=args.score,
         min_score=args.min_score)
     captioner = load_captioner(args.model, args.models_dir)
-    captioner = apply_tagger_arguments(args, captioner)
+    captioner = apply_template_arguments(args, captioner, args.models_dir)
     decoding = request.for_default(captioner.default_decoding)
     check_prompt(captioner, decoding.prompt)  # refused before any image is read
     check_style(captioner, decoding.style)

@@ -107,6 +107,41 @@ def _tag_names(text: str | None) -> tuple[str, ...]:
     return tuple(name.strip() for name in (text or "").split(",") if name.strip())
 
 
+def add_template_arguments(parser: argparse.ArgumentParser, trigger: bool = False) -> None:
+    """--tags-from and --template (and, for the caption command, --trigger): tags and captions together."""
+    parser.add_argument("--tags-from", metavar="TAGGER",
+                        help="a tagger (folder or short name such as wd-vit-tagger-v3) whose tags go into a "
+                             "vision-language model's instruction (in place of {tags} in --prompt, else after it) "
+                             "and fill {tags} in --template; the tagger options apply to it")
+    parser.add_argument("--template", metavar="TEXT",
+                        help="write each caption as TEXT with {caption}, {tags} and {trigger} filled in, e.g. "
+                             "'ohwx, {tags}' or '{caption}, {tags}'")
+    if trigger:
+        parser.add_argument("--trigger", metavar="WORD", default="", help="the trigger word {trigger} stands for")
+
+
+def apply_template_arguments(args, captioner, models_dir=None):
+    """``captioner`` with --tags-from and --template applied (unchanged when neither was given)."""
+    tags_from, template = getattr(args, "tags_from", None), getattr(args, "template", None)
+    if not tags_from and not template:
+        return apply_tagger_arguments(args, captioner)
+    from captioner.models.registry import load_captioner
+    from captioner.models.tagged import TaggedCaptioner, template_fields
+
+    if template:
+        template_fields(template)  # a bad template is refused before the tagger loads
+    tagger = None
+    if tags_from:
+        tagger = load_captioner(tags_from, models_dir)
+        if tagger.kind != "tagger":
+            raise ValueError(f"--tags-from names a tagger (kind tagger, e.g. wd-vit-tagger-v3); {tagger.name} is a "
+                             f"{tagger.kind} model")
+        tagger = apply_tagger_arguments(args, tagger)
+    else:
+        captioner = apply_tagger_arguments(args, captioner)
+    return TaggedCaptioner(captioner, tagger, template, getattr(args, "trigger", "") or "")
+
+
 def apply_tagger_arguments(args, captioner):
     """``captioner`` choosing its tags as the tagger options say (unchanged when none was given); a tagger option
     given for a model that is no tagger is a ValueError."""
