@@ -158,3 +158,21 @@ def apply_tagger_arguments(args, captioner):
     if args.keep_underscores:
         changes["keep_underscores"] = True
     return with_settings(captioner, **changes)
+
+
+def add_language_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--language", metavar="CODE",
+                        help="write captions in this language (e.g. de): vision-language models are instructed "
+                             "in it, other models' English captions go through the configured translator")
+
+
+def apply_language_argument(args, captioner):
+    """``captioner`` writing in --language (unchanged without it); a language nothing can produce: ValueError."""
+    language = getattr(args, "language", None)
+    if not language:
+        return captioner
+    from captioner.translation import TranslationSettings, create_translator
+    from captioner.translation.captions import CaptionsInLanguage, takes_instructions
+
+    translator = None if takes_instructions(captioner) else create_translator(TranslationSettings.from_env())
+    return CaptionsInLanguage(captioner, language.strip(), translator)
