@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 from captioner.cli.common import (ALTERNATIVES_HELP, add_decoding_arguments, add_precision_argument, add_score_argument,
+                                  add_language_argument, add_tagger_arguments, add_template_arguments,
+                                  apply_language_argument, apply_template_arguments,
                                   decoding_request, print_json)
 
 
@@ -21,6 +23,9 @@ def register(subparsers) -> None:
     parser.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
     add_decoding_arguments(parser)
     add_precision_argument(parser)
+    add_tagger_arguments(parser)
+    add_language_argument(parser)
+    add_template_arguments(parser, trigger=True)
     parser.add_argument("--alternatives", type=int, metavar="N", help=ALTERNATIVES_HELP)
     parser.add_argument("--attention", metavar="OUT.png",
                         help="attention models: draw each word's attention map over the image into OUT.png "
@@ -45,6 +50,7 @@ def run(args) -> int:
     images = [load_image(path) for path in args.images]  # a bad file stops here, named, before the model loads
     require_score_model(args.score)  # a missing CLIP model is one clear line, before any captioning
     captioner = load_captioner(args.model, args.models_dir)
+    captioner = apply_language_argument(args, apply_template_arguments(args, captioner, args.models_dir))
     if args.attention and captioner.kind != "attention":
         raise ValueError(f"--attention needs a model that attends (kind attention); {captioner.name} is a "
                          f"{captioner.kind} model")
@@ -60,7 +66,8 @@ def run(args) -> int:
             rated = {"clip_score": score} if args.score else {}
             return {"image": path, **result.to_dict(), **rated, **maps}
 
-        print_json({"model": captioner.name, "kind": captioner.kind, "decoding": decoding.to_dict(),
+        language = {"language": captioner.describe()} if hasattr(captioner, "describe") else {}
+        print_json({"model": captioner.name, "kind": captioner.kind, "decoding": decoding.to_dict(), **language,
                     "captions": [entry(*item) for item in zip(args.images, results, scores)],
                     **({"attention_figures": [str(f) for f in figures]} if figures else {})})
         return 0

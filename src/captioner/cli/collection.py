@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 
 from captioner.cli.common import (ALTERNATIVES_HELP, add_decoding_arguments, add_precision_argument, add_score_argument,
+                                  add_language_argument, add_tagger_arguments, add_template_arguments,
+                                  apply_language_argument, apply_template_arguments,
                                   decoding_request, positive_int, print_json)
 
 
@@ -23,6 +25,9 @@ def register(subparsers) -> None:
     parser.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
     add_decoding_arguments(parser)
     add_precision_argument(parser)
+    add_tagger_arguments(parser)
+    add_language_argument(parser)
+    add_template_arguments(parser)
     parser.add_argument("--alternatives", type=int, metavar="N", help=ALTERNATIVES_HELP)
     parser.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="images per model call (16)")
     parser.add_argument("--readers", type=positive_int, default=2, metavar="N",
@@ -123,6 +128,8 @@ def run(args) -> int:
 
     if args.alternatives is not None and args.alternatives < 0:
         raise ValueError("--alternatives must not be negative")
+    if (args.tags_from or args.template or args.language) and args.engine == "ray":
+        raise ValueError("--tags-from, --template and --language run on the local engine: leave out --engine ray")
     if args.address and args.engine != "ray":
         raise ValueError("--address is for --engine ray")
     if args.lines and args.lines > 1:  # the N best captions: the best and N - 1 alternatives, from a beam search
@@ -153,6 +160,7 @@ def run(args) -> int:
         min_score=args.min_score, captions=args.captions, manifest=args.manifest,
         **({"caption_files": files} if files else {}))
     captioner = load_captioner(args.model, args.models_dir)
+    captioner = apply_language_argument(args, apply_template_arguments(args, captioner, args.models_dir))
     decoding = request.for_default(captioner.default_decoding)
     check_prompt(captioner, decoding.prompt)  # refused before any image is read
     check_style(captioner, decoding.style)
@@ -177,7 +185,8 @@ def run(args) -> int:
         for bar in bars:
             bar.close()
     if args.json:
-        print_json({"model": captioner.name, "decoding": decoding.to_dict(), "out": args.out,
+        language = {"language": captioner.describe()} if hasattr(captioner, "describe") else {}
+        print_json({"model": captioner.name, "decoding": decoding.to_dict(), "out": args.out, **language,
                     "dry_run": args.dry_run, **summary.to_dict()})
         return 0
     written = "would write" if args.dry_run else f"wrote to {args.out}"

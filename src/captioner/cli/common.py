@@ -87,3 +87,92 @@ def decoding_request(args):
                            alternatives=getattr(args, "alternatives", None), prompt=getattr(args, "prompt", None),
                            temperature=getattr(args, "temperature", None), top_p=getattr(args, "top_p", None),
                            seed=getattr(args, "seed", None), style=getattr(args, "style", None))
+
+
+def add_tagger_arguments(parser: argparse.ArgumentParser) -> None:
+    """--general-threshold, --character-threshold and friends: how a tagger (kind tagger) chooses its tags."""
+    group = parser.add_argument_group("tagger options (WD taggers)")
+    group.add_argument("--general-threshold", type=float, metavar="P",
+                       help="keep a general tag at this probability or above (default 0.35)")
+    group.add_argument("--character-threshold", type=float, metavar="P",
+                       help="keep a character tag at this probability or above (default 0.85)")
+    group.add_argument("--undesired-tags", metavar="TAGS", help="comma-separated tags never to write")
+    group.add_argument("--always-first-tags", metavar="TAGS",
+                       help="comma-separated tags that lead when found, in this order (e.g. 1girl,1boy)")
+    group.add_argument("--keep-underscores", action="store_true",
+                       help="write tags as the tag list spells them (long_hair) instead of with spaces (long hair)")
+
+
+def _tag_names(text: str | None) -> tuple[str, ...]:
+    return tuple(name.strip() for name in (text or "").split(",") if name.strip())
+
+
+def add_template_arguments(parser: argparse.ArgumentParser, trigger: bool = False) -> None:
+    """--tags-from and --template (and, for the caption command, --trigger): tags and captions together."""
+    parser.add_argument("--tags-from", metavar="TAGGER",
+                        help="a tagger (folder or short name such as wd-vit-tagger-v3) whose tags go into a "
+                             "vision-language model's instruction (in place of {tags} in --prompt, else after it) "
+                             "and fill {tags} in --template; the tagger options apply to it")
+    parser.add_argument("--template", metavar="TEXT",
+                        help="write each caption as TEXT with {caption}, {tags} and {trigger} filled in, e.g. "
+                             "'ohwx, {tags}' or '{caption}, {tags}'")
+    if trigger:
+        parser.add_argument("--trigger", metavar="WORD", default="", help="the trigger word {trigger} stands for")
+
+
+def apply_template_arguments(args, captioner, models_dir=None):
+    """``captioner`` with --tags-from and --template applied (unchanged when neither was given)."""
+    tags_from, template = getattr(args, "tags_from", None), getattr(args, "template", None)
+    if not tags_from and not template:
+        return apply_tagger_arguments(args, captioner)
+    from captioner.models.registry import load_captioner
+    from captioner.models.tagged import TaggedCaptioner, template_fields
+
+    if template:
+        template_fields(template)  # a bad template is refused before the tagger loads
+    tagger = None
+    if tags_from:
+        tagger = load_captioner(tags_from, models_dir)
+        if tagger.kind != "tagger":
+            raise ValueError(f"--tags-from names a tagger (kind tagger, e.g. wd-vit-tagger-v3); {tagger.name} is a "
+                             f"{tagger.kind} model")
+        tagger = apply_tagger_arguments(args, tagger)
+    else:
+        captioner = apply_tagger_arguments(args, captioner)
+    return TaggedCaptioner(captioner, tagger, template, getattr(args, "trigger", "") or "")
+
+
+def apply_tagger_arguments(args, captioner):
+    """``captioner`` choosing its tags as the tagger options say (unchanged when none was given); a tagger option
+    given for a model that is no tagger is a ValueError."""
+    names = ("general_threshold", "character_threshold", "undesired_tags", "always_first_tags", "keep_underscores")
+    if not any(getattr(args, name, None) for name in names):
+        return captioner
+    from captioner.models.taggers import with_settings
+
+    changes = {name: getattr(args, name) for name in ("general_threshold", "character_threshold")
+               if getattr(args, name) is not None}
+    for name in ("undesired_tags", "always_first_tags"):
+        if getattr(args, name):
+            changes[name] = _tag_names(getattr(args, name))
+    if args.keep_underscores:
+        changes["keep_underscores"] = True
+    return with_settings(captioner, **changes)
+
+
+def add_language_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--language", metavar="CODE",
+                        help="write captions in this language (e.g. de): vision-language models are instructed "
+                             "in it, other models' English captions go through the configured translator")
+
+
+def apply_language_argument(args, captioner):
+    """``captioner`` writing in --language (unchanged without it); a language nothing can produce: ValueError."""
+    language = getattr(args, "language", None)
+    if not language:
+        return captioner
+    from captioner.translation import TranslationSettings, create_translator
+    from captioner.translation.captions import CaptionsInLanguage, takes_instructions
+
+    translator = None if takes_instructions(captioner) else create_translator(TranslationSettings.from_env())
+    return CaptionsInLanguage(captioner, language.strip(), translator)

@@ -129,6 +129,17 @@ def download_model(args) -> int:
 
         raise ModelError(f"pretrained model support is not available here ({error}); install captioner[vit]") from None
     from captioner.evaluation.clipscore import known_clip
+    from captioner.models.taggers.pretrained import known_tagger, tagger_folder
+
+    tagger = known_tagger(args.model)
+    if tagger is not None:
+        folder = tagger_folder(tagger)
+        if args.json:
+            print_json({"model": tagger.name, "model_id": tagger.model_id, "revision": tagger.revision,
+                        "architecture": "wd-tagger", "result": folder})
+        else:
+            print(f"{tagger.name} (wd-tagger, {tagger.licence}) downloaded: {folder}")
+        return 0
 
     clip = known_clip(args.model)
     model_id, revision = (clip.model_id, clip.revision) if clip else hub_reference(args.model)

@@ -268,7 +268,8 @@ def style_decodings(captioner, decoding, fields) -> tuple:
         raise ValueError(f"the model {captioner.name!r} cannot write detailed descriptions (it writes: "
                          f"{', '.join(offered)}); leave detailed out of --write or choose a model that writes it")
     wanted = dict.fromkeys(FIELD_STYLES[name] for name in fields if FIELD_STYLES[name] in offered)
-    wanted.setdefault(DEFAULT_STYLE, None)  # the description, and the nouns of keywords and alt text, need it
+    if DEFAULT_STYLE in offered:  # the description, and the nouns of keywords and alt text, need it
+        wanted.setdefault(DEFAULT_STYLE, None)
     return tuple(DecodingRequest(style=style).for_default(decoding) for style in wanted if style != decoding.style)
 
 

@@ -266,6 +266,8 @@ class Caption:
     alternatives: tuple[Alternative, ...] = field(default_factory=tuple)  # next-best captions, never ``text``
     attention: AttentionMaps | None = None  # per-word maps of ``text``, from models that attend (not in to_dict)
     keywords: tuple[str, ...] = ()  # the "keywords" style: lower-case, de-duplicated, in the model's order
+    keyword_scores: tuple[float, ...] = ()  # a tagger's probability of each keyword (empty: the model gives none)
+    rating: tuple[str, float] | None = None  # a tagger's content rating and its probability, apart from keywords
 
     @classmethod
     def from_ranked(cls, ranked: Sequence[tuple[str, float]], decoding: "Decoding") -> "Caption":
@@ -293,6 +295,10 @@ class Caption:
         }
         if self.keywords:
             answer["keywords"] = list(self.keywords)
+        if self.keyword_scores:
+            answer["keyword_scores"] = [round(p, 4) for p in self.keyword_scores]
+        if self.rating is not None:
+            answer["rating"] = {"label": self.rating[0], "probability": round(self.rating[1], 4)}
         return answer
 
 

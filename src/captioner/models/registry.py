@@ -18,6 +18,9 @@ from pathlib import Path
 from captioner.errors import ModelError
 from captioner.models.base import Captioner
 from captioner.models.bundle import BundleInfo, is_bundle, list_bundles, models_dir, read_bundle_info
+from captioner.models.taggers.pretrained import KNOWN_TAGGERS, known_tagger
+from captioner.models.taggers.wd import KIND as TAGGER_KIND
+from captioner.models.taggers.wd import GRAPH_FILE as TAGGER_GRAPH
 from captioner.models.transformers.architectures import ARCHITECTURES
 from captioner.models.transformers.pretrained import KNOWN_MODELS, known_model
 
@@ -27,6 +30,7 @@ KIND_MODULES = {
     "image-to-text": "captioner.models.transformers.image_to_text",
     "vit-gpt2": "captioner.models.transformers.image_to_text",  # bundles written before BLIP and GIT joined that kind
     "remote": "captioner.models.remote",  # a model served by an OpenAI-compatible or Ollama endpoint
+    "tagger": "captioner.models.taggers",  # a WD tagger's ONNX graph and tag list
 }
 
 # A plain folder's kind, by the ``model_type`` of its config.json (the image-to-text architectures).
@@ -43,8 +47,11 @@ def kind_module(kind: str):
 
 
 def plain_folder_kind(path: str | os.PathLike) -> str | None:
-    """The kind of a plain model folder (config.json, no captioner.json), or None when ``path`` is not one."""
+    """The kind of a plain model folder (config.json, or a tagger's model.onnx and selected_tags.csv, and no
+    captioner.json), or None when ``path`` is not one."""
     config = Path(path) / "config.json"
+    if not is_bundle(path) and not config.is_file() and (Path(path) / TAGGER_GRAPH).is_file():
+        return TAGGER_KIND
     if is_bundle(path) or not config.is_file():
         return None
     try:
@@ -79,13 +86,13 @@ def _resolve(name_or_path, folder, accepts) -> Path | None:
 
 def names_pretrained(text: str) -> bool:
     """True for a pretrained short name or a hub id (``owner/name`` that is no local path)."""
-    return known_model(text) is not None or bool(HUB_ID.match(text) and not Path(text).exists())
+    return known_model(text) is not None or known_tagger(text) is not None or bool(HUB_ID.match(text) and not Path(text).exists())
 
 
 def load_captioner(name_or_path: str | os.PathLike, models_folder: str | os.PathLike | None = None) -> Captioner:
     """Load a captioner from a bundle name or path, a plain model folder (``save_pretrained`` or a copied
-    hub snapshot) by name or path, a pretrained short name such as ``blip-base`` or any hub id of an
-    image-to-text model (local cache first)."""
+    hub snapshot, or a tagger's folder) by name or path, a pretrained short name such as ``blip-base`` or
+    ``wd-vit-tagger-v3``, or any hub id of an image-to-text model (local cache first)."""
     found = resolve_model_folder(name_or_path, models_folder)
     if found is not None and is_bundle(found):
         info = read_bundle_info(found)
@@ -93,13 +100,15 @@ def load_captioner(name_or_path: str | os.PathLike, models_folder: str | os.Path
     if found is not None:
         return kind_module(plain_folder_kind(found)).load_pretrained(found)
     text = str(name_or_path)
+    if known_tagger(text) is not None:
+        return kind_module(TAGGER_KIND).load_pretrained(text)
     if names_pretrained(text) or (Path(text) / "config.json").is_file():  # the latter: says which type it is
         return kind_module("image-to-text").load_pretrained(text)
     installed = ", ".join(info.name for _, info in list_models(models_folder)) or "none"
     raise ModelError(
         f"no model bundle named {text!r} in {models_dir(models_folder)} (installed: {installed}); "
         "train one with 'captioner train', name a bundle or model folder, or a pretrained model "
-        f"({', '.join(KNOWN_MODELS)} or a hub id)"
+        f"({', '.join([*KNOWN_MODELS, *KNOWN_TAGGERS])} or a hub id)"
     )
 
 

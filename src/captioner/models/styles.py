@@ -67,7 +67,7 @@ def finish(caption: Caption, style: str) -> Caption:
 def check_style(captioner, style: str | None, loaded: Iterable = ()) -> str:
     """``style`` (None: the default) if ``captioner`` can write it; ValueError naming the models among
     ``loaded`` (captioners) that can."""
-    style = style or DEFAULT_STYLE
+    style = style or getattr(getattr(captioner, "default_decoding", None), "style", DEFAULT_STYLE)
     if style not in CAPTION_STYLES:
         raise ValueError(f"caption style must be one of {', '.join(CAPTION_STYLES)}, not {style!r}")
     if style in styles_of(captioner):

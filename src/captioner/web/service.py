@@ -340,7 +340,7 @@ def model_decoding(captioner: Captioner, request: DecodingRequest, strict: bool 
     or left out (comparing models: a prompt or style only concerns those that take it)."""
     from dataclasses import replace
 
-    from captioner.models.base import DEFAULT_STYLE, check_prompt
+    from captioner.models.base import check_prompt
     from captioner.models.styles import check_style
 
     try:
@@ -354,7 +354,7 @@ def model_decoding(captioner: Captioner, request: DecodingRequest, strict: bool 
     except ValueError as error:
         if strict:
             raise BadOption(str(error)) from None
-        request = replace(request, style=DEFAULT_STYLE)
+        request = replace(request, style=None)  # the model's own style
     return replace(request, prompt=None).for_default(captioner.default_decoding).with_changes(prompt=prompt)
 
 
@@ -368,6 +368,9 @@ def caption_payload(loaded: LoadedModel, decoding: Decoding, result: BatchedCapt
         "score": caption.score,
         "alternatives": [{"text": a.text, "log_prob": a.log_prob} for a in caption.alternatives],
         "keywords": list(caption.keywords),  # the "keywords" style's list; empty for the others
+        "keyword_scores": [round(p, 4) for p in caption.keyword_scores],  # a tagger's probability of each keyword
+        "rating": ({"label": caption.rating[0], "probability": round(caption.rating[1], 4)}
+                   if caption.rating else None),  # a tagger's content rating, apart from the keywords
         "model": loaded.name,
         "kind": loaded.captioner.kind,
         "dataset": loaded.info.dataset,

@@ -1,0 +1,81 @@
+"""Tags and captions together: --template with {caption}, {tags} and {trigger}, and --tags-from putting a tagger's
+tags into a vision-language model's instruction (checked at a real local HTTP endpoint that records what it
+was asked), in the caption command and in collection runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from captioner.collections.results import read_rows
+from captioner.models.remote.registration import add_remote
+from captioner.models.remote.settings import RemoteSettings
+from captioner.models.tagged import fill_template, instruction_with_tags
+from support.cli import assert_clean_failure, run_main
+from support.fake_vision_endpoint import MODEL, FakeVisionEndpoint
+from support.tiny_tagger import build_tagger
+
+
+@pytest.fixture(scope="module")
+def tagger_folder(tmp_path_factory):
+    return build_tagger(tmp_path_factory.mktemp("tagged") / "tiny-wd-tagger")
+
+
+@pytest.fixture
+def red_photo(tmp_path):
+    path = tmp_path / "photos" / "red.png"
+    path.parent.mkdir()
+    Image.new("RGB", (40, 40), (255, 0, 0)).save(path)
+    return path
+
+
+def test_a_template_fills_its_fields_and_drops_the_separators_of_an_empty_one():
+    assert fill_template("ohwx, {tags}", tags=("red theme", "long hair")) == "ohwx, red theme, long hair"
+    assert fill_template("{caption}, {tags}", "A red circle.", ("red theme",)) == "A red circle, red theme"
+    assert fill_template("{trigger}, {caption}, {tags}", "a cat", ()) == "a cat"
+    assert fill_template("{tags}", tags=("a", "b"), separator=" ") == "a b"
+    for bad, fragment in (("{caption} {colour}", "{colour}"), ("plain text", "none of them"), ("{tags", "malformed")):
+        with pytest.raises(ValueError, match=fragment):
+            fill_template(bad)
+
+
+def test_tags_go_in_place_of_their_field_or_after_the_instruction_within_the_prompt_limit():
+    assert instruction_with_tags("Caption it; tags: {tags}. Be brief.", ("cat", "sofa")) == \
+        "Caption it; tags: cat, sofa. Be brief."
+    told = instruction_with_tags("Describe this image in one sentence.", [f"tag number {i}" for i in range(40)])
+    assert told.startswith("Describe this image in one sentence. These tags describe it: tag number 0, ")
+    assert len(told) <= 200 and told.endswith(".") and "tag number 39" not in told
+
+
+def test_tags_from_a_tagger_reach_the_models_instruction_and_the_template(tagger_folder, red_photo, tmp_path):
+    models = tmp_path / "models"
+    with FakeVisionEndpoint() as fake:
+        add_remote("vlm", RemoteSettings(api="openai", urls=(fake.url,), model=MODEL, retries=1, timeout_s=10.0),
+                   models)
+        done = run_main("caption", red_photo, "--model", "vlm", "--models-dir", models, "--tags-from", tagger_folder,
+                        "--general-threshold", "0.45", "--template", "{trigger}, {caption}, {tags}",
+                        "--trigger", "ohwx", "--json")
+        assert done.returncode == 0, done.stderr
+        content = fake.requests[-1]["body"]["messages"][0]["content"]
+        instruction = next(part["text"] for part in content if part["type"] == "text")
+    assert instruction == "Describe this image in one sentence. These tags describe it: red theme, ^_^."
+    (entry,) = json.loads(done.stdout)["captions"]
+    assert entry["text"] == "ohwx, A red circle, red theme, ^_^"
+    assert entry["keywords"] == ["red theme", "^_^"] and entry["rating"]["label"] == "general"
+    assert_clean_failure(run_main("caption", red_photo, "--model", tagger_folder, "--template", "{caption}"),
+                         "the model is a tagger")
+    assert_clean_failure(run_main("caption", red_photo, "--model", tagger_folder, "--tags-from", models / "vlm"),
+                         "--tags-from names a tagger")
+
+
+def test_a_collection_writes_each_line_through_the_template(tagger_folder, red_photo, tmp_path):
+    out = tmp_path / "results.jsonl"
+    done = run_main("collection", red_photo.parent, "--out", out, "--model", tagger_folder,
+                    "--template", "ohwx, {tags}", "--json")
+    assert done.returncode == 0, done.stderr
+    (row,) = read_rows(out)
+    assert row.caption == "ohwx, red theme, ^_^, long hair" and row.keywords == ["red theme", "^_^", "long hair"]
+    assert_clean_failure(run_main("collection", red_photo.parent, "--out", tmp_path / "other.jsonl", "--model",
+                                  tagger_folder, "--template", "{tags}", "--engine", "ray"), "local engine")
