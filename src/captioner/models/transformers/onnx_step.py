@@ -1,0 +1,131 @@
+"""A cached decoder whose image encoder and decoder steps run through ONNX Runtime, and the choice of runtime.
+
+:class:`OnnxImageDecoder` is a :class:`~captioner.models.transformers.cached_decoder.CachedDecoder` like the
+PyTorch ones, so the one search in :mod:`captioner.models.decoding` drives it (greedy, beam and sampling)
+with the same state hooks: its state holds torch tensors that share memory with ONNX Runtime's numpy
+outputs, so reordering beams is the same ``index_select``. The encoder and every step after the first run
+the exported graphs (:mod:`captioner.models.transformers.onnx_export`) through the sessions of
+:mod:`captioner.models.onnx_sessions`; the first step (start token and caption prefix) runs in PyTorch.
+
+Runtime choice (``--runtime``, ``CAPTIONER_RUNTIME``): ``torch``, ``onnx`` or ``auto``. The graphs compute
+in float32, so ``onnx`` means float32 (``--precision auto`` then resolves to float32). ``auto`` chooses ONNX
+Runtime where the model would compute in float32 on the CPU: there it was measured faster than PyTorch
+float32 (benchmarks/bench_onnx_runtime.py; the precision guide's "Runtime" section). Where auto precision
+picks bfloat16 (CPUs with AVX512-BF16 or AMX) it stays with PyTorch bfloat16, which was measured faster than
+ONNX Runtime float32 there. Without ``onnxruntime``, or for a model whose export fails or is refused by its
+check, the PyTorch path runs and one warning line says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import numpy as np
+
+from captioner.models.transformers.decoder_step import DecoderState, start_state
+
+RUNTIMES = ("auto", "torch", "onnx")
+RUNTIME_ENV = "CAPTIONER_RUNTIME"
+DEFAULT_RUNTIME = "auto"
+
+log = logging.getLogger(__name__)
+
+
+def requested_runtime(requested: str | None = None) -> str:
+    """``requested``, else ``CAPTIONER_RUNTIME``, else auto; a ValueError for any other word."""
+    from captioner import environment
+
+    choice = (requested or environment.current().runtime or DEFAULT_RUNTIME).strip().lower()
+    if choice not in RUNTIMES:
+        raise ValueError(f"unknown runtime {choice!r} ({RUNTIME_ENV}); choose one of {', '.join(RUNTIMES)}")
+    return choice
+
+
+def precision_for_runtime(runtime: str, precision: str | None) -> str | None:
+    """The precision to resolve: float32 when ONNX is asked for and the precision left to auto; a ValueError
+    when ONNX is asked for together with another number format."""
+    from captioner import environment
+
+    asked = (precision or environment.current().precision or "auto").strip().lower()
+    if runtime != "onnx":
+        return precision
+    if asked == "auto":
+        return "float32"
+    if asked != "float32":
+        raise ValueError(f"the ONNX runtime computes in float32; choose --precision float32 or auto, or "
+                         f"--runtime torch for {asked}")
+    return precision
+
+
+def onnx_decoder(decoder, runtime: str, precision: str, device, architecture: str):
+    """(the decoder to search, "onnx" or "torch"): ``decoder`` through ONNX Runtime where ``runtime`` and the
+    model allow, else ``decoder`` itself, with one warning line when ONNX was asked for but cannot run."""
+    from captioner.errors import ModelError
+    from captioner.models.onnx_sessions import onnxruntime_available
+    from captioner.models.transformers.onnx_export import exportable, graphs_for
+
+    if runtime == "torch" or decoder is None:
+        return decoder, "torch"
+    if runtime == "auto" and (precision != "float32" or str(device) != "cpu"):
+        return decoder, "torch"  # bfloat16 and int8 stay in PyTorch, and so does a GPU
+    why = None
+    if str(device) != "cpu":
+        why = f"ONNX graphs run on the CPU here, the model is on {device}"
+    elif not onnxruntime_available():
+        why = "onnxruntime is not installed (pip install onnxruntime)"
+    elif not exportable(decoder):
+        why = f"{architecture} has no exportable decoder step yet"
+    if why is None:
+        try:
+            return OnnxImageDecoder(decoder, graphs_for(decoder, architecture)), "onnx"
+        except (ModelError, OSError) as error:
+            why = str(error)
+    log.warning("%s runs in PyTorch, not ONNX Runtime: %s", architecture, why)
+    return decoder, "torch"
+
+
+class OnnxImageDecoder:
+    """``decoder``'s encoder and steps after the first through ONNX Runtime sessions of its exported graphs."""
+
+    def __init__(self, decoder, graphs):
+        from captioner.models import onnx_sessions
+
+        self.torch_decoder = decoder
+        self.graphs = graphs
+        self.start_id, self.end_id = decoder.start_id, decoder.end_id
+        self.model = decoder.model
+        self.prompted = decoder.prompted
+        if hasattr(decoder, "prefix"):
+            self.prefix = decoder.prefix
+        self.encoder = onnx_sessions.session(graphs.encoder)
+        self.step_session = onnx_sessions.session(graphs.step)
+        self.step_inputs = [i.name for i in self.step_session.get_inputs()]
+
+    def encode(self, pixels, input_ids=None, attention_mask=None) -> DecoderState:
+        import torch
+
+        flat = [torch.from_numpy(a) for a in self.encoder.run(None, {"pixels": as_array(pixels)})]
+        context = tuple(zip(flat[0::2], flat[1::2]))  # per layer (keys, values), (images, heads, positions, hd)
+        state = start_state(context, len(pixels), self.graphs.layers)
+        prefix = self.prefix(input_ids) if self.prompted and hasattr(self, "prefix") else ()
+        return replace(state, prefix=prefix)
+
+    def step(self, tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState]:
+        import torch
+
+        if state.keys[0] is None:  # the first step: start token and prefix at once, in PyTorch
+            return self.torch_decoder.step(tokens, state)
+        tensors = [np.asarray(tokens, dtype=np.int64), np.array([state.keys[0].shape[2]], dtype=np.int64)]
+        tensors += [as_array(k) for k in state.keys] + [as_array(v) for v in state.values]
+        tensors += [as_array(t) for pair in state.context for t in pair]
+        outputs = self.step_session.run(None, dict(zip(self.step_inputs, tensors)))
+        layers = self.graphs.layers
+        keys = tuple(torch.from_numpy(a) for a in outputs[1:1 + layers])  # (rows, heads, steps + 1, hd)
+        values = tuple(torch.from_numpy(a) for a in outputs[1 + layers:1 + 2 * layers])
+        return outputs[0], DecoderState(state.context, state.beams, keys, values, state.images, state.steps + 1)
+
+
+def as_array(tensor) -> np.ndarray:
+    """A C-contiguous numpy view of a CPU tensor (a copy only when it is not contiguous)."""
+    return np.ascontiguousarray(tensor.detach().numpy())
