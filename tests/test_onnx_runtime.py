@@ -25,7 +25,7 @@ from captioner import environment  # noqa: E402
 from captioner.data.shapes import make_picture  # noqa: E402
 from captioner.models.base import Decoding  # noqa: E402
 from captioner.models.bundle import BundleInfo  # noqa: E402
-from captioner.models.transformers import onnx_export  # noqa: E402
+from captioner.models.transformers import onnx_export, precision  # noqa: E402
 from captioner.models.transformers.cached_decoder import cached_decoder_for  # noqa: E402
 from captioner.models.transformers.image_to_text import ImageToTextCaptioner, ModelParts, caption_batch  # noqa: E402
 from captioner.models.transformers.onnx_step import OnnxImageDecoder, precision_for_runtime  # noqa: E402
@@ -159,6 +159,11 @@ def test_auto_chooses_onnx_for_float32_on_the_cpu_and_pytorch_otherwise(monkeypa
     assert precision_for_runtime("onnx", None) == "float32"  # ONNX computes in float32
     with pytest.raises(ValueError, match="float32"):
         precision_for_runtime("onnx", "bfloat16")
+
+    for native, expected in ((True, "float32"), (False, None)):  # None: auto precision decides (bf16 / float32)
+        monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: native)
+        assert precision_for_runtime("auto", None, "vit-gpt2", "cpu") == expected  # measured faster than bf16
+        assert precision_for_runtime("auto", None, "git", "cpu") is None  # not measured against bf16: bf16
     monkeypatch.setenv("CAPTIONER_RUNTIME", "tensorrt")
     with pytest.raises(ValueError, match="CAPTIONER_RUNTIME"):
         captioner_of(*parts, runtime=None)
@@ -173,6 +178,9 @@ def test_models_export_command_and_the_api_say_the_runtime(runner, make_app, tmp
     assert result.returncode == 0, result.stderr
     folder = json.loads(result.stdout)["graphs"]
     assert_clean_failure(runner("models", "export", models / "tiny-florence"), "no exportable step")
+    monkeypatch.setattr(environment, "_chosen", {})
+    runner("caption", tmp_path / "missing.jpg", "--runtime", "onnx")
+    assert environment.chosen()["CAPTIONER_RUNTIME"] == "onnx"  # what Ray workers are started with too
     monkeypatch.setattr(environment, "_chosen", {})
     monkeypatch.setenv("CAPTIONER_RUNTIME", "onnx")
     app = make_app(models)

@@ -257,7 +257,7 @@ class ImageToTextCaptioner:
             configure_torch_threads()
         self.parts = parts
         runtime = requested_runtime(runtime)  # auto, torch or onnx (onnx computes in float32)
-        precision = precision_for_runtime(runtime, precision)
+        precision = precision_for_runtime(runtime, precision, parts.architecture.name, self.device)
         self.precision = resolve_precision(precision, self.device, parts.architecture.name)  # float32, bfloat16, int8
         parts.model = apply_precision(parts.model.to(self.device).eval(), self.precision, self.device)
         # the one search over a cached decoder step; None: this architecture decodes through generate()

@@ -9,11 +9,12 @@ the exported graphs (:mod:`captioner.models.transformers.onnx_export`) through t
 
 Runtime choice (``--runtime``, ``CAPTIONER_RUNTIME``): ``torch``, ``onnx`` or ``auto``. The graphs compute
 in float32, so ``onnx`` means float32 (``--precision auto`` then resolves to float32). ``auto`` chooses ONNX
-Runtime where the model would compute in float32 on the CPU: there it was measured faster than PyTorch
-float32 (benchmarks/bench_onnx_runtime.py; the precision guide's "Runtime" section). Where auto precision
-picks bfloat16 (CPUs with AVX512-BF16 or AMX) it stays with PyTorch bfloat16, which was measured faster than
-ONNX Runtime float32 there. Without ``onnxruntime``, or for a model whose export fails or is refused by its
-check, the PyTorch path runs and one warning line says why.
+Runtime wherever the model computes in float32 on the CPU: there it was measured faster than PyTorch float32
+(benchmarks/bench_onnx_runtime.py; the precision guide's "Runtime" section). Where auto precision would pick
+bfloat16 (a CPU with AVX512-BF16 or AMX), ONNX Runtime float32 is chosen instead only for the architectures in
+:data:`ONNX_OVER_BFLOAT16`, measured faster there than PyTorch bfloat16; the others stay in bfloat16, and
+int8 (chosen by auto precision for BLIP) stays in PyTorch. Without ``onnxruntime``, or for a model whose export
+fails or is refused by its check, the PyTorch path runs and one warning line says why.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ RUNTIMES = ("auto", "torch", "onnx")
 RUNTIME_ENV = "CAPTIONER_RUNTIME"
 DEFAULT_RUNTIME = "auto"
 
+# Seconds per caption (ONNX Runtime float32, PyTorch bfloat16), batch 1, default beam, measured in one run of
+# benchmarks/bench_onnx_runtime.py on an Intel Xeon with AMX and AVX512-BF16 (2 cores, shared; 8 words).
+ONNX_OVER_BFLOAT16 = {"vit-gpt2": (1.40, 1.84)}
+ONNX_ARCHITECTURES = ("vit-gpt2", "blip", "git")  # those with an exported encoder and step
+
 log = logging.getLogger(__name__)
 
 
@@ -42,12 +48,20 @@ def requested_runtime(requested: str | None = None) -> str:
     return choice
 
 
-def precision_for_runtime(runtime: str, precision: str | None) -> str | None:
-    """The precision to resolve: float32 when ONNX is asked for and the precision left to auto; a ValueError
+def precision_for_runtime(runtime: str, precision: str | None, architecture: str | None = None,
+                          device="cpu") -> str | None:
+    """The precision to resolve: float32 when ONNX is asked for and the precision left to auto, or when both
+    are left to auto and ONNX float32 was measured faster than the bfloat16 auto would pick; a ValueError
     when ONNX is asked for together with another number format."""
     from captioner import environment
+    from captioner.models.onnx_sessions import onnxruntime_available
+    from captioner.models.transformers.precision import resolve_precision
 
     asked = (precision or environment.current().precision or "auto").strip().lower()
+    if runtime == "auto" and asked == "auto" and str(device) == "cpu" and architecture in ONNX_OVER_BFLOAT16:
+        faster = ONNX_OVER_BFLOAT16[architecture][0] < ONNX_OVER_BFLOAT16[architecture][1]
+        if faster and resolve_precision("auto", device, architecture) == "bfloat16" and onnxruntime_available():
+            return "float32"
     if runtime != "onnx":
         return precision
     if asked == "auto":
@@ -74,7 +88,7 @@ def onnx_decoder(decoder, runtime: str, precision: str, device, architecture: st
         why = f"ONNX graphs run on the CPU here, the model is on {device}"
     elif not onnxruntime_available():
         why = "onnxruntime is not installed (pip install onnxruntime)"
-    elif not exportable(decoder):
+    elif not exportable(decoder) or architecture not in ONNX_ARCHITECTURES:
         why = f"{architecture} has no exportable decoder step yet"
     if why is None:
         try:
