@@ -1,5 +1,5 @@
-"""The ONNX Runtime path of the transformers captioners (tiny ViT-GPT2, BLIP and GIT, built from configs):
-graphs exported from the loaded model, checked against PyTorch and cached; float32 captions, scores and
+"""The ONNX Runtime path of the transformers captioners (tiny ViT-GPT2, BLIP, GIT
+and Florence-2): graphs exported from the loaded model, checked against PyTorch and cached; float32 captions, scores and
 alternatives equal ``generate``'s for greedy and beam search, and sampling equals the PyTorch cached step's,
 all through the one search; the choice of runtime, its fallback to PyTorch, the command line and the API."""
 
@@ -69,8 +69,8 @@ def git():
     return captioner_of(*tiny_git(init=0.3))
 
 
-def test_each_family_runs_through_onnx_runtime(vit_gpt2, blip, git):
-    for captioner in (vit_gpt2, blip, git):
+def test_each_family_runs_through_onnx_runtime(vit_gpt2, blip, git, florence):
+    for captioner in (vit_gpt2, blip, git, florence):
         assert captioner.runtime == "onnx" and isinstance(captioner.cached_decoder, OnnxImageDecoder)
         graphs = captioner.cached_decoder.graphs
         assert graphs.encoder.is_file() and graphs.step.is_file()
@@ -90,6 +90,18 @@ def test_blip_onnx_captions_equal_generate(blip, images, name, batch):
     """Without a prompt, and with a caption prefix (fed at the first step, in PyTorch)."""
     assert_cached_equals_generate(blip, images[:batch], DECODINGS[name], "")
     assert_cached_equals_generate(blip, images[:batch], DECODINGS[name], BLIP_PROMPT)
+
+
+@pytest.fixture(scope="module")
+def florence():
+    return captioner_of(*tiny_florence2(init=0.3))
+
+
+@pytest.mark.parametrize("name", list(DECODINGS))
+def test_florence2_onnx_captions_equal_generate(florence, images, name):
+    """Its task prompt is an input of the exported encoder; its generation config forces </s> at the limit."""
+    for prompt in ("<CAPTION>", "<DETAILED_CAPTION>"):
+        assert_cached_equals_generate(florence, images, DECODINGS[name], prompt)
 
 
 @pytest.mark.parametrize("name", ["greedy", "beam", "beam-no-repeat"])
@@ -125,20 +137,22 @@ def test_graphs_are_cached_by_model_and_reused(vit_gpt2):
 def test_an_export_that_differs_from_pytorch_is_refused(tmp_path):
     model, processor, tokenizer = tiny_parts(seed=3, decoder_init=0.5)
     decoder = cached_decoder_for(model.eval(), 0, model.generation_config.eos_token_id)
-    graphs = onnx_export.export(decoder, tmp_path)
-    assert onnx_export.check(decoder, graphs) <= onnx_export.TOLERANCE  # as exported: equal
+    probe = {"pixel_values": onnx_export.probe_pixels(model)}
+    graphs = onnx_export.export(decoder, tmp_path, probe)
+    assert onnx_export.check(decoder, graphs, probe) <= onnx_export.TOLERANCE  # as exported: equal
     with torch.no_grad():
         model.decoder.transformer.ln_f.weight.mul_(1.5)  # PyTorch now computes something else than the graph
     with pytest.raises(onnx_export.ExportRefused, match="differs from PyTorch"):
-        onnx_export.check(decoder, graphs)
+        onnx_export.check(decoder, graphs, probe)
 
 
-def test_a_model_without_an_exportable_step_runs_in_pytorch_with_one_line(caplog):
+def test_an_export_refused_by_its_check_leaves_the_model_in_pytorch_with_one_line(monkeypatch, caplog):
+    monkeypatch.setattr(onnx_export, "TOLERANCE", -1.0)  # no graph can pass now
     with caplog.at_level(logging.WARNING, logger="captioner.models.transformers.onnx_step"):
-        captioner = captioner_of(*tiny_florence2())
+        captioner = captioner_of(*tiny_parts(seed=4))
     assert captioner.runtime == "torch" and not isinstance(captioner.cached_decoder, OnnxImageDecoder)
-    assert [r.getMessage() for r in caplog.records] == [
-        "florence-2 runs in PyTorch, not ONNX Runtime: florence-2 has no exportable decoder step yet"]
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("vit-gpt2 runs in PyTorch, not ONNX Runtime: the exported graph differs from PyTorch")
 
 
 def test_without_onnxruntime_the_pytorch_path_runs(monkeypatch, caplog):
@@ -174,12 +188,17 @@ def test_models_export_command_and_the_api_say_the_runtime(runner, make_app, tmp
     models = tmp_path / "models"
     save_tiny("vit-gpt2", models / "tiny-vit-gpt2", seed=1)
     save_tiny("florence2", models / "tiny-florence")
+    with monkeypatch.context() as strict:
+        strict.setattr(onnx_export, "TOLERANCE", -1.0)
+        assert_clean_failure(runner("models", "export", models / "tiny-florence"), "differs from PyTorch")
     result = runner("models", "export", models / "tiny-vit-gpt2", "--json")
     assert result.returncode == 0, result.stderr
     folder = json.loads(result.stdout)["graphs"]
-    assert_clean_failure(runner("models", "export", models / "tiny-florence"), "no exportable step")
     monkeypatch.setattr(environment, "_chosen", {})
-    runner("caption", tmp_path / "missing.jpg", "--runtime", "onnx")
+    photo = tmp_path / "photo.png"
+    make_picture(random.Random(2))[0].save(photo)
+    captioned = runner("caption", photo, "--model", models / "tiny-vit-gpt2", "--runtime", "onnx", "--json")
+    assert captioned.returncode == 0, captioned.stderr
     assert environment.chosen()["CAPTIONER_RUNTIME"] == "onnx"  # what Ray workers are started with too
     monkeypatch.setattr(environment, "_chosen", {})
     monkeypatch.setenv("CAPTIONER_RUNTIME", "onnx")
@@ -187,7 +206,7 @@ def test_models_export_command_and_the_api_say_the_runtime(runner, make_app, tmp
     try:
         listed = {m["name"]: m for m in app.test_client().get("/api/v1/models").json["models"]}
         assert (listed["tiny-vit-gpt2"]["runtime"], listed["tiny-vit-gpt2"]["precision"]) == ("onnx", "float32")
-        assert listed["tiny-florence"]["runtime"] == "torch"
+        assert listed["tiny-florence"]["runtime"] == "onnx"  # exported at load: the refused one was not cached
         captioner = app.extensions["captioner"].models["tiny-vit-gpt2"].captioner
         assert str(captioner.cached_decoder.graphs.folder) == folder  # the export made ahead of time
         assert "ONNX Runtime, float32" in app.test_client().get("/models").get_data(as_text=True)

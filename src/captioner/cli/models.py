@@ -166,9 +166,11 @@ def export_model(args) -> int:
     decoder = getattr(captioner, "cached_decoder", None)
     if decoder is None:
         raise ModelError(f"{args.model} has no cached decoder step to export; it runs in PyTorch")
+    from captioner.models.transformers.image_to_text import probe_inputs
     from captioner.models.transformers.onnx_export import graphs_for
 
-    graphs = graphs_for(decoder, captioner.architecture)  # an export that fails its check is one error line
+    # an export that fails, or fails its check, is one error line
+    graphs = graphs_for(decoder, captioner.architecture, probe_inputs(captioner.parts))
     if args.json:
         print_json({"model": args.model, "architecture": captioner.architecture, "graphs": str(graphs.folder)})
     else:

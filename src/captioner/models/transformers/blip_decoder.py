@@ -25,6 +25,7 @@ class BlipImageDecoder:
     """A BLIP captioning model's vision encoder and one-token text-decoder step, sharing its weights."""
 
     prompted = True  # a caption prefix, when given, is fed with the start token
+    feeds_width = True  # logits takes (rows, width) tokens: the prefix is fed at the first step, at once
 
     def __init__(self, model):
         text = model.config.text_config

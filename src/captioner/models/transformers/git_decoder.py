@@ -23,6 +23,7 @@ class GitImageDecoder:
     """A GIT model's image encoder, image-token prefix and one-token text step, sharing its weights."""
 
     prompted = True  # a caption prefix, when given, is fed with the start token
+    feeds_width = True  # logits takes (rows, width) tokens: the prefix is fed at the first step, at once
 
     def __init__(self, model):
         config = model.config

@@ -185,6 +185,18 @@ def model_inputs(parts: ModelParts, images: Sequence["Image.Image"], prompt: str
     return {key: value.to(device) for key, value in inputs.items()}
 
 
+def probe_inputs(parts: ModelParts) -> dict:
+    """The model's inputs for two random images with its default prompt (what an ONNX export is checked on)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)) for _ in range(2)]
+    option = parts.architecture.prompt
+    prompt = dict(parts.architecture.style_prompts).get("caption", option.default if option else "")
+    return model_inputs(parts, images, prompt, "cpu")
+
+
 def given_tokens(parts: ModelParts, inputs: dict) -> int:
     """How many tokens at the start of each returned sequence were given, not generated (start token, prompt)."""
     name = parts.architecture.name
@@ -265,7 +277,7 @@ class ImageToTextCaptioner:
                                                  end_token(parts))
         # its encoder and steps through ONNX Runtime where chosen (self.runtime: "onnx"), else PyTorch ("torch")
         self.cached_decoder, self.runtime = onnx_decoder(self.cached_decoder, runtime, self.precision, self.device,
-                                                         parts.architecture.name)
+                                                         parts.architecture.name, lambda: probe_inputs(parts))
         self.architecture = parts.architecture.name  # "vit-gpt2", "blip", "git", "florence-2", "smolvlm", ...
         self.prompt_option = parts.architecture.prompt  # what Decoding.prompt may say; None: no prompt
         self.styles = parts.architecture.styles  # the caption styles it writes (captioner.models.styles)

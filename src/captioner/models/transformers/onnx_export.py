@@ -39,7 +39,7 @@ from captioner.files import staged_folder, write_json_atomic
 
 EXPORTER = "torchscript"  # torch.onnx.export(dynamo=False)
 OPSET = 17
-GRAPH_FORMAT = 1  # bump when the graphs' inputs or outputs change
+GRAPH_FORMAT = 2  # bump when the graphs' inputs or outputs change
 TOLERANCE = 1e-4  # largest difference allowed, relative to the largest magnitude of each output
 PROBE_IMAGES, PROBE_BEAMS = 2, 2  # the probe: two images, two beams each, one step after the first
 MANIFEST = "manifest.json"
@@ -65,12 +65,14 @@ class ExportedGraphs:
 
 
 def exportable(decoder) -> bool:
-    """Whether this cached decoder's family has a tensor-only step (``logits``) and a plain pixels-only encoder."""
-    return hasattr(decoder, "logits") and type(decoder).__name__ != "Florence2ImageDecoder"
+    """Whether this cached decoder's family has a tensor-only step (``logits``) to trace."""
+    return hasattr(decoder, "logits")
 
 
-def graphs_for(decoder, architecture: str) -> ExportedGraphs:
-    """The checked graphs of ``decoder``'s model: from the cache, else exported, checked and cached now."""
+def graphs_for(decoder, architecture: str, probe: dict | None = None) -> ExportedGraphs:
+    """The checked graphs of ``decoder``'s model: from the cache, else exported, checked and cached now.
+    ``probe`` is the model's inputs for two images (``pixel_values``, and ``input_ids`` for a model whose
+    encoder reads the prompt, Florence-2); without it, random pixels of the vision config's size."""
     import torch
 
     if not exportable(decoder):
@@ -83,8 +85,9 @@ def graphs_for(decoder, architecture: str) -> ExportedGraphs:
         facts = json.loads(manifest.read_text(encoding="utf-8"))
         return ExportedGraphs(folder, facts["layers"], facts["contexts"])
     with staged_folder(folder) as staging:
-        graphs = export(decoder, staging)
-        check(decoder, graphs)
+        probe = probe or {"pixel_values": probe_pixels(decoder.model)}
+        graphs = export(decoder, staging, probe)
+        check(decoder, graphs, probe)
         write_json_atomic(staging / MANIFEST, {"layers": graphs.layers, "contexts": graphs.contexts,
                                                "architecture": architecture, **versions()})
     from captioner.models import onnx_sessions
@@ -139,8 +142,22 @@ def probe_pixels(model):
     return torch.randn(PROBE_IMAGES, channels, size, size, generator=torch.Generator().manual_seed(0))
 
 
+def flat_context(state) -> tuple:
+    """The context tensors of a state, flat and contiguous (a Florence-2 layer's absent mask left out)."""
+    return tuple(tensor.contiguous() for entry in state.context for tensor in entry if tensor is not None)
+
+
+def encoder_inputs(decoder, probe: dict) -> tuple:
+    """The encoder graph's inputs: pixels, and the prompt's ids where the encoder reads them."""
+    if getattr(decoder, "encodes_prompt", False):
+        if probe.get("input_ids") is None:
+            raise ExportRefused("this model's encoder reads the prompt: its export needs the processor's input ids")
+        return probe["pixel_values"], probe["input_ids"]
+    return (probe["pixel_values"],)
+
+
 class EncoderGraph:
-    """``decoder.encode`` as a module: pixels -> the context tensors, flat and contiguous."""
+    """``decoder.encode`` as a module: pixels (and the prompt's ids) -> the context tensors, flat."""
 
     def __new__(cls, decoder):
         import torch
@@ -150,9 +167,9 @@ class EncoderGraph:
                 super().__init__()
                 self.model = decoder.model
 
-            def forward(self, pixels):
-                state = decoder.encode(pixels)
-                return tuple(tensor.contiguous() for pair in state.context for tensor in pair)
+            def forward(self, pixels, input_ids=None):
+                state = decoder.encode(pixels, input_ids) if input_ids is not None else decoder.encode(pixels)
+                return flat_context(state)
 
         return Encoder().eval()  # in training mode, the exporter would leave the model training afterwards
 
@@ -171,19 +188,19 @@ class StepGraph:
             def forward(self, ids, positions, *tensors):
                 keys, values, context = tensors[:layers], tensors[layers:2 * layers], tensors[2 * layers:]
                 beams = ids.shape[0] // context[0].shape[0]
-                if decoder.prompted:
-                    ids = ids[:, None]  # (rows, 1): the prompted families take (rows, width)
+                if getattr(decoder, "feeds_width", False):
+                    ids = ids[:, None]  # (rows, 1): these families take (rows, width) tokens
                 logits, keys, values = decoder.logits(ids, positions, keys, values, context, beams)
                 return (torch.log_softmax(logits.float(), dim=-1), *keys, *values)
 
         return Step().eval()
 
 
-def probe_state(decoder, pixels):
+def probe_state(decoder, inputs: tuple):
     """The PyTorch state after the first step, PROBE_BEAMS beams per image, and the tokens of the next step."""
     from captioner.models.transformers.cached_decoder import TORCH_STATE
 
-    state = TORCH_STATE.repeat(decoder.encode(pixels), PROBE_BEAMS)
+    state = TORCH_STATE.repeat(decoder.encode(*inputs), PROBE_BEAMS)
     tokens = np.full(state.rows, decoder.start_id, dtype=np.int64)
     log_probs, state = decoder.step(tokens, state)  # (rows, vocab)
     return state, (np.arange(state.rows, dtype=np.int64) * 7 + 3) % log_probs.shape[1]  # (rows,) varied next tokens
@@ -194,26 +211,27 @@ def step_inputs(decoder, state, tokens):
     import torch
 
     positions = torch.tensor([state.keys[0].shape[2]])  # one token per row: the position is the cache's length
-    context = tuple(tensor.contiguous() for pair in state.context for tensor in pair)
     return (torch.from_numpy(tokens), positions, *(k.contiguous() for k in state.keys),
-            *(v.contiguous() for v in state.values), *context)
+            *(v.contiguous() for v in state.values), *flat_context(state))
 
 
-def export(decoder, folder: Path) -> ExportedGraphs:
+def export(decoder, folder: Path, probe: dict) -> ExportedGraphs:
     """Both graphs of ``decoder`` into ``folder`` (probe-shaped example inputs, dynamic rows and steps)."""
     import torch
 
-    pixels = probe_pixels(decoder.model)
+    inputs = encoder_inputs(decoder, probe)
+    names = ["pixels", "input_ids"][:len(inputs)]
     layers = len(decoder.layers if hasattr(decoder, "layers") else decoder.blocks)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on shapes it takes as constant (channels, size)
-            state, tokens = probe_state(decoder, pixels)
+            state, tokens = probe_state(decoder, inputs)
             contexts = 2 * layers
             context_names = [f"context.{i}" for i in range(contexts)]
-            torch.onnx.export(EncoderGraph(decoder), (pixels,), str(folder / "encoder.onnx"), dynamo=False,
-                              opset_version=OPSET, input_names=["pixels"], output_names=context_names,
-                              dynamic_axes={"pixels": {0: "images"}, **{n: {0: "images"} for n in context_names}})
+            torch.onnx.export(EncoderGraph(decoder), inputs, str(folder / "encoder.onnx"), dynamo=False,
+                              opset_version=OPSET, input_names=names, output_names=context_names,
+                              dynamic_axes={"pixels": {0: "images"}, "input_ids": {0: "images", 1: "tokens"},
+                                            **{n: {0: "images", 2: "positions"} for n in context_names}})
             past = [f"past_key.{i}" for i in range(layers)] + [f"past_value.{i}" for i in range(layers)]
             grown = [f"key.{i}" for i in range(layers)] + [f"value.{i}" for i in range(layers)]
             torch.onnx.export(StepGraph(decoder, layers), step_inputs(decoder, state, tokens), str(folder / "step.onnx"),
@@ -222,7 +240,7 @@ def export(decoder, folder: Path) -> ExportedGraphs:
                               dynamic_axes={"ids": {0: "rows"}, "log_probs": {0: "rows"},
                                             **{n: {0: "rows", 2: "steps"} for n in past},
                                             **{n: {0: "rows", 2: "grown"} for n in grown},
-                                            **{n: {0: "images"} for n in context_names}})
+                                            **{n: {0: "images", 2: "positions"} for n in context_names}})
     except Exception as error:  # the exporter raises many types; the model then runs in PyTorch
         raise ExportRefused(f"the ONNX export failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}") from None
     return ExportedGraphs(folder, layers, contexts)
@@ -234,19 +252,19 @@ def relative_error(ours: np.ndarray, reference: np.ndarray) -> float:
     return float(np.abs(ours.astype(np.float64) - reference.astype(np.float64)).max(initial=0.0)) / scale
 
 
-def check(decoder, graphs: ExportedGraphs) -> float:
+def check(decoder, graphs: ExportedGraphs, probe: dict) -> float:
     """The largest relative error of both graphs against PyTorch on the probe; ExportRefused above TOLERANCE."""
     import torch
 
     from captioner.models import onnx_sessions
 
-    pixels = probe_pixels(decoder.model) * 0.5  # not the export's example input
+    inputs = encoder_inputs(decoder, {**probe, "pixel_values": probe["pixel_values"] * 0.5})  # not the example
     worst = 0.0
     with torch.no_grad():
         encoder = onnx_sessions.session(graphs.encoder)
-        expected = EncoderGraph(decoder)(pixels)
-        got = encoder.run(None, {"pixels": pixels.numpy()})
-        state, tokens = probe_state(decoder, pixels)
+        expected = EncoderGraph(decoder)(*inputs)
+        got = encoder.run(None, {i.name: t.numpy() for i, t in zip(encoder.get_inputs(), inputs)})
+        state, tokens = probe_state(decoder, inputs)
         inputs = step_inputs(decoder, state, tokens)
         expected += tuple(StepGraph(decoder, graphs.layers)(*inputs))
         step = onnx_sessions.session(graphs.step)

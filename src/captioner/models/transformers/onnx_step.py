@@ -33,7 +33,7 @@ DEFAULT_RUNTIME = "auto"
 # Seconds per caption (ONNX Runtime float32, PyTorch bfloat16), batch 1, default beam, measured in one run of
 # benchmarks/bench_onnx_runtime.py on an Intel Xeon with AMX and AVX512-BF16 (2 cores, shared; 8 words).
 ONNX_OVER_BFLOAT16 = {"vit-gpt2": (1.40, 1.84)}
-ONNX_ARCHITECTURES = ("vit-gpt2", "blip", "git")  # those with an exported encoder and step
+ONNX_ARCHITECTURES = ("vit-gpt2", "blip", "git", "florence-2")  # those with an exported encoder and step
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,10 @@ def precision_for_runtime(runtime: str, precision: str | None, architecture: str
     return precision
 
 
-def onnx_decoder(decoder, runtime: str, precision: str, device, architecture: str):
+def onnx_decoder(decoder, runtime: str, precision: str, device, architecture: str, probe=None):
     """(the decoder to search, "onnx" or "torch"): ``decoder`` through ONNX Runtime where ``runtime`` and the
-    model allow, else ``decoder`` itself, with one warning line when ONNX was asked for but cannot run."""
+    model allow, else ``decoder`` itself, with one warning line when ONNX was asked for but cannot run.
+    ``probe`` makes the model's inputs for two images, to export and check graphs with (None: random pixels)."""
     from captioner.errors import ModelError
     from captioner.models.onnx_sessions import onnxruntime_available
     from captioner.models.transformers.onnx_export import exportable, graphs_for
@@ -92,7 +93,8 @@ def onnx_decoder(decoder, runtime: str, precision: str, device, architecture: st
         why = f"{architecture} has no exportable decoder step yet"
     if why is None:
         try:
-            return OnnxImageDecoder(decoder, graphs_for(decoder, architecture)), "onnx"
+            graphs = graphs_for(decoder, architecture, probe() if probe is not None else None)
+            return OnnxImageDecoder(decoder, graphs), "onnx"
         except (ModelError, OSError) as error:
             why = str(error)
     log.warning("%s runs in PyTorch, not ONNX Runtime: %s", architecture, why)
@@ -119,8 +121,15 @@ class OnnxImageDecoder:
     def encode(self, pixels, input_ids=None, attention_mask=None) -> DecoderState:
         import torch
 
-        flat = [torch.from_numpy(a) for a in self.encoder.run(None, {"pixels": as_array(pixels)})]
+        feeds = {"pixels": as_array(pixels)}
+        if getattr(self.torch_decoder, "encodes_prompt", False):
+            if attention_mask is not None and not bool(attention_mask.all()):  # padded prompts: a masked context
+                return self.torch_decoder.encode(pixels, input_ids, attention_mask)  # (its steps run in PyTorch)
+            feeds["input_ids"] = as_array(input_ids)
+        flat = [torch.from_numpy(a) for a in self.encoder.run(None, feeds)]
         context = tuple(zip(flat[0::2], flat[1::2]))  # per layer (keys, values), (images, heads, positions, hd)
+        if getattr(self.torch_decoder, "encodes_prompt", False):
+            context = tuple((keys, values, None) for keys, values in context)  # Florence-2's: no mask
         state = start_state(context, len(pixels), self.graphs.layers)
         prefix = self.prefix(input_ids) if self.prompted and hasattr(self, "prefix") else ()
         return replace(state, prefix=prefix)
@@ -128,11 +137,12 @@ class OnnxImageDecoder:
     def step(self, tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState]:
         import torch
 
-        if state.keys[0] is None:  # the first step: start token and prefix at once, in PyTorch
+        masked = any(len(entry) > 2 and entry[2] is not None for entry in state.context)
+        if state.keys[0] is None or masked:  # the first step (start token and prefix at once), or a masked context
             return self.torch_decoder.step(tokens, state)
         tensors = [np.asarray(tokens, dtype=np.int64), np.array([state.keys[0].shape[2]], dtype=np.int64)]
         tensors += [as_array(k) for k in state.keys] + [as_array(v) for v in state.values]
-        tensors += [as_array(t) for pair in state.context for t in pair]
+        tensors += [as_array(t) for entry in state.context for t in entry[:2]]
         outputs = self.step_session.run(None, dict(zip(self.step_inputs, tensors)))
         layers = self.graphs.layers
         keys = tuple(torch.from_numpy(a) for a in outputs[1:1 + layers])  # (rows, heads, steps + 1, hd)
