@@ -16,9 +16,10 @@ from support import ROOT
 # the real Flickr8k text and a phone photo, when present (CAPTIONER_SHARED_DATA points elsewhere)
 SHARED_DATA = Path(os.environ.get("CAPTIONER_SHARED_DATA") or ROOT.parent / "shared" / "data")
 # The test environment: the hub never reached; TensorFlow's info lines off.
-# Transformers captioners compute in float32 whatever the CPU, so results repeat on every machine.
+# Transformers captioners compute in float32 whatever the CPU, so results repeat on every machine, and in
+# PyTorch (the ONNX Runtime path is tested where asked for, in test_onnx_runtime.py).
 TEST_ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
-                    "CAPTIONER_PRECISION": "float32"}
+                    "CAPTIONER_PRECISION": "float32", "CAPTIONER_RUNTIME": "torch"}
 
 
 def pytest_addoption(parser):

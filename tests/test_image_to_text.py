@@ -327,8 +327,9 @@ def test_api_serves_pretrained_models_with_prompts_and_compares_them(make_app, t
         listed = {m["name"]: m for m in client.get("/api/v1/models").json["models"]}
         assert listed["florence2"]["prompt"]["choices"][1] == "<DETAILED_CAPTION>"
         assert listed["blip"]["architecture"] == "blip" and listed["blip"]["latency_ms"] > 0
+        assert (listed["blip"]["runtime"], listed["blip"]["precision"]) == ("torch", "float32")  # the test environment's
         page = client.get("/models").get_data(as_text=True)
-        assert "Latency here" in page and "ms per image" in page
+        assert "Latency here" in page and "ms per image" in page and "PyTorch, float32" in page
         assert 'id="prompt-input"' in client.get("/caption").get_data(as_text=True)
     finally:
         service.close()

@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args.command is None else EXIT_ERROR
     if getattr(args, "model_precision", None):
         environment.choose(precision=args.model_precision)
+    if getattr(args, "model_runtime", None):
+        environment.choose(runtime=args.model_runtime)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

@@ -64,8 +64,8 @@ def add_score_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_precision_argument(parser: argparse.ArgumentParser) -> None:
-    """--precision, shared by every command that loads a transformers captioner (it sets CAPTIONER_PRECISION
-    for the run; see the precision guide)."""
+    """--precision and --runtime, shared by every command that loads a transformers captioner (they set
+    CAPTIONER_PRECISION and CAPTIONER_RUNTIME for the run; see the precision guide)."""
     from captioner.models.transformers.precision import PRECISION_ENV, PRECISIONS
 
     parser.add_argument("--precision", dest="model_precision", choices=PRECISIONS, metavar="PRECISION",
@@ -73,6 +73,17 @@ def add_precision_argument(parser: argparse.ArgumentParser) -> None:
                              f"${PRECISION_ENV}, else auto: int8 on the CPU for models measured to agree with "
                              "float32 (BLIP), bfloat16 where the hardware has it, else float32; int8: int8 "
                              "decoder weights, CPU only)")
+    add_runtime_argument(parser)
+
+
+def add_runtime_argument(parser: argparse.ArgumentParser) -> None:
+    """--runtime, beside --precision (it sets CAPTIONER_RUNTIME for the run; see the precision guide)."""
+    from captioner.models.transformers.onnx_step import RUNTIME_ENV, RUNTIMES
+
+    parser.add_argument("--runtime", dest="model_runtime", choices=RUNTIMES, metavar="RUNTIME",
+                        help=f"what runs transformers captioners' encoders and decoder steps: {', '.join(RUNTIMES)} "
+                             f"(default: ${RUNTIME_ENV}, else auto: ONNX Runtime where the model computes in "
+                             "float32 on the CPU, else PyTorch; onnx computes in float32)")
 
 
 def decoding_request(args):

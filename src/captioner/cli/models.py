@@ -1,4 +1,5 @@
 """`captioner models`: list installed bundles and downloaded pretrained models; `captioner models download NAME|ID`;
+`captioner models export NAME`: its ONNX graphs, ahead of time;
 `captioner models add-remote NAME --url URL --api openai|ollama --model ID`: register a served model."""
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ def register(subparsers) -> None:
                                "clip-vit-base-patch32 for --score clip")
     download.add_argument("--json", action="store_true", help="print the result as JSON")
     download.set_defaults(handler=download_model)
+    export = actions.add_parser(
+        "export", help="export a transformers captioner's encoder and decoder step to ONNX ahead of time",
+        description="Export the model's image encoder and cached decoder step as ONNX graphs, check them against "
+                    "PyTorch on a probe input, and cache them, so that --runtime onnx (or auto) starts at once.")
+    export.add_argument("model", metavar="NAME|PATH|ID", help="a model bundle, model folder, short name or hub id")
+    export.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
+    export.add_argument("--json", action="store_true", help="print the result as JSON")
+    export.set_defaults(handler=export_model)
     add_remote_parser(actions)
 
 
@@ -155,6 +164,28 @@ def download_model(args) -> int:
                     "result": result})
     else:
         print(f"{args.model} ({architecture}) downloaded: {result}")
+    return 0
+
+
+def export_model(args) -> int:
+    from captioner import environment
+    from captioner.errors import ModelError
+    from captioner.models.registry import load_captioner
+
+    environment.choose(precision="float32", runtime="torch")  # the graphs are traced from the float32 model
+    captioner = load_captioner(args.model, args.models_dir)
+    decoder = getattr(captioner, "cached_decoder", None)
+    if decoder is None:
+        raise ModelError(f"{args.model} has no cached decoder step to export; it runs in PyTorch")
+    from captioner.models.transformers.image_to_text import probe_inputs
+    from captioner.models.transformers.onnx_export import graphs_for
+
+    # an export that fails, or fails its check, is one error line
+    graphs = graphs_for(decoder, captioner.architecture, probe_inputs(captioner.parts))
+    if args.json:
+        print_json({"model": args.model, "architecture": captioner.architecture, "graphs": str(graphs.folder)})
+    else:
+        print(f"{args.model} ({captioner.architecture}) exported and checked: {graphs.folder}")
     return 0
 
 

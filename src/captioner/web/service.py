@@ -83,7 +83,11 @@ class LoadedModel:
                 "created_at": info.created_at, "version": info.version, "load_seconds": round(self.load_s, 2),
                 "latency_ms": self.latency_ms, "published": published,
                 "prompt": option.to_dict() if option else None, "styles": list(styles_of(self.captioner)),
-                "default_decoding": self.captioner.default_decoding.to_dict(), "demo": info.dataset == DEMO_DATASET}
+                "default_decoding": self.captioner.default_decoding.to_dict(), "demo": info.dataset == DEMO_DATASET,
+                # what computes it: "torch" or "onnx" (ONNX Runtime), in "float32", "bfloat16" or "int8";
+                # None for kinds without the choice (Keras, remote)
+                "runtime": getattr(self.captioner, "runtime", None),
+                "precision": getattr(self.captioner, "precision", None)}
 
 
 @dataclass

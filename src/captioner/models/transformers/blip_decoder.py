@@ -25,6 +25,7 @@ class BlipImageDecoder:
     """A BLIP captioning model's vision encoder and one-token text-decoder step, sharing its weights."""
 
     prompted = True  # a caption prefix, when given, is fed with the start token
+    feeds_width = True  # logits takes (rows, width) tokens: the prefix is fed at the first step, at once
 
     def __init__(self, model):
         text = model.config.text_config
@@ -64,17 +65,26 @@ class BlipImageDecoder:
     def step(self, tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState]:
         import torch
 
-        embeddings = self.bert.embeddings
-        rows = len(tokens)
         fed = np.asarray(tokens, dtype=np.int64)[:, None]  # (rows, 1)
         if state.steps == 0 and state.prefix:  # the start token and the caption prefix, at once
-            fed = np.concatenate([fed, np.tile(np.asarray(state.prefix, dtype=np.int64), (rows, 1))], axis=1)
-        width = fed.shape[1]  # tokens fed in this step
+            fed = np.concatenate([fed, np.tile(np.asarray(state.prefix, dtype=np.int64), (len(fed), 1))], axis=1)
         cached = 0 if state.keys[0] is None else state.keys[0].shape[2]  # positions already in the cache
-        ids = torch.from_numpy(fed).to(embeddings.word_embeddings.weight.device)  # (rows, width)
+        ids = torch.from_numpy(fed).to(self.bert.embeddings.word_embeddings.weight.device)  # (rows, width)
+        positions = torch.arange(cached, cached + fed.shape[1], device=ids.device)  # (width,)
+        context = tuple(tensor for pair in state.context for tensor in pair)
+        logits, keys, values = self.logits(ids, positions, state.keys, state.values, context, state.beams)
+        next_state = DecoderState(state.context, state.beams, keys, values, state.images, state.steps + 1)
+        return log_probs_of(logits), next_state
+
+    def logits(self, ids, positions, keys: tuple, values: tuple, context: tuple, beams: int):
+        """Tokens (rows, width) at ``positions`` (width,) -> logits after the last (rows, vocab) and the grown
+        caches; the tensor-only core of :meth:`step`, also what an exported step graph runs (width 1).
+        ``context`` is every layer's cross-attention keys and values, flat (key, value, key, value, ...)."""
+        embeddings = self.bert.embeddings
+        rows, width = ids.shape
         hidden = embeddings.LayerNorm(embeddings.word_embeddings(ids)
-                                      + embeddings.position_embeddings.weight[cached:cached + width])  # (rows, width, hidden)
-        keys, values = list(state.keys), list(state.values)
+                                      + embeddings.position_embeddings.weight[positions])  # (rows, width, hidden)
+        keys, values = list(keys), list(values)
         shape = (rows, width, self.heads, self.head_dim)
         for index, layer in enumerate(self.layers):
             own = layer.attention.self
@@ -85,15 +95,12 @@ class BlipImageDecoder:
             hidden = layer.attention.output(attended, hidden)  # dense, residual, layer norm
 
             cross = layer.crossattention.self
-            image_keys, image_values = state.context[index]
             query = cross.query(hidden).view(rows * width, self.heads, self.head_dim)  # positions fold like beams
-            attended = attend_per_image(query, image_keys, image_values, state.beams * width, self.scale)
+            attended = attend_per_image(query, context[2 * index], context[2 * index + 1], beams * width, self.scale)
             hidden = layer.crossattention.output(attended.view(rows, width, -1), hidden)
 
             hidden = layer.output(layer.intermediate(hidden), hidden)
-        logits = self.head(hidden[:, -1])  # (rows, vocab): after the last token fed
-        next_state = DecoderState(state.context, state.beams, tuple(keys), tuple(values), state.images, state.steps + 1)
-        return log_probs_of(logits), next_state
+        return self.head(hidden[:, -1]), tuple(keys), tuple(values)  # (rows, vocab): after the last token fed
 
 
 def attend_own_prefix(query, keys, values, scale: float):

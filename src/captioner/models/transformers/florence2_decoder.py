@@ -26,6 +26,7 @@ class Florence2ImageDecoder:
     """A Florence-2 model's image and text encoders and one-token BART decoder step, sharing its weights."""
 
     prompted = True  # the task's question is part of every encoding
+    encodes_prompt = True  # encode reads the prompt's ids (an exported encoder takes them as an input)
 
     def __init__(self, model, start_id: int, end_id: int):
         self.model = model
@@ -65,12 +66,23 @@ class Florence2ImageDecoder:
     def step(self, tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState]:
         import torch
 
+        ids = torch.from_numpy(np.asarray(tokens, dtype=np.int64)).to(self.bart_decoder.embed_tokens.weight.device)
+        positions = torch.tensor([state.steps], device=ids.device)  # (1,)
+        masks = tuple(mask for _, _, mask in state.context)
+        context = tuple(tensor for keys, values, _ in state.context for tensor in (keys, values))
+        logits, keys, values = self.logits(ids, positions, state.keys, state.values, context, state.beams, masks)
+        next_state = DecoderState(state.context, state.beams, keys, values, state.images, state.steps + 1)
+        return log_probs_of(logits), next_state
+
+    def logits(self, ids, positions, keys: tuple, values: tuple, context: tuple, beams: int, masks=None):
+        """One token per row (rows,) at ``positions`` (1,) -> logits (rows, vocab) and the grown caches; the
+        tensor-only core of :meth:`step`, also what an exported step graph runs. ``context`` is every layer's
+        cross-attention keys and values, flat; ``masks`` their additive masks (None: every position read)."""
         decoder = self.bart_decoder
-        rows = len(tokens)
-        ids = torch.from_numpy(np.asarray(tokens, dtype=np.int64)).to(decoder.embed_tokens.weight.device)  # (rows,)
-        position = decoder.embed_positions.weight[state.steps + POSITION_OFFSET]  # (width,)
+        rows = ids.shape[0]
+        position = decoder.embed_positions.weight[positions + POSITION_OFFSET]  # (1, width)
         hidden = decoder.layernorm_embedding(decoder.embed_tokens(ids) + position)  # (rows, width)
-        keys, values = list(state.keys), list(state.values)
+        keys, values = list(keys), list(values)
         for index, layer in enumerate(self.layers):
             own = layer.self_attn
             shape = (rows, self.heads, 1, self.head_dim)
@@ -80,15 +92,13 @@ class Florence2ImageDecoder:
             hidden = layer.self_attn_layer_norm(hidden + own.out_proj(attended))  # (rows, width)
 
             cross = layer.encoder_attn
-            image_keys, image_values, mask = state.context[index]
+            mask = None if masks is None else masks[index]
             query = cross.q_proj(hidden).view(rows, self.heads, self.head_dim)
-            attended = attend_per_image(query, image_keys, image_values, state.beams, cross.scaling, mask)
+            attended = attend_per_image(query, context[2 * index], context[2 * index + 1], beams, cross.scaling, mask)
             hidden = layer.encoder_attn_layer_norm(hidden + cross.out_proj(attended))
 
             hidden = layer.final_layer_norm(hidden + layer.fc2(layer.activation_fn(layer.fc1(hidden))))
-        logits = self.model.lm_head(hidden)  # (rows, vocab)
-        next_state = DecoderState(state.context, state.beams, tuple(keys), tuple(values), state.images, state.steps + 1)
-        return log_probs_of(logits), next_state
+        return self.model.lm_head(hidden), tuple(keys), tuple(values)  # (rows, vocab)
 
 
 def torch_min(dtype) -> float:

@@ -23,6 +23,7 @@ class GitImageDecoder:
     """A GIT model's image encoder, image-token prefix and one-token text step, sharing its weights."""
 
     prompted = True  # a caption prefix, when given, is fed with the start token
+    feeds_width = True  # logits takes (rows, width) tokens: the prefix is fed at the first step, at once
 
     def __init__(self, model):
         config = model.config
@@ -69,30 +70,34 @@ class GitImageDecoder:
     def step(self, tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState]:
         import torch
 
-        embeddings = self.git.embeddings
-        rows = len(tokens)
         fed = np.asarray(tokens, dtype=np.int64)[:, None]  # (rows, 1)
         if state.steps == 0 and state.prefix:
-            fed = np.concatenate([fed, np.tile(np.asarray(state.prefix, dtype=np.int64), (rows, 1))], axis=1)
-        width = fed.shape[1]
+            fed = np.concatenate([fed, np.tile(np.asarray(state.prefix, dtype=np.int64), (len(fed), 1))], axis=1)
         cached = 0 if state.keys[0] is None else state.keys[0].shape[2]  # text positions in the own cache
-        first = cached  # the position of the first token fed now
-        ids = torch.from_numpy(fed).to(embeddings.word_embeddings.weight.device)  # (rows, width)
+        ids = torch.from_numpy(fed).to(self.git.embeddings.word_embeddings.weight.device)  # (rows, width)
+        positions = torch.arange(cached, cached + fed.shape[1], device=ids.device)  # (width,)
+        context = tuple(tensor for pair in state.context for tensor in pair)
+        logits, keys, values = self.logits(ids, positions, state.keys, state.values, context, state.beams)
+        next_state = DecoderState(state.context, state.beams, keys, values, state.images, state.steps + 1)
+        return log_probs_of(logits), next_state
+
+    def logits(self, ids, positions, keys: tuple, values: tuple, context: tuple, beams: int):
+        """Text tokens (rows, width) at ``positions`` (width,) -> logits after the last (rows, vocab) and the
+        grown caches; the tensor-only core of :meth:`step`, also what an exported step graph runs (width 1).
+        ``context`` is every layer's image-token keys and values, flat (key, value, key, value, ...)."""
+        embeddings = self.git.embeddings
         hidden = embeddings.LayerNorm(embeddings.word_embeddings(ids)
-                                      + embeddings.position_embeddings.weight[first:first + width])  # (rows, width, h)
-        keys, values = list(state.keys), list(state.values)
+                                      + embeddings.position_embeddings.weight[positions])  # (rows, width, h)
+        keys, values = list(keys), list(values)
         for index, layer in enumerate(self.layers):
             own = layer.attention.self
             keys[index], values[index] = grow_cache(keys, values, index, self._split(own.key(hidden)),
                                                     self._split(own.value(hidden)))
-            image_keys, image_values = state.context[index]
-            attended = attend_image_and_own(self._split(own.query(hidden)), image_keys, image_values, keys[index],
-                                            values[index], state.beams, self.scale)  # (rows, width, hidden)
+            attended = attend_image_and_own(self._split(own.query(hidden)), context[2 * index], context[2 * index + 1],
+                                            keys[index], values[index], beams, self.scale)  # (rows, width, hidden)
             hidden = layer.attention.output(attended, hidden)
             hidden = layer.output(layer.intermediate(hidden), hidden)
-        logits = self.model.output(hidden[:, -1])  # (rows, vocab)
-        next_state = DecoderState(state.context, state.beams, tuple(keys), tuple(values), state.images, state.steps + 1)
-        return log_probs_of(logits), next_state
+        return self.model.output(hidden[:, -1]), tuple(keys), tuple(values)  # (rows, vocab)
 
 
 def attend_image_and_own(query, image_keys, image_values, own_keys, own_values, beams: int, scale: float):

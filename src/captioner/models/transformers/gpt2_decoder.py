@@ -52,10 +52,20 @@ class Gpt2ImageDecoder:
     def step(self, tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState]:
         import torch
 
-        rows = len(tokens)
         ids = torch.from_numpy(np.asarray(tokens, dtype=np.int64)).to(self.gpt2.wte.weight.device)  # (rows,)
-        hidden = self.gpt2.wte(ids) + self.gpt2.wpe.weight[state.steps]  # (rows, hidden)
-        keys, values = list(state.keys), list(state.values)
+        positions = torch.tensor([state.steps], device=ids.device)  # (1,)
+        context = tuple(tensor for pair in state.context for tensor in pair)
+        logits, keys, values = self.logits(ids, positions, state.keys, state.values, context, state.beams)
+        next_state = DecoderState(state.context, state.beams, keys, values, state.images, state.steps + 1)
+        return log_probs_of(logits), next_state
+
+    def logits(self, ids, positions, keys: tuple, values: tuple, context: tuple, beams: int):
+        """One token per row (rows,) at ``positions`` (1,) -> logits (rows, vocab) and the grown caches; the
+        tensor-only core of :meth:`step`, also what an exported step graph runs. ``context`` is every block's
+        cross-attention keys and values, flat (key, value, key, value, ...)."""
+        rows = ids.shape[0]
+        hidden = self.gpt2.wte(ids) + self.gpt2.wpe.weight[positions]  # (rows, hidden)
+        keys, values = list(keys), list(values)
         for layer, block in enumerate(self.blocks):
             attention = block.attn
             query, key, value = attention.c_attn(block.ln_1(hidden)).split(attention.split_size, dim=1)  # (rows, hidden) each
@@ -66,11 +76,8 @@ class Gpt2ImageDecoder:
 
             cross = block.crossattention
             cross_query = cross.q_attn(block.ln_cross_attn(hidden)).view(rows, self.heads, self.head_dim)
-            image_keys, image_values = state.context[layer]
-            attended = attend_per_image(cross_query, image_keys, image_values, state.beams, cross.scaling)
+            attended = attend_per_image(cross_query, context[2 * layer], context[2 * layer + 1], beams, cross.scaling)
             hidden = hidden + cross.c_proj(attended)  # (rows, hidden)
 
             hidden = hidden + block.mlp(block.ln_2(hidden))
-        logits = self.lm_head(self.gpt2.ln_f(hidden))  # (rows, vocab)
-        next_state = DecoderState(state.context, state.beams, tuple(keys), tuple(values), state.images, state.steps + 1)
-        return log_probs_of(logits), next_state
+        return self.lm_head(self.gpt2.ln_f(hidden)), tuple(keys), tuple(values)  # (rows, vocab)

@@ -25,7 +25,8 @@ Florence-2 task, a VLM's instruction) and finishes the text (alt text cut, keywo
 
 Captions come from the one search of :mod:`captioner.models.decoding` over a cached decoder step
 (:mod:`captioner.models.transformers.cached_decoder`: ViT-GPT2, BLIP, GIT and Florence-2), else from ``generate``;
-both apply the same word limit. The precision is :mod:`captioner.models.transformers.precision`'s choice.
+both apply the same word limit. The precision is :mod:`captioner.models.transformers.precision`'s choice, the
+runtime (PyTorch or ONNX Runtime) :mod:`captioner.models.transformers.onnx_step`'s.
 """
 
 from __future__ import annotations
@@ -184,6 +185,18 @@ def model_inputs(parts: ModelParts, images: Sequence["Image.Image"], prompt: str
     return {key: value.to(device) for key, value in inputs.items()}
 
 
+def probe_inputs(parts: ModelParts) -> dict:
+    """The model's inputs for two random images with its default prompt (what an ONNX export is checked on)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)) for _ in range(2)]
+    option = parts.architecture.prompt
+    prompt = dict(parts.architecture.style_prompts).get("caption", option.default if option else "")
+    return model_inputs(parts, images, prompt, "cpu")
+
+
 def given_tokens(parts: ModelParts, inputs: dict) -> int:
     """How many tokens at the start of each returned sequence were given, not generated (start token, prompt)."""
     name = parts.architecture.name
@@ -238,10 +251,12 @@ class ImageToTextCaptioner:
 
     def __init__(self, parts: ModelParts, info: BundleInfo, default_decoding: Decoding | None = None,
                  batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = None,
-                 reference: PretrainedModel | None = None, precision: str | None = None):
+                 reference: PretrainedModel | None = None, precision: str | None = None,
+                 runtime: str | None = None):
         import torch
 
         from captioner.models.transformers.cached_decoder import cached_decoder_for
+        from captioner.models.transformers.onnx_step import onnx_decoder, precision_for_runtime, requested_runtime
         from captioner.models.transformers.precision import apply_precision, resolve_precision
 
         if batch_size < 1:
@@ -253,11 +268,16 @@ class ImageToTextCaptioner:
         if self.device.type == "cpu":
             configure_torch_threads()
         self.parts = parts
+        runtime = requested_runtime(runtime)  # auto, torch or onnx (onnx computes in float32)
+        precision = precision_for_runtime(runtime, precision, parts.architecture.name, self.device)
         self.precision = resolve_precision(precision, self.device, parts.architecture.name)  # float32, bfloat16, int8
         parts.model = apply_precision(parts.model.to(self.device).eval(), self.precision, self.device)
         # the one search over a cached decoder step; None: this architecture decodes through generate()
         self.cached_decoder = cached_decoder_for(parts.model, parts.model.generation_config.decoder_start_token_id,
                                                  end_token(parts))
+        # its encoder and steps through ONNX Runtime where chosen (self.runtime: "onnx"), else PyTorch ("torch")
+        self.cached_decoder, self.runtime = onnx_decoder(self.cached_decoder, runtime, self.precision, self.device,
+                                                         parts.architecture.name, lambda: probe_inputs(parts))
         self.architecture = parts.architecture.name  # "vit-gpt2", "blip", "git", "florence-2", "smolvlm", ...
         self.prompt_option = parts.architecture.prompt  # what Decoding.prompt may say; None: no prompt
         self.styles = parts.architecture.styles  # the caption styles it writes (captioner.models.styles)

@@ -1,0 +1,193 @@
+"""ONNX Runtime for the transformers captioners: captions against stock float32 ``generate``, each decoder step
+against its bandwidth floor, each encoder against the machine's float32 peak, all measured in one run.
+
+Models: full size with random weights built from configs (ViT-GPT2 as nlpconnect's, BLIP-base, GIT-base), each
+with its default beam (4, 3, 4) and 20 words (BENCH_QUICK=1: ViT-GPT2 only, 8 words, fewer images).
+- Captions, batch 1 and batch 8. baseline: transformers' ``generate`` in float32 through the captioner's
+  generate path (the same word limit, so the captions are comparable), one call per batch. ours:
+  ``ImageToTextCaptioner.caption`` with ``runtime="onnx"`` (float32): the one search over the exported
+  encoder and step. Its captions are checked to equal the baseline's (the note says how many do). On a CPU
+  with native bf16 (AVX512-BF16 or AMX, detected at run time) the same rows are given for PyTorch bfloat16
+  beside them, and PyTorch float32's cached step too: which is fastest decides ``auto``.
+- Decoder step: the ONNX step at beam width with 8 cached positions; ours is the GB/s it achieves reading the
+  weights one step touches (bench_bandwidth's count), baseline the read bandwidth measured in this run: the
+  ratio is the share of the floor reached (1 = at the limit).
+- Encoder: the ONNX encoder's GFLOP/s at batch 1 (FLOPs counted by torch's FlopCounterMode on the PyTorch
+  encoder) against this run's float32 peak (a 4096 x 4096 matrix product in PyTorch): the share of peak.
+Graph export happens once per model before timing; its time is reported in the note of the step row.
+Florence-2 has no exportable step yet (its cross-attention mask), so it has no rows here.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from run import figure, run_alone  # noqa: E402
+
+PEAK_SIZE = 4096
+
+
+def timed(call) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = call()
+    return time.perf_counter() - started, result
+
+
+def matmul_peak_gflops(repeats: int = 3) -> float:
+    """The best float32 GFLOP/s of a PEAK_SIZE square matrix product with torch's threads."""
+    import torch
+
+    a, b = torch.randn(PEAK_SIZE, PEAK_SIZE), torch.randn(PEAK_SIZE, PEAK_SIZE)
+    a @ b
+    best = min(timed(lambda: a @ b)[0] for _ in range(repeats))
+    return 2 * PEAK_SIZE ** 3 / best / 1e9
+
+
+def full_size_models(quick: bool) -> dict:
+    """name -> (model, image processor, tokenizer, processor or None, beams)."""
+    from bench_vit_gpt2 import full_size_parts
+
+    chosen = {}
+    model, image_processor, tokenizer = full_size_parts()
+    chosen["vit-gpt2"] = (model, image_processor, tokenizer, None, 4)
+    if not quick:
+        from bench_image_to_text import blip_base, git_base
+
+        for name, (model, processor), beams in (("blip-base", blip_base(), 3), ("git-base", git_base(), 4)):
+            chosen[name] = (model.eval(), processor.image_processor, processor.tokenizer, processor, beams)
+    return chosen
+
+
+def captioner(model, image_processor, tokenizer, processor, runtime: str, precision: str):
+    import copy
+
+    from captioner.models.bundle import BundleInfo
+    from captioner.models.transformers.image_to_text import ImageToTextCaptioner, ModelParts
+
+    parts = ModelParts(copy.deepcopy(model) if precision != "float32" else model, image_processor, tokenizer,
+                       processor)
+    return ImageToTextCaptioner(parts, BundleInfo(kind="image-to-text", name=f"{runtime}-{precision}"),
+                                batch_size=8, device="cpu", precision=precision, runtime=runtime)
+
+
+def caption_rows(name: str, sides: dict, images, decoding, quick: bool) -> list[dict]:
+    """Seconds per image at batch 1 and batch 8, every side against generate, sides taking turns."""
+    from captioner.models.transformers.image_to_text import caption_batch
+
+    reference = sides["onnx float32"]
+    rows = []
+    for batch in ((1,) if quick else (1, 8)):
+        chunks = [images[i:i + batch] for i in range(0, len(images), batch)][:2 if batch == 1 else 1]
+        times: dict[str, list[float]] = {side: [] for side in ["generate", *sides]}
+        texts: dict[str, list[str]] = {side: [] for side in times}
+        for chunk in chunks:
+            seconds, captions = timed(lambda: caption_batch(reference.parts, chunk, decoding, "", reference.device,
+                                                            None))
+            times["generate"].append(seconds / len(chunk))
+            texts["generate"] += [c.text for c in captions]
+            for side, made in sides.items():
+                seconds, captions = timed(lambda: made.caption(chunk, decoding))
+                times[side].append(seconds / len(chunk))
+                texts[side] += [c.text for c in captions]
+        baseline = statistics.median(times["generate"])
+        for side in sides:
+            same = sum(a == b for a, b in zip(texts[side], texts["generate"]))
+            rows.append(figure(f"{name} batch {batch}, {side} vs float32 generate", statistics.median(times[side]),
+                               baseline, "s/image", higher_is_better=False,
+                               note=f"beam {decoding.beam_size}, {decoding.max_length} words; {same}/"
+                                    f"{len(texts[side])} captions equal generate's"))
+    return rows
+
+
+def step_row(name: str, made, beams: int, bandwidth: float, export_seconds: float, repeats: int) -> dict:
+    """The ONNX step's achieved GB/s against the measured read bandwidth (bytes counted on the PyTorch step)."""
+    import numpy as np
+    import torch
+    from bench_bandwidth import step_bytes_and_time
+
+    from captioner.models.transformers.cached_decoder import TORCH_STATE
+
+    decoder = made.cached_decoder
+    pixels = torch.randn(1, 3, *pixel_size(made))
+    with torch.inference_mode():
+        state = TORCH_STATE.repeat(decoder.encode(pixels), beams)
+        tokens = np.full(state.rows, 5, dtype=np.int64)
+        for _ in range(8):
+            _, state = decoder.step(tokens, state)
+        seconds = statistics.median(timed(lambda: decoder.step(tokens, state))[0] for _ in range(repeats))
+        size, torch_seconds = step_bytes_and_time(made.model, decoder.torch_decoder.encode(pixels), beams, repeats)
+    return figure(f"{name} decoder step (ONNX Runtime float32), GB/s vs the read bandwidth", size / seconds / 1e9,
+                  bandwidth, "GB/s", higher_is_better=True,
+                  note=f"{size / 1e6:.0f} MB of weights, {seconds * 1e3:.1f} ms (PyTorch float32: "
+                       f"{torch_seconds * 1e3:.1f} ms), floor {size / bandwidth / 1e6:.1f} ms; beam {beams}, 8 cached "
+                       f"positions; export and check took {export_seconds:.0f} s")
+
+
+def pixel_size(made) -> tuple[int, int]:
+    from captioner.models.transformers.onnx_export import probe_pixels
+
+    return tuple(probe_pixels(made.model).shape[2:])
+
+
+def encoder_row(name: str, made, peak: float, repeats: int) -> dict:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    pixels = torch.randn(1, 3, *pixel_size(made))
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        made.cached_decoder.torch_decoder.encode(pixels)
+    flops = counter.get_total_flops()
+    session = made.cached_decoder.encoder
+    feed = {"pixels": pixels.numpy()}
+    session.run(None, feed)
+    seconds = min(timed(lambda: session.run(None, feed))[0] for _ in range(repeats))
+    return figure(f"{name} encoder (ONNX Runtime float32), GFLOP/s vs float32 matmul peak", flops / seconds / 1e9,
+                  peak, "GFLOP/s", higher_is_better=True,
+                  note=f"{flops / 1e9:.1f} GFLOP per image, {seconds * 1e3:.0f} ms at batch 1; peak from a "
+                       f"{PEAK_SIZE}-square float32 product")
+
+
+def run(quick: bool) -> list[dict]:
+    import torch
+    from bench_bandwidth import read_bandwidth
+    from bench_vit_gpt2 import bench_threads, photos
+
+    from captioner.models.base import Decoding
+    from captioner.models.transformers.precision import cpu_has_native_bfloat16
+
+    bench_threads()
+    bf16 = cpu_has_native_bfloat16()
+    bandwidth, peak = read_bandwidth(), matmul_peak_gflops()
+    images = photos(2 if quick else 8)
+    repeats = 3 if quick else 10
+    rows = []
+    for name, (model, image_processor, tokenizer, processor, beams) in full_size_models(quick).items():
+        decoding = Decoding.beam(beams, max_length=8 if quick else 20, alternatives=0)
+        export_seconds, onnx = timed(lambda: captioner(model, image_processor, tokenizer, processor, "onnx",
+                                                       "float32"))
+        if onnx.runtime != "onnx":
+            raise RuntimeError(f"{name} did not export (see the warning above)")
+        sides = {"onnx float32": onnx}
+        if bf16:  # the CPU has bf16 units: PyTorch bfloat16 and PyTorch float32's cached step beside ONNX
+            sides["torch bfloat16"] = captioner(model, image_processor, tokenizer, processor, "torch", "bfloat16")
+            sides["torch float32"] = captioner(model, image_processor, tokenizer, processor, "torch", "float32")
+        with torch.inference_mode():
+            for made in sides.values():  # first-call allocations
+                made.caption(images[:1], Decoding.beam(beams, max_length=2, alternatives=0))
+        rows += caption_rows(name, sides, images, decoding, quick)
+        rows.append(step_row(name, onnx, beams, bandwidth, export_seconds, repeats))
+        rows.append(encoder_row(name, onnx, peak, repeats))
+        print(f"{name}: {rows[-len(sides) * (1 if quick else 2) - 2:]}", file=sys.stderr, flush=True)  # progress
+        del sides, onnx
+    return rows
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("BENCH_QUICK", "")
+    run_alone(run)

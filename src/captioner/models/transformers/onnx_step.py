@@ -1,0 +1,155 @@
+"""A cached decoder whose image encoder and decoder steps run through ONNX Runtime, and the choice of runtime.
+
+:class:`OnnxImageDecoder` is a :class:`~captioner.models.transformers.cached_decoder.CachedDecoder` like the
+PyTorch ones, so the one search in :mod:`captioner.models.decoding` drives it (greedy, beam and sampling)
+with the same state hooks: its state holds torch tensors that share memory with ONNX Runtime's numpy
+outputs, so reordering beams is the same ``index_select``. The encoder and every step after the first run
+the exported graphs (:mod:`captioner.models.transformers.onnx_export`) through the sessions of
+:mod:`captioner.models.onnx_sessions`; the first step (start token and caption prefix) runs in PyTorch.
+
+Runtime choice (``--runtime``, ``CAPTIONER_RUNTIME``): ``torch``, ``onnx`` or ``auto``. The graphs compute
+in float32, so ``onnx`` means float32 (``--precision auto`` then resolves to float32). ``auto`` chooses ONNX
+Runtime wherever the model computes in float32 on the CPU: there it was measured faster than PyTorch float32
+(benchmarks/bench_onnx_runtime.py; the precision guide's "Runtime" section). Where auto precision would pick
+bfloat16 (a CPU with AVX512-BF16 or AMX), ONNX Runtime float32 is chosen instead only for the architectures in
+:data:`ONNX_OVER_BFLOAT16`, measured faster there than PyTorch bfloat16; the others stay in bfloat16, and
+int8 (chosen by auto precision for BLIP) stays in PyTorch. Without ``onnxruntime``, or for a model whose export
+fails or is refused by its check, the PyTorch path runs and one warning line says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import numpy as np
+
+from captioner.models.transformers.decoder_step import DecoderState, start_state
+
+RUNTIMES = ("auto", "torch", "onnx")
+RUNTIME_ENV = "CAPTIONER_RUNTIME"
+DEFAULT_RUNTIME = "auto"
+
+# Seconds per caption (ONNX Runtime float32, PyTorch bfloat16), batch 1, default beam, measured in one run of
+# benchmarks/bench_onnx_runtime.py on an Intel Xeon with AMX and AVX512-BF16 (2 cores, shared; 8 words).
+ONNX_OVER_BFLOAT16 = {"vit-gpt2": (1.40, 1.84)}
+ONNX_ARCHITECTURES = ("vit-gpt2", "blip", "git", "florence-2")  # those with an exported encoder and step
+
+log = logging.getLogger(__name__)
+
+
+def requested_runtime(requested: str | None = None) -> str:
+    """``requested``, else ``CAPTIONER_RUNTIME``, else auto; a ValueError for any other word."""
+    from captioner import environment
+
+    choice = (requested or environment.current().runtime or DEFAULT_RUNTIME).strip().lower()
+    if choice not in RUNTIMES:
+        raise ValueError(f"unknown runtime {choice!r} ({RUNTIME_ENV}); choose one of {', '.join(RUNTIMES)}")
+    return choice
+
+
+def precision_for_runtime(runtime: str, precision: str | None, architecture: str | None = None,
+                          device="cpu") -> str | None:
+    """The precision to resolve: float32 when ONNX is asked for and the precision left to auto, or when both
+    are left to auto and ONNX float32 was measured faster than the bfloat16 auto would pick; a ValueError
+    when ONNX is asked for together with another number format."""
+    from captioner import environment
+    from captioner.models.onnx_sessions import onnxruntime_available
+    from captioner.models.transformers.precision import resolve_precision
+
+    asked = (precision or environment.current().precision or "auto").strip().lower()
+    if runtime == "auto" and asked == "auto" and str(device) == "cpu" and architecture in ONNX_OVER_BFLOAT16:
+        faster = ONNX_OVER_BFLOAT16[architecture][0] < ONNX_OVER_BFLOAT16[architecture][1]
+        if faster and resolve_precision("auto", device, architecture) == "bfloat16" and onnxruntime_available():
+            return "float32"
+    if runtime != "onnx":
+        return precision
+    if asked == "auto":
+        return "float32"
+    if asked != "float32":
+        raise ValueError(f"the ONNX runtime computes in float32; choose --precision float32 or auto, or "
+                         f"--runtime torch for {asked}")
+    return precision
+
+
+def onnx_decoder(decoder, runtime: str, precision: str, device, architecture: str, probe=None):
+    """(the decoder to search, "onnx" or "torch"): ``decoder`` through ONNX Runtime where ``runtime`` and the
+    model allow, else ``decoder`` itself, with one warning line when ONNX was asked for but cannot run.
+    ``probe`` makes the model's inputs for two images, to export and check graphs with (None: random pixels)."""
+    from captioner.errors import ModelError
+    from captioner.models.onnx_sessions import onnxruntime_available
+    from captioner.models.transformers.onnx_export import exportable, graphs_for
+
+    if runtime == "torch" or decoder is None:
+        return decoder, "torch"
+    if runtime == "auto" and (precision != "float32" or str(device) != "cpu"):
+        return decoder, "torch"  # bfloat16 and int8 stay in PyTorch, and so does a GPU
+    why = None
+    if str(device) != "cpu":
+        why = f"ONNX graphs run on the CPU here, the model is on {device}"
+    elif not onnxruntime_available():
+        why = "onnxruntime is not installed (pip install onnxruntime)"
+    elif not exportable(decoder) or architecture not in ONNX_ARCHITECTURES:
+        why = f"{architecture} has no exportable decoder step yet"
+    if why is None:
+        try:
+            graphs = graphs_for(decoder, architecture, probe() if probe is not None else None)
+            return OnnxImageDecoder(decoder, graphs), "onnx"
+        except (ModelError, OSError) as error:
+            why = str(error)
+    log.warning("%s runs in PyTorch, not ONNX Runtime: %s", architecture, why)
+    return decoder, "torch"
+
+
+class OnnxImageDecoder:
+    """``decoder``'s encoder and steps after the first through ONNX Runtime sessions of its exported graphs."""
+
+    def __init__(self, decoder, graphs):
+        from captioner.models import onnx_sessions
+
+        self.torch_decoder = decoder
+        self.graphs = graphs
+        self.start_id, self.end_id = decoder.start_id, decoder.end_id
+        self.model = decoder.model
+        self.prompted = decoder.prompted
+        if hasattr(decoder, "prefix"):
+            self.prefix = decoder.prefix
+        self.encoder = onnx_sessions.session(graphs.encoder)
+        self.step_session = onnx_sessions.session(graphs.step)
+        self.step_inputs = [i.name for i in self.step_session.get_inputs()]
+
+    def encode(self, pixels, input_ids=None, attention_mask=None) -> DecoderState:
+        import torch
+
+        feeds = {"pixels": as_array(pixels)}
+        if getattr(self.torch_decoder, "encodes_prompt", False):
+            if attention_mask is not None and not bool(attention_mask.all()):  # padded prompts: a masked context
+                return self.torch_decoder.encode(pixels, input_ids, attention_mask)  # (its steps run in PyTorch)
+            feeds["input_ids"] = as_array(input_ids)
+        flat = [torch.from_numpy(a) for a in self.encoder.run(None, feeds)]
+        context = tuple(zip(flat[0::2], flat[1::2]))  # per layer (keys, values), (images, heads, positions, hd)
+        if getattr(self.torch_decoder, "encodes_prompt", False):
+            context = tuple((keys, values, None) for keys, values in context)  # Florence-2's: no mask
+        state = start_state(context, len(pixels), self.graphs.layers)
+        prefix = self.prefix(input_ids) if self.prompted and hasattr(self, "prefix") else ()
+        return replace(state, prefix=prefix)
+
+    def step(self, tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState]:
+        import torch
+
+        masked = any(len(entry) > 2 and entry[2] is not None for entry in state.context)
+        if state.keys[0] is None or masked:  # the first step (start token and prefix at once), or a masked context
+            return self.torch_decoder.step(tokens, state)
+        tensors = [np.asarray(tokens, dtype=np.int64), np.array([state.keys[0].shape[2]], dtype=np.int64)]
+        tensors += [as_array(k) for k in state.keys] + [as_array(v) for v in state.values]
+        tensors += [as_array(t) for entry in state.context for t in entry[:2]]
+        outputs = self.step_session.run(None, dict(zip(self.step_inputs, tensors)))
+        layers = self.graphs.layers
+        keys = tuple(torch.from_numpy(a) for a in outputs[1:1 + layers])  # (rows, heads, steps + 1, hd)
+        values = tuple(torch.from_numpy(a) for a in outputs[1 + layers:1 + 2 * layers])
+        return outputs[0], DecoderState(state.context, state.beams, keys, values, state.images, state.steps + 1)
+
+
+def as_array(tensor) -> np.ndarray:
+    """A C-contiguous numpy view of a CPU tensor (a copy only when it is not contiguous)."""
+    return np.ascontiguousarray(tensor.detach().numpy())
