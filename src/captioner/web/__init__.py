@@ -48,9 +48,10 @@ def create_app(config=None):
     from flask_cors import CORS
     from flask_wtf.csrf import CSRFProtect
 
-    from captioner.web import (aliases, api, errors, history, jobs, limits, ollama_api, openai_api, openapi, outages,
-                               pages, reports, translate)
+    from captioner.web import aliases, api, errors, history, jobs, limits, openapi, outages, pages, reports, translate
     from captioner.web.mcp import http as mcp_http
+    from captioner.web.ollama import routes as ollama_api
+    from captioner.web.openai import routes as openai_api
     from captioner.web.service import CaptionService
     from captioner.web.uploads import InMemoryRequest
 

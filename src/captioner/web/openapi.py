@@ -23,8 +23,8 @@ from pydantic.json_schema import models_json_schema
 
 from captioner import __version__
 from captioner.web import native_schemas as native
-from captioner.web import ollama_schemas as ollama
-from captioner.web import openai_schemas as openai
+from captioner.web.ollama import schemas as ollama
+from captioner.web.openai import schemas as openai
 
 bp = Blueprint("openapi", __name__)
 EXTENSION = "captioner.openapi"

@@ -1,6 +1,6 @@
 """The request and answer shapes of Ollama's API, as far as captioner speaks it.
 
-Like :mod:`captioner.web.openai_schemas`, these classes validate requests, build answers and generate the
+Like :mod:`captioner.web.openai.schemas`, these classes validate requests, build answers and generate the
 OpenAPI document. Ollama's other request fields (``format``, ``keep_alive``, ``system``, ``raw``, most
 ``options``) are accepted and ignored.
 """

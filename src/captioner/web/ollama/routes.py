@@ -2,7 +2,7 @@
 
 Tools that speak Ollama (the ``ollama`` package, PhotoPrism's Ollama engine, Open WebUI) caption through
 this server when pointed at ``http://host:port``. Like the OpenAI routes these only translate: requests
-are read with :mod:`captioner.web.ollama_schemas` and captioned through :mod:`captioner.web.compat`.
+are read with :mod:`captioner.web.ollama.schemas` and captioned through :mod:`captioner.web.compat`.
 Answers stream as newline-delimited JSON unless the request says ``"stream": false`` (Ollama's default is
 to stream); errors are Ollama's ``{"error": "..."}``.
 """
@@ -18,7 +18,7 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 from captioner import __version__
 from captioner.web import compat
 from captioner.web.errors import ApiError, from_domain
-from captioner.web.ollama_schemas import (ChatAnswer, ChatRequest, GenerateAnswer, GenerateRequest, ModelDetails,
+from captioner.web.ollama.schemas import (ChatAnswer, ChatRequest, GenerateAnswer, GenerateRequest, ModelDetails,
                                           ModelEntry, OllamaAnswerMessage, Options, ShowAnswer, ShowRequest, TagList,
                                           Timings, Version)
 

@@ -2,7 +2,7 @@
 
 Any client of OpenAI's API (the ``openai`` package, Open WebUI, LangChain, PhotoPrism's OpenAI engine) can
 caption through this server by pointing its base URL at ``http://host:port/v1``. The routes are thin: they
-read the request with :mod:`captioner.web.openai_schemas`, hand it to :mod:`captioner.web.compat` (the
+read the request with :mod:`captioner.web.openai.schemas`, hand it to :mod:`captioner.web.compat` (the
 same caption service as the native API) and write OpenAI's answer shapes. Errors come in OpenAI's shape
 (see :func:`captioner.web.errors.error_body`), with the status codes its SDK maps to exception classes.
 """
@@ -17,7 +17,7 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 
 from captioner.web import compat
 from captioner.web.errors import ApiError
-from captioner.web.openai_schemas import (ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage,
+from captioner.web.openai.schemas import (ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage,
                                           Choice, ChunkChoice, CompletionMessage, Delta, ModelCard, ModelList, Usage)
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")

@@ -1,6 +1,6 @@
-"""The OpenAI- and Ollama-compatible routes, judged by the real `openai` and `ollama` client packages against a
-real `captioner serve` (keys on, a rate limit): plain, streamed and several answers, the errors each SDK turns
-into its own exception classes, and the same caption as the native API gives for the same image."""
+"""The OpenAI-compatible routes, judged by the real `openai` client package against a real `captioner serve`
+(keys on, a rate limit): plain, streamed and several answers, the errors the SDK turns into its own exception
+classes, and the same caption as the native API gives for the same image."""
 
 from __future__ import annotations
 
@@ -10,14 +10,8 @@ import pytest
 import requests
 
 from support.compat_server import RATE_LIMIT
-from support.web import shapes_image_bytes
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def picture(shapes_dataset) -> bytes:
-    return shapes_image_bytes(shapes_dataset, 3, "PNG")
 
 
 def data_url(data: bytes, kind: str = "png") -> str:
@@ -35,23 +29,6 @@ def openai_client(compat_server):
     import openai
 
     return openai.OpenAI(base_url=compat_server.url + "/v1", api_key=compat_server.key(), max_retries=0, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def ollama_client(compat_server):
-    import ollama
-
-    return ollama.Client(host=compat_server.url, headers={"Authorization": f"Bearer {compat_server.key()}"},
-                         timeout=60)
-
-
-@pytest.fixture(scope="module")
-def native_caption(compat_server, picture) -> str:
-    """The native API's caption of the picture at the model's default decoding."""
-    answer = requests.post(compat_server.url + "/api/v1/captions", files={"image": ("p.png", picture, "image/png")},
-                           headers={"Authorization": f"Bearer {compat_server.key()}"}, timeout=60)
-    assert answer.status_code == 200, answer.text
-    return answer.json()["caption"]
 
 
 def test_openai_chat_completion_is_the_native_caption(openai_client, compat_server, picture, native_caption):
@@ -142,47 +119,6 @@ def test_openai_models(openai_client, compat_server):
     assert model.id == compat_server.model and model.owned_by == "captioner"
 
 
-def test_ollama_generate_with_an_image_path_streamed_or_not(ollama_client, compat_server, picture, native_caption,
-                                                            tmp_path):
-    path = tmp_path / "picture.png"
-    path.write_bytes(picture)
-    answer = ollama_client.generate(model=compat_server.model, prompt="Describe this image.", images=[path])
-    assert answer.done and answer.done_reason in ("stop", "length") and answer.response == native_caption
-    assert answer.eval_count == len(native_caption.split()) and answer.total_duration > 0
-    parts = list(ollama_client.generate(model=f"{compat_server.model}:latest", prompt="", images=[path], stream=True))
-    assert "".join(part.response for part in parts) == native_caption
-    assert parts[-1].done and not any(part.done for part in parts[:-1])
-
-
-def test_ollama_chat_streamed_or_not(ollama_client, compat_server, picture, native_caption):
-    messages = [{"role": "user", "content": "What is in this picture?", "images": [picture]}]
-    answer = ollama_client.chat(model=compat_server.model, messages=messages)
-    assert answer.message.role == "assistant" and answer.message.content == native_caption
-    streamed = "".join(part.message.content for part in ollama_client.chat(model=compat_server.model,
-                                                                           messages=messages, stream=True))
-    assert streamed == native_caption
-
-
-def test_ollama_list_show_version_and_errors(ollama_client, compat_server, picture):
-    import ollama
-
-    assert [model.model for model in ollama_client.list().models] == [f"{compat_server.model}:latest"]
-    shown = ollama_client.show(compat_server.model)
-    assert shown.details.family == "lstm" and "vision" in shown.capabilities
-    assert requests.get(compat_server.url + "/api/version", timeout=30,
-                        headers={"Authorization": f"Bearer {compat_server.key()}"}).json()["version"]
-    with pytest.raises(ollama.ResponseError) as unknown:
-        ollama_client.generate(model="no-such-model", prompt="", images=[picture])
-    assert unknown.value.status_code == 404 and "no-such-model" in unknown.value.error
-    with pytest.raises(ollama.ResponseError) as damaged:
-        ollama_client.generate(model=compat_server.model, prompt="", images=[picture[:100]])
-    assert damaged.value.status_code == 400
-    stranger = ollama.Client(host=compat_server.url)
-    with pytest.raises(ollama.ResponseError) as refused:
-        stranger.list()
-    assert refused.value.status_code == 401 and "API key" in refused.value.error
-
-
 def test_sampling_options_reach_the_decoding(compat_server, picture):
     """temperature above 0 is the sampling method (the same seed, the same caption); 0 is the model's own."""
     headers = {"Authorization": f"Bearer {compat_server.key()}"}
@@ -192,7 +128,6 @@ def test_sampling_options_reach_the_decoding(compat_server, picture):
     assert [answer.status_code for answer in answers] == [200, 200], answers[0].text
     texts = [answer.json()["choices"][0]["message"]["content"] for answer in answers]
     assert texts[0] == texts[1] and texts[0].strip()
-
 
 
 def test_with_keys_on_the_reference_page_asks_to_sign_in_and_the_document_needs_a_key(compat_server):
