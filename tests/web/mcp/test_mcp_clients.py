@@ -54,6 +54,12 @@ async def check_tools(session, root, outside) -> None:
     assert refused.is_error
     assert "outside" in refused.content[0].text or "reads no files" in refused.content[0].text
 
+    private = await session.call_tool("caption_image", {"url": "http://127.0.0.1:9/photo.png"})
+    assert private.is_error and "URL" in private.content[0].text  # the image-URL policy refuses it
+
+    two = await session.call_tool("caption_image", {"path": "a.png", "image_base64": "AAAA"})
+    assert two.is_error and "exactly one" in two.content[0].text
+
     unknown = await session.call_tool("caption_image", {"image_base64": png_base64(root / "shape-0.png"),
                                                         "model": "no-such-model"})
     assert unknown.is_error and "no-such-model" in unknown.content[0].text
