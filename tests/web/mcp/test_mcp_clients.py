@@ -54,6 +54,12 @@ async def check_tools(session, root, outside) -> None:
     assert refused.is_error
     assert "outside" in refused.content[0].text or "reads no files" in refused.content[0].text
 
+    private = await session.call_tool("caption_image", {"url": "http://127.0.0.1:9/photo.png"})
+    assert private.is_error and "URL" in private.content[0].text  # the image-URL policy refuses it
+
+    two = await session.call_tool("caption_image", {"path": "a.png", "image_base64": "AAAA"})
+    assert two.is_error and "exactly one" in two.content[0].text
+
     unknown = await session.call_tool("caption_image", {"image_base64": png_base64(root / "shape-0.png"),
                                                         "model": "no-such-model"})
     assert unknown.is_error and "no-such-model" in unknown.content[0].text
@@ -141,3 +147,19 @@ def test_mcp_counts_against_the_rate_limit(make_app, tmp_path):
     result = answers[0].json["result"]
     assert result["isError"] and "no model is loaded" in result["content"][0]["text"]
     app.extensions["captioner"].close()
+
+
+def test_the_guides_python_example(compat_server, pictures, tmp_path):
+    """The Python example of docs/guides/mcp-clients.md, run as written against the real server."""
+    import os
+    import re
+    import subprocess
+
+    guide = (ROOT / "docs" / "guides" / "mcp-clients.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", guide, re.S)
+    (tmp_path / "photo.jpg").write_bytes((pictures[0] / "shape-1.png").read_bytes())
+    env = {**os.environ, "CAPTIONER_API_KEY": compat_server.key("docs")}
+    done = subprocess.run([sys.executable, "-c", code.replace("http://localhost:5000", compat_server.url)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip()
