@@ -273,6 +273,29 @@ def tiny_paligemma(seed: int = 0, hidden: int = 32, image_size: int = 32):
     return model, PaliGemmaProcessor(images, tokenizer)
 
 
-BUILDERS.update({"idefics3": tiny_smolvlm, "qwen3_vl": tiny_qwen3_vl, "llava_onevision": tiny_llava_onevision,
+def tiny_llava(seed: int = 0, hidden: int = 32, image_size: int = 32):
+    """(model, processor): a LLaVA as JoyCaption is published (a 1-layer SigLIP on 32 px, a 2-layer Llama),
+    LlavaProcessor with a chat template."""
+    import torch
+    from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor, SiglipImageProcessorPil
+
+    from captioner.models.transformers.vlm import images_only
+
+    tokenizer = chat_tokenizer("<|im_end|>", ["<|im_start|>", "<image>"])
+    config = LlavaConfig(
+        vision_config=dict(model_type="siglip_vision_model", hidden_size=hidden, intermediate_size=2 * hidden,
+                           num_hidden_layers=1, num_attention_heads=2, image_size=image_size, patch_size=8),
+        text_config=_small_text(tokenizer, hidden, "llama"), image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        vision_feature_select_strategy="full", vision_feature_layer=-1)
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    images = SiglipImageProcessorPil(size={"height": image_size, "width": image_size})
+    return model, images_only(LlavaProcessor)(images, tokenizer, chat_template=CHATML.replace("IMAGE", "<image>\n"),
+                                              patch_size=8, vision_feature_select_strategy="full",
+                                              num_additional_image_tokens=0)
+
+
+BUILDERS.update({"idefics3": tiny_smolvlm, "llava": tiny_llava, "qwen3_vl": tiny_qwen3_vl, "llava_onevision": tiny_llava_onevision,
                  "paligemma": tiny_paligemma})
 VLM_TYPES = ("idefics3", "qwen3_vl", "llava_onevision")  # the tiny VLMs, by their config's model_type

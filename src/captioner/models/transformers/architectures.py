@@ -54,6 +54,11 @@ def _vision_language(name: str, model_types: tuple[str, ...], class_name: str, s
                         styles=styles, style_prompts=style_prompts, vision_language=True)
 
 
+JOYCAPTION_PROMPTS = (("caption", "Write a straightforward caption for this image."),
+                      ("alt-text", "Write a short description of the image."),
+                      ("detailed", "Write a descriptive caption for this image in a formal tone."),
+                      ("keywords", "Write a list of Booru-like tags for this image."))
+
 # Native transformers classes only (never remote code); captioner.models.transformers.vlm runs them.
 VISION_LANGUAGE = (
     _vision_language("smolvlm", ("idefics3",), "Idefics3ForConditionalGeneration"),  # SmolVLM 256M/500M, Idefics3
@@ -61,6 +66,8 @@ VISION_LANGUAGE = (
     _vision_language("qwen3-vl", ("qwen3_vl",), "Qwen3VLForConditionalGeneration"),
     _vision_language("llava-onevision", ("llava_onevision",), "LlavaOnevisionForConditionalGeneration"),
     _vision_language("internvl", ("internvl",), "InternVLForConditionalGeneration"),
+    # JoyCaption (a LLaVA: SigLIP2 and Llama 3.1): its published prompt set, one per style
+    _vision_language("llava", ("llava",), "LlavaForConditionalGeneration", style_prompts=JOYCAPTION_PROMPTS),
     _vision_language("gemma3", ("gemma3",), "Gemma3ForConditionalGeneration"),
     # PaliGemma takes task prefixes, not chat: "caption en" and "describe en" (its mix checkpoints' tasks)
     _vision_language("paligemma", ("paligemma",), "PaliGemmaForConditionalGeneration",

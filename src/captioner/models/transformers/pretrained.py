@@ -64,6 +64,12 @@ KNOWN_MODELS = {model.name: model for model in (
                     "MIT (InternVL); its Qwen2.5 language part under the Qwen licence",
                     "https://huggingface.co/OpenGVLab/InternVL3-1B-hf/blob/"
                     "014c0583a0d4bedf29fbe2dbff4f865eb998e171/config.json"),
+    PretrainedModel("joycaption-beta-one", "fancyfeast/llama-joycaption-beta-one-hf-llava",
+                    "ebf414ea497a020da0f82df3913e5b6cb8e9663a", "llava", None, "no COCO caption figure published",
+                    "no licence on its model card; built on Llama-3.1-8B-Instruct (Llama 3.1 Community License) "
+                    "and SigLIP2 (Apache-2.0)",
+                    "https://huggingface.co/fancyfeast/llama-joycaption-beta-one-hf-llava/blob/"
+                    "ebf414ea497a020da0f82df3913e5b6cb8e9663a/README.md"),
     PretrainedModel("gemma-3-4b", "google/gemma-3-4b-it", "093f9f388b31de276ce2de164bdc2081324b9767",
                     "gemma3", None, "no COCO caption figure published",
                     "Gemma Terms of Use (gated: accept them on the hub and log in before downloading)",

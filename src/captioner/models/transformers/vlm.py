@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # The processor class of each VLM architecture (transformers names).
 PROCESSORS = {"smolvlm": "Idefics3Processor", "smolvlm2": "SmolVLMProcessor", "qwen3-vl": "Qwen3VLProcessor",
               "llava-onevision": "LlavaOnevisionProcessor", "internvl": "InternVLProcessor",
-              "gemma3": "Gemma3Processor", "paligemma": "PaliGemmaProcessor"}
+              "gemma3": "Gemma3Processor", "paligemma": "PaliGemmaProcessor", "llava": "LlavaProcessor"}
 DEFAULT_IMAGE_SIZE = 512  # longest image side (Qwen3-VL: the square's pixels) a VLM sees by default
 
 
