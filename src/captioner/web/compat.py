@@ -17,12 +17,13 @@ import base64
 import binascii
 from dataclasses import dataclass, field, replace
 
-from flask import current_app, request
+from flask import current_app
 from pydantic import BaseModel, ValidationError
 
 from captioner.models.base import MAX_PROMPT_CHARACTERS, DecodingRequest
 from captioner.web.errors import ApiError, from_domain
 from captioner.web.image_urls import ImageUrlPolicy, ImageUrlTooLarge, RefusedUrl, fetch_image_url
+from captioner.web.json_body import json_body
 from captioner.web.service import CaptionService, UnknownModel
 from captioner.web.uploads import Upload, decode_image
 
@@ -61,8 +62,8 @@ def service() -> CaptionService:
 
 def parse_body(schema: type[BaseModel]):
     """The JSON body validated by ``schema``, or a 400 naming the first field at fault. A body sent without
-    a JSON content type is read as JSON too (``curl -d`` sends a form type)."""
-    data = request.get_json(force=True, silent=True)
+    a JSON content type is read as JSON too (``curl -d`` sends a form type); it may be as large as an upload."""
+    data = json_body(max_bytes=None, force=True)
     if not isinstance(data, dict):
         raise ApiError("bad_request", "the body must be a JSON object", 400)
     try:

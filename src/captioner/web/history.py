@@ -20,6 +20,7 @@ from captioner.history.retention import RetentionCleanup
 from captioner.history.store import MAX_PER_PAGE, HistoryQuota, QuotaExceeded, export_csv, export_json
 from captioner.web.auth import LOCAL_USER, Caller, current_caller, init_auth
 from captioner.web.errors import ApiError
+from captioner.web.json_body import json_body
 from captioner.web.uploads import decode_image, read_upload
 
 bp = Blueprint("history", __name__)  # the page, its form posts (CSRF-protected) and thumbnails
@@ -189,7 +190,7 @@ def get_history_api(entry_id: int):
 @api.patch(f"/<int(max={MAX_ENTRY_ID}):entry_id>")
 def update_history_api(entry_id: int):
     """Add translations to a saved entry: JSON ``{"translations": {"de": "..."}}`` (merged with those it has)."""
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get("translations"), dict) or not body["translations"]:
         raise ApiError("bad_parameter", 'send JSON like {"translations": {"de": "ein roter Kreis"}}')
     try:

@@ -25,6 +25,7 @@ from captioner.collections.local import upright_size
 from captioner.history.jobs import JobStore
 from captioner.web.errors import ApiError, from_domain
 from captioner.web.history import caller
+from captioner.web.json_body import json_body
 from captioner.web.service import model_decoding
 from captioner.web.uploads import MAX_SIDE, read_decoding
 
@@ -205,7 +206,7 @@ def _download(text: str, filename: str, mimetype: str) -> Response:
 def edit_caption(job_id: str, index: int):
     """Change one image's caption: JSON ``{"caption": "..."}``."""
     job_or_404(job_id)
-    body = request.get_json(silent=True) or {}
+    body = json_body() or {}
     try:
         item = runner().store.edit_caption(job_id, index, body.get("caption"), visible_to=caller().visible_to)
     except ValueError as error:

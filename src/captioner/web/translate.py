@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from captioner.translation import TranslationError, TranslationSettings, create_translator
 from captioner.web.errors import ApiError
 from captioner.web.history import refuse_cross_site
+from captioner.web.json_body import json_body
 
 bp = Blueprint("translate", __name__)
 EXTENSION = "captioner.translator"
@@ -53,7 +54,7 @@ def translate_api():
     if translator is None:
         raise ApiError("translation_unavailable", "translation is not configured on this server: set KEY, "
                          "ENDPOINT and LOCATION for the Azure Translator, or install MarianMT models", 503)
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         raise ApiError("bad_parameter", 'send JSON like {"text": "a dog runs", "to": "de"}')
     text, to = body.get("text"), body.get("to")
