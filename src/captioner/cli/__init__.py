@@ -14,8 +14,8 @@ import sys
 from captioner import __version__, environment
 from captioner.errors import CaptionerError
 
-COMMAND_MODULES = ("data", "features", "train", "evaluate", "caption", "collection", "compare", "models", "serve",
-                   "keys", "immich", "mcp")
+COMMAND_MODULES = ("data", "features", "train", "evaluate", "caption", "collection", "dataset", "compare", "models",
+                   "serve", "keys", "immich", "mcp")
 
 EXIT_ERROR = 1  # a bad input or a failed job
 EXIT_INTERRUPTED = 130  # Ctrl-C
