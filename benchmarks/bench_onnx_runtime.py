@@ -1,8 +1,8 @@
 """ONNX Runtime for the transformers captioners: captions against stock float32 ``generate``, each decoder step
 against its bandwidth floor, each encoder against the machine's float32 peak, all measured in one run.
 
-Models: full size with random weights built from configs (ViT-GPT2 as nlpconnect's, BLIP-base, GIT-base), each
-with its default beam (4, 3, 4) and 20 words (BENCH_QUICK=1: ViT-GPT2 only, 8 words, fewer images).
+Models: full size with random weights built from configs (ViT-GPT2 as nlpconnect's, BLIP-base, GIT-base,
+Florence-2-base), each with its default beam (4, 3, 4, 3) and 20 words (BENCH_QUICK=1: ViT-GPT2 only, 8 words, fewer images).
 - Captions, batch 1 and batch 8. baseline: transformers' ``generate`` in float32 through the captioner's
   generate path (the same word limit, so the captions are comparable), one call per batch. ours:
   ``ImageToTextCaptioner.caption`` with ``runtime="onnx"`` (float32): the one search over the exported
@@ -15,7 +15,7 @@ with its default beam (4, 3, 4) and 20 words (BENCH_QUICK=1: ViT-GPT2 only, 8 wo
 - Encoder: the ONNX encoder's GFLOP/s at batch 1 (FLOPs counted by torch's FlopCounterMode on the PyTorch
   encoder) against this run's float32 peak (a 4096 x 4096 matrix product in PyTorch): the share of peak.
 Graph export happens once per model before timing; its time is reported in the note of the step row.
-Florence-2 has no exportable step yet (its cross-attention mask), so it has no rows here.
+Florence-2 (full mode) captions with its <CAPTION> task; its encoder row counts DaViT and the BART encoder.
 """
 
 from __future__ import annotations
@@ -56,9 +56,10 @@ def full_size_models(quick: bool) -> dict:
     model, image_processor, tokenizer = full_size_parts()
     chosen["vit-gpt2"] = (model, image_processor, tokenizer, None, 4)
     if not quick:
-        from bench_image_to_text import blip_base, git_base
+        from bench_image_to_text import blip_base, florence_2_base, git_base
 
-        for name, (model, processor), beams in (("blip-base", blip_base(), 3), ("git-base", git_base(), 4)):
+        for name, (model, processor), beams in (("blip-base", blip_base(), 3), ("git-base", git_base(), 4),
+                                                ("florence-2-base", florence_2_base(), 3)):
             chosen[name] = (model.eval(), processor.image_processor, processor.tokenizer, processor, beams)
     return chosen
 
@@ -86,8 +87,8 @@ def caption_rows(name: str, sides: dict, images, decoding, quick: bool) -> list[
         times: dict[str, list[float]] = {side: [] for side in ["generate", *sides]}
         texts: dict[str, list[str]] = {side: [] for side in times}
         for chunk in chunks:
-            seconds, captions = timed(lambda: caption_batch(reference.parts, chunk, decoding, "", reference.device,
-                                                            None))
+            seconds, captions = timed(lambda: caption_batch(reference.parts, chunk, decoding, decoding.prompt,
+                                                            reference.device, None))
             times["generate"].append(seconds / len(chunk))
             texts["generate"] += [c.text for c in captions]
             for side, made in sides.items():
@@ -113,14 +114,14 @@ def step_row(name: str, made, beams: int, bandwidth: float, export_seconds: floa
     from captioner.models.transformers.cached_decoder import TORCH_STATE
 
     decoder = made.cached_decoder
-    pixels = torch.randn(1, 3, *pixel_size(made))
+    inputs = one_image(made)
     with torch.inference_mode():
-        state = TORCH_STATE.repeat(decoder.encode(pixels), beams)
+        state = TORCH_STATE.repeat(decoder.encode(*inputs), beams)
         tokens = np.full(state.rows, 5, dtype=np.int64)
         for _ in range(8):
             _, state = decoder.step(tokens, state)
         seconds = statistics.median(timed(lambda: decoder.step(tokens, state))[0] for _ in range(repeats))
-        size, torch_seconds = step_bytes_and_time(made.model, decoder.torch_decoder.encode(pixels), beams, repeats)
+        size, torch_seconds = step_bytes_and_time(made.model, decoder.torch_decoder.encode(*inputs), beams, repeats)
     return figure(f"{name} decoder step (ONNX Runtime float32), GB/s vs the read bandwidth", size / seconds / 1e9,
                   bandwidth, "GB/s", higher_is_better=True,
                   note=f"{size / 1e6:.0f} MB of weights, {seconds * 1e3:.1f} ms (PyTorch float32: "
@@ -128,23 +129,27 @@ def step_row(name: str, made, beams: int, bandwidth: float, export_seconds: floa
                        f"positions; export and check took {export_seconds:.0f} s")
 
 
-def pixel_size(made) -> tuple[int, int]:
-    from captioner.models.transformers.onnx_export import probe_pixels
+def one_image(made) -> tuple:
+    """The encoder's inputs for one image: pixels, and the task prompt's ids for Florence-2."""
+    from captioner.models.transformers.image_to_text import probe_inputs
 
-    return tuple(probe_pixels(made.model).shape[2:])
+    probe = probe_inputs(made.parts)
+    if getattr(made.cached_decoder.torch_decoder, "encodes_prompt", False):
+        return probe["pixel_values"][:1], probe["input_ids"][:1]
+    return (probe["pixel_values"][:1],)
 
 
 def encoder_row(name: str, made, peak: float, repeats: int) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    pixels = torch.randn(1, 3, *pixel_size(made))
+    inputs = one_image(made)
     counter = FlopCounterMode(display=False)
     with torch.inference_mode(), counter:
-        made.cached_decoder.torch_decoder.encode(pixels)
+        made.cached_decoder.torch_decoder.encode(*inputs)
     flops = counter.get_total_flops()
     session = made.cached_decoder.encoder
-    feed = {"pixels": pixels.numpy()}
+    feed = {i.name: t.numpy() for i, t in zip(session.get_inputs(), inputs)}
     session.run(None, feed)
     seconds = min(timed(lambda: session.run(None, feed))[0] for _ in range(repeats))
     return figure(f"{name} encoder (ONNX Runtime float32), GFLOP/s vs float32 matmul peak", flops / seconds / 1e9,
@@ -173,6 +178,8 @@ def run(quick: bool) -> list[dict]:
                                                        "float32"))
         if onnx.runtime != "onnx":
             raise RuntimeError(f"{name} did not export (see the warning above)")
+        option = onnx.parts.architecture.prompt  # Florence-2's task (<CAPTION>); the others: no prefix
+        decoding = decoding.with_changes(prompt=option.default if option and option.default else "")
         sides = {"onnx float32": onnx}
         if bf16:  # the CPU has bf16 units: PyTorch bfloat16 and PyTorch float32's cached step beside ONNX
             sides["torch bfloat16"] = captioner(model, image_processor, tokenizer, processor, "torch", "bfloat16")

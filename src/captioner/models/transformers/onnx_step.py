@@ -21,18 +21,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy and the decoder state load with the first model, not with the command line's --help
+    import numpy as np
 
-from captioner.models.transformers.decoder_step import DecoderState, start_state
+    from captioner.models.transformers.decoder_step import DecoderState
 
 RUNTIMES = ("auto", "torch", "onnx")
 RUNTIME_ENV = "CAPTIONER_RUNTIME"
 DEFAULT_RUNTIME = "auto"
 
-# Seconds per caption (ONNX Runtime float32, PyTorch bfloat16), batch 1, default beam, measured in one run of
-# benchmarks/bench_onnx_runtime.py on an Intel Xeon with AMX and AVX512-BF16 (2 cores, shared; 8 words).
-ONNX_OVER_BFLOAT16 = {"vit-gpt2": (1.40, 1.84)}
+# Seconds per caption (ONNX Runtime float32, PyTorch bfloat16) at batch 1, beam 4, 20 words, measured in one
+# run of benchmarks/bench_onnx_runtime.py on a 2-core Intel Xeon with AMX and AVX512-BF16 (shared, so
+# indicative; a short run gave 1.40 against 1.84). The others were not measured against bfloat16 yet.
+ONNX_OVER_BFLOAT16 = {"vit-gpt2": (1.15, 2.65)}
 ONNX_ARCHITECTURES = ("vit-gpt2", "blip", "git", "florence-2")  # those with an exported encoder and step
 
 log = logging.getLogger(__name__)
@@ -121,6 +124,8 @@ class OnnxImageDecoder:
     def encode(self, pixels, input_ids=None, attention_mask=None) -> DecoderState:
         import torch
 
+        from captioner.models.transformers.decoder_step import start_state
+
         feeds = {"pixels": as_array(pixels)}
         if getattr(self.torch_decoder, "encodes_prompt", False):
             if attention_mask is not None and not bool(attention_mask.all()):  # padded prompts: a masked context
@@ -135,7 +140,10 @@ class OnnxImageDecoder:
         return replace(state, prefix=prefix)
 
     def step(self, tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState]:
+        import numpy as np
         import torch
+
+        from captioner.models.transformers.decoder_step import DecoderState
 
         masked = any(len(entry) > 2 and entry[2] is not None for entry in state.context)
         if state.keys[0] is None or masked:  # the first step (start token and prefix at once), or a masked context
@@ -152,4 +160,6 @@ class OnnxImageDecoder:
 
 def as_array(tensor) -> np.ndarray:
     """A C-contiguous numpy view of a CPU tensor (a copy only when it is not contiguous)."""
+    import numpy as np
+
     return np.ascontiguousarray(tensor.detach().numpy())
