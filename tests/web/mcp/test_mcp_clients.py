@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import random
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import anyio
 import pytest
@@ -30,6 +31,13 @@ def pictures(tmp_path_factory):
     (root / "notes.jpg").write_bytes(b"not an image at all")
     make_picture(rng)[0].save(outside / "secret.png")
     return root, outside
+
+
+def run_in_own_loop(main) -> None:
+    """``main()`` on an event loop of its own thread: a session-wide fixture of another test (Playwright's sync
+    API) may keep a loop running in this thread, and asyncio refuses to start a second one there."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(anyio.run, main).result()
 
 
 def png_base64(path) -> str:
@@ -99,7 +107,7 @@ def test_stdio(pictures, demo_models_dir):
                 outside_folder = await session.call_tool("caption_folder", {"path": str(outside)})
                 assert outside_folder.is_error
 
-    anyio.run(main)
+    run_in_own_loop(main)
 
 
 def test_streamable_http_with_keys(pictures, compat_server):
@@ -116,7 +124,7 @@ def test_streamable_http_with_keys(pictures, compat_server):
                 async with ClientSession(read, write) as session:
                     await check_tools(session, root, outside)
 
-    anyio.run(main)
+    run_in_own_loop(main)
 
     import requests
 
