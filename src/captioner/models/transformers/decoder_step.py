@@ -76,3 +76,21 @@ def log_probs_of(logits: "torch.Tensor") -> np.ndarray:
     import torch
 
     return torch.log_softmax(logits.float(), dim=-1).cpu().numpy()  # (rows, vocab)
+
+
+def prefixed_step(logits, tokens: np.ndarray, state: DecoderState, device) -> tuple[np.ndarray, DecoderState]:
+    """One step of a decoder whose tensor-only core is ``logits(ids, positions, keys, values, context, beams)``:
+    the chosen tokens (with the caption prefix on the first step), at the positions after those already cached,
+    against the flat cross-attention ``context``; answers log-probabilities and the next state."""
+    import torch
+
+    fed = np.asarray(tokens, dtype=np.int64)[:, None]  # (rows, 1)
+    if state.steps == 0 and state.prefix:  # the start token and the caption prefix, at once
+        fed = np.concatenate([fed, np.tile(np.asarray(state.prefix, dtype=np.int64), (len(fed), 1))], axis=1)
+    cached = 0 if state.keys[0] is None else state.keys[0].shape[2]  # positions already in the own cache
+    ids = torch.from_numpy(fed).to(device)  # (rows, width)
+    positions = torch.arange(cached, cached + fed.shape[1], device=ids.device)  # (width,)
+    context = tuple(tensor for pair in state.context for tensor in pair)
+    scores, keys, values = logits(ids, positions, state.keys, state.values, context, state.beams)
+    next_state = DecoderState(state.context, state.beams, keys, values, state.images, state.steps + 1)
+    return log_probs_of(scores), next_state

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from captioner.models.transformers.decoder_step import DecoderState, grow_cache, log_probs_of, start_state
+from captioner.models.transformers.decoder_step import DecoderState, grow_cache, prefixed_step, start_state
 
 
 class GitImageDecoder:
@@ -68,18 +68,7 @@ class GitImageDecoder:
         return replace(start_state(tuple(context), len(pixels), len(self.layers)), prefix=self.prefix(input_ids))
 
     def step(self, tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState]:
-        import torch
-
-        fed = np.asarray(tokens, dtype=np.int64)[:, None]  # (rows, 1)
-        if state.steps == 0 and state.prefix:
-            fed = np.concatenate([fed, np.tile(np.asarray(state.prefix, dtype=np.int64), (len(fed), 1))], axis=1)
-        cached = 0 if state.keys[0] is None else state.keys[0].shape[2]  # text positions in the own cache
-        ids = torch.from_numpy(fed).to(self.git.embeddings.word_embeddings.weight.device)  # (rows, width)
-        positions = torch.arange(cached, cached + fed.shape[1], device=ids.device)  # (width,)
-        context = tuple(tensor for pair in state.context for tensor in pair)
-        logits, keys, values = self.logits(ids, positions, state.keys, state.values, context, state.beams)
-        next_state = DecoderState(state.context, state.beams, keys, values, state.images, state.steps + 1)
-        return log_probs_of(logits), next_state
+        return prefixed_step(self.logits, tokens, state, self.git.embeddings.word_embeddings.weight.device)
 
     def logits(self, ids, positions, keys: tuple, values: tuple, context: tuple, beams: int):
         """Text tokens (rows, width) at ``positions`` (width,) -> logits after the last (rows, vocab) and the
