@@ -93,6 +93,7 @@ def schema_format(schema: Any, param: str) -> Format:
         validators.validator_for(schema, default=validators.Draft202012Validator).check_schema(schema)
     except SchemaError as error:
         raise ApiError("bad_parameter", f"{param}: not a valid JSON schema: {error.message}", 400, param) from None
+    fill(schema, param, SAMPLE)  # a field nothing could fill is refused before a model spends time on the image
     return Format("schema", param, schema)
 
 
@@ -119,19 +120,29 @@ def render(fmt: Format, caption: str, keywords: list[str], scores: list[float]) 
         document = {"caption": caption, "keywords": words,
                     "labels": [{"name": w, "confidence": c, "topicality": c} for w, c in zip(words, confidences)]}
     else:
-        try:
-            document = Filler(fmt.schema, facts).fill(fmt.schema, fmt.param, None, required=True)
-        except Unfillable as error:
-            raise ApiError("bad_parameter", f"{error.where}: {error}", 400, error.where) from None
+        document = fill(fmt.schema, fmt.param, facts)
         check_document(document, fmt)
     return json.dumps(document, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
 class Facts:
+    """What an answer is built from."""
+
     caption: str
     keywords: list[str]
     confidences: list[float]
+
+
+SAMPLE = Facts("a caption", ["keyword"], [UNKNOWN_CONFIDENCE])
+
+
+def fill(schema: dict, param: str, facts: Facts) -> Any:
+    """The document ``schema`` asks for, filled from ``facts``; 400 naming the first field nothing fills."""
+    try:
+        return Filler(schema, facts).fill(schema, param, None, required=True)
+    except Unfillable as error:
+        raise ApiError("bad_parameter", f"{error.where}: {error}", 400, error.where) from None
 
 
 class Unfillable(Exception):
