@@ -39,6 +39,36 @@ def photoprism_caption_request(model: str, image: bytes) -> dict:
     }
 
 
+PHOTOPRISM_LABELS_SYSTEM = ("You are a PhotoPrism vision model. Emit JSON that matches the provided schema and keep "
+                            "label names short, singular nouns.")
+PHOTOPRISM_LABELS_PROMPT = ("Analyze the image and return label objects with name, confidence (0-1), and topicality "
+                            "(0-1).")
+# internal/ai/vision/schema/labels.go, LabelsJsonSchemaDefault; named by schema.JsonSchemaName.
+PHOTOPRISM_LABELS_SCHEMA = {
+    "type": "object",
+    "properties": {"labels": {
+        "type": "array",
+        "items": {"type": "object",
+                  "properties": {"name": {"type": "string", "minLength": 1},
+                                 "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                                 "topicality": {"type": "number", "minimum": 0, "maximum": 1}},
+                  "required": ["name", "confidence", "topicality"], "additionalProperties": False},
+        "default": []}},
+    "required": ["labels"],
+    "additionalProperties": False,
+}
+
+
+def photoprism_labels_request(model: str, image: bytes) -> dict:
+    request = photoprism_caption_request(model, image)
+    request["input"][0]["content"][0]["text"] = PHOTOPRISM_LABELS_SYSTEM
+    request["input"][1]["content"][0]["text"] = PHOTOPRISM_LABELS_PROMPT
+    request["max_output_tokens"] = 1024
+    request["text"] = {"format": {"type": "json_schema", "name": "photoprism_vision_labels_v1",
+                                  "schema": PHOTOPRISM_LABELS_SCHEMA}}
+    return request
+
+
 def photoprism_first_text(answer: dict) -> str:
     """The text PhotoPrism's parser takes (openai/transport.go, FirstText): the first non-empty content text of
     any output item."""
@@ -166,6 +196,53 @@ def test_the_raw_stream_validates_as_the_sdks_event_types(compat_server, picture
         event = events.validate_json(lines[1][len("data: "):])
         assert event.type == lines[0][len("event: "):]
     assert event.type == "response.completed"
+
+
+def test_photoprism_labels_request(compat_server, jpeg_picture):
+    """PhotoPrism's labels request (a json_schema text.format) gets JSON valid against its schema, with the labels
+    its parser keeps: a name each (openai/engine_openai.go, populateOpenAIJSONResult)."""
+    import json
+
+    import jsonschema
+
+    answer = requests.post(compat_server.url + "/v1/responses", timeout=60,
+                           json=photoprism_labels_request(compat_server.model, jpeg_picture),
+                           headers={"Authorization": f"Bearer {compat_server.key()}"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    document = json.loads(photoprism_first_text(body))
+    jsonschema.validate(document, PHOTOPRISM_LABELS_SCHEMA)
+    assert document["labels"] and all(label["name"].strip() for label in document["labels"])
+    assert body["text"]["format"]["name"] == "photoprism_vision_labels_v1" and body["status"] == "completed"
+
+
+def test_json_object_and_schema_formats(openai_client, compat_server, picture, native_caption):
+    import json
+
+    import openai
+
+    response = openai_client.responses.create(model=compat_server.model, input=image_input(picture),
+                                              text={"format": {"type": "json_object"}})
+    document = json.loads(response.output_text)
+    assert document["caption"] == native_caption and document["keywords"]
+    assert [label["name"] for label in document["labels"]] == document["keywords"]
+    schema = {"type": "object", "properties": {"alt": {"type": "string"}, "tags": {"type": "array",
+              "items": {"type": "string"}}}, "required": ["alt", "tags"], "additionalProperties": False}
+    events = list(openai_client.responses.create(
+        model=compat_server.model, input=image_input(picture), stream=True,
+        text={"format": {"type": "json_schema", "name": "alt_text", "schema": schema, "strict": True}}))
+    streamed = "".join(event.delta for event in events if event.type == "response.output_text.delta")
+    assert json.loads(streamed) == {"alt": native_caption, "tags": document["keywords"]}
+    assert events[-1].type == "response.completed" and events[-1].response.output_text == streamed
+    with pytest.raises(openai.BadRequestError) as unfillable:
+        openai_client.responses.create(model=compat_server.model, input=image_input(picture), text={"format": {
+            "type": "json_schema", "name": "shop", "schema": {"type": "object", "required": ["price"],
+                                                              "properties": {"price": {"type": "number"}}}}})
+    assert unfillable.value.param == "text.format.schema.properties.price" and "price" in unfillable.value.message
+    with pytest.raises(openai.BadRequestError) as unknown_type:
+        openai_client.responses.create(model=compat_server.model, input=image_input(picture),
+                                       text={"format": {"type": "yaml"}})
+    assert unknown_type.value.param.startswith("text.format")
 
 
 def test_responses_errors_are_the_sdks_exceptions(openai_client, compat_server, picture):

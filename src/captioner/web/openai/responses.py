@@ -5,8 +5,9 @@ Like the chat route beside it, it is a thin translation: the request is read wit
 :mod:`captioner.web.openai.responses_schemas`, captioned through :mod:`captioner.web.compat` (the same caption
 service, queue, keys and limits as ``POST /api/v1/captions``), and answered in the Responses shape: a
 ``response`` object whose one output message holds the caption as ``output_text``. With ``stream: true`` the
-caption comes as the Responses event sequence over Server-Sent Events, one word per text delta. Errors come in
-OpenAI's shape, decided by the path in :mod:`captioner.web.errors`.
+caption comes as the Responses event sequence over Server-Sent Events, one word per text delta. ``text.format``
+asks for a structured (JSON) answer, built by :mod:`captioner.web.structured`. Errors come in OpenAI's shape,
+decided by the path in :mod:`captioner.web.errors`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import uuid
 
 from flask import Blueprint, Response, jsonify, stream_with_context
 
-from captioner.web import compat
+from captioner.web import compat, structured
 from captioner.web.errors import ApiError
 from captioner.web.openai.responses_schemas import (IncompleteDetails, InputMessage, OutputMessage, OutputTextPart,
                                                     ResponseObject, ResponseRequest, ResponseUsage, StreamEvent)
@@ -35,10 +36,9 @@ def no_store(response):
 def create_response():
     """Caption the last image of ``input``; stream the answer as Server-Sent Events with ``stream: true``."""
     body: ResponseRequest = compat.parse_body(ResponseRequest)
-    text_format = body.text.format if body.text is not None else None
-    if text_format is not None and text_format.type != "text":
-        raise ApiError("bad_parameter", f"text.format.type {text_format.type!r} is not supported here: this server "
-                                        "answers plain text (\"type\": \"text\")", 400, "text.format.type")
+    asked_format = body.text.format if body.text is not None else None
+    fmt = structured.parse_format(None if asked_format is None else asked_format.model_dump(by_alias=True),
+                                  "text.format")
     text, image = last_user_image(body.input)
     ask = compat.CaptionAsk(model=body.model, image=image, text=text, max_words=body.max_output_tokens,
                             temperature=body.temperature, top_p=body.top_p or None)
@@ -48,6 +48,9 @@ def create_response():
         if error.code == "unknown_model":
             error.param, error.code = "model", "model_not_found"
         raise
+    if fmt is not None:  # a JSON document, whole: the word limit cut the caption inside it, not the document
+        answer.texts = [structured.render(fmt, answer.text, answer.keywords, answer.keyword_scores)]
+        answer.finish_reasons = ["stop"]
     response = response_object(body, answer)
     if body.stream:
         return Response(stream_with_context(stream_events(response)), mimetype="text/event-stream",
