@@ -12,6 +12,7 @@ decided by the path in :mod:`captioner.web.errors`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -127,7 +128,7 @@ def stream_events(done: ResponseObject):
     the response completed (``response.incomplete`` when the word limit cut it)."""
     [message] = done.output
     [part] = message.content
-    sequence = iter(range(1 << 62))
+    sequence = itertools.count()
 
     def event(kind: str, **fields) -> str:
         payload = StreamEvent(type=kind, sequence_number=next(sequence), **fields).model_dump()
