@@ -145,6 +145,7 @@ def test_schemas_that_cannot_be_filled_name_the_field():
 def test_bad_formats_and_oversized_schemas_are_refused():
     assert "JSON schema" in refusal(5).message
     assert "not a valid JSON schema" in refusal({"type": "objekt"}).message
+    assert refusal({"$schema": ["draft"], "type": "object"}).param == "format.$schema"
     assert refusal({"type": "json_schema"}, param="response_format").param == "response_format.schema"
     deep = {"type": "string"}
     for _ in range(40):

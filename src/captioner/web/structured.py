@@ -86,15 +86,27 @@ def schema_format(schema: Any, param: str) -> Format:
     if not isinstance(schema, dict):
         raise ApiError("bad_parameter", f"{param}: a JSON schema object is required", 400, param)
     check_size(schema, param)
-    from jsonschema import validators
     from jsonschema.exceptions import SchemaError
 
+    validator = validator_class(schema, param)
     try:
-        validators.validator_for(schema, default=validators.Draft202012Validator).check_schema(schema)
+        validator.check_schema(schema)
     except SchemaError as error:
         raise ApiError("bad_parameter", f"{param}: not a valid JSON schema: {error.message}", 400, param) from None
+    except Exception as error:  # a metaschema that cannot be read, ...
+        raise ApiError("bad_parameter", f"{param}: the schema cannot be checked: {error}", 400, param) from None
     fill(schema, param, SAMPLE)  # a field nothing could fill is refused before a model spends time on the image
     return Format("schema", param, schema)
+
+
+def validator_class(schema: dict, param: str):
+    """The ``jsonschema`` validator of the draft ``$schema`` names (2020-12 where it names none)."""
+    from jsonschema import validators
+
+    if not isinstance(schema.get("$schema", ""), str):
+        raise ApiError("bad_parameter", f"{param}.$schema: must be a string naming a JSON Schema draft", 400,
+                       f"{param}.$schema")
+    return validators.validator_for(schema, default=validators.Draft202012Validator)
 
 
 def check_size(schema: dict, param: str) -> None:
@@ -317,11 +329,10 @@ def cut(text: str, limit: Any) -> str:
 
 def check_document(document: Any, fmt: Format) -> None:
     """400 naming the schema's part that the built document still fails (checked with ``jsonschema``)."""
-    from jsonschema import exceptions, validators
+    from jsonschema import exceptions
 
-    validator_class = validators.validator_for(fmt.schema, default=validators.Draft202012Validator)
     try:
-        error = exceptions.best_match(validator_class(fmt.schema).iter_errors(document))
+        error = exceptions.best_match(validator_class(fmt.schema, fmt.param)(fmt.schema).iter_errors(document))
     except Exception as failure:  # an unresolvable reference, a pattern Python cannot compile, ...
         raise ApiError("bad_parameter", f"{fmt.param}: the schema cannot be checked: {failure}", 400,
                        fmt.param) from None
