@@ -272,7 +272,11 @@ def test_responses_errors_are_the_sdks_exceptions(openai_client, compat_server, 
     assert "no-such-model" in unknown.value.message
     with pytest.raises(openai.BadRequestError) as bad_role:
         openai_client.responses.create(model=compat_server.model, input=[{"role": "robot", "content": "hi"}])
-    assert bad_role.value.param.startswith("input")
+    assert bad_role.value.param == "input.0.role"  # the shape meant (messages), not "input.str"
+    with pytest.raises(openai.BadRequestError) as a_file:
+        openai_client.responses.create(model=compat_server.model, input=[{"role": "user", "content": [
+            {"type": "input_file", "file_id": "file-123"}]}])
+    assert a_file.value.param == "input.0.content.0" and "input_image" in a_file.value.message
 
 
 def test_responses_without_a_valid_key_is_an_authentication_error(compat_server, picture):
