@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from web.openai.test_openai_clients import data_url
+from support.web import data_url, shapes_image_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -93,14 +93,8 @@ def openai_client(compat_server):
 
 
 @pytest.fixture(scope="module")
-def jpeg_picture(picture) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.open(io.BytesIO(picture)).convert("RGB").save(buffer, "JPEG", quality=95)
-    return buffer.getvalue()
+def jpeg_picture(shapes_dataset) -> bytes:
+    return shapes_image_bytes(shapes_dataset, 3, "JPEG")  # the picture, as PhotoPrism sends thumbnails
 
 
 def test_responses_create_is_the_native_caption(openai_client, compat_server, picture, native_caption):
