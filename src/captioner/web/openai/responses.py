@@ -23,6 +23,7 @@ from captioner.web import compat, structured
 from captioner.web.errors import ApiError
 from captioner.web.openai.responses_schemas import (IncompleteDetails, InputMessage, OutputMessage, OutputTextPart,
                                                     ResponseObject, ResponseRequest, ResponseUsage, StreamEvent)
+from captioner.web.openai.routes import openai_caption
 
 bp = Blueprint("openai_responses", __name__, url_prefix="/v1")
 
@@ -43,12 +44,7 @@ def create_response():
     text, image = last_user_image(body.input)
     ask = compat.CaptionAsk(model=body.model, image=image, text=text, max_words=body.max_output_tokens,
                             temperature=body.temperature, top_p=body.top_p or None)
-    try:
-        answer = compat.caption(ask)
-    except ApiError as error:
-        if error.code == "unknown_model":
-            error.param, error.code = "model", "model_not_found"
-        raise
+    answer = openai_caption(ask)
     if fmt is not None:  # a JSON document, whole: the word limit cut the caption inside it, not the document
         answer.texts = [structured.render(fmt, answer.text, answer.keywords, answer.keyword_scores)]
         answer.finish_reasons = ["stop"]
