@@ -337,3 +337,9 @@ def test_chat_completions_response_format(client, photo):
             for content in contents:
                 jsonschema.validate(json.loads(content), schema)
             assert json.loads(contents[0])["photo"]["caption"]["text"] == caption
+    streamed = client.post("/v1/chat/completions", json={**chat_completion(image), "stream": True,
+                                                         "response_format": {"type": "json_object"}})
+    events = [json.loads(line[len("data: "):]) for line in streamed.data.decode().splitlines()
+              if line.startswith("data: {")]
+    text = "".join(event["choices"][0]["delta"].get("content") or "" for event in events if event["choices"])
+    assert json.loads(text)["caption"] == caption and events[-1]["choices"][0]["finish_reason"] == "stop"
