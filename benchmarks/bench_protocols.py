@@ -1,6 +1,7 @@
-"""Protocols: the OpenAI-compatible chat-completions route against the native caption route, 4 clients each,
-on one real server. Both end in the same caption service; this row shows what the OpenAI translation (JSON
-body, base64 image, answer shape) costs on top. Ours: /v1/chat/completions; baseline: /api/v1/captions.
+"""Protocols: the OpenAI-compatible routes (Chat Completions and Responses) against the native caption route,
+4 clients each, on one real server. All end in the same caption service; each row shows what an OpenAI
+translation (JSON body, base64 image, answer shape) costs on top. Ours: /v1/chat/completions and
+/v1/responses; baseline: /api/v1/captions.
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ def chat(session, base: str, image: bytes) -> None:
     response.raise_for_status()
 
 
+def responses(session, base: str, image: bytes) -> None:
+    url = "data:image/png;base64," + base64.b64encode(image).decode()
+    response = session.post(base + "/v1/responses", timeout=300, json={
+        "model": "shapes-demo", "input": [{"role": "user", "content": [
+            {"type": "input_image", "image_url": url, "detail": "low"}]}]})
+    response.raise_for_status()
+
+
 def throughput(call, base: str, images: list[bytes], count: int) -> float:
     import requests
 
@@ -51,18 +60,22 @@ def throughput(call, base: str, images: list[bytes], count: int) -> float:
 
 
 def run(quick: bool) -> list[dict]:
-    """Rounds alternate between the two routes on the same server; each keeps its median."""
+    """Rounds alternate between the routes on the same server; each keeps its median."""
     images = pictures(32)
     server = start_server(models_folder(), 8)
     rounds, count = (3, 64) if quick else (5, 200)
-    measured: dict[str, list[float]] = {"chat": [], "native": []}
+    calls = {"chat": chat, "responses": responses, "native": native}
+    measured: dict[str, list[float]] = {name: [] for name in calls}
     try:
         for _ in range(rounds):
-            measured["chat"].append(throughput(chat, server.url, images, count))
-            measured["native"].append(throughput(native, server.url, images, count))
+            for name, call in calls.items():
+                measured[name].append(throughput(call, server.url, images, count))
     finally:
         server.stop()
     note = (f"one captioner serve (waitress, 16 threads, batch 8), shapes demo model, {CLIENTS} clients, "
             f"median of {rounds} alternating rounds; baseline: POST /api/v1/captions")
+    baseline = statistics.median(measured["native"])
     return [figure(f"chat-completions vs native route, {CLIENTS} clients", statistics.median(measured["chat"]),
-                   statistics.median(measured["native"]), "requests/s", True, note)]
+                   baseline, "requests/s", True, note),
+            figure(f"responses vs native route, {CLIENTS} clients", statistics.median(measured["responses"]),
+                   baseline, "requests/s", True, note)]

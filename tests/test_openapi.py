@@ -42,8 +42,8 @@ def test_the_document_covers_every_api_route(client, app):
     operations = {op["operationId"] for path in document["paths"].values() for op in path.values()}
     assert operations == {endpoint.replace(".", "_") for endpoint in OPERATIONS}
     for path in ("/api/v1/captions", "/api/v1/jobs", "/api/v1/history", "/api/v1/translate", "/api/v1/models",
-                 "/healthz", "/readyz", "/v1/chat/completions", "/v1/models/{model_id}", "/api/generate",
-                 "/api/chat", "/api/tags", "/api/show", "/api/version"):
+                 "/healthz", "/readyz", "/v1/chat/completions", "/v1/responses", "/v1/models/{model_id}",
+                 "/api/generate", "/api/chat", "/api/tags", "/api/show", "/api/version"):
         assert path in document["paths"], path
     upload = document["paths"]["/api/v1/captions"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert upload["schema"] == {"$ref": "#/components/schemas/CaptionForm"}

@@ -3,6 +3,7 @@ bundle, and a wrapper that holds the real model busy for timeout/overload tests.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import shutil
@@ -28,6 +29,11 @@ def make_app(models_dir: Path, **settings):
     config = {"models_dir": str(models_dir), "try_pretrained": False, "build_demo": False,
               "secret_key": "test-secret", "TESTING": True, **settings}
     return create_app(config)
+
+
+def data_url(data: bytes, kind: str = "png") -> str:
+    """An image as the base64 data: URL the OpenAI protocols carry."""
+    return f"data:image/{kind};base64," + base64.b64encode(data).decode()
 
 
 def shapes_image_bytes(shapes_dataset: Path, index: int = 0, fmt: str = "PNG") -> bytes:

@@ -34,6 +34,10 @@ def test_openai_shape_for_every_error(client):
                              "content": [{"type": "image_url", "image_url": {"url": "data:image/png,abc"}}]}]})
     assert not_base64.status_code == 400 and not_base64.json["error"]["code"] == "bad_image"
     assert not_base64.json["error"]["param"] == "messages.0.content.0.image_url.url"
+    url = "data:image/png;base64," + base64.b64encode(b"x" * 100_000).decode()
+    too_big_response = client.post("/v1/responses", json={"model": "shapes-demo", "input": [
+        {"role": "user", "content": [{"type": "input_image", "image_url": url}]}]})
+    assert too_big_response.status_code == 413 and too_big_response.json["error"]["type"] == "invalid_request_error"
     nowhere = client.get("/v1/nothing-here")
     assert nowhere.status_code == 404 and nowhere.json["error"]["type"] == "invalid_request_error"
 

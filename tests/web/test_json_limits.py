@@ -8,9 +8,10 @@ JUST_TOO_DEEP = '{"model": "shapes-demo", "messages": ' + "[" * 70 + "]" * 70 + 
 
 
 def test_deep_nesting_is_a_400_in_each_protocols_shape(client):
-    openai = client.post("/v1/chat/completions", data=DEEP, content_type="application/json")
-    assert openai.status_code == 400 and openai.json["error"]["type"] == "invalid_request_error"
-    assert "nests deeper" in openai.json["error"]["message"]
+    for route in ("/v1/chat/completions", "/v1/responses"):
+        openai = client.post(route, data=DEEP, content_type="application/json")
+        assert openai.status_code == 400 and openai.json["error"]["type"] == "invalid_request_error"
+        assert "nests deeper" in openai.json["error"]["message"]
     ollama = client.post("/api/generate", data=DEEP, content_type="application/json")
     assert ollama.status_code == 400 and "nests deeper" in ollama.json["error"]
     below_the_parsers_limit = client.post("/api/chat", data=JUST_TOO_DEEP, content_type="application/json")

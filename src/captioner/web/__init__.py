@@ -51,6 +51,7 @@ def create_app(config=None):
     from captioner.web import aliases, api, errors, history, jobs, limits, openapi, outages, pages, reports, translate
     from captioner.web.mcp import http as mcp_http
     from captioner.web.ollama import routes as ollama_api
+    from captioner.web.openai import responses as openai_responses
     from captioner.web.openai import routes as openai_api
     from captioner.web.service import CaptionService
     from captioner.web.uploads import InMemoryRequest
@@ -79,6 +80,7 @@ def create_app(config=None):
     csrf.exempt(translate.bp)
     csrf.exempt(jobs.bp)  # stateless like the API; saving to the history refuses foreign Origins
     csrf.exempt(openai_api.bp)  # the compatible protocols: stateless, keys in the Authorization header
+    csrf.exempt(openai_responses.bp)
     csrf.exempt(ollama_api.bp)
     # Any site, never with cookies; except the saved history and the (paid) translation service.
     CORS(app, resources={r"/api/(?!v1/(history|translate)).*": {"origins": "*"}, r"/v1/.*": {"origins": "*"}},
@@ -93,6 +95,7 @@ def create_app(config=None):
     app.register_blueprint(translate.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(openai_api.bp)
+    app.register_blueprint(openai_responses.bp)
     app.register_blueprint(ollama_api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(reports.bp)

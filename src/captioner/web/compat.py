@@ -63,17 +63,36 @@ def service() -> CaptionService:
 
 
 def parse_body(schema: type[BaseModel]):
-    """The JSON body validated by ``schema``, or a 400 naming the first field at fault. A body sent without
-    a JSON content type is read as JSON too (``curl -d`` sends a form type); it may be as large as an upload."""
+    """The JSON body validated by ``schema``, or a 400 naming the field at fault. A body sent without a JSON
+    content type is read as JSON too (``curl -d`` sends a form type); it may be as large as an upload."""
     data = json_body(max_bytes=None, force=True)
     if not isinstance(data, dict):
         raise ApiError("bad_request", "the body must be a JSON object", 400)
     try:
         return schema.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        param = ".".join(str(part) for part in first["loc"]) or None
+        # Where a field may take several shapes (a string or a list of messages), pydantic reports each shape's
+        # error; the one that got deepest into the body is the shape the client meant.
+        located = [(body_path(data, found), found) for found in error.errors()]
+        path, first = max(located, key=lambda pair: len(pair[0]))
+        param = ".".join(path) or None
         raise ApiError("bad_parameter", f"{param}: {first['msg']}" if param else first["msg"], 400, param) from None
+
+
+def body_path(data, found: dict) -> list[str]:
+    """The path in the body of a validation error: pydantic's location without the labels it adds for the
+    shapes of a union ("str", "list[InputMessage]", a tag), which name no key or index of the body; a missing
+    field keeps its name."""
+    path, here, loc = [], data, found["loc"]
+    for position, part in enumerate(loc):
+        if isinstance(here, dict) and part in here:
+            here = here[part]
+        elif isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here):
+            here = here[part]
+        elif not (position == len(loc) - 1 and found["type"] == "missing"):
+            continue
+        path.append(str(part))
+    return path
 
 
 def served_name(name: str) -> str:

@@ -24,6 +24,7 @@ from pydantic.json_schema import models_json_schema
 from captioner import __version__
 from captioner.web import native_schemas as native
 from captioner.web.ollama import schemas as ollama
+from captioner.web.openai import responses_schemas as responses
 from captioner.web.openai import schemas as openai
 
 bp = Blueprint("openapi", __name__)
@@ -90,6 +91,9 @@ OPERATIONS: dict[str, Operation] = {
     "openai.chat_completions": Operation("openai", "OpenAI Chat Completions: caption the conversation's last image",
                                          openai.ChatCompletion, json=openai.ChatCompletionRequest,
                                          errors=OPENAI_ERRORS, streams=("text/event-stream",)),
+    "openai_responses.create_response": Operation("openai", "OpenAI Responses: caption the input's last image",
+                                                  responses.ResponseObject, json=responses.ResponseRequest,
+                                                  errors=OPENAI_ERRORS, streams=("text/event-stream",)),
     "openai.list_models": Operation("openai", "OpenAI: the loaded models", openai.ModelList, errors=(401, 429)),
     "openai.get_model": Operation("openai", "OpenAI: one model", openai.ModelCard, errors=(401, 404, 429)),
     "ollama.generate": Operation("ollama", "Ollama generate: caption the last of 'images'", ollama.GenerateAnswer,

@@ -4,18 +4,13 @@ classes, and the same caption as the native API gives for the same image."""
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 import requests
 
 from support.compat_server import RATE_LIMIT
+from support.web import data_url
 
 pytestmark = pytest.mark.slow
-
-
-def data_url(data: bytes, kind: str = "png") -> str:
-    return f"data:image/{kind};base64," + base64.b64encode(data).decode()
 
 
 def image_message(data: bytes, text: str = "Describe this image.") -> list[dict]:

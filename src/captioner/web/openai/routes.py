@@ -39,12 +39,7 @@ def chat_completions():
     ask = compat.CaptionAsk(model=body.model, image=image, text=text,
                             max_words=body.max_completion_tokens or body.max_tokens, temperature=body.temperature,
                             top_p=body.top_p, seed=body.seed, n=body.n)
-    try:
-        answer = compat.caption(ask)
-    except ApiError as error:
-        if error.code == "unknown_model":
-            error.param, error.code = "model", "model_not_found"
-        raise
+    answer = openai_caption(ask)
     if fmt is not None:  # the first caption's keywords are the model's; the alternatives' are their nouns
         answer.texts = [structured.render(fmt, caption, answer.keywords if i == 0 else [],
                                           answer.keyword_scores if i == 0 else [])
@@ -62,6 +57,17 @@ def chat_completions():
                for i, (text, reason) in enumerate(zip(answer.texts, answer.finish_reasons))]
     completion = ChatCompletion(id=completion_id, created=created, model=answer.model, choices=choices, usage=usage)
     return jsonify(completion.model_dump())
+
+
+def openai_caption(ask: compat.CaptionAsk) -> compat.CaptionAnswer:
+    """The caption through the one caption service; an unknown model is OpenAI's ``model_not_found`` on
+    ``model``, which its clients show as such."""
+    try:
+        return compat.caption(ask)
+    except ApiError as error:
+        if error.code == "unknown_model":
+            error.param, error.code = "model", "model_not_found"
+        raise
 
 
 def last_user_image(messages: list[ChatMessage]) -> tuple[str, object]:
