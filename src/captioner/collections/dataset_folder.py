@@ -99,7 +99,7 @@ class DatasetRoot:
             folder = DatasetFolder(self, path.relative_to(self.root).as_posix() or ".", real)
             images = folder.images()
             if images:
-                captions = sum(1 for image in images if caption_path(image, self.extension).is_file())
+                captions = sum(1 for image in images if folder.has_caption_file(image))
                 found.append({"name": folder.name, "images": len(images), "captions": captions})
             if depth < MAX_DEPTH:
                 for child in _sorted_entries(path):
@@ -141,6 +141,10 @@ class DatasetFolder:
             if entry.is_file() and self.root.contains(entry.resolve()):
                 images.append(entry)
         return images
+
+    def has_caption_file(self, image: Path) -> bool:
+        target = caption_path(image, self.extension)
+        return target.is_file() and self.root.contains(target.resolve())
 
     def items(self) -> list[DatasetItem]:
         images = self.images()

@@ -255,8 +255,14 @@ def caption_into_files(folder: DatasetFolder, images: list[Path], decoding, mode
     from captioner.errors import ImageError
     from captioner.web.uploads import MAX_SIDE
 
+    from captioner.web.service import model_decoding
+
     service = current_app.extensions["captioner"]
     max_pixels = current_app.config["CAPTIONER_SETTINGS"].max_pixels
+    try:  # an unknown model or a style it cannot write: refused before any image is read
+        model_decoding(service.model(model).captioner, decoding, loaded=service.captioners())
+    except Exception as error:
+        raise from_domain(error) from None
     targets = CaptionFileTargets([folder.records_root()], CaptionFileSettings(folder.extension, trigger=trigger,
                                                                               existing=existing))
     targets.find_conflicts(folder.images())
