@@ -18,6 +18,8 @@
 
   function capitalise(text) { return text ? text.charAt(0).toUpperCase() + text.slice(1) : text; }
 
+  function plural(count, word) { return count + " " + word + (count === 1 ? "" : "s"); }
+
   function say(text) { statusText.textContent = text; errorBox.textContent = ""; }
 
   function fail(error) {
@@ -56,8 +58,8 @@
     return call("GET", "").then(function (answer) {
       folderSelect.textContent = "";
       answer.folders.forEach(function (folder) {
-        var label = (folder.name === "." ? "(the top folder)" : folder.name) + " — " + folder.images + " images, "
-          + folder.captions + " captions";
+        var label = (folder.name === "." ? "(the top folder)" : folder.name) + " — " + plural(folder.images, "image")
+          + ", " + plural(folder.captions, "caption");
         folderSelect.appendChild(new Option(label, folder.name));
       });
       if (wanted !== null) {
@@ -82,7 +84,7 @@
     return call("GET", "/items" + query({folder: name, page: page})).then(function (answer) {
       state.page = answer.page;
       state.pages = answer.pages;
-      counts.textContent = answer.total + " images, " + answer.uncaptioned + " without a caption";
+      counts.textContent = plural(answer.total, "image") + ", " + answer.uncaptioned + " without a caption";
       render(answer.items);
       pager.hidden = answer.pages < 2;
       document.getElementById("page-number").textContent = "Page " + answer.page + " of " + answer.pages;
