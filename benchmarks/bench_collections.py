@@ -22,14 +22,14 @@ PHOTO_SIZE = (1600, 1200)
 BATCH = 16
 
 
-def make_photos(folder: Path, count: int = PHOTOS) -> list[Path]:
+def make_photos(folder: Path, count: int = PHOTOS, size: tuple[int, int] = PHOTO_SIZE) -> list[Path]:
     """Noisy, photo-like JPEGs (smooth gradients plus grain), so the decoder does real work."""
     import numpy as np
     from PIL import Image
 
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
-    width, height = PHOTO_SIZE
+    width, height = size
     ramp = np.linspace(0, 1, width, dtype=np.float32)[None, :, None]
     paths = []
     for index in range(count):

@@ -75,7 +75,8 @@ def test_each_existing_choice_on_a_persons_file(demo_models_dir, pictures, tmp_p
     text = (folder / "a.txt").read_text().rstrip("\n")
     ours = json.loads((folder / ".captioner" / "caption-files.jsonl").read_text().splitlines()[-1])["Text"]
     assert ours.startswith("sks, ") and ours != "sks, "
-    assert text == {"replace": ours, "append": f"my words, {ours}", "prepend": f"{ours}, my words"}[existing]
+    body = ours.removeprefix("sks, ")  # the trigger stays first, even after a person's words
+    assert text == {"replace": ours, "append": f"sks, my words, {body}", "prepend": f"{ours}, my words"}[existing]
     rerun = caption(folder, demo_models_dir, "--trigger", "sks", "--existing", existing)  # nothing doubles
     assert rerun.returncode == 0 and (folder / "a.txt").read_text().rstrip("\n") == text
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 
 import pytest
@@ -47,7 +48,7 @@ def test_the_cli_page_lists_every_subcommand_and_flag(cli_page):
                 assert f"`{option}`" in section, f"{command} {option} is missing from the CLI reference"
             if action.help:
                 first_words = " ".join(action.help.split()[:3])
-                assert reference_pages.escape(first_words) in section, f"{command} {action.dest}: no help shown"
+                assert reference_pages.prose(first_words) in section, f"{command} {action.dest}: no help shown"
 
 
 def test_a_new_flag_appears_by_itself(cli_page):
@@ -182,3 +183,15 @@ def test_the_http_page_from_the_document_the_app_serves():
             if method in reference_pages.METHODS:
                 assert f"### `{method.upper()} {path}`" in page
     assert "### `POST /api/v1/captions`" in page and "### `POST /v1/chat/completions`" in page
+
+
+def test_flags_in_help_text_survive_the_sites_typography(cli_page):
+    """Sphinx's smart quotes turn ``--`` in prose into an en dash: a reader copying "–metadata" from the
+    rendered page would type a wrong flag. Rendered as the site renders it, every flag keeps its hyphens."""
+    from docutils.core import publish_string
+    from myst_parser.parsers.docutils_ import Parser
+
+    html = publish_string(cli_page, parser=Parser(), writer="html5",
+                          settings_overrides={"smart_quotes": True, "report_level": 5}).decode()
+    assert "<code" in html and "--metadata" in html
+    assert not re.findall(r"[\u2013\u2014][A-Za-z]", html), "a flag lost its hyphens on the CLI reference"

@@ -31,7 +31,7 @@ def test_offline_zero_means_online_and_a_bad_word_names_the_variable():
 
 def test_offline_zero_lets_the_backbone_check_try_the_network(monkeypatch, tmp_path):
     from captioner.errors import OfflineError
-    from captioner.features import backbones
+    from captioner.features import keras_applications as backbones
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty Keras cache
     monkeypatch.setattr(backbones, "_unreachable", lambda url: "no route (test)")

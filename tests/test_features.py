@@ -17,7 +17,7 @@ from captioner.data.images import load_image
 from captioner.errors import DataError, ModelError, OfflineError
 from captioner.features import (KERAS_BACKBONES, BackboneSpec, UnreadableImageWarning, build_backbone,
                                 ensure_features, extract_features, load_backbone, save_backbone)
-from captioner.features import backbones as backbones_module
+from captioner.features import keras_applications as weights_module
 
 SMALL = 48  # image side for the real DenseNet201 runs: small enough to be quick on a CPU
 
@@ -122,7 +122,7 @@ def test_imagenet_offline_fails_fast_with_advice(tmp_path, monkeypatch):
     started = time.perf_counter()
     with pytest.raises(OfflineError) as caught:
         build_backbone(BackboneSpec("densenet201", weights="imagenet"))
-    assert time.perf_counter() - started < backbones_module.PROBE_TIMEOUT_S + 2
+    assert time.perf_counter() - started < weights_module.PROBE_TIMEOUT_S + 2
     message = str(caught.value)
     assert "--weights none" in message and "--weights PATH" in message and "cannot be reached" in message
 

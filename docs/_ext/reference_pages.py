@@ -38,11 +38,22 @@ class GenerationError(Exception):
 # -- Markdown helpers --------------------------------------------------------------------------------------
 
 
+MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]<>|{}#!~])")
+FLAG = re.compile(r"(?<![\w`-])(--?[A-Za-z][\w-]*)")
+
+
 def escape(text: str) -> str:
     """Plain text safe inside Markdown and table cells: every punctuation mark that means something to
     CommonMark or MyST gets a backslash, and line breaks become spaces."""
-    text = " ".join(str(text).split())
-    return re.sub(r"([\\`*_\[\]<>|{}#!~])", r"\\\1", text)
+    return MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def prose(text: str) -> str:
+    """Help text for the page: escaped, with every ``--flag`` it names set as code, so that the site's
+    typography (which turns ``--`` into an en dash in prose) leaves it as a reader must type it."""
+    parts = FLAG.split(" ".join(str(text).split()))
+    return "".join(code(part) if index % 2 else MARKDOWN_PUNCTUATION.sub(r"\\\1", part)
+                   for index, part in enumerate(parts))
 
 
 def code(text: str) -> str:
@@ -104,7 +115,7 @@ def option_rows(parser: argparse.ArgumentParser) -> list[list[str]]:
         unset = default is None or default is False or default is argparse.SUPPRESS or action.nargs == 0
         shown_default = "" if unset else code(default)
         help_text = (action.help or "") % {"default": default, "prog": parser.prog} if action.help else ""
-        rows.append([name, value, escape(help_text), shown_default])
+        rows.append([name, value, prose(help_text), shown_default])
     return rows
 
 
@@ -122,9 +133,9 @@ def cli_markdown(parser: argparse.ArgumentParser | None = None) -> str:
         lines = [f"({anchor('cli', command)})=", f"{level} `{command}`", ""]
         description = sub.description or help_text
         if description:
-            lines += [escape(description), ""]
+            lines += [prose(description), ""]
         if sub.epilog:
-            lines += [escape(sub.epilog), ""]
+            lines += [prose(sub.epilog), ""]
         lines += ["```text", textwrap.fill(usage, 100, subsequent_indent="    ", break_on_hyphens=False), "```", ""]
         rows = option_rows(sub)
         if rows:

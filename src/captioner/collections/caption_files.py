@@ -1,8 +1,8 @@
 """Caption files beside images, the way training sets keep them (kohya sd-scripts, OneTrainer, musubi-tuner,
 TagGUI): ``a.jpg`` gets ``a.txt`` (or the chosen extension) holding its caption and nothing else.
 
-What a file holds: the trigger word first (keep-tokens settings rely on it), then the prefix, the text and the
-suffix, joined by the separator; the ``keywords`` style's text is its tags joined by the separator; with
+What a file holds: the trigger word first (keep-tokens settings rely on it, so it stays first when captioner's text
+is appended to a person's), then the prefix, the text and the suffix, joined by the separator; the ``keywords`` style's text is its tags joined by the separator; with
 ``lines`` above 1, the best captions one per line (OneTrainer picks a line per step).
 
 Trainers read every byte of a caption file, so captioner's record of what it wrote lives elsewhere: in a hidden
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -61,6 +61,23 @@ class CaptionFileSettings:
 
     def line(self, text: str) -> str:
         return self.separator.join(part for part in (self.trigger, self.prefix, text.strip(), self.suffix) if part)
+
+    def untriggered(self, text: str) -> str:
+        """``text`` without its leading trigger word: beside a person's text (append, prepend) the trigger stays
+        first in the file, so the rule for existing text sees what follows it. Several lines keep a trigger on
+        each of captioner's lines and leave a person's lines as they are."""
+        if not self.trigger or self.lines > 1:
+            return text
+        if text == self.trigger:
+            return ""
+        head = self.trigger + self.separator
+        return text[len(head):] if text.startswith(head) else text
+
+    def triggered(self, text: str) -> str:
+        """``text`` with the trigger word put back first."""
+        if not self.trigger or self.lines > 1:
+            return text
+        return self.separator.join(part for part in (self.trigger, text) if part)
 
     def content(self, texts: Iterable[str]) -> str:
         """The caption file's text for the captions ``texts`` (best first)."""
@@ -144,9 +161,13 @@ class CaptionFiles:
         target = caption_path(image, self.settings.extension)
         text = self.settings.content(texts)
         record = self.records.get(self.key(target))
-        present = read_caption(target)
-        decision = decide([present] if present else [], record.get("Text") if record else None,
-                          provenance.same_source(record), text, self.settings.existing, self.settings.joiner)
+        settings = self.settings
+        present = settings.untriggered(read_caption(target) or "")
+        ours = settings.untriggered(record["Text"]) if record and record.get("Text") else None
+        decision = decide([present] if present else [], ours, provenance.same_source(record),
+                          settings.untriggered(text), settings.existing, settings.joiner)
+        if decision.value is not None:
+            decision = replace(decision, value=settings.triggered(decision.value))
         return FilePlan(image, target, decision, text, provenance)
 
     def write(self, plans: list[FilePlan]) -> int:
