@@ -180,3 +180,21 @@ def test_a_key_is_needed_when_keys_are_on(make_app, tmp_path, folder, datasets_d
     assert client.get("/dataset").status_code == 302  # the page: sign in first
     app.extensions["captioner"].close()
     app.extensions["captioner.history"].close()
+
+
+def test_the_rate_limit_counts_these_routes(make_app, tmp_path, folder, datasets_dir):
+    app = make_app(tmp_path / "models", rate_limit="2 per minute", datasets_dir=str(datasets_dir),
+                   database_url=f"sqlite:///{tmp_path / 'limits.db'}")
+    client = app.test_client()
+    statuses = [client.get("/api/v1/datasets/items", query_string={"folder": folder.name}).status_code
+                for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    app.extensions["captioner"].close()
+    app.extensions["captioner.history"].close()
+
+
+def test_a_caption_file_that_cannot_be_written_is_one_clear_refusal(client, folder):
+    (folder / "shape-1.txt").mkdir()  # a folder where the caption file should be
+    answer = client.put("/api/v1/datasets/caption-file", json={"folder": folder.name, "image": "shape-1.png",
+                                                                "text": "x", "version": "none"})
+    assert answer.status_code == 400 and "could not be written" in answer.json["error"]["message"]

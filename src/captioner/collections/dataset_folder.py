@@ -184,8 +184,7 @@ class DatasetFolder:
                                 "them first")
             if item.version != version:
                 raise CaptionConflict(self.name, item, text)
-            target = self._caption_target(self.image(name))
-            write_text_atomic(target, _file_text(text))
+            _write(self._caption_target(self.image(name)), text)
             return self.item(name)
 
     def edit(self, change: Edit, names: Iterable[str] | None = None, apply: bool = True) -> list[DatasetItem]:
@@ -201,7 +200,7 @@ class DatasetFolder:
                 if new == item.text:
                     continue
                 if apply:
-                    write_text_atomic(self._caption_target(self.image(item.image)), _file_text(new))
+                    _write(self._caption_target(self.image(item.image)), new)
                     item = self.item(item.image)
                 else:
                     item = DatasetItem(**{**item.to_dict(), "text": new})
@@ -246,6 +245,14 @@ class DatasetFolder:
             written_by = "captioner" if record and record.get("Text") == text else "person"
         return DatasetItem(image.name, target.name, text, version_of(data), f"{stat.st_mtime_ns:x}-{stat.st_size:x}",
                            written_by, shared)
+
+
+def _write(target: Path, text: str) -> None:
+    try:
+        write_text_atomic(target, _file_text(text))
+    except OSError as error:  # a read-only folder, a folder where the file should be, a full disk
+        raise DataError(f"{target.name} could not be written ({error.strerror or error}); check the folder's "
+                        "permissions and free space") from None
 
 
 def _file_text(text: str) -> str:
