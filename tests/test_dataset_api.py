@@ -85,8 +85,9 @@ def test_a_save_and_a_conflict_showing_both_texts(client, folder):
     assert refused.status_code == 409 and refused.json["error"]["code"] == "conflict"
     assert refused.json["disk"]["text"] == "changed in another editor" and refused.json["yours"] == "my later edit"
     assert (folder / "shape-0.txt").read_text() == "changed in another editor\n"
-    kept = client.put("/api/v1/datasets/caption-file", json={  # the person picks theirs: saved at the disk's version
-        "folder": folder.name, "image": "shape-0.png", "text": "my later edit", "version": refused.json["disk"]["version"]})
+    disk_version = refused.json["disk"]["version"]  # the person picks theirs: saved at the disk's version
+    kept = client.put("/api/v1/datasets/caption-file", json={
+        "folder": folder.name, "image": "shape-0.png", "text": "my later edit", "version": disk_version})
     assert kept.status_code == 200 and (folder / "shape-0.txt").read_text() == "my later edit\n"
     bad = client.put("/api/v1/datasets/caption-file", json={"folder": folder.name, "image": "shape-0.png"})
     assert bad.status_code == 400 and "'text'" in bad.json["error"]["message"]

@@ -1,6 +1,7 @@
 """The training-set review page in Chromium: thumbnails beside their caption files, an edit saved with Ctrl+S,
 Esc bringing back the saved text, arrow keys moving between cards, a save over a file changed on disk showing
-both texts until the person picks, and a folder outside the training sets folder refused."""
+both texts until the person picks, the uncaptioned image captioned by a model, and a folder outside the training
+sets folder refused."""
 
 from __future__ import annotations
 
@@ -52,6 +53,12 @@ def test_edit_save_conflict_and_a_refused_folder(page, training_sets, sample_ima
     expect(conflict).to_be_hidden()
     expect(page.locator("#dataset-status")).to_have_text("shape-0.txt saved.")
     assert (folder / "shape-0.txt").read_text() == "my version\n"
+
+    page.click("#caption-missing")  # the one image still without a caption file, with the chosen model
+    expect(page.locator("#dataset-status")).to_have_text("1 caption file written.")
+    expect(third).not_to_have_value("")
+    assert (folder / "shape-2.txt").read_text().strip() == third.input_value()
+    assert (folder / "shape-0.txt").read_text() == "my version\n"  # a person's words stay
 
     for refused in ("escape", "../outside"):
         page.goto(f"/dataset?folder={refused}")

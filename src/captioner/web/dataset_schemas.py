@@ -62,7 +62,7 @@ class CaptionImagesRequest(BaseModel):
     """POST /api/v1/datasets/captions: caption images with a loaded model into their caption files."""
 
     folder: str = Field(description=FOLDER)
-    images: list[str] | None = Field(None, description="these images (at most 16); unset: the next 16 without "
+    images: list[str] | None = Field(None, description="these images (at most 8); unset: the next 8 without "
                                                        "a caption file")
     model: str | None = Field(None, description="a loaded model's name; unset: the default model")
     style: Literal[CAPTION_STYLES] | None = Field(None, description="the caption style")

@@ -30,7 +30,8 @@ from captioner.web.json_body import json_body
 bp = Blueprint("datasets_api", __name__, url_prefix="/api/v1/datasets")
 PER_PAGE = 48  # items on one page of a folder
 MAX_PER_PAGE = 200
-MAX_CAPTION_IMAGES = 16  # images one captioning request captions (the page sends the rest in further requests)
+MAX_CAPTION_IMAGES = 8  # images one captioning request captions (the page sends the rest in further requests)
+CAPTION_WAIT = 4  # those images may take this many times CAPTIONER_REQUEST_TIMEOUT_S together, as a job's batch
 THUMBNAIL_SIDE = 320
 OFF_MESSAGE = ("the training-set review page is off: set CAPTIONER_DATASETS_DIR to the folder holding your "
                "training sets and restart the server")
@@ -279,7 +280,8 @@ def caption_into_files(folder: DatasetFolder, images: list[Path], decoding, mode
             continue
         work.append((image, data, picture))
     try:
-        answers = service.caption_all([(picture, decoding) for _, _, picture in work], model) if work else []
+        timeout = current_app.config["CAPTIONER_SETTINGS"].request_timeout_s * CAPTION_WAIT
+        answers = service.caption_all([(picture, decoding) for _, _, picture in work], model, timeout) if work else []
     except Exception as error:  # an unknown model, a refused style, an overloaded queue: one clear answer
         raise from_domain(error) from None
     plans = []

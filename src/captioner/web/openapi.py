@@ -50,8 +50,8 @@ class Operation:
 
 OPENAI_ERRORS = (400, 401, 404, 413, 429, 503, 504)
 OLLAMA_ERRORS = (400, 401, 404, 413, 429, 503, 504)
-ENTRY_ERRORS = (401, 403, 404, 405, 429, 503)
-DATASET_ERRORS = (401, 403, 404, 413, 429, 503)  # 404 also while CAPTIONER_DATASETS_DIR is unset  # 404 or 405 for an id that is no number the routes take
+ENTRY_ERRORS = (401, 403, 404, 405, 429, 503)  # 404 or 405 for an id that is no number the routes take
+DATASET_ERRORS = (401, 403, 404, 413, 429, 503)  # 404 also while CAPTIONER_DATASETS_DIR is unset
 OPERATIONS: dict[str, Operation] = {
     "api.create_caption": Operation("captions", "Caption one image", native.CaptionAnswer, form=native.CaptionForm),
     "api.list_models": Operation("models", "The loaded models", native.ModelsAnswer, errors=(401, 429)),

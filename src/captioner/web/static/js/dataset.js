@@ -15,6 +15,7 @@
   var pager = root.querySelector(".dataset-pager");
   var state = {folder: null, page: 1, pages: 1};
   var cards = {}; // image name -> {item, card, edit, box, conflict}
+  var BATCH = 8; // images per captioning request: the most the server takes at once
 
   function capitalise(text) { return text ? text.charAt(0).toUpperCase() + text.slice(1) : text; }
 
@@ -282,10 +283,10 @@
   }
 
   function captionBatches(names, written) {
-    // Sixteen images a request; without names, the next uncaptioned ones until none are left (or none worked).
+    // Eight images a request (as many as the server takes); without names, the next uncaptioned ones until none are left (or none worked).
     var body = {folder: state.folder, model: value("dataset-model"), style: value("dataset-style"),
                 existing: value("dataset-existing")};
-    if (names) { body.images = names.slice(0, 16); }
+    if (names) { body.images = names.slice(0, BATCH); }
     say("Captioning…" + (written ? " " + written + " caption files written so far." : ""));
     return call("POST", "/captions", body).then(function (answer) {
       var made = answer.results.filter(function (result) { return result.item; });
@@ -294,7 +295,7 @@
         return ["new", "replaced", "appended", "prepended", "updated"].indexOf(r.action) >= 0;
       }).length;
       var failed = answer.results.filter(function (result) { return result.error; });
-      var rest = names ? names.slice(16) : null;
+      var rest = names ? names.slice(BATCH) : null;
       if ((rest && rest.length) || (!names && answer.remaining > 0 && made.length)) {
         return captionBatches(rest, written);
       }
