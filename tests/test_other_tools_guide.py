@@ -39,10 +39,10 @@ def run(command: list[str], code: str, compat_server, workdir: Path) -> str:
 
 
 def test_the_guide_has_its_examples():
-    assert len(blocks("python")) == 2 and len(blocks("bash")) == 2
+    assert len(blocks("python")) == 3 and len(blocks("bash")) == 2
 
 
-@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("index", [0, 1, 2])
 def test_python_examples(index, compat_server, workdir):
     lines = run([sys.executable, "-c"], blocks("python")[index], compat_server, workdir).splitlines()
     assert len(lines) >= 3 and all(line.strip() for line in lines)

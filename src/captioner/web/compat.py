@@ -50,6 +50,8 @@ class CaptionAnswer:
     texts: list[str]  # best first; n of them, or fewer when the search found fewer different ones
     finish_reasons: list[str]  # "length" where the caption reached the word limit, else "stop"
     timings: dict = field(default_factory=dict)  # the first caption's queue_ms, model_ms, total_ms
+    keywords: list[str] = field(default_factory=list)  # the first caption's keywords (a tagger's, or the style's)
+    keyword_scores: list[float] = field(default_factory=list)  # a tagger's probability of each; else empty
 
     @property
     def text(self) -> str:
@@ -160,8 +162,9 @@ def caption(ask: CaptionAsk) -> CaptionAnswer:
         for text in [payload["caption"], *(a["text"] for a in payload["alternatives"])]:
             texts.append(text)
             reasons.append("length" if len(text.split()) >= limit else "stop")
-    timings = payloads[0]["timings"]
-    return CaptionAnswer(name, texts[: ask.n], reasons[: ask.n], timings)
+    first = payloads[0]
+    return CaptionAnswer(name, texts[: ask.n], reasons[: ask.n], first["timings"], first["keywords"],
+                         first["keyword_scores"])
 
 
 def word_pieces(text: str) -> list[str]:

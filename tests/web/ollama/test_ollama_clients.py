@@ -38,6 +38,30 @@ def test_ollama_chat_streamed_or_not(ollama_client, compat_server, picture, nati
     assert streamed == native_caption
 
 
+def test_ollama_format_json_and_a_pydantic_schema(ollama_client, compat_server, picture, native_caption):
+    """The client's structured outputs: ``format="json"`` gives captioner's JSON object, and a pydantic model's
+    ``model_json_schema()`` gives a document the model validates, in generate and in chat."""
+    import json
+
+    from pydantic import BaseModel
+
+    class Photo(BaseModel):
+        description: str
+        tags: list[str]
+
+    labels = json.loads(ollama_client.generate(model=compat_server.model, prompt="", images=[picture],
+                                               format="json").response)
+    assert labels["caption"] == native_caption and all(label["name"] for label in labels["labels"])
+    answer = ollama_client.generate(model=compat_server.model, prompt="", images=[picture],
+                                    format=Photo.model_json_schema(), think=False, keep_alive="5m",
+                                    options={"stop": ["\n\n"], "temperature": 0})
+    photo = Photo.model_validate_json(answer.response)
+    assert photo.description == native_caption and photo.tags == labels["keywords"] and answer.thinking is None
+    chat = ollama_client.chat(model=compat_server.model, format=Photo.model_json_schema(), messages=[
+        {"role": "user", "content": "Describe this image.", "images": [picture]}])
+    assert Photo.model_validate_json(chat.message.content) == photo
+
+
 def test_ollama_list_show_version_and_errors(ollama_client, compat_server, picture):
     import ollama
 

@@ -67,6 +67,34 @@ def test_openai_word_limit(openai_client, compat_server, picture):
     assert completion.choices[0].finish_reason == "length"
 
 
+def test_openai_structured_outputs_parse_into_the_pydantic_model(openai_client, compat_server, picture,
+                                                                 native_caption):
+    """The SDK's own structured-outputs path: ``parse`` sends the model's strict JSON schema as
+    ``response_format`` and reads the answer back into the model."""
+    import json
+
+    from pydantic import BaseModel
+
+    class Label(BaseModel):
+        name: str
+        confidence: float
+
+    class PhotoLabels(BaseModel):
+        caption: str
+        labels: list[Label]
+
+    completion = openai_client.chat.completions.parse(model=compat_server.model, messages=image_message(picture),
+                                                      response_format=PhotoLabels)
+    parsed = completion.choices[0].message.parsed
+    assert isinstance(parsed, PhotoLabels) and parsed.caption == native_caption
+    assert parsed.labels and all(label.name and 0 < label.confidence <= 1 for label in parsed.labels)
+    plain = openai_client.chat.completions.create(model=compat_server.model, messages=image_message(picture),
+                                                  response_format={"type": "json_object"})
+    document = json.loads(plain.choices[0].message.content)
+    assert document["caption"] == native_caption and [label["name"] for label in document["labels"]] == [
+        label.name for label in parsed.labels]
+
+
 def test_openai_errors_are_the_sdks_exceptions(openai_client, compat_server, picture):
     import openai
 

@@ -4,7 +4,10 @@ Tools that speak Ollama (the ``ollama`` package, PhotoPrism's Ollama engine, Ope
 this server when pointed at ``http://host:port``. Like the OpenAI routes these only translate: requests
 are read with :mod:`captioner.web.ollama.schemas` and captioned through :mod:`captioner.web.compat`.
 Answers stream as newline-delimited JSON unless the request says ``"stream": false`` (Ollama's default is
-to stream); errors are Ollama's ``{"error": "..."}``.
+to stream); errors are Ollama's ``{"error": "..."}``. ``format`` ("json" or a JSON schema) makes the answer's
+text a JSON document built from the caption and its keywords (:mod:`captioner.web.structured`), the way
+PhotoPrism's labels requests want it; ``options.stop`` cuts the caption at the first stop string. Times are
+RFC 3339 in UTC and durations integer nanoseconds, as Go clients parse them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import datetime, timezone
 from flask import Blueprint, Response, jsonify, stream_with_context
 
 from captioner import __version__
-from captioner.web import compat
+from captioner.web import compat, structured
 from captioner.web.errors import ApiError, from_domain
 from captioner.web.ollama.schemas import (ChatAnswer, ChatRequest, GenerateAnswer, GenerateRequest, ModelDetails,
                                           ModelEntry, OllamaAnswerMessage, Options, ShowAnswer, ShowRequest, TagList,
@@ -36,20 +39,23 @@ def generate():
         name = served(body.model)  # Ollama's way to load a model: it is loaded already
         return jsonify(GenerateAnswer(model=name, created_at=now(), response="", done=True,
                                       done_reason="load").model_dump(exclude_none=True))
+    fmt = structured.parse_format(body.format, "format")
     image = compat.image_from_base64(body.images[-1], f"images.{len(body.images) - 1}")
     answer = compat.caption(ask(body.model, image, body.prompt, body.options))
+    text, reason = answered(answer, fmt, body.options)
 
-    def line(text: str, done: bool, reason: str | None = None) -> dict:
-        extra = timings(answer) if done else {}
-        return GenerateAnswer(model=answer.model, created_at=now(), response=text, done=done, done_reason=reason,
-                              **extra).model_dump(exclude_none=True)
+    def line(piece: str, done: bool) -> dict:
+        extra = timings(answer, text) if done else {}
+        return GenerateAnswer(model=answer.model, created_at=now(), response=piece, done=done,
+                              done_reason=reason if done else None, **extra).model_dump(exclude_none=True)
 
-    return reply(body.stream, answer, line)
+    return reply(body.stream, text, line)
 
 
 @bp.post("/chat")
 def chat():
     body: ChatRequest = compat.parse_body(ChatRequest)
+    fmt = structured.parse_format(body.format, "format")
     for index in range(len(body.messages) - 1, -1, -1):
         message = body.messages[index]
         if message.role == "user" and message.images:
@@ -65,13 +71,14 @@ def chat():
         raise ApiError("no_image", "no image in the conversation: a captioner describes images; send a user "
                                    "message with 'images' (base64)", 400)
     answer = compat.caption(ask(body.model, image, text, body.options))
+    text, reason = answered(answer, fmt, body.options)
 
-    def line(piece: str, done: bool, reason: str | None = None) -> dict:
-        extra = timings(answer) if done else {}
+    def line(piece: str, done: bool) -> dict:
+        extra = timings(answer, text) if done else {}
         return ChatAnswer(model=answer.model, created_at=now(), message=OllamaAnswerMessage(content=piece), done=done,
-                          done_reason=reason, **extra).model_dump(exclude_none=True)
+                          done_reason=reason if done else None, **extra).model_dump(exclude_none=True)
 
-    return reply(body.stream, answer, line)
+    return reply(body.stream, text, line)
 
 
 def ask(model: str, image, text: str, options: Options | None) -> compat.CaptionAsk:
@@ -81,25 +88,35 @@ def ask(model: str, image, text: str, options: Options | None) -> compat.Caption
                              top_p=options.top_p, seed=options.seed)
 
 
-def reply(stream: bool, answer: compat.CaptionAnswer, line):
+def answered(answer: compat.CaptionAnswer, fmt: structured.Format | None, options: Options | None) -> tuple[str, str]:
+    """The answer's text (the caption cut at a stop string, or the JSON asked for) and its done_reason."""
+    caption, reason = answer.text, answer.finish_reasons[0]
+    for stop in (options.stop or []) if options else []:
+        if stop and stop in caption:
+            caption, reason = caption[: caption.index(stop)], "stop"
+    if fmt is None:
+        return caption, reason
+    return structured.render(fmt, caption, answer.keywords, answer.keyword_scores), "stop"
+
+
+def reply(stream: bool, text: str, line):
     """The whole answer in one object, or one line per word and a last ``done`` line (NDJSON)."""
-    reason = answer.finish_reasons[0]
     if not stream:
-        return jsonify(line(answer.text, True, reason))
+        return jsonify(line(text, True))
 
     def lines():
-        for piece in compat.word_pieces(answer.text):
+        for piece in compat.word_pieces(text):
             yield json.dumps(line(piece, False)) + "\n"
-        yield json.dumps(line("", True, reason)) + "\n"
+        yield json.dumps(line("", True)) + "\n"
 
     return Response(stream_with_context(lines()), mimetype="application/x-ndjson",
                     headers={"Cache-Control": "no-store"})
 
 
-def timings(answer: compat.CaptionAnswer) -> dict:
+def timings(answer: compat.CaptionAnswer, text: str) -> dict:
     spent = answer.timings
     return Timings(total_duration=int(spent["total_ms"] * NANOSECONDS_PER_MS), load_duration=0,
-                   prompt_eval_count=0, eval_count=compat.word_count(answer.text),
+                   prompt_eval_count=0, eval_count=compat.word_count(text),
                    eval_duration=int(spent["model_ms"] * NANOSECONDS_PER_MS)).model_dump()
 
 
@@ -149,8 +166,18 @@ def details(loaded) -> ModelDetails:
 
 
 def modified_at(loaded) -> str:
-    created = loaded.info.created_at
-    return str(created) if created else "1970-01-01T00:00:00Z"
+    return rfc3339(loaded.info.created_at)
+
+
+def rfc3339(stamp) -> str:
+    """An ISO 8601 time as RFC 3339 in UTC ("2026-05-01T09:30:00Z"; a time without zone read as UTC, an
+    unreadable one as the epoch), the form Go's time.RFC3339 parses."""
+    try:
+        moment = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return "1970-01-01T00:00:00Z"
+    moment = moment.replace(tzinfo=moment.tzinfo or timezone.utc).astimezone(timezone.utc)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def now() -> str:

@@ -1,13 +1,15 @@
 """The request and answer shapes of Ollama's API, as far as captioner speaks it.
 
 Like :mod:`captioner.web.openai.schemas`, these classes validate requests, build answers and generate the
-OpenAPI document. Ollama's other request fields (``format``, ``keep_alive``, ``system``, ``raw``, most
-``options``) are accepted and ignored.
+OpenAPI document. ``format`` asks for a structured (JSON) answer (:mod:`captioner.web.structured`) and
+``options.stop`` cuts the caption; the fields that concern a chat model (``system``, ``suffix``, ``think``,
+``keep_alive``, ``context``, ``raw``, most ``options``) are accepted and change nothing: no thinking is done, so
+answers carry no ``thinking``, and a model stays loaded whatever ``keep_alive`` says.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +23,15 @@ class Options(Lenient):
     temperature: float | None = Field(None, ge=0, le=2, description="0 or unset: deterministic; above 0: sampling")
     top_p: float | None = Field(None, gt=0, le=1)
     seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    stop: list[str] | None = Field(None, max_length=16, description="the caption ends before the first of these")
+
+
+JsonFormat = Union[Literal["", "json"], dict[str, Any], None]
+FORMAT = Field(None, description='"json" for captioner\'s JSON object (caption, keywords and labels with name, '
+                                 'confidence and topicality), or a JSON schema the answer is filled in and '
+                                 'validated against')
+THINK = Field(None, description="accepted; no thinking is done, so answers carry none")
+KEEP_ALIVE = Field(None, description="accepted; served models stay loaded")
 
 
 class GenerateRequest(Lenient):
@@ -31,7 +42,14 @@ class GenerateRequest(Lenient):
     prompt: str = ""
     images: list[str] | None = Field(None, description="base64-encoded images")
     stream: bool = True
+    format: JsonFormat = FORMAT
     options: Options | None = None
+    system: str | None = Field(None, description="accepted; a captioner follows no system prompt")
+    suffix: str | None = Field(None, description="accepted; the answer is never continued with it")
+    think: bool | str | None = THINK
+    keep_alive: float | str | None = KEEP_ALIVE
+    context: list[int] | None = Field(None, description="accepted; each caption stands alone")
+    raw: bool | None = None
 
 
 class Message(Lenient):
@@ -46,7 +64,10 @@ class ChatRequest(Lenient):
     model: str = Field(min_length=1)
     messages: list[Message] = Field(default_factory=list)
     stream: bool = True
+    format: JsonFormat = FORMAT
     options: Options | None = None
+    think: bool | str | None = THINK
+    keep_alive: float | str | None = KEEP_ALIVE
 
 
 class ShowRequest(Lenient):
@@ -55,7 +76,7 @@ class ShowRequest(Lenient):
 
 
 class Timings(BaseModel):
-    """Nanoseconds and counts, as Ollama reports them."""
+    """Nanoseconds and counts, as Ollama reports them: integers always (Go clients read them into ints)."""
 
     total_duration: int | None = None
     load_duration: int | None = None
@@ -69,7 +90,7 @@ class GenerateAnswer(Timings):
     """One line of the NDJSON stream, or the whole answer with ``stream: false``."""
 
     model: str
-    created_at: str
+    created_at: str = Field(description="RFC 3339, UTC")
     response: str
     done: bool
     done_reason: Literal["stop", "length", "load"] | None = None

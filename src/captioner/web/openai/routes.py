@@ -5,6 +5,7 @@ caption through this server by pointing its base URL at ``http://host:port/v1``.
 read the request with :mod:`captioner.web.openai.schemas`, hand it to :mod:`captioner.web.compat` (the
 same caption service as the native API) and write OpenAI's answer shapes. Errors come in OpenAI's shape
 (see :func:`captioner.web.errors.error_body`), with the status codes its SDK maps to exception classes.
+``response_format`` asks for a structured (JSON) answer, built by :mod:`captioner.web.structured`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import uuid
 
 from flask import Blueprint, Response, jsonify, stream_with_context
 
-from captioner.web import compat
+from captioner.web import compat, structured
 from captioner.web.errors import ApiError
 from captioner.web.openai.schemas import (ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage,
                                           Choice, ChunkChoice, CompletionMessage, Delta, ModelCard, ModelList, Usage)
@@ -33,6 +34,7 @@ def no_store(response):
 def chat_completions():
     """Caption the last image of the conversation; stream it as Server-Sent Events with ``stream: true``."""
     body: ChatCompletionRequest = compat.parse_body(ChatCompletionRequest)
+    fmt = structured.parse_format(body.response_format, "response_format")
     text, image = last_user_image(body.messages)
     ask = compat.CaptionAsk(model=body.model, image=image, text=text,
                             max_words=body.max_completion_tokens or body.max_tokens, temperature=body.temperature,
@@ -43,6 +45,11 @@ def chat_completions():
         if error.code == "unknown_model":
             error.param, error.code = "model", "model_not_found"
         raise
+    if fmt is not None:  # the first caption's keywords are the model's; the alternatives' are their nouns
+        answer.texts = [structured.render(fmt, caption, answer.keywords if i == 0 else [],
+                                          answer.keyword_scores if i == 0 else [])
+                        for i, caption in enumerate(answer.texts)]
+        answer.finish_reasons = ["stop"] * len(answer.texts)
     asked, answered = compat.word_count(text), sum(compat.word_count(t) for t in answer.texts)
     usage = Usage(prompt_tokens=asked, completion_tokens=answered, total_tokens=asked + answered)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())

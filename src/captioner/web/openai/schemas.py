@@ -8,7 +8,7 @@ so every standard client works; the fields listed here are the ones that change 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,6 +67,11 @@ class ChatCompletionRequest(Lenient):
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="the same seed gives the same sampled caption")
     stream: bool | None = False
     stream_options: StreamOptions | None = None
+    response_format: dict[str, Any] | None = Field(
+        None, description='{"type": "text"} (the caption), {"type": "json_object"} (captioner\'s JSON object: '
+                          'caption, keywords, and labels with name, confidence and topicality) or {"type": '
+                          '"json_schema", "json_schema": {"name": ..., "schema": {...}}} (a document filled from '
+                          'the caption and its keywords, validated against the schema)')
 
 
 class CompletionMessage(BaseModel):
