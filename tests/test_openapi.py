@@ -28,7 +28,9 @@ def translator():
 @pytest.fixture(scope="module")
 def app(make_app, demo_models_dir, translator, tmp_path_factory):
     folder = tmp_path_factory.mktemp("openapi")
+    (folder / "sets" / "empty").mkdir(parents=True)  # the training-set routes answer for real, on an empty set
     app = make_app(demo_models_dir, database_url=f"sqlite:///{folder / 'history.db'}", rate_limit="off",
+                   datasets_dir=str(folder / "sets"),
                    translator_key=KEY, translator_endpoint=translator.endpoint, translator_location=REGION,
                    WTF_CSRF_ENABLED=False)
     yield app

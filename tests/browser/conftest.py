@@ -63,7 +63,14 @@ def reports_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(chromium_path, two_models, fake_translator, reports_folder, tiny_clip, tmp_path_factory) -> str:
+def training_sets(tmp_path_factory) -> Path:
+    """The server's training sets folder (CAPTIONER_DATASETS_DIR): empty until a test puts a set there."""
+    return tmp_path_factory.mktemp("training-sets")
+
+
+@pytest.fixture(scope="session")
+def server(chromium_path, two_models, fake_translator, reports_folder, tiny_clip, training_sets,
+           tmp_path_factory) -> str:
     """The base URL of ``captioner serve`` running the two models (the tiny CLIP behind score=clip); stopped
     after the session."""
     from captioner.web.launch import start_server
@@ -76,6 +83,7 @@ def server(chromium_path, two_models, fake_translator, reports_folder, tiny_clip
            "CAPTIONER_TRY_PRETRAINED": "0", "CAPTIONER_BUILD_DEMO": "0",
            "CAPTIONER_RATE_LIMIT": "off", "CAPTIONER_TRANSLATE_RATE_LIMIT": "off",  # one browser, many tests
            "CAPTIONER_REPORTS_DIR": str(reports_folder), "CAPTIONER_SCORE_MODEL": str(tiny_clip),
+           "CAPTIONER_DATASETS_DIR": str(training_sets),
            "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     (workdir / "models").symlink_to(two_models, target_is_directory=True)  # pages then name ./models, no test path
     with start_server("models", "--threads", "4", env=env, cwd=workdir, log_path=workdir / "server.log",

@@ -35,6 +35,9 @@ def test_caption_a_folder_edit_download_and_save(page, sample_images, screenshot
     expect(rows).to_have_count(5)
     expect(page.locator("#many-table tr.failed")).to_contain_text("damaged.jpg")
     expect(page.locator("#many-table input.caption-edit")).to_have_count(4)
+    thumbnails = page.locator("#many-table img.thumbnail")  # each image beside its caption, from the chosen file
+    expect(thumbnails).to_have_count(3)  # the browser shows no HEIC and no damaged JPEG: those rows say "—"
+    page.wait_for_function("[...document.querySelectorAll('#many-table img.thumbnail')].every(i => i.naturalWidth > 0)")
     heic_row = rows.filter(has_text="phone.heic")
     expect(heic_row.locator("input.caption-edit")).not_to_have_value("")
 

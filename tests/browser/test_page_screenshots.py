@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from browser.test_ui import shoot
 
 PAGES = {"home": "/", "caption": "/caption", "models": "/models"}
-NAVIGATION = ["Home", "Caption", "Caption many", "Models", "History"]
+NAVIGATION = ["Home", "Caption", "Caption many", "Training sets", "Models", "History"]
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])

@@ -48,7 +48,8 @@ def create_app(config=None):
     from flask_cors import CORS
     from flask_wtf.csrf import CSRFProtect
 
-    from captioner.web import aliases, api, errors, history, jobs, limits, openapi, outages, pages, reports, translate
+    from captioner.web import (aliases, api, datasets, errors, history, jobs, limits, openapi, outages, pages, reports,
+                               translate)
     from captioner.web.mcp import http as mcp_http
     from captioner.web.ollama import routes as ollama_api
     from captioner.web.openai import responses as openai_responses
@@ -79,11 +80,13 @@ def create_app(config=None):
     csrf.exempt(history.api)  # like the rest of the API; foreign Origins are refused there instead
     csrf.exempt(translate.bp)
     csrf.exempt(jobs.bp)  # stateless like the API; saving to the history refuses foreign Origins
+    csrf.exempt(datasets.bp)  # like the history API: foreign Origins are refused there instead
     csrf.exempt(openai_api.bp)  # the compatible protocols: stateless, keys in the Authorization header
     csrf.exempt(openai_responses.bp)
     csrf.exempt(ollama_api.bp)
-    # Any site, never with cookies; except the saved history and the (paid) translation service.
-    CORS(app, resources={r"/api/(?!v1/(history|translate)).*": {"origins": "*"}, r"/v1/.*": {"origins": "*"}},
+    # Any site, never with cookies; except the saved history, the (paid) translation service and the training
+    # sets on the server's disk.
+    CORS(app, resources={r"/api/(?!v1/(history|translate|datasets)).*": {"origins": "*"}, r"/v1/.*": {"origins": "*"}},
          send_wildcard=True)
 
     app.register_blueprint(pages.bp)
@@ -94,6 +97,7 @@ def create_app(config=None):
     app.register_blueprint(history.api)
     app.register_blueprint(translate.bp)
     app.register_blueprint(jobs.bp)
+    app.register_blueprint(datasets.bp)
     app.register_blueprint(openai_api.bp)
     app.register_blueprint(openai_responses.bp)
     app.register_blueprint(ollama_api.bp)

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from captioner import __version__
+from captioner.web import dataset_schemas as dataset
 from captioner.web import native_schemas as native
 from captioner.web.ollama import schemas as ollama
 from captioner.web.openai import responses_schemas as responses
@@ -51,6 +52,7 @@ class Operation:
 OPENAI_ERRORS = (400, 401, 404, 413, 429, 503, 504)
 OLLAMA_ERRORS = (400, 401, 404, 413, 429, 503, 504)
 ENTRY_ERRORS = (401, 403, 404, 405, 429, 503)  # 404 or 405 for an id that is no number the routes take
+DATASET_ERRORS = (401, 403, 404, 413, 429, 503)  # 404 also while CAPTIONER_DATASETS_DIR is unset
 OPERATIONS: dict[str, Operation] = {
     "api.create_caption": Operation("captions", "Caption one image", native.CaptionAnswer, form=native.CaptionForm),
     "api.list_models": Operation("models", "The loaded models", native.ModelsAnswer, errors=(401, 429)),
@@ -88,6 +90,24 @@ OPERATIONS: dict[str, Operation] = {
                                        json=native.CaptionEdit, errors=(400, 401, 404, 429)),
     "jobs_api.save_to_history": Operation("jobs", "Save a job's captions to the history", native.SavedToHistory,
                                           201, errors=(400, 401, 403, 404, 409, 429, 503)),
+    "datasets_api.list_folders": Operation("datasets", "Training-set folders under CAPTIONER_DATASETS_DIR",
+                                           dataset.FolderList, errors=DATASET_ERRORS),
+    "datasets_api.list_items": Operation("datasets", "One folder's images and caption files", dataset.ItemsPage,
+                                         query=dataset.ItemsQuery, errors=(400, *DATASET_ERRORS)),
+    "datasets_api.thumbnail": Operation("datasets", "A small JPEG of one image", None, query=dataset.ThumbnailQuery,
+                                        errors=(400, *DATASET_ERRORS), other_media=("image/jpeg",)),
+    "datasets_api.save_caption_file": Operation("datasets", "Save one image's caption file", dataset.Item,
+                                                json=dataset.CaptionFileSave, errors=(400, 409, *DATASET_ERRORS)),
+    "datasets_api.find_and_replace": Operation("datasets", "Find and replace across the caption files",
+                                               dataset.Replaced, json=dataset.ReplaceRequest,
+                                               errors=(400, *DATASET_ERRORS)),
+    "datasets_api.edit_tags": Operation("datasets", "Add or remove a tag across a selection", dataset.Edited,
+                                        json=dataset.TagsRequest, errors=(400, *DATASET_ERRORS)),
+    "datasets_api.set_trigger": Operation("datasets", "Set the trigger word", dataset.Edited,
+                                          json=dataset.TriggerRequest, errors=(400, *DATASET_ERRORS)),
+    "datasets_api.caption_images": Operation("datasets", "Caption images into their caption files",
+                                             dataset.CaptionedImages, json=dataset.CaptionImagesRequest,
+                                             errors=(400, *DATASET_ERRORS, 504)),
     "openai.chat_completions": Operation("openai", "OpenAI Chat Completions: caption the conversation's last image",
                                          openai.ChatCompletion, json=openai.ChatCompletionRequest,
                                          errors=OPENAI_ERRORS, streams=("text/event-stream",)),

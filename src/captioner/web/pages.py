@@ -1,4 +1,5 @@
-"""The pages: landing (``/``), caption (``/caption``) and models (``/models``).
+"""The pages: landing (``/``), caption (``/caption``), caption many, the training-set review (``/dataset``) and
+models (``/models``).
 
 The caption page works with JavaScript (``static/js/caption.js`` calls the JSON API) and without it:
 its form posts to ``/caption`` (CSRF-protected) and the answer is the same page with the result.
@@ -37,6 +38,7 @@ def page_context() -> dict:
         "max_caption_length": settings.max_caption_length,
         "compare_all": COMPARE_ALL,
         "caption_styles": CAPTION_STYLES,
+        "datasets_on": settings.datasets_root is not None,
         "model_styles": {name: list(styles_of(loaded.captioner)) for name, loaded in svc.models.items()} if svc else {},
     }
 
@@ -81,6 +83,18 @@ def caption_many_page():
     from captioner.web.jobs import MAX_JOB_IMAGES
 
     return render_template("pages/caption-many.html", max_job_images=MAX_JOB_IMAGES)
+
+
+@bp.route("/dataset")
+def dataset_page():
+    """The training-set review page: thumbnails with their caption files, edited in place (see web/datasets.py);
+    off unless CAPTIONER_DATASETS_DIR is set."""
+    from captioner.web.datasets import OFF_MESSAGE
+    from captioner.web.errors import page_error
+
+    if current_app.config["CAPTIONER_SETTINGS"].datasets_root is None:
+        return page_error(404, "The training-set review page is off", OFF_MESSAGE[0].upper() + OFF_MESSAGE[1:] + ".")
+    return render_template("pages/dataset.html")
 
 
 @bp.route("/models")

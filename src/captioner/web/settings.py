@@ -60,6 +60,7 @@ ENV_NAMES = {
     "image_url_timeout_s": "CAPTIONER_IMAGE_URL_TIMEOUT_S",
     "mcp_roots": "CAPTIONER_MCP_ROOTS",
     "mcp_max_images": "CAPTIONER_MCP_MAX_IMAGES",
+    "datasets_dir": "CAPTIONER_DATASETS_DIR",
 }
 
 
@@ -161,6 +162,9 @@ class WebSettings:
     mcp_roots: str = ""
     # Most images one MCP caption_folder call captions (CAPTIONER_MCP_MAX_IMAGES).
     mcp_max_images: int = 20
+    # Folder of training sets the review page (/dataset) may open and edit (CAPTIONER_DATASETS_DIR): only
+    # folders under it, never a path outside; empty: the page and its API are off.
+    datasets_dir: str = ""
     # Extra Flask config (tests set TESTING, WTF_CSRF_ENABLED, ...); not read from the environment.
     flask: dict = field(default_factory=dict)
 
@@ -208,6 +212,11 @@ class WebSettings:
     def mcp_root_paths(self) -> list[Path]:
         """The MCP roots, resolved (``~`` expanded)."""
         return [Path(part).expanduser().resolve() for part in self.mcp_roots.split(os.pathsep) if part.strip()]
+
+    @property
+    def datasets_root(self) -> Path | None:
+        """The review page's root folder, resolved; None while the page is off."""
+        return Path(self.datasets_dir).expanduser().resolve() if self.datasets_dir.strip() else None
 
     @property
     def model_names(self) -> list[str]:

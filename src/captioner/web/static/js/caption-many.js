@@ -17,6 +17,8 @@
   var maxImages = parseInt(form.dataset.maxImages, 10);
   var files = [];
   var jobUrl = null;
+  var jobFiles = []; // the files of the job shown, in its order: each row's thumbnail comes from its file
+  var previews = []; // object URLs of those thumbnails, released when another job starts
 
   function looksLikeImage(file) {
     return !file.type || file.type.indexOf("image/") === 0 || /\.(heic|heif|avif)$/i.test(file.name);
@@ -97,6 +99,10 @@
     body.append("style", document.getElementById("many-style").value);
     start.disabled = true;
     errorBox.textContent = "";
+    previews.forEach(function (url) { URL.revokeObjectURL(url); });
+    previews = [];
+    jobFiles = files.slice();
+    table.tBodies[0].textContent = "";
     statusText.textContent = "Uploading " + files.length + " images…";
     requestJson(form.dataset.api, {method: "POST", body: body}).then(function (job) {
       jobUrl = form.dataset.api + "/" + job.id;
@@ -133,13 +139,14 @@
       if (!row) {
         row = body.insertRow(item.index);
         row.insertCell().textContent = item.index + 1;
+        row.insertCell().appendChild(thumbnail(jobFiles[item.index], item.file_name));
         var file = row.insertCell();
         file.className = "file";
         file.textContent = item.file_name || "";
         row.insertCell().className = "caption";
         row.insertCell().className = "size";
       }
-      var cell = row.cells[2];
+      var cell = row.cells[3];
       if (item.error) {
         row.className = "failed";
         cell.textContent = item.error;
@@ -158,10 +165,26 @@
       } else if (item.caption === null) {
         cell.textContent = "…";
       }
-      row.cells[3].textContent = item.width ? item.width + "×" + item.height : "";
+      row.cells[4].textContent = item.width ? item.width + "×" + item.height : "";
     });
     actions.hidden = !(job.status === "done" && job.items.some(function (item) { return item.caption; }));
     if (job.status === "done" || job.status === "failed") { start.disabled = files.length === 0; }
+  }
+
+  // The browser's own picture of the chosen file (nothing is fetched back from the server); formats it cannot
+  // show (HEIC in most browsers) leave the cell with the file's name instead.
+  function thumbnail(file, name) {
+    var picture = document.createElement("img");
+    picture.className = "thumbnail";
+    picture.alt = "";
+    picture.title = name || "";
+    if (file) {
+      var url = URL.createObjectURL(file);
+      previews.push(url);
+      picture.src = url;
+      picture.addEventListener("error", function () { picture.replaceWith(document.createTextNode("—")); });
+    }
+    return picture;
   }
 
   function saveEdit(index, edit, row) {
