@@ -67,7 +67,7 @@ def test_tags_from_a_tagger_reach_the_models_instruction_and_the_template(tagger
     assert_clean_failure(run_main("caption", red_photo, "--model", tagger_folder, "--template", "{caption}"),
                          "the model is a tagger")
     assert_clean_failure(run_main("caption", red_photo, "--model", tagger_folder, "--tags-from", models / "vlm"),
-                         "--tags-from names a tagger")
+                         "--tags-from and tags_from name a tagger")
 
 
 def test_a_collection_writes_each_line_through_the_template(tagger_folder, red_photo, tmp_path):
@@ -79,3 +79,28 @@ def test_a_collection_writes_each_line_through_the_template(tagger_folder, red_p
     assert row.caption == "ohwx, red theme, ^_^, long hair" and row.keywords == ["red theme", "^_^", "long hair"]
     assert_clean_failure(run_main("collection", red_photo.parent, "--out", tmp_path / "other.jsonl", "--model",
                                   tagger_folder, "--template", "{tags}", "--engine", "ray"), "local engine")
+
+
+def test_the_api_takes_tags_from_a_tagger_into_the_instruction_and_the_template(tagging):
+    from support.tagging import TAGGER, VLM
+
+    answer = tagging.caption(model=VLM, tags_from=TAGGER, template="{trigger}, {caption}, {tags}", trigger="ohwx")
+    assert answer.status_code == 200, answer.get_json()
+    assert tagging.instruction() == \
+        "Describe this image in one sentence. These tags describe it: red theme, ^_^, long hair."
+    body = answer.get_json()
+    assert body["caption"] == "ohwx, A red circle, red theme, ^_^, long hair"
+    assert body["keywords"] == ["red theme", "^_^", "long hair"]
+    assert body["keyword_scores"] == [pytest.approx(0.9997, abs=1e-4), 0.5, pytest.approx(0.4013, abs=1e-4)]
+    assert body["rating"] == {"label": "general", "probability": pytest.approx(0.8808, abs=1e-4)}
+    tagged = tagging.caption(model=TAGGER, template="ohwx, {tags}").get_json()
+    assert tagged["caption"] == "ohwx, red theme, ^_^, long hair" and tagged["keyword_scores"][1] == 0.5
+    for fields, fragment in (({"tags_from": "nowhere"}, "tags_from names no loaded tagger: 'nowhere'; loaded "
+                                                        f"taggers: {TAGGER}"),
+                             ({"tags_from": VLM}, "vlm is a remote model"),
+                             ({"template": "{caption} {colour}"}, "not {colour}"),
+                             ({"trigger": "ohwx"}, "give a template too"),
+                             ({"template": "{tags}", "compare": "all"}, "apply to one model")):
+        refused = tagging.caption(model=VLM, **fields)
+        assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "bad_parameter"
+        assert fragment in refused.get_json()["error"]["message"]

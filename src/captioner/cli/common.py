@@ -137,20 +137,18 @@ def apply_template_arguments(args, captioner, models_dir=None):
     if not tags_from and not template:
         return apply_tagger_arguments(args, captioner)
     from captioner.models.registry import load_captioner
-    from captioner.models.tagged import TaggedCaptioner, template_fields
+    from captioner.models.tagged import template_fields, with_tags
 
     if template:
         template_fields(template)  # a bad template is refused before the tagger loads
     tagger = None
     if tags_from:
         tagger = load_captioner(tags_from, models_dir)
-        if tagger.kind != "tagger":
-            raise ValueError(f"--tags-from names a tagger (kind tagger, e.g. wd-vit-tagger-v3); {tagger.name} is a "
-                             f"{tagger.kind} model")
-        tagger = apply_tagger_arguments(args, tagger)
+        if tagger.kind == "tagger":
+            tagger = apply_tagger_arguments(args, tagger)
     else:
         captioner = apply_tagger_arguments(args, captioner)
-    return TaggedCaptioner(captioner, tagger, template, getattr(args, "trigger", "") or "")
+    return with_tags(captioner, tagger, template, getattr(args, "trigger", "") or "")
 
 
 def apply_tagger_arguments(args, captioner):

@@ -8,7 +8,8 @@
   ``{tags}``): in place of ``{tags}`` when the instruction has it, else after it, most probable first, as many
   as the prompt's length limit holds.
 - :class:`TaggedCaptioner` is a captioner made of the two: a tagger's tags (``tagger``) given to a model that
-  takes instructions and/or written through a template, so every front end that captions uses it unchanged.
+  takes instructions and/or written through a template, so every front end that captions uses it unchanged;
+  :func:`with_tags` is how every front end (the command line, the API, the pages) makes one.
 """
 
 from __future__ import annotations
@@ -77,13 +78,14 @@ class TaggedCaptioner:
         fields = template_fields(template) if template else ()
         is_tagger = getattr(captioner, "kind", None) == "tagger"
         if "tags" in fields and tagger is None and not is_tagger:
-            raise ValueError("the template uses {tags}: name a tagger with --tags-from, or use a tagger as the model")
+            raise ValueError("the template uses {tags}: name a tagger to take them from (--tags-from, tags_from), "
+                             "or use a tagger as the model")
         if "caption" in fields and is_tagger:
             raise ValueError("the template uses {caption}, but the model is a tagger; caption with another model "
-                             "and take the tags with --tags-from")
+                             "and take the tags from the tagger (--tags-from, tags_from)")
         if tagger is not None and not self.instruct and "tags" not in fields:
             raise ValueError(f"{captioner.name} takes no instruction to put tags into; use a vision-language model "
-                             "or a --template with {tags}")
+                             "or a template with {tags}")
         self.name = captioner.name if tagger is None else f"{captioner.name}+{tagger.name}"
         self.kind, self.info = captioner.kind, captioner.info
         self.default_decoding = captioner.default_decoding
@@ -112,3 +114,17 @@ class TaggedCaptioner:
             caption = replace(caption, text=fill_template(self.template, "" if own else caption.text, names,
                                                           self.trigger))
         return caption
+
+
+def with_tags(captioner, tagger=None, template: str | None = None, trigger: str = ""):
+    """``captioner`` told ``tagger``'s tags and/or writing through ``template`` (a :class:`TaggedCaptioner`), or
+    ``captioner`` itself when neither is given. ValueError, before any image is captioned, for a malformed template
+    or one with another field, for a ``tagger`` that is no tagger, and for a combination that cannot work."""
+    if template:
+        template_fields(template)
+    if tagger is None and not template:
+        return captioner
+    if tagger is not None and tagger.kind != "tagger":
+        raise ValueError(f"--tags-from and tags_from name a tagger (kind tagger, e.g. wd-vit-tagger-v3); "
+                         f"{tagger.name} is a {tagger.kind} model")
+    return TaggedCaptioner(captioner, tagger, template or None, trigger)

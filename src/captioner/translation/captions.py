@@ -44,6 +44,9 @@ class CaptionsInLanguage:
             self.how = INSTRUCTED
         elif translator is not None and language in translator.languages():
             self.how, self.translator = TRANSLATED, translator
+        elif takes_instructions(captioner):
+            raise ValueError(f"nothing here can write {language!r}: {captioner.name} is instructed in "
+                             f"{', '.join(sorted(LANGUAGE_NAMES))}")
         else:
             offered = sorted(translator.languages()) if translator is not None else []
             where = (f"the {translator.name} translator offers {', '.join(offered) or 'none'}" if translator
