@@ -131,14 +131,13 @@ def add_template_arguments(parser: argparse.ArgumentParser, trigger: bool = Fals
         parser.add_argument("--trigger", metavar="WORD", default="", help="the trigger word {trigger} stands for")
 
 
-def apply_template_arguments(args, captioner, models_dir=None):
-    """``captioner`` with --tags-from and --template applied (unchanged when neither was given)."""
-    tags_from, template = getattr(args, "tags_from", None), getattr(args, "template", None)
-    if not tags_from and not template:
-        return apply_tagger_arguments(args, captioner)
+def apply_wording_arguments(args, captioner, models_dir=None):
+    """``captioner`` as the tagger options, --language, --tags-from and --template say (unchanged without them).
+    The language is that of the model's own text; a template is filled in after it, so its words stay as written."""
     from captioner.models.registry import load_captioner
     from captioner.models.tagged import template_fields, with_tags
 
+    tags_from, template = getattr(args, "tags_from", None), getattr(args, "template", None)
     if template:
         template_fields(template)  # a bad template is refused before the tagger loads
     tagger = None
@@ -148,6 +147,7 @@ def apply_template_arguments(args, captioner, models_dir=None):
             tagger = apply_tagger_arguments(args, tagger)
     else:
         captioner = apply_tagger_arguments(args, captioner)
+    captioner = apply_language_argument(args, captioner)
     return with_tags(captioner, tagger, template, getattr(args, "trigger", "") or "")
 
 

@@ -83,3 +83,13 @@ class CaptionsInLanguage:
         keywords = keywords_of(text) if caption.keywords else ()
         return replace(caption, text=text, keywords=keywords,
                        alternatives=tuple(replace(a, text=into(a.text)) for a in caption.alternatives))
+
+
+def language_of(captioner) -> dict | None:
+    """What an answer says about its language (:meth:`CaptionsInLanguage.describe`) when ``captioner`` is, or holds,
+    one writing in a language; None else."""
+    while captioner is not None:
+        if isinstance(captioner, CaptionsInLanguage):
+            return captioner.describe()
+        captioner = getattr(captioner, "inner", None)
+    return None

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from captioner.models.base import MAX_PROMPT_CHARACTERS, Caption, Decoding
+from captioner.translation.captions import language_of
 from captioner.web.batching import BatchedCaption
 
 MAX_TEMPLATE_CHARACTERS = MAX_PROMPT_CHARACTERS
@@ -119,10 +120,11 @@ def composed(service, loaded, wording: Wording, deadline: float):
                              f"{', '.join(taggers) or 'none (add a WD tagger folder to the models folder)'}")
         tagger = Queued(found, deadline)
         queued.append(tagger)
-    captioner = with_tags(model, tagger, wording.template, wording.trigger)
-    if wording.language:
-        translator = None if takes_instructions(captioner) else service.translator
-        captioner = CaptionsInLanguage(captioner, wording.language.strip(), translator)
+    captioner = model
+    if wording.language:  # the model's own text in the language; the template's words stay as written
+        translator = None if takes_instructions(model) else service.translator
+        captioner = CaptionsInLanguage(model, wording.language.strip(), translator)
+    captioner = with_tags(captioner, tagger, wording.template, wording.trigger)
     return captioner, queued
 
 
@@ -135,5 +137,5 @@ def caption_composed(service, loaded, image, decoding: Decoding, wording: Wordin
     own = queued[0].calls[-1]
     result = BatchedCaption(caption, round(sum(call.queue_ms for call in calls), 2),
                             round(sum(call.model_ms for call in calls), 2), own.batch_size)
-    extra = {"language": captioner.describe()} if wording.language else {}
+    extra = {"language": language_of(captioner)} if wording.language else {}
     return result, extra
