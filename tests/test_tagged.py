@@ -77,6 +77,13 @@ def test_a_collection_writes_each_line_through_the_template(tagger_folder, red_p
     assert done.returncode == 0, done.stderr
     (row,) = read_rows(out)
     assert row.caption == "ohwx, red theme, ^_^, long hair" and row.keywords == ["red theme", "^_^", "long hair"]
+    again = ("collection", red_photo.parent, "--out", out, "--model", tagger_folder, "--json")
+    assert json.loads(run_main(*again, "--template", "ohwx, {tags}").stdout)["skipped"] == 1  # resumed: done
+    for changed in (("--template", "ohwx, {tags}", "--general-threshold", "0.45"), ("--template", "{tags}, ohwx")):
+        assert json.loads(run_main(*again, *changed).stdout)["captioned"] == 1  # other choices: captioned anew
+    assert [row.caption for row in read_rows(out)] == ["ohwx, red theme, ^_^, long hair", "ohwx, red theme, ^_^",
+                                                      "red theme, ^_^, long hair, ohwx"]
+    assert read_rows(out)[1].decoding["tagger"]["general_threshold"] == 0.45
     assert_clean_failure(run_main("collection", red_photo.parent, "--out", tmp_path / "other.jsonl", "--model",
                                   tagger_folder, "--template", "{tags}", "--engine", "ray"), "local engine")
 

@@ -92,6 +92,13 @@ class TaggedCaptioner:
         self.styles = getattr(captioner, "styles", ("caption",))
         self.prompt_option = getattr(captioner, "prompt_option", None)
 
+    def run_settings(self) -> dict:
+        """The template, trigger and tagger's choices, beside the model's own, as a result row records them."""
+        own = {"template": self.template, "trigger": self.trigger}
+        if self.tagger is not None:
+            own["tags_from"] = {"name": self.tagger.name, **run_settings(self.tagger)}
+        return {**run_settings(self.inner), **{name: value for name, value in own.items() if value}}
+
     def caption(self, images: Sequence, decoding: Decoding | None = None) -> list[Caption]:
         decoding = decoding or self.default_decoding
         tags = self.tagger.tags(images) if self.tagger is not None else [None] * len(images)
@@ -114,6 +121,12 @@ class TaggedCaptioner:
             caption = replace(caption, text=fill_template(self.template, "" if own else caption.text, names,
                                                           self.trigger))
         return caption
+
+
+def run_settings(captioner) -> dict:
+    """``captioner.run_settings()``: the choices beyond its decoding that shape its text; {} for one with none."""
+    made = getattr(captioner, "run_settings", None)
+    return made() if made is not None else {}
 
 
 def with_tags(captioner, tagger=None, template: str | None = None, trigger: str = ""):

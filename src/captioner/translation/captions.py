@@ -60,6 +60,12 @@ class CaptionsInLanguage:
         by = {"translator": self.translator.name} if self.translator is not None else {}
         return {"code": self.language, "how": self.how, **by}
 
+    def run_settings(self) -> dict:
+        """The language beside the model's own choices, as a result row records them."""
+        from captioner.models.tagged import run_settings
+
+        return {**run_settings(self.inner), "language": self.language}
+
     def caption(self, images: Sequence, decoding: Decoding | None = None) -> list[Caption]:
         from captioner.models.styles import INSTRUCTIONS, keywords_of
 
