@@ -86,8 +86,20 @@ class JobRunner:
                 self.store.set_result(job.id, position, caption=caption.text, score=caption.score,
                                       alternatives=[{"text": a.text, "log_prob": float(a.log_prob)}
                                                     for a in caption.alternatives],
+                                      **tags_of(caption),
                                       thumbnail=make_thumbnail(image))
         self.store.set_status(job.id, "done")
+
+
+def tags_of(caption) -> dict:
+    """A tagger's tags as found, each with its probability, and its rating (an item keeps them apart from its
+    caption, which a person may edit); nothing for other models."""
+    if not caption.keyword_scores:
+        return {}
+    tags = [{"name": name, "probability": round(float(p), 4)} for name, p in zip(caption.keywords,
+                                                                                 caption.keyword_scores)]
+    rating = {"label": caption.rating[0], "probability": round(float(caption.rating[1]), 4)} if caption.rating else None
+    return {"tags": tags, "rating": rating}
 
 
 def init_jobs(app) -> JobStore:

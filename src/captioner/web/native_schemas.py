@@ -194,6 +194,9 @@ class Job(Open):
 
 class JobItem(Open):
     caption: str | None = None
+    tags: list[dict[str, Any]] = Field(default_factory=list, description="a tagger's tags as found, each "
+                                                                         "{name, probability}")
+    rating: dict[str, Any] | None = Field(None, description="a tagger's content rating {label, probability}")
 
 
 class SavedToHistory(Open):

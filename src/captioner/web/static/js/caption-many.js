@@ -155,6 +155,7 @@
         });
         cell.textContent = "";
         cell.appendChild(edit);
+        showTags(cell, item);
       } else if (item.caption === null) {
         cell.textContent = "…";
       }
@@ -162,6 +163,33 @@
     });
     actions.hidden = !(job.status === "done" && job.items.some(function (item) { return item.caption; }));
     if (job.status === "done" || job.status === "failed") { start.disabled = files.length === 0; }
+  }
+
+  // A tagger's tags as it found them, each with its probability ("cat 0.92"), and its rating apart.
+  function showTags(cell, item) {
+    if (!item.tags || !item.tags.length) return;
+    var list = document.createElement("ul");
+    list.className = "tag-list";
+    list.setAttribute("aria-label", "Tags, each with its probability");
+    item.tags.forEach(function (tag) {
+      var entry = document.createElement("li");
+      entry.className = "tag";
+      var name = document.createElement("span");
+      name.className = "tag-name";
+      name.textContent = tag.name;
+      var probability = document.createElement("span");
+      probability.className = "tag-probability";
+      probability.textContent = tag.probability.toFixed(2);
+      entry.append(name, " ", probability);
+      list.appendChild(entry);
+    });
+    cell.appendChild(list);
+    if (item.rating) {
+      var rating = document.createElement("p");
+      rating.className = "rating";
+      rating.textContent = "Rating: " + item.rating.label + " " + item.rating.probability.toFixed(2);
+      cell.appendChild(rating);
+    }
   }
 
   function saveEdit(index, edit, row) {
