@@ -94,7 +94,8 @@
     var body = new FormData();
     files.forEach(function (file) { body.append("images", file, file.webkitRelativePath || file.name); });
     body.append("model", document.getElementById("many-model").value);
-    body.append("style", document.getElementById("many-style").value);
+    var style = document.getElementById("many-style").value;
+    if (style !== "caption") body.append("style", style);  // as the caption page: else the model's own style
     start.disabled = true;
     errorBox.textContent = "";
     statusText.textContent = "Uploading " + files.length + " images…";
