@@ -25,6 +25,10 @@ MAX_TRIGGER_CHARACTERS = 100
 MAX_NAME_CHARACTERS = 200
 
 
+class Unfollowable(ValueError):
+    """A wording that cannot be followed: an unknown tagger, a bad template, a language nothing can write."""
+
+
 @dataclass(frozen=True)
 class Wording:
     """How a request wants its text written, beside the decoding options; all unset: the model's own caption."""
@@ -45,7 +49,6 @@ class Wording:
             raise ValueError(f"trigger must be at most {MAX_TRIGGER_CHARACTERS} characters")
         if self.trigger and not self.template:
             raise ValueError("a trigger word goes into a template's {trigger}: give a template too")
-
 
 
 class WordingFields(BaseModel):
@@ -130,8 +133,12 @@ def composed(service, loaded, wording: Wording, deadline: float):
 
 def caption_composed(service, loaded, image, decoding: Decoding, wording: Wording,
                      timeout: float) -> tuple[BatchedCaption, dict]:
-    """One image's caption as ``wording`` asks, and what the answer adds (the language path taken)."""
-    captioner, queued = composed(service, loaded, wording, time.perf_counter() + timeout)
+    """One image's caption as ``wording`` asks, and what the answer adds (the language path taken); Unfollowable,
+    before any image is captioned, when the wording cannot be followed."""
+    try:
+        captioner, queued = composed(service, loaded, wording, time.perf_counter() + timeout)
+    except ValueError as error:
+        raise Unfollowable(str(error)) from None
     (caption,) = captioner.caption([image], decoding)
     calls = [call for model in queued for call in model.calls]
     own = queued[0].calls[-1]

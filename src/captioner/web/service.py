@@ -25,7 +25,7 @@ from captioner.errors import CaptionerError, ModelError, RemoteError
 from captioner.models.base import Captioner, Decoding, DecodingRequest, styles_of
 from captioner.models.bundle import BundleInfo, bundle_size
 from captioner.web.batching import BatchedCaption, MicroBatcher, Overloaded, RequestTimeout
-from captioner.web.composed import Wording, caption_composed
+from captioner.web.composed import Unfollowable, Wording, caption_composed
 from captioner.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -246,16 +246,13 @@ class CaptionService:
         chosen = model_decoding(loaded.captioner, decoding, loaded=self.captioners())
         timeout = timeout or self.settings.request_timeout_s
         if wording is not None and wording.asked:
-            result, extra = self._composed(loaded, image, chosen, wording, timeout)
+            try:
+                result, extra = caption_composed(self, loaded, image, chosen, wording, timeout)
+            except Unfollowable as error:  # the request's fault, said before any image was captioned
+                raise BadOption(str(error)) from None
             return {**caption_payload(loaded, chosen, result, started, attention), **extra}
         result = loaded.batcher.caption(image, chosen, timeout)
         return caption_payload(loaded, chosen, result, started, attention)
-
-    def _composed(self, loaded: LoadedModel, image, decoding: Decoding, wording: Wording, timeout: float):
-        try:
-            return caption_composed(self, loaded, image, decoding, wording, timeout)
-        except ValueError as error:  # a wording that cannot be followed: the request's fault
-            raise BadOption(str(error)) from None
 
     def caption_all(self, work: list[tuple[object, DecodingRequest]], model: str | None,
                     timeout: float | None = None, wording: Wording | None = None) -> list[dict]:
