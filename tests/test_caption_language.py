@@ -75,6 +75,12 @@ def test_the_api_says_whether_the_language_was_instructed_or_translated(tagging)
     assert translated["keywords"] == ["[de] red theme", "[de] ^_^", "[de] long hair"]
     assert translated["keyword_scores"][1] == 0.5  # each tag keeps its probability through translation
     assert json.loads(tagging.translator.requests[-1]["body"]) == [{"text": "long hair"}]
+    tagging.translator.fail_with = 500
+    try:
+        failed = tagging.caption(model=TAGGER, language="de")
+    finally:
+        tagging.translator.fail_with = None
+    assert failed.status_code == 502 and failed.get_json()["error"]["code"] == "translation_failed"
     for model, language, fragment in ((TAGGER, "ko", "the azure translator offers"), (VLM, "xx", "instructed in")):
         refused = tagging.caption(model=model, language=language)
         assert refused.status_code == 400, refused.get_json()

@@ -36,7 +36,8 @@ def test_a_template_fills_its_fields_and_drops_the_separators_of_an_empty_one():
     assert fill_template("{caption}, {tags}", "A red circle.", ("red theme",)) == "A red circle, red theme"
     assert fill_template("{trigger}, {caption}, {tags}", "a cat", ()) == "a cat"
     assert fill_template("{tags}", tags=("a", "b"), separator=" ") == "a b"
-    for bad, fragment in (("{caption} {colour}", "{colour}"), ("plain text", "none of them"), ("{tags", "malformed")):
+    for bad, fragment in (("{caption} {colour}", "{colour}"), ("plain text", "none of them"), ("{tags", "malformed"),
+                          ("{caption:>{tags}}", "without a format"), ("{tags!r}", "without a format")):
         with pytest.raises(ValueError, match=fragment):
             fill_template(bad)
 

@@ -29,9 +29,14 @@ _EMPTY_SEPARATORS = re.compile(r"(?:\s*,\s*){2,}")
 def template_fields(template: str) -> tuple[str, ...]:
     """The fields a template uses; ValueError for one that is not {caption}, {tags} or {trigger}."""
     try:
-        named = [name for _, name, spec, _ in string.Formatter().parse(template) if name is not None]
+        parts = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
+                 if name is not None]
     except ValueError as error:
         raise ValueError(f"the template {template!r} is malformed ({error}); write braces as {{{{ and }}}}") from None
+    if any(spec or conversion for _, spec, conversion in parts):
+        raise ValueError(f"a template's fields are plain {{caption}}, {{tags}} and {{trigger}}, without a format or "
+                         f"conversion ({template!r})")
+    named = [name for name, _, _ in parts]
     unknown = [name for name in named if name not in FIELDS]
     if unknown or not named:
         raise ValueError(f"a template uses {', '.join('{' + f + '}' for f in FIELDS)}, not "
