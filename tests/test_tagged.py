@@ -112,3 +112,25 @@ def test_the_api_takes_tags_from_a_tagger_into_the_instruction_and_the_template(
         refused = tagging.caption(model=VLM, **fields)
         assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "bad_parameter"
         assert fragment in refused.get_json()["error"]["message"]
+
+
+def test_tags_from_reach_a_tiny_local_vision_language_models_instruction_on_the_api(tagging, tmp_path):
+    pytest.importorskip("transformers")
+    from support.tagging import TAGGER
+    from support.tiny_image_to_text import save_tiny
+
+    from captioner.models.registry import load_captioner
+
+    service = tagging.app.extensions["captioner"]
+    vlm = service.add_model(load_captioner(save_tiny("idefics3", tmp_path / "tiny-smolvlm")))
+    try:
+        asked = {"model": vlm.name, "method": "greedy", "max_length": "4"}
+        tagged = tagging.caption(**asked, tags_from=TAGGER).get_json()
+        told = tagging.caption(**asked, prompt="Describe this image in one sentence. These tags describe it: "
+                                              "red theme, ^_^, long hair.").get_json()
+        plain = tagging.caption(**asked).get_json()
+    finally:
+        service.models.pop(vlm.name).batcher.close()
+    assert tagged["keywords"] == ["red theme", "^_^", "long hair"] and tagged["keyword_scores"][1] == 0.5
+    assert (tagged["caption"], tagged["score"]) == (told["caption"], pytest.approx(told["score"]))  # the same words
+    assert tagged["score"] != pytest.approx(plain["score"])  # and not the instruction without the tags
