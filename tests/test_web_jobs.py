@@ -139,3 +139,12 @@ def test_a_taggers_job_keeps_each_tags_probability_and_the_rating_apart_from_its
     assert item["rating"] == {"label": "general", "probability": pytest.approx(0.8808, abs=1e-4)}
     edited = client.patch(f"/api/v1/jobs/{job_id}/items/0", json={"caption": "red theme"}).get_json()
     assert edited["caption"] == "red theme" and [tag["name"] for tag in edited["tags"]][1] == "^_^"  # as found
+    worded = client.post("/api/v1/jobs", data={"model": TAGGER, "images": [(io.BytesIO(red_png()), "red.png")],
+                                               "template": "ohwx, {tags}", "language": "de"},
+                         content_type="multipart/form-data").get_json()
+    assert worded["decoding"]["template"] == "ohwx, {tags}" and worded["decoding"]["language"] == "de"
+    (item,) = wait_done(client, worded["id"])["items"]
+    assert item["caption"] == "ohwx, [de] red theme, [de] ^_^, [de] long hair" and item["tags"][1]["probability"] == 0.5
+    refused = client.post("/api/v1/jobs", data={"model": TAGGER, "images": [(io.BytesIO(red_png()), "red.png")],
+                                                "template": "{caption}"}, content_type="multipart/form-data")
+    assert refused.status_code == 400 and "the model is a tagger" in refused.get_json()["error"]["message"]

@@ -239,8 +239,10 @@ def test_a_taggers_tags_show_with_their_probabilities_on_both_caption_pages(brow
         page.goto("/caption-many")
         page.set_input_files("#many-input", str(photo))
         page.select_option("#many-model", TAGGER)
+        page.fill("#many-template", "{tags}, ohwx")
         page.click("#many-start")
         expect(page.locator("#many-table .tag")).to_have_text(["red theme 1.00", "^_^ 0.50", "long hair 0.40"])
+        expect(page.locator("#many-table .caption-edit")).to_have_value("red theme, ^_^, long hair, ohwx")
         expect(page.locator("#many-table .rating")).to_have_text("Rating: general 0.88")
     finally:
         context.close()

@@ -42,6 +42,10 @@ class Wording:
     def asked(self) -> bool:
         return bool(self.tags_from or self.template or self.language)
 
+    def record(self) -> dict:
+        """The fields that were given, as a job records them beside its decoding."""
+        return {name: value for name, value in self.__dict__.items() if value}
+
     def __post_init__(self) -> None:
         if self.template is not None and len(self.template) > MAX_TEMPLATE_CHARACTERS:
             raise ValueError(f"template must be at most {MAX_TEMPLATE_CHARACTERS} characters")
@@ -129,6 +133,14 @@ def composed(service, loaded, wording: Wording, deadline: float):
         captioner = CaptionsInLanguage(model, wording.language.strip(), translator)
     captioner = with_tags(captioner, tagger, wording.template, wording.trigger)
     return captioner, queued
+
+
+def check_wording(service, loaded, wording: Wording) -> None:
+    """Unfollowable when ``wording`` cannot be followed with ``loaded`` (before any image is kept or captioned)."""
+    try:
+        composed(service, loaded, wording, time.perf_counter())
+    except ValueError as error:
+        raise Unfollowable(str(error)) from None
 
 
 def caption_composed(service, loaded, image, decoding: Decoding, wording: Wording,

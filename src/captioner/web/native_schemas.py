@@ -57,7 +57,7 @@ class ImageForm(BaseModel):
     files: bytes = Field(description="the image")
 
 
-class JobForm(DecodingFields):
+class JobForm(DecodingFields, WordingFields):
     """POST /api/v1/jobs: many images, captioned in the background."""
 
     images: list[bytes] = Field(description="the images (repeat the field)")

@@ -96,6 +96,10 @@
     body.append("model", document.getElementById("many-model").value);
     var style = document.getElementById("many-style").value;
     if (style !== "caption") body.append("style", style);  // as the caption page: else the model's own style
+    ["tags-from", "template", "trigger", "language"].forEach(function (name) {  // tags, templates and languages
+      var field = document.getElementById("many-" + name);
+      if (field && field.value.trim()) body.append(field.name, field.value.trim());
+    });
     start.disabled = true;
     errorBox.textContent = "";
     statusText.textContent = "Uploading " + files.length + " images…";
