@@ -90,6 +90,16 @@ def compat_server(demo_models_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tagging(make_app, tmp_path_factory):
+    """An app serving the tiny tagger and a vision-language model, with a translator, over real HTTP too (see
+    support.tagging), for the tests of tags, templates and languages on the API, the compatible routes and pages."""
+    from support.tagging import tagging_app
+
+    with tagging_app(tmp_path_factory.mktemp("tagging"), make_app) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def demo_bundle(demo_models_dir) -> Path:
     return demo_models_dir / "shapes-demo"
 

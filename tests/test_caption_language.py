@@ -61,3 +61,28 @@ def test_other_kinds_write_english_through_the_translator_or_are_refused(red_pho
                              "--json")
         assert collected.returncode == 0, collected.stderr
         assert json.loads(out.read_text().splitlines()[0])["caption"].startswith("[it] red theme")
+
+
+def test_the_api_says_whether_the_language_was_instructed_or_translated(tagging):
+    from support.tagging import TAGGER, VLM
+
+    instructed = tagging.caption(model=VLM, language="de")
+    assert instructed.status_code == 200, instructed.get_json()
+    assert tagging.instruction() == "Describe this image in one sentence. Write the answer in German."
+    assert instructed.get_json()["language"] == {"code": "de", "how": "instructed"}
+    translated = tagging.caption(model=TAGGER, language="de").get_json()
+    assert translated["language"] == {"code": "de", "how": "translated", "translator": "azure"}
+    assert translated["keywords"] == ["[de] red theme", "[de] ^_^", "[de] long hair"]
+    assert translated["keyword_scores"][1] == 0.5  # each tag keeps its probability through translation
+    assert json.loads(tagging.translator.requests[-1]["body"]) == [{"text": "long hair"}]
+    tagging.translator.fail_with = 500
+    try:
+        failed = tagging.caption(model=TAGGER, language="de")
+    finally:
+        tagging.translator.fail_with = None
+    assert failed.status_code == 502 and failed.get_json()["error"]["code"] == "translation_failed"
+    for model, language, fragment in ((TAGGER, "ko", "the azure translator offers"), (VLM, "xx", "instructed in")):
+        refused = tagging.caption(model=model, language=language)
+        assert refused.status_code == 400, refused.get_json()
+        assert f"nothing here can write {language!r}" in refused.get_json()["error"]["message"]
+        assert fragment in refused.get_json()["error"]["message"]

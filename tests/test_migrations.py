@@ -25,7 +25,7 @@ from captioner.history.keys import KeyStore
 from captioner.history.models import Base
 from captioner.history.store import HistoryStore
 
-HEAD = "0004"
+HEAD = "0005"
 
 
 @pytest.fixture(params=DATABASES)

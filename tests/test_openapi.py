@@ -51,6 +51,9 @@ def test_the_document_covers_every_api_route(client, app):
     assert upload["schema"] == {"$ref": "#/components/schemas/CaptionForm"}
     image = document["components"]["schemas"]["CaptionForm"]["properties"]["image"]
     assert image["type"] == "string" and image["format"] == "binary"
+    schemas = document["components"]["schemas"]
+    for form in ("CaptionForm", "ChatCompletionRequest", "Options"):  # tags, templates and languages on each route
+        assert {"tags_from", "template", "trigger", "language"} <= set(schemas[form]["properties"]), form
 
 
 def test_the_reference_page_uses_local_assets_within_the_policy(client):

@@ -36,7 +36,8 @@ def test_a_template_fills_its_fields_and_drops_the_separators_of_an_empty_one():
     assert fill_template("{caption}, {tags}", "A red circle.", ("red theme",)) == "A red circle, red theme"
     assert fill_template("{trigger}, {caption}, {tags}", "a cat", ()) == "a cat"
     assert fill_template("{tags}", tags=("a", "b"), separator=" ") == "a b"
-    for bad, fragment in (("{caption} {colour}", "{colour}"), ("plain text", "none of them"), ("{tags", "malformed")):
+    for bad, fragment in (("{caption} {colour}", "{colour}"), ("plain text", "none of them"), ("{tags", "malformed"),
+                          ("{caption:>{tags}}", "without a format"), ("{tags!r}", "without a format")):
         with pytest.raises(ValueError, match=fragment):
             fill_template(bad)
 
@@ -67,7 +68,7 @@ def test_tags_from_a_tagger_reach_the_models_instruction_and_the_template(tagger
     assert_clean_failure(run_main("caption", red_photo, "--model", tagger_folder, "--template", "{caption}"),
                          "the model is a tagger")
     assert_clean_failure(run_main("caption", red_photo, "--model", tagger_folder, "--tags-from", models / "vlm"),
-                         "--tags-from names a tagger")
+                         "--tags-from and tags_from name a tagger")
 
 
 def test_a_collection_writes_each_line_through_the_template(tagger_folder, red_photo, tmp_path):
@@ -77,5 +78,59 @@ def test_a_collection_writes_each_line_through_the_template(tagger_folder, red_p
     assert done.returncode == 0, done.stderr
     (row,) = read_rows(out)
     assert row.caption == "ohwx, red theme, ^_^, long hair" and row.keywords == ["red theme", "^_^", "long hair"]
+    again = ("collection", red_photo.parent, "--out", out, "--model", tagger_folder, "--json")
+    assert json.loads(run_main(*again, "--template", "ohwx, {tags}").stdout)["skipped"] == 1  # resumed: done
+    for changed in (("--template", "ohwx, {tags}", "--general-threshold", "0.45"), ("--template", "{tags}, ohwx")):
+        assert json.loads(run_main(*again, *changed).stdout)["captioned"] == 1  # other choices: captioned anew
+    assert [row.caption for row in read_rows(out)] == ["ohwx, red theme, ^_^, long hair", "ohwx, red theme, ^_^",
+                                                      "red theme, ^_^, long hair, ohwx"]
+    assert read_rows(out)[1].decoding["tagger"]["general_threshold"] == 0.45
     assert_clean_failure(run_main("collection", red_photo.parent, "--out", tmp_path / "other.jsonl", "--model",
                                   tagger_folder, "--template", "{tags}", "--engine", "ray"), "local engine")
+
+
+def test_the_api_takes_tags_from_a_tagger_into_the_instruction_and_the_template(tagging):
+    from support.tagging import TAGGER, VLM
+
+    answer = tagging.caption(model=VLM, tags_from=TAGGER, template="{trigger}, {caption}, {tags}", trigger="ohwx")
+    assert answer.status_code == 200, answer.get_json()
+    assert tagging.instruction() == \
+        "Describe this image in one sentence. These tags describe it: red theme, ^_^, long hair."
+    body = answer.get_json()
+    assert body["caption"] == "ohwx, A red circle, red theme, ^_^, long hair"
+    assert body["keywords"] == ["red theme", "^_^", "long hair"]
+    assert body["keyword_scores"] == [pytest.approx(0.9997, abs=1e-4), 0.5, pytest.approx(0.4013, abs=1e-4)]
+    assert body["rating"] == {"label": "general", "probability": pytest.approx(0.8808, abs=1e-4)}
+    tagged = tagging.caption(model=TAGGER, template="ohwx, {tags}").get_json()
+    assert tagged["caption"] == "ohwx, red theme, ^_^, long hair" and tagged["keyword_scores"][1] == 0.5
+    for fields, fragment in (({"tags_from": "nowhere"}, "tags_from names no loaded tagger: 'nowhere'; loaded "
+                                                        f"taggers: {TAGGER}"),
+                             ({"tags_from": VLM}, "vlm is a remote model"),
+                             ({"template": "{caption} {colour}"}, "not {colour}"),
+                             ({"trigger": "ohwx"}, "give a template too"),
+                             ({"template": "{tags}", "compare": "all"}, "apply to one model")):
+        refused = tagging.caption(model=VLM, **fields)
+        assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "bad_parameter"
+        assert fragment in refused.get_json()["error"]["message"]
+
+
+def test_tags_from_reach_a_tiny_local_vision_language_models_instruction_on_the_api(tagging, tmp_path):
+    pytest.importorskip("transformers")
+    from support.tagging import TAGGER
+    from support.tiny_image_to_text import save_tiny
+
+    from captioner.models.registry import load_captioner
+
+    service = tagging.app.extensions["captioner"]
+    vlm = service.add_model(load_captioner(save_tiny("idefics3", tmp_path / "tiny-smolvlm")))
+    try:
+        asked = {"model": vlm.name, "method": "greedy", "max_length": "4"}
+        tagged = tagging.caption(**asked, tags_from=TAGGER).get_json()
+        told = tagging.caption(**asked, prompt="Describe this image in one sentence. These tags describe it: "
+                                              "red theme, ^_^, long hair.").get_json()
+        plain = tagging.caption(**asked).get_json()
+    finally:
+        service.models.pop(vlm.name).batcher.close()
+    assert tagged["keywords"] == ["red theme", "^_^", "long hair"] and tagged["keyword_scores"][1] == 0.5
+    assert (tagged["caption"], tagged["score"]) == (told["caption"], pytest.approx(told["score"]))  # the same words
+    assert tagged["score"] != pytest.approx(plain["score"])  # and not the instruction without the tags

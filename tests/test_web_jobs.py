@@ -121,3 +121,30 @@ def test_job_requests_without_images_are_refused_clearly(app):
     answer = client.post("/api/v1/jobs", data={"images": [(io.BytesIO(b"x"), "a.png")], "model": "nope"},
                          content_type="multipart/form-data")
     assert answer.status_code in (400, 404) and "nope" in answer.get_json()["error"]["message"]
+
+
+def test_a_taggers_job_keeps_each_tags_probability_and_the_rating_apart_from_its_editable_caption(tagging):
+    from support.tagging import TAGGER, red_png
+
+    client = tagging.app.test_client()
+    started = client.post("/api/v1/jobs", data={"model": TAGGER, "images": [(io.BytesIO(red_png()), "red.png")]},
+                          content_type="multipart/form-data")
+    assert started.status_code == 202, started.get_json()
+    job_id = started.get_json()["id"]
+    (item,) = wait_done(client, job_id)["items"]
+    assert item["caption"] == "red theme, ^_^, long hair"
+    assert item["tags"] == [{"name": "red theme", "probability": pytest.approx(0.9997, abs=1e-4)},
+                            {"name": "^_^", "probability": 0.5},
+                            {"name": "long hair", "probability": pytest.approx(0.4013, abs=1e-4)}]
+    assert item["rating"] == {"label": "general", "probability": pytest.approx(0.8808, abs=1e-4)}
+    edited = client.patch(f"/api/v1/jobs/{job_id}/items/0", json={"caption": "red theme"}).get_json()
+    assert edited["caption"] == "red theme" and [tag["name"] for tag in edited["tags"]][1] == "^_^"  # as found
+    worded = client.post("/api/v1/jobs", data={"model": TAGGER, "images": [(io.BytesIO(red_png()), "red.png")],
+                                               "template": "ohwx, {tags}", "language": "de"},
+                         content_type="multipart/form-data").get_json()
+    assert worded["decoding"]["template"] == "ohwx, {tags}" and worded["decoding"]["language"] == "de"
+    (item,) = wait_done(client, worded["id"])["items"]
+    assert item["caption"] == "ohwx, [de] red theme, [de] ^_^, [de] long hair" and item["tags"][1]["probability"] == 0.5
+    refused = client.post("/api/v1/jobs", data={"model": TAGGER, "images": [(io.BytesIO(red_png()), "red.png")],
+                                                "template": "{caption}"}, content_type="multipart/form-data")
+    assert refused.status_code == 400 and "the model is a tagger" in refused.get_json()["error"]["message"]

@@ -256,3 +256,28 @@ def test_flask_cli_finds_the_factory(tmp_path):
     assert done.returncode == 0, done.stderr
     for route in ("/api/v1/captions", "/healthz", "/readyz", "/flickr8k", "/VitGpt2ImageCaption", "/models"):
         assert route in done.stdout
+
+
+def test_the_result_shows_a_taggers_tags_with_their_probabilities_and_the_rating_apart(tagging):
+    from support.tagging import TAGGER, VLM, red_png
+
+    client = tagging.app.test_client()
+    page = client.get("/caption").get_data(as_text=True)
+    for control in ('name="tags_from"', f'<option value="{TAGGER}">', 'name="template"', 'name="trigger"',
+                    'name="language"', '<option value="de">German (de)</option>'):
+        assert control in page, control
+    response = client.post("/caption", data={
+        "csrf_token": csrf_token(client), "image": (io.BytesIO(red_png()), "red.png"), "model": TAGGER,
+        "template": "ohwx, {tags}", "language": "de"}, content_type="multipart/form-data")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert '<p class="caption-text">ohwx, [de] red theme, [de] ^_^, [de] long hair</p>' in html
+    tags = re.findall(r'<span class="tag-name">([^<]+)</span> <span class="tag-probability">([^<]+)</span>', html)
+    assert tags == [("[de] red theme", "1.00"), ("[de] ^_^", "0.50"), ("[de] long hair", "0.40")]
+    assert re.search(r'Rating: <span class="rating-label">general</span> <span class="rating-probability">0.88</span>',
+                     html)
+    assert "Translated into de by azure" in html
+    refused = client.post("/caption", data={
+        "csrf_token": csrf_token(client), "image": (io.BytesIO(red_png()), "red.png"), "model": VLM,
+        "tags_from": "nowhere"}, content_type="multipart/form-data")
+    assert refused.status_code == 400 and "Tags_from names no loaded tagger" in refused.get_data(as_text=True)

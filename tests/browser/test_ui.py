@@ -214,3 +214,36 @@ def test_upload_with_the_keyboard_only(page, sample_images):
         raise AssertionError("the Caption button cannot be reached with Tab")
     page.keyboard.press("Enter")
     expect(page.locator(CAPTION).first).not_to_be_empty()
+
+
+def test_a_taggers_tags_show_with_their_probabilities_on_both_caption_pages(browser, tagging, tmp_path):
+    from support.tagging import TAGGER, red_png
+
+    photo = tmp_path / "red.png"
+    photo.write_bytes(red_png())
+    context = browser.new_context(base_url=tagging.url)
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto("/caption")
+        page.set_input_files("#image-input", str(photo))
+        page.select_option("#model-select", TAGGER)
+        page.fill("#template-input", "ohwx, {tags}")
+        page.select_option("#language-input", "de")
+        assert caption_now(page) == "ohwx, [de] red theme, [de] ^_^, [de] long hair"
+        expect(page.locator("#caption-result .tag")).to_have_text(["[de] red theme 1.00", "[de] ^_^ 0.50",
+                                                                   "[de] long hair 0.40"])
+        expect(page.locator("#caption-result .rating")).to_have_text("Rating: general 0.88")
+        expect(page.locator("#caption-result .result-language")).to_have_text("Translated into de by azure")
+        page.goto("/caption-many")
+        page.set_input_files("#many-input", str(photo))
+        page.select_option("#many-model", TAGGER)
+        page.fill("#many-template", "{tags}, ohwx")
+        page.click("#many-start")
+        expect(page.locator("#many-table .tag")).to_have_text(["red theme 1.00", "^_^ 0.50", "long hair 0.40"])
+        expect(page.locator("#many-table .caption-edit")).to_have_value("red theme, ^_^, long hair, ohwx")
+        expect(page.locator("#many-table .rating")).to_have_text("Rating: general 0.88")
+    finally:
+        context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"

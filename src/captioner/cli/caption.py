@@ -7,7 +7,7 @@ from pathlib import Path
 
 from captioner.cli.common import (ALTERNATIVES_HELP, add_decoding_arguments, add_precision_argument, add_score_argument,
                                   add_language_argument, add_tagger_arguments, add_template_arguments,
-                                  apply_language_argument, apply_template_arguments,
+                                  apply_wording_arguments,
                                   decoding_request, print_json)
 
 
@@ -41,6 +41,7 @@ def run(args) -> int:
     from captioner.models.base import check_prompt
     from captioner.models.registry import load_captioner
     from captioner.models.styles import check_style
+    from captioner.translation.captions import language_of
 
     if args.alternatives is not None and args.alternatives < 0:
         raise ValueError("--alternatives must not be negative")
@@ -50,7 +51,7 @@ def run(args) -> int:
     images = [load_image(path) for path in args.images]  # a bad file stops here, named, before the model loads
     require_score_model(args.score)  # a missing CLIP model is one clear line, before any captioning
     captioner = load_captioner(args.model, args.models_dir)
-    captioner = apply_language_argument(args, apply_template_arguments(args, captioner, args.models_dir))
+    captioner = apply_wording_arguments(args, captioner, args.models_dir)
     if args.attention and captioner.kind != "attention":
         raise ValueError(f"--attention needs a model that attends (kind attention); {captioner.name} is a "
                          f"{captioner.kind} model")
@@ -66,7 +67,7 @@ def run(args) -> int:
             rated = {"clip_score": score} if args.score else {}
             return {"image": path, **result.to_dict(), **rated, **maps}
 
-        language = {"language": captioner.describe()} if hasattr(captioner, "describe") else {}
+        language = {"language": language_of(captioner)} if language_of(captioner) else {}
         print_json({"model": captioner.name, "kind": captioner.kind, "decoding": decoding.to_dict(), **language,
                     "captions": [entry(*item) for item in zip(args.images, results, scores)],
                     **({"attention_figures": [str(f) for f in figures]} if figures else {})})

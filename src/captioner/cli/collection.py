@@ -6,7 +6,7 @@ import sys
 
 from captioner.cli.common import (ALTERNATIVES_HELP, add_decoding_arguments, add_precision_argument, add_score_argument,
                                   add_language_argument, add_tagger_arguments, add_template_arguments,
-                                  apply_language_argument, apply_template_arguments,
+                                  apply_wording_arguments,
                                   decoding_request, positive_int, print_json)
 
 
@@ -125,6 +125,7 @@ def run(args) -> int:
     from captioner.models.base import check_prompt
     from captioner.models.registry import load_captioner, resolve_model_folder
     from captioner.models.styles import check_style
+    from captioner.translation.captions import language_of
 
     if args.alternatives is not None and args.alternatives < 0:
         raise ValueError("--alternatives must not be negative")
@@ -160,7 +161,7 @@ def run(args) -> int:
         min_score=args.min_score, captions=args.captions, manifest=args.manifest,
         **({"caption_files": files} if files else {}))
     captioner = load_captioner(args.model, args.models_dir)
-    captioner = apply_language_argument(args, apply_template_arguments(args, captioner, args.models_dir))
+    captioner = apply_wording_arguments(args, captioner, args.models_dir)
     decoding = request.for_default(captioner.default_decoding)
     check_prompt(captioner, decoding.prompt)  # refused before any image is read
     check_style(captioner, decoding.style)
@@ -185,7 +186,7 @@ def run(args) -> int:
         for bar in bars:
             bar.close()
     if args.json:
-        language = {"language": captioner.describe()} if hasattr(captioner, "describe") else {}
+        language = {"language": language_of(captioner)} if language_of(captioner) else {}
         print_json({"model": captioner.name, "decoding": decoding.to_dict(), "out": args.out, **language,
                     "dry_run": args.dry_run, **summary.to_dict()})
         return 0

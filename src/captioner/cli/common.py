@@ -131,26 +131,24 @@ def add_template_arguments(parser: argparse.ArgumentParser, trigger: bool = Fals
         parser.add_argument("--trigger", metavar="WORD", default="", help="the trigger word {trigger} stands for")
 
 
-def apply_template_arguments(args, captioner, models_dir=None):
-    """``captioner`` with --tags-from and --template applied (unchanged when neither was given)."""
-    tags_from, template = getattr(args, "tags_from", None), getattr(args, "template", None)
-    if not tags_from and not template:
-        return apply_tagger_arguments(args, captioner)
+def apply_wording_arguments(args, captioner, models_dir=None):
+    """``captioner`` as the tagger options, --language, --tags-from and --template say (unchanged without them).
+    The language is that of the model's own text; a template is filled in after it, so its words stay as written."""
     from captioner.models.registry import load_captioner
-    from captioner.models.tagged import TaggedCaptioner, template_fields
+    from captioner.models.tagged import template_fields, with_tags
 
+    tags_from, template = getattr(args, "tags_from", None), getattr(args, "template", None)
     if template:
         template_fields(template)  # a bad template is refused before the tagger loads
     tagger = None
     if tags_from:
         tagger = load_captioner(tags_from, models_dir)
-        if tagger.kind != "tagger":
-            raise ValueError(f"--tags-from names a tagger (kind tagger, e.g. wd-vit-tagger-v3); {tagger.name} is a "
-                             f"{tagger.kind} model")
-        tagger = apply_tagger_arguments(args, tagger)
+        if tagger.kind == "tagger":
+            tagger = apply_tagger_arguments(args, tagger)
     else:
         captioner = apply_tagger_arguments(args, captioner)
-    return TaggedCaptioner(captioner, tagger, template, getattr(args, "trigger", "") or "")
+    captioner = apply_language_argument(args, captioner)
+    return with_tags(captioner, tagger, template, getattr(args, "trigger", "") or "")
 
 
 def apply_tagger_arguments(args, captioner):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from captioner.collections.results import ResultRow
+from captioner.collections.results import ResultRow, recorded_decoding
 from captioner.data.images import DEFAULT_MAX_PIXELS, load_image
 from captioner.errors import ImageError
 
@@ -128,7 +128,7 @@ def caption_collection(paths: Iterable[str | Path], captioner, decoding, done: s
 
     model = captioner.name
     decodings = (decoding, *extra)
-    decoding_dicts = [each.to_dict() for each in decodings]
+    decoding_dicts = [recorded_decoding(captioner, each) for each in decodings]
     claimed: set[str] = set()  # contents met in this run: a second copy is not captioned again
 
     def is_done(digest: str) -> bool:
@@ -163,7 +163,7 @@ def caption_batch(captioner, decoding, items: list[PreparedImage], score: str | 
     images = [item.image for item in items]
     captions = captioner.caption(images, decoding)
     ratings = score_captions(score, images, [caption.text for caption in captions])
-    decoding_dict = decoding.to_dict()
+    decoding_dict = recorded_decoding(captioner, decoding)
     return [ResultRow(item.path, item.sha256, item.width, item.height, captioner.name, decoding_dict,
                       caption=caption.text, score=caption.score,
                       alternatives=[{"text": a.text, "log_prob": float(a.log_prob)} for a in caption.alternatives],

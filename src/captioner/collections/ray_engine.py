@@ -20,7 +20,7 @@ from typing import Iterator
 
 from captioner import environment
 from captioner.collections.local import Produced, decode_photo
-from captioner.collections.results import ResultRow, result_key
+from captioner.collections.results import ResultRow, recorded_decoding, result_key
 from captioner.errors import CaptionerError, ImageError
 
 ROW_COLUMNS = ("path", "sha256", "width", "height", "caption", "score", "alternatives", "error", "keywords",
@@ -98,7 +98,7 @@ def caption_on_ray(paths: list[Path], captioner, decoding, done: set, job) -> It
 def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterator[Produced]:
     from captioner.evaluation.clipscore import score_model_name
 
-    model, decoding_dict = captioner.name, decoding.to_dict()
+    model, decoding_dict = captioner.name, recorded_decoding(captioner, decoding)
     settings_key = result_key("", model, decoding_dict)[1]
     finished = frozenset(identity for identity, key in done if key == settings_key)
     if not paths:

@@ -67,6 +67,15 @@ class ResultRow:
         return asdict(self)
 
 
+def recorded_decoding(captioner, decoding) -> dict:
+    """What a row records of how its caption was made, and so what its resume key holds: the decoding, and the
+    captioner's own choices where it has them (``run_settings()``: a tagger's thresholds, a template, a language),
+    so a run with other choices captions again instead of reusing rows made otherwise."""
+    from captioner.models.tagged import run_settings
+
+    return {**decoding.to_dict(), **run_settings(captioner)}
+
+
 def result_key(sha256: str, model: str, decoding: dict) -> tuple[str, str]:
     """What makes two rows the same result: the content (its sha256), and the model with its decoding."""
     return sha256, json.dumps({"model": model, "decoding": decoding}, sort_keys=True)

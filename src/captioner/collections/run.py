@@ -20,7 +20,7 @@ from captioner.collections.keywords import caption_nouns
 from captioner.collections.local import CollectionSettings, Produced, caption_collection
 from captioner.collections.metadata import MetadataWriter, PhotoTexts, Text
 from captioner.collections.provenance import Provenance
-from captioner.collections.results import ResultRow, open_results, read_rows
+from captioner.collections.results import ResultRow, open_results, read_rows, recorded_decoding
 from captioner.collections.walk import find_images
 from captioner.errors import DataError
 from captioner.models.base import ALT_TEXT_CHARACTERS, DEFAULT_STYLE, DecodingRequest, styles_of
@@ -164,6 +164,7 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
         earlier = results.rows if results is not None else read_rows(job.out)
         done = results.done if results is not None else {row.key for row in earlier}
         fresh_rows: list[ResultRow] = []  # this run's rows of the main style (for copies' caption files)
+        recorded = recorded_decoding(captioner, decoding)
         for step in _steps(job, paths, captioner, decoding, done, extra):
             for row in step.rows:
                 row.review = job.needs_review(row)
@@ -171,7 +172,7 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
             if writer is not None:
                 _write_metadata(writer, job, step.rows, summary, say)
             if files is not None:
-                main_rows = [row for row in step.rows if row.decoding == decoding.to_dict()]
+                main_rows = [row for row in step.rows if row.decoding == recorded]
                 _write_caption_files(files, job, main_rows, summary, say)
                 fresh_rows.extend(main_rows)
             fresh = [row for row in step.rows if row.key not in done]  # a style captioned before is kept once
@@ -179,7 +180,7 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
                 results.append(fresh)
             else:
                 done.update(row.key for row in fresh)
-            main = [row for row in fresh if row.decoding == decoding.to_dict()]
+            main = [row for row in fresh if row.decoding == recorded]
             summary.skipped += step.skipped
             summary.captioned += sum(1 for row in main if row.caption)
             summary.failed.extend(row for row in main if row.error)
@@ -187,7 +188,7 @@ def run_collection(job: CollectionJob, captioner, decoding, *, translator=None,
             if on_step:
                 on_step(step)
         if files is not None:  # copies, and images captioned by an earlier run (their files follow today's settings)
-            _write_other_caption_files(files, job, paths, [*earlier, *fresh_rows], captioner.name, decoding,
+            _write_other_caption_files(files, job, paths, [*earlier, *fresh_rows], captioner.name, recorded,
                                        summary, say)
         if files is not None and job.manifest:
             from captioner.collections.manifests import write_manifests
@@ -225,7 +226,7 @@ def _write_caption_files(files: CaptionFileTargets, job: CollectionJob, rows: li
 
 
 def _write_other_caption_files(files: CaptionFileTargets, job: CollectionJob, paths: list[Path],
-                               rows: list[ResultRow], model: str, decoding, summary: Summary,
+                               rows: list[ResultRow], model: str, wanted: dict, summary: Summary,
                                say: Callable[[str], None]) -> None:
     """The caption files of the images this run did not caption: copies of an image captioned in it, and images
     an earlier run captioned (brought up to date with a new trigger word, prefix, number of lines, ...), from
@@ -234,7 +235,6 @@ def _write_other_caption_files(files: CaptionFileTargets, job: CollectionJob, pa
 
     from captioner.collections.results import result_key
 
-    wanted = decoding.to_dict()
     by_key = {row.key: row for row in rows if row.caption and row.model == model and row.decoding == wanted}
     if not by_key:
         return

@@ -99,7 +99,8 @@ class JobStore:
 def item_json(item: CaptionJobItem) -> dict:
     return {"index": item.position, "file_name": item.file_name, "sha256": item.sha256, "width": item.width,
             "height": item.height, "caption": item.caption, "score": item.score,
-            "alternatives": list(item.alternatives or []), "edited": bool(item.edited), "error": item.error}
+            "alternatives": list(item.alternatives or []), "edited": bool(item.edited), "error": item.error,
+            "tags": list(item.tags or []), "rating": item.rating}
 
 
 def _owner() -> str:

@@ -112,5 +112,7 @@ class CaptionJobItem(Base):
     score: Mapped[float | None] = mapped_column(Float, nullable=True)  # log-probability of the model's caption
     alternatives: Mapped[list] = mapped_column(JSON, default=list)
     edited: Mapped[bool] = mapped_column(Boolean, default=False)  # the caption was changed by a person
+    tags: Mapped[list | None] = mapped_column(JSON, nullable=True)  # a tagger's [{"name", "probability"}], as found
+    rating: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # a tagger's {"label", "probability"}
     error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why this image has no caption
     thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # JPEG, for saving to history

@@ -8,7 +8,8 @@
   ``{tags}``): in place of ``{tags}`` when the instruction has it, else after it, most probable first, as many
   as the prompt's length limit holds.
 - :class:`TaggedCaptioner` is a captioner made of the two: a tagger's tags (``tagger``) given to a model that
-  takes instructions and/or written through a template, so every front end that captions uses it unchanged.
+  takes instructions and/or written through a template, so every front end that captions uses it unchanged;
+  :func:`with_tags` is how every front end (the command line, the API, the pages) makes one.
 """
 
 from __future__ import annotations
@@ -28,9 +29,14 @@ _EMPTY_SEPARATORS = re.compile(r"(?:\s*,\s*){2,}")
 def template_fields(template: str) -> tuple[str, ...]:
     """The fields a template uses; ValueError for one that is not {caption}, {tags} or {trigger}."""
     try:
-        named = [name for _, name, spec, _ in string.Formatter().parse(template) if name is not None]
+        parts = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
+                 if name is not None]
     except ValueError as error:
         raise ValueError(f"the template {template!r} is malformed ({error}); write braces as {{{{ and }}}}") from None
+    if any(spec or conversion for _, spec, conversion in parts):
+        raise ValueError(f"a template's fields are plain {{caption}}, {{tags}} and {{trigger}}, without a format or "
+                         f"conversion ({template!r})")
+    named = [name for name, _, _ in parts]
     unknown = [name for name in named if name not in FIELDS]
     if unknown or not named:
         raise ValueError(f"a template uses {', '.join('{' + f + '}' for f in FIELDS)}, not "
@@ -77,18 +83,26 @@ class TaggedCaptioner:
         fields = template_fields(template) if template else ()
         is_tagger = getattr(captioner, "kind", None) == "tagger"
         if "tags" in fields and tagger is None and not is_tagger:
-            raise ValueError("the template uses {tags}: name a tagger with --tags-from, or use a tagger as the model")
+            raise ValueError("the template uses {tags}: name a tagger to take them from (--tags-from, tags_from), "
+                             "or use a tagger as the model")
         if "caption" in fields and is_tagger:
             raise ValueError("the template uses {caption}, but the model is a tagger; caption with another model "
-                             "and take the tags with --tags-from")
+                             "and take the tags from the tagger (--tags-from, tags_from)")
         if tagger is not None and not self.instruct and "tags" not in fields:
             raise ValueError(f"{captioner.name} takes no instruction to put tags into; use a vision-language model "
-                             "or a --template with {tags}")
+                             "or a template with {tags}")
         self.name = captioner.name if tagger is None else f"{captioner.name}+{tagger.name}"
         self.kind, self.info = captioner.kind, captioner.info
         self.default_decoding = captioner.default_decoding
         self.styles = getattr(captioner, "styles", ("caption",))
         self.prompt_option = getattr(captioner, "prompt_option", None)
+
+    def run_settings(self) -> dict:
+        """The template, trigger and tagger's choices, beside the model's own, as a result row records them."""
+        own = {"template": self.template, "trigger": self.trigger}
+        if self.tagger is not None:
+            own["tags_from"] = {"name": self.tagger.name, **run_settings(self.tagger)}
+        return {**run_settings(self.inner), **{name: value for name, value in own.items() if value}}
 
     def caption(self, images: Sequence, decoding: Decoding | None = None) -> list[Caption]:
         decoding = decoding or self.default_decoding
@@ -112,3 +126,23 @@ class TaggedCaptioner:
             caption = replace(caption, text=fill_template(self.template, "" if own else caption.text, names,
                                                           self.trigger))
         return caption
+
+
+def run_settings(captioner) -> dict:
+    """``captioner.run_settings()``: the choices beyond its decoding that shape its text; {} for one with none."""
+    made = getattr(captioner, "run_settings", None)
+    return made() if made is not None else {}
+
+
+def with_tags(captioner, tagger=None, template: str | None = None, trigger: str = ""):
+    """``captioner`` told ``tagger``'s tags and/or writing through ``template`` (a :class:`TaggedCaptioner`), or
+    ``captioner`` itself when neither is given. ValueError, before any image is captioned, for a malformed template
+    or one with another field, for a ``tagger`` that is no tagger, and for a combination that cannot work."""
+    if template:
+        template_fields(template)
+    if tagger is None and not template:
+        return captioner
+    if tagger is not None and tagger.kind != "tagger":
+        raise ValueError(f"--tags-from and tags_from name a tagger (kind tagger, e.g. wd-vit-tagger-v3); "
+                         f"{tagger.name} is a {tagger.kind} model")
+    return TaggedCaptioner(captioner, tagger, template or None, trigger)

@@ -44,6 +44,9 @@ class CaptionsInLanguage:
             self.how = INSTRUCTED
         elif translator is not None and language in translator.languages():
             self.how, self.translator = TRANSLATED, translator
+        elif takes_instructions(captioner):
+            raise ValueError(f"nothing here can write {language!r}: {captioner.name} is instructed in "
+                             f"{', '.join(sorted(LANGUAGE_NAMES))}")
         else:
             offered = sorted(translator.languages()) if translator is not None else []
             where = (f"the {translator.name} translator offers {', '.join(offered) or 'none'}" if translator
@@ -56,6 +59,12 @@ class CaptionsInLanguage:
         """What the answer says about its language."""
         by = {"translator": self.translator.name} if self.translator is not None else {}
         return {"code": self.language, "how": self.how, **by}
+
+    def run_settings(self) -> dict:
+        """The language beside the model's own choices, as a result row records them."""
+        from captioner.models.tagged import run_settings
+
+        return {**run_settings(self.inner), "language": self.language}
 
     def caption(self, images: Sequence, decoding: Decoding | None = None) -> list[Caption]:
         from captioner.models.styles import INSTRUCTIONS, keywords_of
@@ -80,3 +89,13 @@ class CaptionsInLanguage:
         keywords = keywords_of(text) if caption.keywords else ()
         return replace(caption, text=text, keywords=keywords,
                        alternatives=tuple(replace(a, text=into(a.text)) for a in caption.alternatives))
+
+
+def language_of(captioner) -> dict | None:
+    """What an answer says about its language (:meth:`CaptionsInLanguage.describe`) when ``captioner`` is, or holds,
+    one writing in a language; None else."""
+    while captioner is not None:
+        if isinstance(captioner, CaptionsInLanguage):
+            return captioner.describe()
+        captioner = getattr(captioner, "inner", None)
+    return None

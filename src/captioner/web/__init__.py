@@ -121,7 +121,7 @@ def create_app(config=None):
         hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-    service = CaptionService(settings)
+    service = CaptionService(settings, translator=app.extensions.get(translate.EXTENSION))
     app.extensions["captioner"] = service
     service.start()
     jobs.init_jobs(app)

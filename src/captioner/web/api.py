@@ -12,8 +12,8 @@ from flask import Blueprint, current_app, jsonify, request
 
 from captioner.web.errors import ApiError, from_domain
 from captioner.web.service import CaptionService
-from captioner.web.uploads import (decode_image, read_decoding, read_upload, wants_attention, wants_compare,
-                                   wants_score)
+from captioner.web.uploads import (decode_image, read_decoding, read_upload, read_wording, wants_attention,
+                                   wants_compare, wants_score)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 ops = Blueprint("ops", __name__)
@@ -31,11 +31,15 @@ def no_store(response):
 
 @bp.post("/captions")
 def create_caption():
-    """Caption one image with one model, or with every loaded model (``compare=all``)."""
+    """Caption one image with one model, or with every loaded model (``compare=all``); ``tags_from``,
+    ``template``, ``trigger`` and ``language`` write one model's caption as the command line's options do."""
     started = time.perf_counter()
     upload = read_upload()
     decoding = read_decoding()
+    wording = read_wording()
     compare = wants_compare()
+    if compare and wording.asked:
+        raise ApiError("bad_parameter", "tags_from, template and language apply to one model: leave out compare")
     attention = wants_attention()
     score = wants_score()
     model = requested_model()
@@ -50,7 +54,7 @@ def create_caption():
             service().add_scores(image, score, results)
             return jsonify({"results": results, "image": image_info,
                             "timings": {"total_ms": round((time.perf_counter() - started) * 1000, 2)}})
-        payload = service().caption(image, model, decoding, attention=attention)
+        payload = service().caption(image, model, decoding, attention=attention, wording=wording)
         service().add_scores(image, score, [payload])
     except ApiError:
         raise

@@ -21,6 +21,7 @@ from flask import current_app
 from pydantic import BaseModel, ValidationError
 
 from captioner.models.base import MAX_PROMPT_CHARACTERS, DecodingRequest
+from captioner.web.composed import Wording
 from captioner.web.errors import ApiError, from_domain
 from captioner.web.image_urls import ImageUrlPolicy, ImageUrlTooLarge, RefusedUrl, fetch_image_url
 from captioner.web.json_body import json_body
@@ -42,6 +43,7 @@ class CaptionAsk:
     top_p: float | None = None
     seed: int | None = None
     n: int = 1  # captions wanted
+    wording: Wording = Wording()  # tags_from, template, trigger, language: as the native API's fields
 
 
 @dataclass
@@ -170,7 +172,7 @@ def caption(ask: CaptionAsk) -> CaptionAnswer:
         name = served_name(ask.model)
         captioner = service().model(name).captioner
         requests = decoding_requests(captioner, ask)
-        payloads = service().caption_all([(ask.image, decoding) for decoding in requests], name)
+        payloads = service().caption_all([(ask.image, decoding) for decoding in requests], name, wording=ask.wording)
     except ApiError:
         raise
     except Exception as error:  # our service errors become the protocol's errors

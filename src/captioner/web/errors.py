@@ -15,6 +15,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from captioner.errors import ImageError, RemoteError
+from captioner.translation.base import TranslationError
 from captioner.web.batching import Overloaded, RequestTimeout
 from captioner.web.service import BadOption, NotReady, ScoreUnavailable, UnknownModel
 
@@ -73,6 +74,8 @@ def from_domain(error: Exception) -> ApiError:
                 else ApiError("remote_failed", str(error), 502))
     if isinstance(error, ScoreUnavailable):
         return ApiError("score_unavailable", str(error), 503)
+    if isinstance(error, TranslationError):  # the translator of a caption asked for in a language
+        return ApiError("translation_failed", str(error), 502)
     log.error("unexpected %s: %s", type(error).__name__, error, exc_info=error)
     return ApiError("internal", "something went wrong on the server; the error was logged", 500)
 

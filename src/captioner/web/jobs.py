@@ -26,8 +26,9 @@ from captioner.history.jobs import JobStore
 from captioner.web.errors import ApiError, from_domain
 from captioner.web.history import caller
 from captioner.web.json_body import json_body
+from captioner.web.composed import Unfollowable, Wording, caption_composed, check_wording
 from captioner.web.service import model_decoding
-from captioner.web.uploads import MAX_SIDE, read_decoding
+from captioner.web.uploads import MAX_SIDE, read_decoding, read_wording
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class QueuedJob:
     model: str
     decoding: object  # the Decoding to use
     images: dict  # position -> upload bytes, in memory only
+    wording: Wording = Wording()  # tags from a tagger, a template, a language: as POST /api/v1/captions takes them
 
 
 class JobRunner:
@@ -80,14 +82,31 @@ class JobRunner:
             waiting = []
             for position in positions[start:start + batcher.batch_size]:
                 image = image_from_bytes(job.images.pop(position), max_pixels=self.max_pixels, max_side=MAX_SIDE)
-                waiting.append((position, image, batcher.submit(image, job.decoding)))
+                waiting.append((position, image, None if job.wording.asked else batcher.submit(image, job.decoding)))
             for position, image, pending in waiting:
-                caption = batcher.wait(pending, self.service.settings.request_timeout_s * 4).caption
+                timeout = self.service.settings.request_timeout_s * 4
+                if pending is not None:
+                    done = batcher.wait(pending, timeout)
+                else:  # tags, a template or a language: each image through the models it needs, in their queues
+                    done, _ = caption_composed(self.service, loaded, image, job.decoding, job.wording, timeout)
+                caption = done.caption
                 self.store.set_result(job.id, position, caption=caption.text, score=caption.score,
                                       alternatives=[{"text": a.text, "log_prob": float(a.log_prob)}
                                                     for a in caption.alternatives],
+                                      **tags_of(caption),
                                       thumbnail=make_thumbnail(image))
         self.store.set_status(job.id, "done")
+
+
+def tags_of(caption) -> dict:
+    """A tagger's tags as found, each with its probability, and its rating (an item keeps them apart from its
+    caption, which a person may edit); nothing for other models."""
+    if not caption.keyword_scores:
+        return {}
+    tags = [{"name": name, "probability": round(float(p), 4)} for name, p in zip(caption.keywords,
+                                                                                 caption.keyword_scores)]
+    rating = {"label": caption.rating[0], "probability": round(float(caption.rating[1]), 4)} if caption.rating else None
+    return {"tags": tags, "rating": rating}
 
 
 def init_jobs(app) -> JobStore:
@@ -129,12 +148,17 @@ def create_job():
     if len(uploads) > MAX_JOB_IMAGES:
         raise ApiError("too_many_images", f"{len(uploads)} images in one job; send at most {MAX_JOB_IMAGES} per job")
     decoding_request = read_decoding()
+    wording = read_wording()
     try:
         loaded = runner().service.model(request.values.get("model", "").strip() or None)
     except Exception as error:
         raise from_domain(error) from None
-    try:  # a prompt or style the model refuses is a 400, before any image is kept
+    try:  # a prompt or style the model refuses is a 400, before any image is kept; so is a wording it cannot follow
         decoding = model_decoding(loaded.captioner, decoding_request, loaded=runner().service.captioners())
+        if wording.asked:
+            check_wording(runner().service, loaded, wording)
+    except Unfollowable as error:
+        raise ApiError("bad_parameter", str(error)) from None
     except Exception as error:
         raise from_domain(error) from None
     files, images = [], {}
@@ -153,9 +177,10 @@ def create_job():
                 entry["error"] = str(error)
         files.append(entry)
     store = runner().store
-    job_id = store.create(loaded.name, decoding.to_dict(), files, owner_key_id=caller().owner_key_id)
+    job_id = store.create(loaded.name, {**decoding.to_dict(), **wording.record()}, files,
+                          owner_key_id=caller().owner_key_id)
     if images:
-        runner().submit(QueuedJob(job_id, loaded.name, decoding, images))
+        runner().submit(QueuedJob(job_id, loaded.name, decoding, images, wording))
     else:
         store.set_status(job_id, "done")
     response = jsonify(store.get(job_id))

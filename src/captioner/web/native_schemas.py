@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from captioner.models.base import CAPTION_STYLES, DECODING_METHODS, MAX_PROMPT_CHARACTERS
+from captioner.web.composed import WordingFields
 from captioner.web.uploads import MAX_TEMPERATURE
 
 
@@ -39,7 +40,7 @@ class DecodingFields(BaseModel):
     seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1, description="the same seed, the same sampled caption")
 
 
-class CaptionForm(DecodingFields):
+class CaptionForm(DecodingFields, WordingFields):
     """POST /api/v1/captions: multipart/form-data (or the raw image bytes with an image/* type and these
     fields in the query string)."""
 
@@ -56,7 +57,7 @@ class ImageForm(BaseModel):
     files: bytes = Field(description="the image")
 
 
-class JobForm(DecodingFields):
+class JobForm(DecodingFields, WordingFields):
     """POST /api/v1/jobs: many images, captioned in the background."""
 
     images: list[bytes] = Field(description="the images (repeat the field)")
@@ -125,6 +126,12 @@ class CaptionResult(Open):
     timings: Timings
     attention: dict[str, Any] | None = None
     clip_score: float | None = Field(None, description="CLIPScore of the caption, 0 to 2.5 (with score=clip)")
+    keywords: list[str] = Field(default_factory=list, description="the keywords style's list (a tagger's tags)")
+    keyword_scores: list[float] = Field(default_factory=list, description="a tagger's probability of each keyword")
+    rating: dict[str, Any] | None = Field(None, description="a tagger's content rating {label, probability}, "
+                                                            "apart from the keywords")
+    language: dict[str, Any] | None = Field(None, description="with language: {code, how: instructed, translated "
+                                                              "or as written, translator}")
 
 
 class CaptionAnswer(CaptionResult):
@@ -187,6 +194,9 @@ class Job(Open):
 
 class JobItem(Open):
     caption: str | None = None
+    tags: list[dict[str, Any]] = Field(default_factory=list, description="a tagger's tags as found, each "
+                                                                         "{name, probability}")
+    rating: dict[str, Any] | None = Field(None, description="a tagger's content rating {label, probability}")
 
 
 class SavedToHistory(Open):

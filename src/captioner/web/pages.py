@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, render_template, request
 from captioner.models.base import CAPTION_STYLES, styles_of
 from captioner.web.errors import ApiError, from_domain
 from captioner.web.service import CaptionService
-from captioner.web.uploads import decode_image, read_decoding, read_upload, wants_score
+from captioner.web.uploads import decode_image, read_decoding, read_upload, read_wording, wants_score
 
 bp = Blueprint("pages", __name__)
 
@@ -40,7 +40,24 @@ def page_context() -> dict:
         "caption_styles": CAPTION_STYLES,
         "datasets_on": settings.datasets_root is not None,
         "model_styles": {name: list(styles_of(loaded.captioner)) for name, loaded in svc.models.items()} if svc else {},
+        "taggers": [name for name, loaded in svc.models.items() if loaded.captioner.kind == "tagger"] if svc else [],
+        "caption_languages": caption_languages(svc),
+        "has_translator": bool(svc and svc.translator),
     }
+
+
+def caption_languages(svc) -> dict[str, str]:
+    """The languages a caption can be asked for here: those vision-language models are instructed in (when one
+    is loaded) and those the translator offers; code -> name."""
+    from captioner.translation.base import LANGUAGE_NAMES
+    from captioner.translation.captions import takes_instructions
+
+    if svc is None:
+        return {}
+    offered = dict(svc.translator.languages()) if svc.translator else {}
+    if any(takes_instructions(loaded.captioner) for loaded in svc.models.values()):
+        offered.update(LANGUAGE_NAMES)
+    return dict(sorted(offered.items(), key=lambda item: item[1]))
 
 
 @bp.route("/")
@@ -60,14 +77,18 @@ def caption_form():
     try:
         upload = read_upload()
         decoding = read_decoding()
+        wording = read_wording()
         score = wants_score()
         service().require_score(score)
         image = decode_image(upload)
         model = request.form.get("model", "").strip() or None
         if model == COMPARE_ALL:
+            if wording.asked:
+                raise ApiError("bad_parameter", "tags from a tagger, a template and a language apply to one model: "
+                                                "choose one")
             results = service().compare(image, decoding)
         else:
-            results = [service().caption(image, model, decoding)]
+            results = [service().caption(image, model, decoding, wording=wording)]
         service().add_scores(image, score, results)
         preview = thumbnail_data_url(image)
     except Exception as failure:  # shown on the page as one friendly sentence
@@ -123,6 +144,16 @@ def filesize(size: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
+
+
+@bp.app_template_filter("language_note")
+def language_note(language: dict) -> str:
+    """What a result says about its language: "Written in de, as instructed" or "Translated into de by azure"."""
+    if language.get("how") == "translated":
+        return f"Translated into {language['code']} by {language.get('translator', 'the translator')}"
+    if language.get("how") == "instructed":
+        return f"Written in {language['code']}, as instructed"
+    return f"Written in {language['code']}"
 
 
 @bp.app_template_filter("metric")

@@ -25,6 +25,7 @@ from captioner.errors import CaptionerError, ModelError, RemoteError
 from captioner.models.base import Captioner, Decoding, DecodingRequest, styles_of
 from captioner.models.bundle import BundleInfo, bundle_size
 from captioner.web.batching import BatchedCaption, MicroBatcher, Overloaded, RequestTimeout
+from captioner.web.composed import Unfollowable, Wording, caption_composed
 from captioner.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class CaptionService:
     loading: bool = True  # until load() has finished
     notes: list[str] = field(default_factory=list)  # what the pages should tell the user about loading
     problems: list[dict] = field(default_factory=list)  # bundles that failed to load: {"name", "message"}
+    translator: object = None  # the configured Translator, for captions asked for in a language; None: none
 
     # -- loading ----------------------------------------------------------------------------------------
     @property
@@ -237,17 +239,28 @@ class CaptionService:
             raise NotReady("no model is loaded: add a model bundle to the models folder and restart")
 
     def caption(self, image, model: str | None, decoding: DecodingRequest, timeout: float | None = None,
-                attention: bool = False) -> dict:
+                attention: bool = False, wording: Wording | None = None) -> dict:
+        """One model's caption of ``image``; written as ``wording`` asks (tags, a template, a language) when given."""
         loaded = self.model(model)
         started = time.perf_counter()
         chosen = model_decoding(loaded.captioner, decoding, loaded=self.captioners())
-        result = loaded.batcher.caption(image, chosen, timeout or self.settings.request_timeout_s)
+        timeout = timeout or self.settings.request_timeout_s
+        if wording is not None and wording.asked:
+            try:
+                result, extra = caption_composed(self, loaded, image, chosen, wording, timeout)
+            except Unfollowable as error:  # the request's fault, said before any image was captioned
+                raise BadOption(str(error)) from None
+            return {**caption_payload(loaded, chosen, result, started, attention), **extra}
+        result = loaded.batcher.caption(image, chosen, timeout)
         return caption_payload(loaded, chosen, result, started, attention)
 
     def caption_all(self, work: list[tuple[object, DecodingRequest]], model: str | None,
-                    timeout: float | None = None) -> list[dict]:
+                    timeout: float | None = None, wording: Wording | None = None) -> list[dict]:
         """Several captions from one model (images, or one image with several seeds), all queued at once so
-        they share micro-batches; the answers in order. The first failure is raised, after the others end."""
+        they share micro-batches; the answers in order. The first failure is raised, after the others end.
+        With a ``wording``, each is written as it asks, one after the other."""
+        if wording is not None and wording.asked:
+            return [self.caption(image, model, decoding, timeout, wording=wording) for image, decoding in work]
         loaded = self.model(model)
         started = time.perf_counter()
         deadline = started + (timeout or self.settings.request_timeout_s)

@@ -156,3 +156,18 @@ def wants_score() -> str | None:
     if value in SCORES:
         return value
     raise ApiError("bad_parameter", f"score must be one of {', '.join(SCORES)} when given, not {value[:40]!r}")
+
+
+def read_wording():
+    """``tags_from``, ``template``, ``trigger`` and ``language`` from the query string or form (a Wording)."""
+    from pydantic import ValidationError
+
+    from captioner.web.composed import WordingFields
+
+    values = {name: request.values.get(name) for name in WordingFields.model_fields if name in request.values}
+    try:
+        return WordingFields(**values).wording()
+    except ValidationError as error:
+        first = error.errors()[0]
+        param = ".".join(str(part) for part in first["loc"]) or None
+        raise ApiError("bad_parameter", f"{param}: {first['msg']}" if param else first["msg"], 400, param) from None

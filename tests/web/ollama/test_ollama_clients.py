@@ -80,3 +80,19 @@ def test_ollama_list_show_version_and_errors(ollama_client, compat_server, pictu
     with pytest.raises(ollama.ResponseError) as refused:
         stranger.list()
     assert refused.value.status_code == 401 and "API key" in refused.value.error
+
+
+def test_options_ask_for_a_language_tags_and_a_template(tagging):
+    import ollama
+
+    from support.tagging import TAGGER, VLM, red_png
+
+    client = ollama.Client(host=tagging.url, timeout=60)
+    answer = client.generate(model=VLM, prompt="Describe it.", images=[red_png()], options={"language": "de"})
+    assert tagging.instruction() == "Describe it. Write the answer in German."
+    assert answer.done and answer.response
+    tagged = client.chat(model=TAGGER, messages=[{"role": "user", "content": "", "images": [red_png()]}],
+                         options={"template": "ohwx, {tags}", "language": "it"})
+    assert tagged.message.content == "ohwx, [it] red theme, [it] ^_^, [it] long hair"
+    with pytest.raises(ollama.ResponseError, match="give a template too"):
+        client.generate(model=TAGGER, prompt="", images=[red_png()], options={"trigger": "ohwx"})

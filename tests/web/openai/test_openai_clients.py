@@ -160,3 +160,22 @@ def test_with_keys_on_the_reference_page_asks_to_sign_in_and_the_document_needs_
     document = requests.get(compat_server.url + "/api/v1/openapi.json", timeout=30,
                             headers={"Authorization": f"Bearer {compat_server.key()}"}).json()
     assert document["openapi"] == "3.1.0"
+
+
+def test_extra_body_asks_for_a_language_tags_and_a_template(tagging):
+    import openai
+
+    from support.tagging import TAGGER, VLM, red_png
+
+    client = openai.OpenAI(base_url=tagging.url + "/v1", api_key="unused", max_retries=0, timeout=60)
+    translated = client.chat.completions.create(model=TAGGER, messages=image_message(red_png()),
+                                                extra_body={"language": "de"})
+    assert translated.choices[0].message.content == "[de] red theme, [de] ^_^, [de] long hair"
+    instructed = client.chat.completions.create(model=VLM, messages=image_message(red_png(), "Describe it."),
+                                                extra_body={"language": "de", "tags_from": TAGGER,
+                                                            "template": "{caption} ({tags})"})
+    assert tagging.instruction() == "Describe it. These tags describe it: red theme, ^_^, long hair. Write the " \
+                                    "answer in German."
+    assert instructed.choices[0].message.content.endswith("(red theme, ^_^, long hair)")
+    with pytest.raises(openai.BadRequestError, match="nothing here can write 'ko'"):
+        client.chat.completions.create(model=TAGGER, messages=image_message(red_png()), extra_body={"language": "ko"})

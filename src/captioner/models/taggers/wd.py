@@ -11,7 +11,7 @@ fed transposed. The graph's first output holds one probability per tag, in the t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -125,6 +125,12 @@ class WDTagger:
                 raise self._mismatch(output.shape[-1] if output.ndim else output.shape)
             found.extend(output)
         return found
+
+    def run_settings(self) -> dict:
+        """How this tagger chooses its tags, as a result row records it (a collection's resume key holds it)."""
+        chosen = {name: list(value) if isinstance(value, tuple) else value
+                  for name, value in asdict(self.settings).items() if name != "batch_size"}
+        return {"tagger": chosen}
 
     def tags(self, images: Sequence) -> list[Tags]:
         return [select_tags(p, self.tag_list, self.settings) for p in self.probabilities(images)]

@@ -85,7 +85,7 @@ def ask(model: str, image, text: str, options: Options | None) -> compat.Caption
     options = options or Options()
     words = options.num_predict if options.num_predict and options.num_predict > 0 else None
     return compat.CaptionAsk(model=model, image=image, text=text, max_words=words, temperature=options.temperature,
-                             top_p=options.top_p, seed=options.seed)
+                             top_p=options.top_p, seed=options.seed, wording=options.wording())
 
 
 def answered(answer: compat.CaptionAnswer, fmt: structured.Format | None, options: Options | None) -> tuple[str, str]:

@@ -13,12 +13,17 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from captioner.web.composed import WordingFields
+
 
 class Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class Options(Lenient):
+class Options(Lenient, WordingFields):
+    """Ollama's options, and captioner's own ``tags_from``, ``template``, ``trigger`` and ``language`` among them
+    (the ollama package sends a dict of options as it is)."""
+
     num_predict: int | None = Field(None, description="most words in the caption; -1 or unset: the model's own")
     temperature: float | None = Field(None, ge=0, le=2, description="0 or unset: deterministic; above 0: sampling")
     top_p: float | None = Field(None, gt=0, le=1)

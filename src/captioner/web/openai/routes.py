@@ -38,7 +38,7 @@ def chat_completions():
     text, image = last_user_image(body.messages)
     ask = compat.CaptionAsk(model=body.model, image=image, text=text,
                             max_words=body.max_completion_tokens or body.max_tokens, temperature=body.temperature,
-                            top_p=body.top_p, seed=body.seed, n=body.n)
+                            top_p=body.top_p, seed=body.seed, n=body.n, wording=body.wording())
     answer = openai_caption(ask)
     if fmt is not None:  # the first caption's keywords are the model's; the alternatives' are their nouns
         answer.texts = [structured.render(fmt, caption, answer.keywords if i == 0 else [],

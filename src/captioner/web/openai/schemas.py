@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from captioner.web.composed import WordingFields
+
 MAX_CHOICES = 8  # most alternatives one request may ask for (n)
 
 
@@ -50,9 +52,10 @@ class StreamOptions(Lenient):
     include_usage: bool | None = None
 
 
-class ChatCompletionRequest(Lenient):
+class ChatCompletionRequest(Lenient, WordingFields):
     """POST /v1/chat/completions. The last image sent by the user is captioned; its text is the model's
-    prompt where the model takes one."""
+    prompt where the model takes one. ``tags_from``, ``template``, ``trigger`` and ``language`` are captioner's
+    own fields, sent beside OpenAI's (the openai package's ``extra_body``)."""
 
     model: str = Field(min_length=1, description="a loaded model's name (GET /v1/models)")
     messages: list[ChatMessage] = Field(min_length=1)

@@ -96,7 +96,12 @@
     var body = new FormData();
     files.forEach(function (file) { body.append("images", file, file.webkitRelativePath || file.name); });
     body.append("model", document.getElementById("many-model").value);
-    body.append("style", document.getElementById("many-style").value);
+    var style = document.getElementById("many-style").value;
+    if (style !== "caption") body.append("style", style);  // as the caption page: else the model's own style
+    ["tags-from", "template", "trigger", "language"].forEach(function (name) {  // tags, templates and languages
+      var field = document.getElementById("many-" + name);
+      if (field && field.value.trim()) body.append(field.name, field.value.trim());
+    });
     start.disabled = true;
     errorBox.textContent = "";
     previews.forEach(function (url) { URL.revokeObjectURL(url); });
@@ -162,6 +167,7 @@
         });
         cell.textContent = "";
         cell.appendChild(edit);
+        showTags(cell, item);
       } else if (item.caption === null) {
         cell.textContent = "…";
       }
@@ -185,6 +191,33 @@
       picture.addEventListener("error", function () { picture.replaceWith(document.createTextNode("—")); });
     }
     return picture;
+  }
+
+  // A tagger's tags as it found them, each with its probability ("cat 0.92"), and its rating apart.
+  function showTags(cell, item) {
+    if (!item.tags || !item.tags.length) return;
+    var list = document.createElement("ul");
+    list.className = "tag-list";
+    list.setAttribute("aria-label", "Tags, each with its probability");
+    item.tags.forEach(function (tag) {
+      var entry = document.createElement("li");
+      entry.className = "tag";
+      var name = document.createElement("span");
+      name.className = "tag-name";
+      name.textContent = tag.name;
+      var probability = document.createElement("span");
+      probability.className = "tag-probability";
+      probability.textContent = tag.probability.toFixed(2);
+      entry.append(name, " ", probability);
+      list.appendChild(entry);
+    });
+    cell.appendChild(list);
+    if (item.rating) {
+      var rating = document.createElement("p");
+      rating.className = "rating";
+      rating.textContent = "Rating: " + item.rating.label + " " + item.rating.probability.toFixed(2);
+      cell.appendChild(rating);
+    }
   }
 
   function saveEdit(index, edit, row) {

@@ -150,6 +150,10 @@
     if (promptInput && promptInput.value.trim()) data.append("prompt", promptInput.value.trim());
     var scoreInput = document.getElementById("score-input");
     if (scoreInput && scoreInput.checked) data.append("score", "clip");
+    ["tags-from", "template", "trigger", "language"].forEach(function (name) {  // tags, templates and languages
+      var field = document.getElementById(name + "-input");
+      if (field && field.value.trim()) data.append(field.name, field.value.trim());
+    });
     var styleInput = document.getElementById("style-input");
     if (styleInput && styleInput.value !== "caption") data.append("style", styleInput.value);
     data.append("attention", "1"); // models that attend send each word's map (attention.js shows them)
@@ -246,6 +250,7 @@
       return card;
     }
     card.querySelector(".caption-text").textContent = result.caption;
+    showTags(card, result);
     var rated = typeof result.clip_score === "number";
     card.querySelector(".clip-score").hidden = !rated;
     card.querySelector(".clip-score-value").textContent = rated ? result.clip_score.toFixed(2) : "";
@@ -267,6 +272,38 @@
     });
     card.querySelector(".alternatives").hidden = alternatives.length === 0;
     return card;
+  }
+
+  // A tagger's tags, each with its probability ("cat 0.92"), its rating apart, and the language the text is in.
+  function showTags(card, result) {
+    var scores = result.keyword_scores || [];
+    var list = card.querySelector(".tag-list");
+    (scores.length ? result.keywords : []).forEach(function (name, index) {
+      var item = document.createElement("li");
+      item.className = "tag";
+      var label = document.createElement("span");
+      label.className = "tag-name";
+      label.textContent = name;
+      var probability = document.createElement("span");
+      probability.className = "tag-probability";
+      probability.textContent = scores[index].toFixed(2);
+      item.append(label, " ", probability);
+      list.appendChild(item);
+    });
+    list.hidden = scores.length === 0;
+    var rating = card.querySelector(".rating");
+    rating.hidden = !result.rating;
+    if (result.rating) {
+      rating.querySelector(".rating-label").textContent = result.rating.label;
+      rating.querySelector(".rating-probability").textContent = result.rating.probability.toFixed(2);
+    }
+    var language = result.language;
+    var note = card.querySelector(".result-language");
+    note.hidden = !language;
+    if (language) {
+      note.textContent = language.how === "translated" ? "Translated into " + language.code + " by " + language.translator
+        : "Written in " + language.code + (language.how === "instructed" ? ", as instructed" : "");
+    }
   }
 
   // Copy buttons, for results shown by this script and by the server alike.
