@@ -29,6 +29,10 @@ NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs w
 # in benchmarks/precision_agreement.json). Florence-2 is not fine-tuned by the project: no figure, no int8.
 INT8_AGREEMENT = {"vit-gpt2": 0.9455, "blip": 0.9697, "git": 0.9152}
 INT8_AUTO_SHARE = 0.95  # the least agreement at which auto may choose int8
+# The same share for int8 through ONNX Runtime (its dynamic quantisation: int8 weights and activations in the
+# products, onnx_int8.py), measured in the same run on the same models; ``--runtime onnx`` with auto precision
+# chooses int8 where it is at least INT8_AUTO_SHARE.
+ONNX_INT8_AGREEMENT: dict[str, float] = {}
 
 
 @functools.lru_cache(maxsize=1)
