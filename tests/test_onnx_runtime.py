@@ -169,6 +169,19 @@ def test_without_onnxruntime_the_pytorch_path_runs(monkeypatch, caplog):
     assert captioner.caption([make_picture(random.Random(1))[0]])[0].text
 
 
+def test_a_vision_language_model_asked_for_onnx_runs_in_pytorch_with_one_line(caplog):
+    """A VLM has no cached decoder step (its language model decodes through generate): ONNX asked for, PyTorch
+    runs, and one line says why; under auto, nothing is said."""
+    from captioner.models.transformers.onnx_step import onnx_decoder
+
+    with caplog.at_level(logging.WARNING, logger="captioner.models.transformers.onnx_step"):
+        assert onnx_decoder(None, "auto", "float32", "cpu", "smolvlm") == (None, "torch")
+        assert not caplog.records
+        assert onnx_decoder(None, "onnx", "float32", "cpu", "smolvlm") == (None, "torch")
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("smolvlm runs in PyTorch, not ONNX Runtime: its language model decodes through generate")
+
+
 def test_auto_chooses_onnx_for_float32_on_the_cpu_and_pytorch_otherwise(monkeypatch):
     parts = tiny_parts(seed=1)
     assert captioner_of(*parts, runtime="auto").runtime == "onnx"

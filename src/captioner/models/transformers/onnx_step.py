@@ -99,6 +99,8 @@ def onnx_decoder(decoder, runtime: str, precision: str, device, architecture: st
     from captioner.models.transformers.onnx_export import exportable, graphs_for
 
     if runtime == "torch" or decoder is None:
+        if runtime == "onnx" and decoder is None:
+            log.warning("%s runs in PyTorch, not ONNX Runtime: %s", architecture, no_cached_step(architecture))
         return decoder, "torch"
     if runtime == "auto" and (precision != "float32" or str(device) != "cpu"):
         return decoder, "torch"  # bfloat16 and int8 stay in PyTorch, and so does a GPU
@@ -121,6 +123,16 @@ def onnx_decoder(decoder, runtime: str, precision: str, device, architecture: st
             why = str(error)
     log.warning("%s runs in PyTorch, not ONNX Runtime: %s", architecture, why)
     return decoder, "torch"
+
+
+def no_cached_step(architecture: str) -> str:
+    """Why a model without a cached decoder step stays in PyTorch."""
+    from captioner.models.transformers.vlm import PROCESSORS
+
+    if architecture in PROCESSORS:  # a vision-language model
+        return ("its language model decodes through generate, whose key/value cache holds the image and the "
+                "instruction; no cached step of a VLM's language model is exported yet")
+    return f"this {architecture} model decodes through generate (no cached decoder step to export)"
 
 
 class OnnxImageDecoder:
