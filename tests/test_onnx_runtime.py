@@ -209,9 +209,10 @@ def test_models_export_command_and_the_api_say_the_runtime(runner, make_app, tmp
     with monkeypatch.context() as strict:
         strict.setattr(onnx_export, "TOLERANCE", -1.0)
         assert_clean_failure(runner("models", "export", models / "tiny-florence"), "differs from PyTorch")
-    result = runner("models", "export", models / "tiny-vit-gpt2", "--json")
+    result = runner("models", "export", models / "tiny-vit-gpt2", "--int8", "--json")
     assert result.returncode == 0, result.stderr
-    folder = json.loads(result.stdout)["graphs"]
+    folder, int8_folder = json.loads(result.stdout)["graphs"], json.loads(result.stdout)["int8_graphs"]
+    assert int8_folder.startswith(f"{folder}-int8-") and (Path(int8_folder) / onnx_export.MANIFEST).is_file()
     monkeypatch.setattr(environment, "_chosen", {})
     photo = tmp_path / "photo.png"
     make_picture(random.Random(2))[0].save(photo)
@@ -220,14 +221,15 @@ def test_models_export_command_and_the_api_say_the_runtime(runner, make_app, tmp
     assert environment.chosen()["CAPTIONER_RUNTIME"] == "onnx"  # what Ray workers are started with too
     monkeypatch.setattr(environment, "_chosen", {})
     monkeypatch.setenv("CAPTIONER_RUNTIME", "onnx")
+    monkeypatch.setenv("CAPTIONER_PRECISION", "int8")  # int8 through ONNX Runtime, for both
     app = make_app(models)
     try:
         listed = {m["name"]: m for m in app.test_client().get("/api/v1/models").json["models"]}
-        assert (listed["tiny-vit-gpt2"]["runtime"], listed["tiny-vit-gpt2"]["precision"]) == ("onnx", "float32")
+        assert (listed["tiny-vit-gpt2"]["runtime"], listed["tiny-vit-gpt2"]["precision"]) == ("onnx", "int8")
         assert listed["tiny-florence"]["runtime"] == "onnx"  # exported at load: the refused one was not cached
         captioner = app.extensions["captioner"].models["tiny-vit-gpt2"].captioner
-        assert str(captioner.cached_decoder.graphs.folder) == folder  # the export made ahead of time
-        assert "ONNX Runtime, float32" in app.test_client().get("/models").get_data(as_text=True)
+        assert str(captioner.cached_decoder.graphs.folder) == int8_folder  # the int8 graphs made ahead of time
+        assert "ONNX Runtime, int8" in app.test_client().get("/models").get_data(as_text=True)
     finally:
         app.extensions["captioner"].close()
 
