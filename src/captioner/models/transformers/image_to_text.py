@@ -269,7 +269,7 @@ class ImageToTextCaptioner:
         if self.device.type == "cpu":
             configure_torch_threads()
         self.parts = parts
-        runtime = requested_runtime(runtime)  # auto, torch or onnx (onnx computes in float32)
+        runtime = requested_runtime(runtime)  # auto, torch or onnx (onnx computes in float32 or int8)
         precision = precision_for_runtime(runtime, precision, parts.architecture.name, self.device)
         self.precision = resolve_precision(precision, self.device, parts.architecture.name)  # float32, bfloat16, int8
         held = torch_precision(runtime, self.precision)  # ONNX int8 quantises float32 graphs: PyTorch keeps float32
