@@ -14,6 +14,11 @@ Florence-2-base), each with its default beam (4, 3, 4, 3) and 20 words (BENCH_QU
   ratio is the share of the floor reached (1 = at the limit).
 - Encoder: the ONNX encoder's GFLOP/s at batch 1 (FLOPs counted by torch's FlopCounterMode on the PyTorch
   encoder) against this run's float32 peak (a 4096 x 4096 matrix product in PyTorch): the share of peak.
+- int8 through ONNX Runtime (``--precision int8``: the float32 graphs dynamically quantised): its captions beside
+  the others' (the note says how many equal ``generate``'s); its encoder at batch 1 against the float32 ONNX
+  encoder, with the cosine between their outputs on the run's images; its decoder step against the float32 ONNX
+  step; and the agreement figure, the share of its beam captions identical to ONNX float32's (random weights
+  here: the trained models' figure is ``precision_agreement.py``'s).
 Graph export happens once per model before timing; its time is reported in the note of the step row.
 Florence-2 (full mode) captions with its <CAPTION> task; its encoder row counts DaViT and the BART encoder.
 """
@@ -70,8 +75,10 @@ def captioner(model, image_processor, tokenizer, processor, runtime: str, precis
     from captioner.models.bundle import BundleInfo
     from captioner.models.transformers.image_to_text import ImageToTextCaptioner, ModelParts
 
-    parts = ModelParts(copy.deepcopy(model) if precision != "float32" else model, image_processor, tokenizer,
-                       processor)
+    from captioner.models.transformers.onnx_step import torch_precision
+
+    changed = torch_precision(runtime, precision) != "float32"  # converted in place: on a copy
+    parts = ModelParts(copy.deepcopy(model) if changed else model, image_processor, tokenizer, processor)
     return ImageToTextCaptioner(parts, BundleInfo(kind="image-to-text", name=f"{runtime}-{precision}"),
                                 batch_size=8, device="cpu", precision=precision, runtime=runtime)
 
@@ -105,22 +112,31 @@ def caption_rows(name: str, sides: dict, images, decoding, quick: bool) -> list[
     return rows
 
 
-def step_row(name: str, made, beams: int, bandwidth: float, export_seconds: float, repeats: int) -> dict:
-    """The ONNX step's achieved GB/s against the measured read bandwidth (bytes counted on the PyTorch step)."""
+def step_seconds(made, beams: int, repeats: int) -> float:
+    """The median seconds of one cached step of ``made`` at ``beams`` rows with 8 cached positions."""
     import numpy as np
     import torch
-    from bench_bandwidth import step_bytes_and_time
 
     from captioner.models.transformers.cached_decoder import TORCH_STATE
 
     decoder = made.cached_decoder
-    inputs = one_image(made)
     with torch.inference_mode():
-        state = TORCH_STATE.repeat(decoder.encode(*inputs), beams)
+        state = TORCH_STATE.repeat(decoder.encode(*one_image(made)), beams)
         tokens = np.full(state.rows, 5, dtype=np.int64)
         for _ in range(8):
             _, state = decoder.step(tokens, state)
-        seconds = statistics.median(timed(lambda: decoder.step(tokens, state))[0] for _ in range(repeats))
+        return statistics.median(timed(lambda: decoder.step(tokens, state))[0] for _ in range(repeats))
+
+
+def step_row(name: str, made, beams: int, bandwidth: float, export_seconds: float, repeats: int) -> dict:
+    """The ONNX step's achieved GB/s against the measured read bandwidth (bytes counted on the PyTorch step)."""
+    import torch
+    from bench_bandwidth import step_bytes_and_time
+
+    decoder = made.cached_decoder
+    inputs = one_image(made)
+    seconds = step_seconds(made, beams, repeats)
+    with torch.inference_mode():
         size, torch_seconds = step_bytes_and_time(made.model, decoder.torch_decoder.encode(*inputs), beams, repeats)
     return figure(f"{name} decoder step (ONNX Runtime float32), GB/s vs the read bandwidth", size / seconds / 1e9,
                   bandwidth, "GB/s", higher_is_better=True,
@@ -148,14 +164,48 @@ def encoder_row(name: str, made, peak: float, repeats: int) -> dict:
     with torch.inference_mode(), counter:
         made.cached_decoder.torch_decoder.encode(*inputs)
     flops = counter.get_total_flops()
-    session = made.cached_decoder.encoder
-    feed = {i.name: t.numpy() for i, t in zip(session.get_inputs(), inputs)}
-    session.run(None, feed)
-    seconds = min(timed(lambda: session.run(None, feed))[0] for _ in range(repeats))
+    seconds, _ = encoder_seconds_and_outputs(made, inputs, repeats)
     return figure(f"{name} encoder (ONNX Runtime float32), GFLOP/s vs float32 matmul peak", flops / seconds / 1e9,
                   peak, "GFLOP/s", higher_is_better=True,
                   note=f"{flops / 1e9:.1f} GFLOP per image, {seconds * 1e3:.0f} ms at batch 1; peak from a "
                        f"{PEAK_SIZE}-square float32 product")
+
+
+def encoder_seconds_and_outputs(made, inputs, repeats: int) -> tuple[float, list]:
+    """The best seconds of ``made``'s ONNX encoder on ``inputs`` over ``repeats`` runs after a first (0: not
+    timed), and the first run's outputs."""
+    session = made.cached_decoder.encoder
+    feed = {i.name: t.numpy() for i, t in zip(session.get_inputs(), inputs)}
+    outputs = session.run(None, feed)
+    return min((timed(lambda: session.run(None, feed))[0] for _ in range(repeats)), default=0.0), outputs
+
+
+def int8_rows(name: str, onnx, int8, beams: int, images, decoding, repeats: int) -> list[dict]:
+    """ONNX int8 against ONNX float32: the encoder at batch 1 (and the cosine of its outputs on ``images``), the
+    decoder step, and the share of identical beam captions."""
+    import numpy as np
+
+    from captioner.models.transformers.image_to_text import model_inputs
+
+    inputs = one_image(onnx)
+    (exact, _), (quick, _) = (encoder_seconds_and_outputs(made, inputs, repeats) for made in (onnx, int8))
+    batch = model_inputs(onnx.parts, images, decoding.prompt, "cpu")
+    all_inputs = (batch["pixel_values"], batch["input_ids"]) if len(inputs) == 2 else (batch["pixel_values"],)
+    flat = [np.concatenate([t.ravel() for t in encoder_seconds_and_outputs(made, all_inputs, 0)[1]]).astype(np.float64)
+            for made in (onnx, int8)]
+    cosine = float(flat[0] @ flat[1] / (np.linalg.norm(flat[0]) * np.linalg.norm(flat[1])))
+    ours, theirs = int8.caption(images, decoding), onnx.caption(images, decoding)
+    same = sum(a.text == b.text for a, b in zip(ours, theirs))
+    step_exact, step_int8 = step_seconds(onnx, beams, repeats), step_seconds(int8, beams, repeats)
+    return [
+        figure(f"{name} encoder, ONNX Runtime int8 vs float32", quick, exact, "s/image", higher_is_better=False,
+               note=f"batch 1; cosine to float32's output {cosine:.5f} over {len(images)} images"),
+        figure(f"{name} decoder step, ONNX Runtime int8 vs float32", step_int8 * 1e3, step_exact * 1e3, "ms",
+               higher_is_better=False, note=f"beam {beams}, 8 cached positions"),
+        figure(f"{name} ONNX Runtime int8: beam captions identical to ONNX float32's", same / len(images), 1.0,
+               "share", higher_is_better=True,
+               note=f"{same}/{len(images)}, beam {decoding.beam_size}, {decoding.max_length} words; random weights"),
+    ]
 
 
 def run(quick: bool) -> list[dict]:
@@ -180,7 +230,10 @@ def run(quick: bool) -> list[dict]:
             raise RuntimeError(f"{name} did not export (see the warning above)")
         option = onnx.parts.architecture.prompt  # Florence-2's task (<CAPTION>); the others: no prefix
         decoding = decoding.with_changes(prompt=option.default if option and option.default else "")
-        sides = {"onnx float32": onnx}
+        int8 = captioner(model, image_processor, tokenizer, processor, "onnx", "int8")
+        if int8.runtime != "onnx":
+            raise RuntimeError(f"{name} did not quantise for ONNX Runtime (see the warning above)")
+        sides = {"onnx float32": onnx, "onnx int8": int8}
         if bf16:  # the CPU has bf16 units: PyTorch bfloat16 and PyTorch float32's cached step beside ONNX
             sides["torch bfloat16"] = captioner(model, image_processor, tokenizer, processor, "torch", "bfloat16")
             sides["torch float32"] = captioner(model, image_processor, tokenizer, processor, "torch", "float32")
@@ -190,8 +243,9 @@ def run(quick: bool) -> list[dict]:
         rows += caption_rows(name, sides, images, decoding, quick)
         rows.append(step_row(name, onnx, beams, bandwidth, export_seconds, repeats))
         rows.append(encoder_row(name, onnx, peak, repeats))
-        print(f"{name}: {rows[-len(sides) * (1 if quick else 2) - 2:]}", file=sys.stderr, flush=True)  # progress
-        del sides, onnx
+        rows += int8_rows(name, onnx, int8, beams, images, decoding, repeats)
+        print(f"{name}: {rows[-len(sides) * (1 if quick else 2) - 5:]}", file=sys.stderr, flush=True)  # progress
+        del sides, onnx, int8
     return rows
 
 

@@ -83,7 +83,7 @@ def add_runtime_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", dest="model_runtime", choices=RUNTIMES, metavar="RUNTIME",
                         help=f"what runs transformers captioners' encoders and decoder steps: {', '.join(RUNTIMES)} "
                              f"(default: ${RUNTIME_ENV}, else auto: ONNX Runtime where the model computes in "
-                             "float32 on the CPU, else PyTorch; onnx computes in float32)")
+                             "float32 on the CPU, else PyTorch; onnx computes in float32, or int8 with --precision int8)")
 
 
 def decoding_request(args):

@@ -29,6 +29,8 @@ def register(subparsers) -> None:
                     "PyTorch on a probe input, and cache them, so that --runtime onnx (or auto) starts at once.")
     export.add_argument("model", metavar="NAME|PATH|ID", help="a model bundle, model folder, short name or hub id")
     export.add_argument("--models-dir", metavar="DIR", help="models folder (default: $CAPTIONER_MODELS_DIR or models/)")
+    export.add_argument("--int8", action="store_true",
+                        help="also make the int8 graphs (--runtime onnx --precision int8) from the checked ones")
     export.add_argument("--json", action="store_true", help="print the result as JSON")
     export.set_defaults(handler=export_model)
     add_remote_parser(actions)
@@ -182,10 +184,17 @@ def export_model(args) -> int:
 
     # an export that fails, or fails its check, is one error line
     graphs = graphs_for(decoder, captioner.architecture, probe_inputs(captioner.parts))
+    result = {"model": args.model, "architecture": captioner.architecture, "graphs": str(graphs.folder)}
+    if args.int8:
+        from captioner.models.transformers.onnx_int8 import int8_graphs
+
+        result["int8_graphs"] = str(int8_graphs(graphs).folder)
     if args.json:
-        print_json({"model": args.model, "architecture": captioner.architecture, "graphs": str(graphs.folder)})
+        print_json(result)
     else:
         print(f"{args.model} ({captioner.architecture}) exported and checked: {graphs.folder}")
+        if args.int8:
+            print(f"int8 graphs: {result['int8_graphs']}")
     return 0
 
 

@@ -256,7 +256,8 @@ class ImageToTextCaptioner:
         import torch
 
         from captioner.models.transformers.cached_decoder import cached_decoder_for
-        from captioner.models.transformers.onnx_step import onnx_decoder, precision_for_runtime, requested_runtime
+        from captioner.models.transformers.onnx_step import (onnx_decoder, precision_for_runtime, requested_runtime,
+                                                             torch_precision)
         from captioner.models.transformers.precision import apply_precision, resolve_precision
 
         if batch_size < 1:
@@ -268,16 +269,20 @@ class ImageToTextCaptioner:
         if self.device.type == "cpu":
             configure_torch_threads()
         self.parts = parts
-        runtime = requested_runtime(runtime)  # auto, torch or onnx (onnx computes in float32)
+        runtime = requested_runtime(runtime)  # auto, torch or onnx (onnx computes in float32 or int8)
         precision = precision_for_runtime(runtime, precision, parts.architecture.name, self.device)
         self.precision = resolve_precision(precision, self.device, parts.architecture.name)  # float32, bfloat16, int8
-        parts.model = apply_precision(parts.model.to(self.device).eval(), self.precision, self.device)
+        held = torch_precision(runtime, self.precision)  # ONNX int8 quantises float32 graphs: PyTorch keeps float32
+        parts.model = apply_precision(parts.model.to(self.device).eval(), held, self.device)
         # the one search over a cached decoder step; None: this architecture decodes through generate()
-        self.cached_decoder = cached_decoder_for(parts.model, parts.model.generation_config.decoder_start_token_id,
-                                                 end_token(parts))
+        start, end = parts.model.generation_config.decoder_start_token_id, end_token(parts)
+        self.cached_decoder = cached_decoder_for(parts.model, start, end)
         # its encoder and steps through ONNX Runtime where chosen (self.runtime: "onnx"), else PyTorch ("torch")
         self.cached_decoder, self.runtime = onnx_decoder(self.cached_decoder, runtime, self.precision, self.device,
                                                          parts.architecture.name, lambda: probe_inputs(parts))
+        if self.runtime == "torch" and held != self.precision:  # ONNX int8 could not run: PyTorch's int8 instead
+            parts.model = apply_precision(parts.model, self.precision, self.device)
+            self.cached_decoder = cached_decoder_for(parts.model, start, end)
         self.architecture = parts.architecture.name  # "vit-gpt2", "blip", "git", "florence-2", "smolvlm", ...
         self.prompt_option = parts.architecture.prompt  # what Decoding.prompt may say; None: no prompt
         self.styles = parts.architecture.styles  # the caption styles it writes (captioner.models.styles)

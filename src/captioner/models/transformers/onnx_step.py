@@ -7,14 +7,19 @@ outputs, so reordering beams is the same ``index_select``. The encoder and every
 the exported graphs (:mod:`captioner.models.transformers.onnx_export`) through the sessions of
 :mod:`captioner.models.onnx_sessions`; the first step (start token and caption prefix) runs in PyTorch.
 
-Runtime choice (``--runtime``, ``CAPTIONER_RUNTIME``): ``torch``, ``onnx`` or ``auto``. The graphs compute
-in float32, so ``onnx`` means float32 (``--precision auto`` then resolves to float32). ``auto`` chooses ONNX
-Runtime wherever the model computes in float32 on the CPU: there it was measured faster than PyTorch float32
-(benchmarks/bench_onnx_runtime.py; the precision guide's "Runtime" section). Where auto precision would pick
-bfloat16 (a CPU with AVX512-BF16 or AMX), ONNX Runtime float32 is chosen instead only for the architectures in
-:data:`ONNX_OVER_BFLOAT16`, measured faster there than PyTorch bfloat16; the others stay in bfloat16, and
-int8 (chosen by auto precision for BLIP) stays in PyTorch. Without ``onnxruntime``, or for a model whose export
-fails or is refused by its check, the PyTorch path runs and one warning line says why.
+Runtime choice (``--runtime``, ``CAPTIONER_RUNTIME``): ``torch``, ``onnx`` or ``auto``. On ``onnx`` the graphs
+compute in float32, or in int8 (``--precision int8``: :mod:`captioner.models.transformers.onnx_int8`, ONNX
+Runtime's dynamic quantisation of the checked float32 graphs, cached beside them); ``--precision auto`` then
+resolves to int8 only for an architecture whose ONNX int8 captions were measured to agree with float32 ones
+often enough (:data:`~captioner.models.transformers.precision.ONNX_INT8_AGREEMENT`, the rule of PyTorch's int8),
+else to float32. With ONNX int8 the PyTorch model, which runs each caption's first step, stays float32.
+``auto`` chooses ONNX Runtime wherever the model computes in float32 on the CPU: there it was measured faster
+than PyTorch float32 (benchmarks/bench_onnx_runtime.py; the precision guide's "Runtime" section). Where auto
+precision would pick bfloat16 (a CPU with AVX512-BF16 or AMX), ONNX Runtime float32 is chosen instead only for
+the architectures in :data:`ONNX_OVER_BFLOAT16`, measured faster there than PyTorch bfloat16; the others stay
+in bfloat16, and int8 under ``auto`` stays in PyTorch. Without ``onnxruntime``, or for a model whose export
+fails or is refused by its check, the PyTorch path runs (int8 then in PyTorch's own int8 kernel) and one
+warning line says why.
 """
 
 from __future__ import annotations
@@ -53,9 +58,10 @@ def requested_runtime(requested: str | None = None) -> str:
 
 def precision_for_runtime(runtime: str, precision: str | None, architecture: str | None = None,
                           device="cpu") -> str | None:
-    """The precision to resolve: float32 when ONNX is asked for and the precision left to auto, or when both
-    are left to auto and ONNX float32 was measured faster than the bfloat16 auto would pick; a ValueError
-    when ONNX is asked for together with another number format."""
+    """The precision to resolve. With ONNX asked for and the precision left to auto: int8 where ONNX int8 was
+    measured to agree with float32 (the share auto needs), else float32; with both left to auto, float32 where
+    ONNX float32 was measured faster than the bfloat16 auto would pick; a ValueError when ONNX is asked for
+    together with bfloat16."""
     from captioner import environment
     from captioner.models.onnx_sessions import onnxruntime_available
     from captioner.models.transformers.precision import resolve_precision
@@ -68,11 +74,20 @@ def precision_for_runtime(runtime: str, precision: str | None, architecture: str
     if runtime != "onnx":
         return precision
     if asked == "auto":
-        return "float32"
-    if asked != "float32":
-        raise ValueError(f"the ONNX runtime computes in float32; choose --precision float32 or auto, or "
-                         f"--runtime torch for {asked}")
+        from captioner.models.transformers.precision import INT8_AUTO_SHARE, ONNX_INT8_AGREEMENT
+
+        on_cpu = str(device) == "cpu"
+        return "int8" if on_cpu and ONNX_INT8_AGREEMENT.get(architecture, 0) >= INT8_AUTO_SHARE else "float32"
+    if asked not in ("float32", "int8"):
+        raise ValueError(f"the ONNX runtime computes in float32 or int8; choose --precision float32, int8 or "
+                         f"auto, or --runtime torch for {asked}")
     return precision
+
+
+def torch_precision(runtime: str, precision: str) -> str:
+    """The precision the PyTorch model is held in: float32 under ONNX int8 (the graphs are exported from the
+    float32 model, and its first steps run in float32), else ``precision`` itself."""
+    return "float32" if runtime == "onnx" and precision == "int8" else precision
 
 
 def onnx_decoder(decoder, runtime: str, precision: str, device, architecture: str, probe=None):
@@ -84,6 +99,8 @@ def onnx_decoder(decoder, runtime: str, precision: str, device, architecture: st
     from captioner.models.transformers.onnx_export import exportable, graphs_for
 
     if runtime == "torch" or decoder is None:
+        if runtime == "onnx" and decoder is None:
+            log.warning("%s runs in PyTorch, not ONNX Runtime: %s", architecture, no_cached_step(architecture))
         return decoder, "torch"
     if runtime == "auto" and (precision != "float32" or str(device) != "cpu"):
         return decoder, "torch"  # bfloat16 and int8 stay in PyTorch, and so does a GPU
@@ -97,11 +114,25 @@ def onnx_decoder(decoder, runtime: str, precision: str, device, architecture: st
     if why is None:
         try:
             graphs = graphs_for(decoder, architecture, probe() if probe is not None else None)
+            if precision == "int8":
+                from captioner.models.transformers.onnx_int8 import int8_graphs
+
+                graphs = int8_graphs(graphs)
             return OnnxImageDecoder(decoder, graphs), "onnx"
         except (ModelError, OSError) as error:
             why = str(error)
     log.warning("%s runs in PyTorch, not ONNX Runtime: %s", architecture, why)
     return decoder, "torch"
+
+
+def no_cached_step(architecture: str) -> str:
+    """Why a model without a cached decoder step stays in PyTorch."""
+    from captioner.models.transformers.vlm import PROCESSORS
+
+    if architecture in PROCESSORS:  # a vision-language model
+        return ("its language model decodes through generate, whose key/value cache holds the image and the "
+                "instruction; no cached step of a VLM's language model is exported yet")
+    return f"this {architecture} model decodes through generate (no cached decoder step to export)"
 
 
 class OnnxImageDecoder:

@@ -9,8 +9,10 @@ int8 (:mod:`captioner.models.transformers.int8`), the rest in bfloat16 where nat
 chooses int8 on the CPU only for an architecture whose measured agreement with float32 (the share of beam
 captions that are identical, :data:`INT8_AGREEMENT`) is at least :data:`INT8_AUTO_SHARE`; its decoder step
 is then about three times faster than in float32 on a CPU without native bfloat16 (docs/benchmarks.md).
-``CAPTIONER_PRECISION`` (``auto``, ``float32``, ``bfloat16`` or ``int8``), or ``--precision``, overrides the
-choice. Weights load in float32 either way; a bfloat16 or int8 model is a converted copy in memory, built at
+On the ONNX runtime, int8 means ONNX Runtime's int8 graphs instead
+(:mod:`captioner.models.transformers.onnx_int8`), with agreement figures of their own
+(:data:`ONNX_INT8_AGREEMENT`). ``CAPTIONER_PRECISION`` (``auto``, ``float32``, ``bfloat16`` or ``int8``), or
+``--precision``, overrides the choice. Weights load in float32 either way; a bfloat16 or int8 model is a converted copy in memory, built at
 load time.
 """
 
@@ -29,6 +31,10 @@ NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs w
 # in benchmarks/precision_agreement.json). Florence-2 is not fine-tuned by the project: no figure, no int8.
 INT8_AGREEMENT = {"vit-gpt2": 0.9455, "blip": 0.9697, "git": 0.9152}
 INT8_AUTO_SHARE = 0.95  # the least agreement at which auto may choose int8
+# The same share for int8 through ONNX Runtime (its dynamic quantisation: int8 weights and activations in the
+# products, onnx_int8.py), measured in the same run on the same models; ``--runtime onnx`` with auto precision
+# chooses int8 where it is at least INT8_AUTO_SHARE.
+ONNX_INT8_AGREEMENT: dict[str, float] = {}
 
 
 @functools.lru_cache(maxsize=1)
