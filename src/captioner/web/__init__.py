@@ -15,21 +15,6 @@ from captioner.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
-# Sent with every response. Scripts and styles come only from our own static files (no inline code);
-# previews are data: and blob: URLs; nobody may frame the pages.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "; ".join([
-        "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data: blob:",
-        "connect-src 'self'", "font-src 'self'", "object-src 'none'", "base-uri 'self'", "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
-
 
 def settings_from(config) -> tuple[WebSettings, dict]:
     if config is None:
@@ -48,8 +33,8 @@ def create_app(config=None):
     from flask_cors import CORS
     from flask_wtf.csrf import CSRFProtect
 
-    from captioner.web import (aliases, api, datasets, errors, history, jobs, limits, openapi, outages, pages, reports,
-                               translate)
+    from captioner.web import (aliases, api, datasets, errors, headers, history, jobs, limits, openapi, outages, pages,
+                               reports, translate)
     from captioner.web.mcp import http as mcp_http
     from captioner.web.ollama import routes as ollama_api
     from captioner.web.openai import responses as openai_responses
@@ -109,11 +94,7 @@ def create_app(config=None):
     history.init_history(app)
     translate.init_translation(app)
 
-    @app.after_request
-    def security_headers(response):
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    headers.secure(app)
 
     if settings.trusted_proxies:  # limits and logs see the client's address, not the proxy's
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -11,22 +11,17 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 
 from captioner.web.errors import ApiError, from_domain
+from captioner.web.headers import never_stored
 from captioner.web.service import CaptionService
 from captioner.web.uploads import (decode_image, read_decoding, read_upload, read_wording, wants_attention,
                                    wants_compare, wants_score)
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp = never_stored(Blueprint("api", __name__, url_prefix="/api/v1"))
 ops = Blueprint("ops", __name__)
 
 
 def service() -> CaptionService:
     return current_app.extensions["captioner"]
-
-
-@bp.after_request
-def no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @bp.post("/captions")
@@ -96,5 +91,4 @@ def readyz():
             data["status"] = "loading"
     response = jsonify(data)
     response.status_code = 200 if data["status"] == "ready" else 503
-    response.headers["Cache-Control"] = "no-store"
     return response

@@ -24,10 +24,11 @@ from captioner.collections.dataset_folder import (CaptionConflict, DatasetFolder
                                                   NotFound, RefusedPath)
 from captioner.errors import CaptionerError, DataError
 from captioner.web.errors import ApiError, from_domain, json_error
+from captioner.web.headers import never_stored
 from captioner.web.history import refuse_cross_site
 from captioner.web.json_body import json_body
 
-bp = Blueprint("datasets_api", __name__, url_prefix="/api/v1/datasets")
+bp = never_stored(Blueprint("datasets_api", __name__, url_prefix="/api/v1/datasets"))
 PER_PAGE = 48  # items on one page of a folder
 MAX_PER_PAGE = 200
 MAX_CAPTION_IMAGES = 8  # images one captioning request captions (the page sends the rest in further requests)
@@ -52,12 +53,6 @@ def datasets_root() -> DatasetRoot:
 def checks():
     datasets_root()  # off: 404 before anything else is looked at
     refuse_cross_site()
-
-
-@bp.after_request
-def no_store(response):
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
 
 
 @bp.errorhandler(CaptionerError)

@@ -20,11 +20,12 @@ from captioner.history.retention import RetentionCleanup
 from captioner.history.store import MAX_PER_PAGE, HistoryQuota, QuotaExceeded, export_csv, export_json
 from captioner.web.auth import LOCAL_USER, Caller, current_caller, init_auth
 from captioner.web.errors import ApiError
+from captioner.web.headers import never_stored
 from captioner.web.json_body import json_body
 from captioner.web.uploads import decode_image, read_upload
 
 bp = Blueprint("history", __name__)  # the page, its form posts (CSRF-protected) and thumbnails
-api = Blueprint("history_api", __name__, url_prefix="/api/v1/history")  # JSON, for scripts and the pages
+api = never_stored(Blueprint("history_api", __name__, url_prefix="/api/v1/history"))  # JSON, for scripts and the pages
 MAX_ENTRY_ID = 2**63 - 1  # the database's largest id: a bigger number in a URL is "not found", not a crash
 EXTENSION = "captioner.history"
 PER_PAGE = 12  # entries on one page of /history
@@ -71,12 +72,6 @@ def refuse_cross_site():
 
 
 api.before_request(refuse_cross_site)
-
-
-@api.after_request
-def no_store(response):
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
 
 
 def entry_json(entry) -> dict:

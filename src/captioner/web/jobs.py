@@ -24,6 +24,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from captioner.collections.local import upright_size
 from captioner.history.jobs import JobStore
 from captioner.web.errors import ApiError, from_domain
+from captioner.web.headers import never_stored
 from captioner.web.history import caller
 from captioner.web.json_body import json_body
 from captioner.web.composed import Unfollowable, Wording, caption_composed, check_wording
@@ -32,7 +33,7 @@ from captioner.web.uploads import MAX_SIDE, read_decoding, read_wording
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("jobs_api", __name__, url_prefix="/api/v1/jobs")
+bp = never_stored(Blueprint("jobs_api", __name__, url_prefix="/api/v1/jobs"))
 EXTENSION = "caption_jobs"
 IMAGES_FIELD = "images"  # the multipart field, repeated once per image ("image" is accepted too)
 MAX_JOB_IMAGES = 200  # most images in one job
@@ -126,12 +127,6 @@ def init_jobs(app) -> JobStore:
 
 def runner() -> JobRunner:
     return current_app.extensions[EXTENSION]
-
-
-@bp.after_request
-def no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @bp.post("")

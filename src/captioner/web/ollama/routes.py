@@ -16,16 +16,17 @@ import hashlib
 import json
 from datetime import datetime, timezone
 
-from flask import Blueprint, Response, jsonify, stream_with_context
+from flask import Blueprint, jsonify
 
 from captioner import __version__
 from captioner.web import compat, structured
 from captioner.web.errors import ApiError, from_domain
+from captioner.web.headers import never_stored, streamed
 from captioner.web.ollama.schemas import (ChatAnswer, ChatRequest, GenerateAnswer, GenerateRequest, ModelDetails,
                                           ModelEntry, OllamaAnswerMessage, Options, ShowAnswer, ShowRequest, TagList,
                                           Timings, Version)
 
-bp = Blueprint("ollama", __name__, url_prefix="/api")
+bp = never_stored(Blueprint("ollama", __name__, url_prefix="/api"))
 NANOSECONDS_PER_MS = 1_000_000
 
 
@@ -109,8 +110,7 @@ def reply(stream: bool, text: str, line):
             yield json.dumps(line(piece, False)) + "\n"
         yield json.dumps(line("", True)) + "\n"
 
-    return Response(stream_with_context(lines()), mimetype="application/x-ndjson",
-                    headers={"Cache-Control": "no-store"})
+    return streamed(lines(), "application/x-ndjson")
 
 
 def timings(answer: compat.CaptionAnswer, text: str) -> dict:

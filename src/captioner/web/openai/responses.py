@@ -17,21 +17,16 @@ import json
 import time
 import uuid
 
-from flask import Blueprint, Response, jsonify, stream_with_context
+from flask import Blueprint, jsonify
 
 from captioner.web import compat, structured
 from captioner.web.errors import ApiError
+from captioner.web.headers import never_stored, streamed
 from captioner.web.openai.responses_schemas import (IncompleteDetails, InputMessage, OutputMessage, OutputTextPart,
                                                     ResponseObject, ResponseRequest, ResponseUsage, StreamEvent)
 from captioner.web.openai.routes import openai_caption
 
-bp = Blueprint("openai_responses", __name__, url_prefix="/v1")
-
-
-@bp.after_request
-def no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp = never_stored(Blueprint("openai_responses", __name__, url_prefix="/v1"))
 
 
 @bp.post("/responses")
@@ -50,8 +45,7 @@ def create_response():
         answer.finish_reasons = ["stop"]
     response = response_object(body, answer)
     if body.stream:
-        return Response(stream_with_context(stream_events(response)), mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return streamed(stream_events(response), "text/event-stream")
     return jsonify(response.model_dump())
 
 

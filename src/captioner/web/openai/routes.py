@@ -14,20 +14,15 @@ import json
 import time
 import uuid
 
-from flask import Blueprint, Response, jsonify, stream_with_context
+from flask import Blueprint, jsonify
 
 from captioner.web import compat, structured
 from captioner.web.errors import ApiError
+from captioner.web.headers import never_stored, streamed
 from captioner.web.openai.schemas import (ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage,
                                           Choice, ChunkChoice, CompletionMessage, Delta, ModelCard, ModelList, Usage)
 
-bp = Blueprint("openai", __name__, url_prefix="/v1")
-
-
-@bp.after_request
-def no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp = never_stored(Blueprint("openai", __name__, url_prefix="/v1"))
 
 
 @bp.post("/chat/completions")
@@ -51,8 +46,7 @@ def chat_completions():
     if body.stream:
         with_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = stream_chunks(completion_id, created, answer, usage if with_usage else None)
-        return Response(stream_with_context(chunks), mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return streamed(chunks, "text/event-stream")
     choices = [Choice(index=i, message=CompletionMessage(content=text), finish_reason=reason)
                for i, (text, reason) in enumerate(zip(answer.texts, answer.finish_reasons))]
     completion = ChatCompletion(id=completion_id, created=created, model=answer.model, choices=choices, usage=usage)
