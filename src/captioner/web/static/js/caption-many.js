@@ -98,10 +98,7 @@
     body.append("model", document.getElementById("many-model").value);
     var style = document.getElementById("many-style").value;
     if (style !== "caption") body.append("style", style);  // as the caption page: else the model's own style
-    ["tags-from", "template", "trigger", "language"].forEach(function (name) {  // tags, templates and languages
-      var field = document.getElementById("many-" + name);
-      if (field && field.value.trim()) body.append(field.name, field.value.trim());
-    });
+    window.captionerTags.appendFields(body, function (name) { return "many-" + name; });
     start.disabled = true;
     errorBox.textContent = "";
     previews.forEach(function (url) { URL.revokeObjectURL(url); });
@@ -199,18 +196,7 @@
     var list = document.createElement("ul");
     list.className = "tag-list";
     list.setAttribute("aria-label", "Tags, each with its probability");
-    item.tags.forEach(function (tag) {
-      var entry = document.createElement("li");
-      entry.className = "tag";
-      var name = document.createElement("span");
-      name.className = "tag-name";
-      name.textContent = tag.name;
-      var probability = document.createElement("span");
-      probability.className = "tag-probability";
-      probability.textContent = tag.probability.toFixed(2);
-      entry.append(name, " ", probability);
-      list.appendChild(entry);
-    });
+    window.captionerTags.fillList(list, item.tags);
     cell.appendChild(list);
     if (item.rating) {
       var rating = document.createElement("p");

@@ -150,10 +150,7 @@
     if (promptInput && promptInput.value.trim()) data.append("prompt", promptInput.value.trim());
     var scoreInput = document.getElementById("score-input");
     if (scoreInput && scoreInput.checked) data.append("score", "clip");
-    ["tags-from", "template", "trigger", "language"].forEach(function (name) {  // tags, templates and languages
-      var field = document.getElementById(name + "-input");
-      if (field && field.value.trim()) data.append(field.name, field.value.trim());
-    });
+    window.captionerTags.appendFields(data, function (name) { return name + "-input"; });
     var styleInput = document.getElementById("style-input");
     if (styleInput && styleInput.value !== "caption") data.append("style", styleInput.value);
     data.append("attention", "1"); // models that attend send each word's map (attention.js shows them)
@@ -278,18 +275,9 @@
   function showTags(card, result) {
     var scores = result.keyword_scores || [];
     var list = card.querySelector(".tag-list");
-    (scores.length ? result.keywords : []).forEach(function (name, index) {
-      var item = document.createElement("li");
-      item.className = "tag";
-      var label = document.createElement("span");
-      label.className = "tag-name";
-      label.textContent = name;
-      var probability = document.createElement("span");
-      probability.className = "tag-probability";
-      probability.textContent = scores[index].toFixed(2);
-      item.append(label, " ", probability);
-      list.appendChild(item);
-    });
+    window.captionerTags.fillList(list, scores.map(function (probability, index) {
+      return {name: result.keywords[index], probability: probability};
+    }));
     list.hidden = scores.length === 0;
     var rating = card.querySelector(".rating");
     rating.hidden = !result.rating;
