@@ -10,7 +10,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from captioner.web.errors import ApiError, from_domain
-from captioner.web.service import CaptionService, DecodingRequest, LoadedModel
+from captioner.web.loaded_model import LoadedModel
+from captioner.web.service import CaptionService, DecodingRequest
 from captioner.web.uploads import decode_image, read_upload
 
 bp = Blueprint("aliases", __name__)

@@ -7,7 +7,8 @@ Models load once per process (per server worker) when the app is created. Which 
 3. if still nothing loaded (offline, no bundles), the small shapes demo model, trained on the spot into
    the models folder, so the app always works and says plainly how to add real models.
 Each loaded model gets a :class:`~captioner.web.batching.MicroBatcher`, and its latency on this machine
-is measured once at start (one image, its default decoding) for the models page.
+is measured once at start (one image, its default decoding) for the models page
+(:mod:`captioner.web.loaded_model`).
 """
 
 from __future__ import annotations
@@ -22,16 +23,14 @@ from typing import Sequence
 
 from captioner import environment
 from captioner.errors import CaptionerError, ModelError, RemoteError
-from captioner.models.base import Captioner, Decoding, DecodingRequest, styles_of
-from captioner.models.bundle import BundleInfo, bundle_size
+from captioner.models.base import Captioner, Decoding, DecodingRequest
+from captioner.models.bundle import bundle_size
 from captioner.web.batching import BatchedCaption, MicroBatcher, Overloaded, RequestTimeout
 from captioner.web.composed import Unfollowable, Wording, caption_composed
+from captioner.web.loaded_model import DEMO_DATASET, LoadedModel, measure_latency, warm_up
 from captioner.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
-
-DEMO_DATASET = "shapes"  # data set of the demo model: not a real photo captioner
-
 
 class UnknownModel(CaptionerError):
     """The request named a model that is not loaded."""
@@ -47,48 +46,6 @@ class BadOption(CaptionerError):
 
 class ScoreUnavailable(CaptionerError):
     """A request asked for a caption score whose model is not on this server (the CLIP of CLIPScore)."""
-
-
-@dataclass
-class LoadedModel:
-    captioner: Captioner
-    batcher: MicroBatcher
-    source: str  # "bundle", "pretrained" or "demo"
-    path: Path | None = None  # bundle folder, when it came from one
-    size_bytes: int | None = None  # bundle size on disk
-    load_s: float = 0.0  # seconds the load took
-    latency_ms: float | None = None  # one image at the default decoding, measured on this machine at start
-
-    @property
-    def name(self) -> str:
-        return self.captioner.name
-
-    @property
-    def info(self) -> BundleInfo:
-        return self.captioner.info
-
-    @property
-    def architecture(self) -> str:
-        """"vit-gpt2", "blip", ... for image-to-text models; the kind for the others."""
-        return getattr(self.captioner, "architecture", None) or self.captioner.kind
-
-    def describe(self) -> dict:
-        info = self.info
-        option = getattr(self.captioner, "prompt_option", None)
-        reference = getattr(self.captioner, "reference", None)
-        published = None if reference is None or reference.coco_cider is None else {
-            "metric": "COCO Karpathy-test CIDEr", "value": reference.coco_cider, "source": reference.quality_source}
-        return {"name": self.name, "kind": self.captioner.kind, "architecture": self.architecture,
-                "dataset": info.dataset, "backbone": info.backbone,
-                "source": self.source, "size_bytes": self.size_bytes, "metrics": info.metrics,
-                "created_at": info.created_at, "version": info.version, "load_seconds": round(self.load_s, 2),
-                "latency_ms": self.latency_ms, "published": published,
-                "prompt": option.to_dict() if option else None, "styles": list(styles_of(self.captioner)),
-                "default_decoding": self.captioner.default_decoding.to_dict(), "demo": info.dataset == DEMO_DATASET,
-                # what computes it: "torch" or "onnx" (ONNX Runtime), in "float32", "bfloat16" or "int8";
-                # None for kinds without the choice (Keras, remote)
-                "runtime": getattr(self.captioner, "runtime", None),
-                "precision": getattr(self.captioner, "precision", None)}
 
 
 @dataclass
@@ -407,35 +364,6 @@ def error_summary(error: Exception) -> dict:
         return {"code": "remote_unavailable" if error.unavailable else "remote_failed", "message": str(error)}
     log.error("model failed: %s", error)
     return {"code": "internal", "message": "the model failed on this image"}
-
-
-def warm_up(captioner: Captioner, batch_size: int = 1) -> None:
-    """Caption one blank picture, then a full micro-batch of them, before the model is served (``/readyz``
-    says "loading" until then), so no visitor pays for the first-call setup of either batch shape."""
-    from PIL import Image
-
-    if not getattr(captioner, "needs_warm_up", True):  # a remote model: warming would only send requests
-        return
-    blank = Image.new("RGB", (64, 64), "white")
-    try:
-        for size in sorted({1, batch_size}):
-            captioner.caption([blank] * size)
-    except Exception as error:  # a model that cannot warm up is still served; its requests will say why
-        log.warning("warming up %s failed: %s", captioner.name, error)
-
-
-def measure_latency(captioner: Captioner) -> float | None:
-    """Milliseconds to caption one photo-sized picture at the model's default decoding (after warm-up)."""
-    from PIL import Image
-
-    picture = Image.effect_noise((640, 480), 64).convert("RGB")
-    try:
-        started = time.perf_counter()
-        captioner.caption([picture])
-        return round((time.perf_counter() - started) * 1000, 1)
-    except Exception as error:  # measured for the models page only: never a reason not to serve
-        log.warning("measuring %s failed: %s", captioner.name, error)
-        return None
 
 
 def writable_folder(folder: Path) -> Path:
