@@ -147,7 +147,7 @@ def step_row(name: str, made, beams: int, bandwidth: float, export_seconds: floa
 
 def one_image(made) -> tuple:
     """The encoder's inputs for one image: pixels, and the task prompt's ids for Florence-2."""
-    from captioner.models.transformers.image_to_text import probe_inputs
+    from captioner.models.transformers.model_inputs import probe_inputs
 
     probe = probe_inputs(made.parts)
     if getattr(made.cached_decoder.torch_decoder, "encodes_prompt", False):
@@ -185,7 +185,7 @@ def int8_rows(name: str, onnx, int8, beams: int, images, decoding, repeats: int)
     decoder step, and the share of identical beam captions."""
     import numpy as np
 
-    from captioner.models.transformers.image_to_text import model_inputs
+    from captioner.models.transformers.model_inputs import model_inputs
 
     inputs = one_image(onnx)
     (exact, _), (quick, _) = (encoder_seconds_and_outputs(made, inputs, repeats) for made in (onnx, int8))

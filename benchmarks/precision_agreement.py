@@ -53,7 +53,7 @@ def encoder_cosine(ours, reference, pictures) -> float:
     """The cosine between two ONNX captioners' encoder outputs (every context tensor, flat) on ``pictures``."""
     import numpy as np
 
-    from captioner.models.transformers.image_to_text import model_inputs
+    from captioner.models.transformers.model_inputs import model_inputs
 
     feed = {"pixels": model_inputs(reference.parts, pictures, "", "cpu")["pixel_values"].numpy()}
     a, b = (np.concatenate([t.ravel() for t in made.cached_decoder.encoder.run(None, feed)]).astype(np.float64)

@@ -25,7 +25,7 @@ from captioner.data.shapes import make_picture  # noqa: E402
 from captioner.errors import ModelError, OfflineError  # noqa: E402
 from captioner.models.base import Decoding  # noqa: E402
 from captioner.models.transformers.generation import end_token, generation_arguments, word_limit  # noqa: E402
-from captioner.models.transformers.image_to_text import given_tokens, model_inputs  # noqa: E402
+from captioner.models.transformers.model_inputs import given_tokens, model_inputs  # noqa: E402
 from captioner.models.transformers.pretrained import KNOWN_MODELS  # noqa: E402
 
 KINDS = ("vit-gpt2", "blip", "git", "florence2")

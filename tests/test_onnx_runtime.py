@@ -313,7 +313,7 @@ def test_onnx_int8_captions_agree_with_float32_and_its_encoder_stays_close(name,
 
 
 def probe_of(captioner) -> dict:
-    from captioner.models.transformers.image_to_text import probe_inputs
+    from captioner.models.transformers.model_inputs import probe_inputs
 
     return probe_inputs(captioner.parts)
 

@@ -179,7 +179,7 @@ def export_model(args) -> int:
     decoder = getattr(captioner, "cached_decoder", None)
     if decoder is None:
         raise ModelError(f"{args.model} has no cached decoder step to export; it runs in PyTorch")
-    from captioner.models.transformers.image_to_text import probe_inputs
+    from captioner.models.transformers.model_inputs import probe_inputs
     from captioner.models.transformers.onnx_export import graphs_for
 
     # an export that fails, or fails its check, is one error line

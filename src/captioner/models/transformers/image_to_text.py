@@ -48,6 +48,7 @@ from captioner.models.transformers.generation import (end_token, generation_argu
                                                        sequence_log_probs, word_limit)
 from captioner.models.transformers.hub import (DEFAULT_MODEL_ID, download_pretrained, find_pretrained, hub_offline,
                                   local_model_folder, offline_hint)
+from captioner.models.transformers.model_inputs import given_tokens, model_inputs, probe_inputs
 from captioner.models.transformers.pretrained import PretrainedModel, hub_reference, known_model
 
 if TYPE_CHECKING:
@@ -163,46 +164,6 @@ def prepare_special_tokens(model, tokenizer) -> None:
 
 
 # --- decoding: the one place Decoding becomes generate() arguments, and one batch becomes Captions --------
-
-
-def model_inputs(parts: ModelParts, images: Sequence["Image.Image"], prompt: str, device) -> dict:
-    """The tensors ``generate`` reads for a batch of RGB images and one (already checked) prompt."""
-    import torch
-
-    name = parts.architecture.name
-    if name == "florence-2":  # the processor puts image placeholders, <s>, the task's question and </s> together
-        inputs = parts.processor(images=list(images), text=[prompt] * len(images), return_tensors="pt")
-        inputs = {key: inputs[key] for key in ("pixel_values", "input_ids", "attention_mask")}
-    else:
-        inputs = {"pixel_values": parts.image_processor(images=list(images), return_tensors="pt")["pixel_values"]}
-    inputs["pixel_values"] = inputs["pixel_values"].to(device, dtype=parts.model.dtype)  # (batch, 3, height, width)
-    if prompt and name == "blip":  # [CLS] prompt [SEP]: BLIP's generate swaps [CLS] for its start token, drops [SEP]
-        ids = parts.tokenizer(prompt, return_tensors="pt")["input_ids"]  # (1, prompt tokens)
-        inputs["input_ids"] = ids.repeat(len(images), 1)  # (batch, prompt tokens)
-    if prompt and name == "git":  # the caption continues [CLS] prompt
-        ids = [parts.tokenizer.cls_token_id, *parts.tokenizer(prompt, add_special_tokens=False)["input_ids"]]
-        inputs["input_ids"] = torch.tensor([ids] * len(images))  # (batch, prompt tokens)
-    return {key: value.to(device) for key, value in inputs.items()}
-
-
-def probe_inputs(parts: ModelParts) -> dict:
-    """The model's inputs for two random images with its default prompt (what an ONNX export is checked on)."""
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    images = [Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)) for _ in range(2)]
-    option = parts.architecture.prompt
-    prompt = dict(parts.architecture.style_prompts).get("caption", option.default if option else "")
-    return model_inputs(parts, images, prompt, "cpu")
-
-
-def given_tokens(parts: ModelParts, inputs: dict) -> int:
-    """How many tokens at the start of each returned sequence were given, not generated (start token, prompt)."""
-    name = parts.architecture.name
-    if name in ("blip", "git") and "input_ids" in inputs:
-        return inputs["input_ids"].shape[1] - (1 if name == "blip" else 0)  # BLIP drops the prompt's [SEP]
-    return 1  # the decoder's start token (encoder-decoders), or BLIP's / GIT's start token
 
 
 def caption_batch(parts: ModelParts, images: Sequence["Image.Image"], decoding: Decoding, prompt: str,
