@@ -179,3 +179,15 @@ def test_extra_body_asks_for_a_language_tags_and_a_template(tagging):
     assert instructed.choices[0].message.content.endswith("(red theme, ^_^, long hair)")
     with pytest.raises(openai.BadRequestError, match="nothing here can write 'ko'"):
         client.chat.completions.create(model=TAGGER, messages=image_message(red_png()), extra_body={"language": "ko"})
+    responded = client.responses.create(  # the Responses API takes the same fields
+        model=VLM, input=[{"role": "user", "content": [
+            {"type": "input_text", "text": "Describe it."},
+            {"type": "input_image", "image_url": data_url(red_png())}]}],
+        extra_body={"language": "de", "tags_from": TAGGER, "template": "{caption} ({tags})"})
+    assert tagging.instruction() == "Describe it. These tags describe it: red theme, ^_^, long hair. Write the " \
+                                    "answer in German."
+    assert responded.output_text.endswith("(red theme, ^_^, long hair)")
+    with pytest.raises(openai.BadRequestError, match="nothing here can write 'ko'"):
+        client.responses.create(model=TAGGER, input=[{"role": "user", "content": [
+            {"type": "input_image", "image_url": data_url(red_png())}]}],
+            extra_body={"language": "ko"})

@@ -38,7 +38,7 @@ def create_response():
                                   "text.format")
     text, image = last_user_image(body.input)
     ask = compat.CaptionAsk(model=body.model, image=image, text=text, max_words=body.max_output_tokens,
-                            temperature=body.temperature, top_p=body.top_p or None)
+                            temperature=body.temperature, top_p=body.top_p or None, wording=body.wording())
     answer = openai_caption(ask)
     if fmt is not None:  # a JSON document, whole: the word limit cut the caption inside it, not the document
         answer.texts = [structured.render(fmt, answer.text, answer.keywords, answer.keyword_scores)]

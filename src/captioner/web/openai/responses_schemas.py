@@ -15,6 +15,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from captioner.web.composed import WordingFields
 from captioner.web.openai.schemas import Lenient
 
 
@@ -82,10 +83,11 @@ class Reasoning(Lenient):
     summary: str | None = None
 
 
-class ResponseRequest(Lenient):
+class ResponseRequest(Lenient, WordingFields):
     """POST /v1/responses. The last image a user message holds is captioned; that message's text is the
     model's prompt where the model takes one. ``instructions``, system and developer messages are read and
-    ignored."""
+    ignored. ``tags_from``, ``template``, ``trigger`` and ``language`` are captioner's own fields, sent beside
+    OpenAI's (the openai package's ``extra_body``), as on Chat Completions."""
 
     model: str = Field(min_length=1, description="a loaded model's name (GET /v1/models)")
     input: Union[str, list[InputMessage]] = Field(description="a string (which holds no image, so it is "
