@@ -28,7 +28,9 @@ class TaggerSettings:
     undesired_tags: tuple[str, ...] = ()  # never write these (with underscores or spaces, either matches)
     always_first_tags: tuple[str, ...] = ()  # when found, these lead, in this order
     keep_underscores: bool = False  # write "long_hair" as published instead of "long hair"
-    batch_size: int = 8  # images per ONNX Runtime call
+    # Images per ONNX Runtime call. One: the ViT taggers are compute-bound on a CPU, and a batch of 8 was measured
+    # 10% slower than one image per call (benchmarks/bench_tagger.py, docs/benchmarks.md).
+    batch_size: int = 1
 
     def __post_init__(self) -> None:
         for name in ("general_threshold", "character_threshold"):
