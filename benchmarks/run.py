@@ -49,6 +49,25 @@ def machine() -> str:
     return f"{cpu}, {cores} cores, {memory:.0f} GiB, Python {platform.python_version()}, {platform.system()}"
 
 
+def cpu_class() -> str:
+    """The CPU and its widest float instructions ("AMD EPYC, AVX-512 with BF16"): figures compare only within
+    one class, so each module's rows say which one measured them."""
+    flags, name = set(), platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    for flag, words in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 with BF16"), ("avx512f", "AVX-512"),
+                        ("avx2", "AVX2")):
+        if flag in flags:
+            return f"{name}, {words}"
+    return name
+
+
 def ratio(ours: float, baseline: float, higher_is_better: bool) -> float:
     if higher_is_better:
         return ours / baseline if baseline else float("inf")
@@ -117,7 +136,8 @@ def run_module(path: Path, quick: bool) -> list[dict] | None:
                               env={**os.environ, "BENCH_QUICK": "1" if quick else ""})
         if done.returncode != 0 or not out.is_file():
             return None
-        measured = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") + (", BENCH_QUICK=1" if quick else "")
+        measured = (datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") + f" on {cpu_class()}"
+                    + (", BENCH_QUICK=1" if quick else ""))
         return [{**row, "module": path.stem, "measured": measured} for row in json.loads(out.read_text())]
 
 
