@@ -5,19 +5,20 @@ PyTorch ones, so the one search in :mod:`captioner.models.decoding` drives it (g
 with the same state hooks: its state holds torch tensors that share memory with ONNX Runtime's numpy
 outputs, so reordering beams is the same ``index_select``. The encoder and every step after the first run
 the exported graphs (:mod:`captioner.models.transformers.onnx_export`) through the sessions of
-:mod:`captioner.models.onnx_sessions`; the first step (start token and caption prefix) runs in PyTorch.
+:mod:`captioner.models.onnx_sessions`, the first too (from caches with no positions); only a first step that
+feeds a caption prefix with the start token (several tokens at once) runs in PyTorch.
 
 Runtime choice (``--runtime``, ``CAPTIONER_RUNTIME``): ``torch``, ``onnx`` or ``auto``. On ``onnx`` the graphs
 compute in float32, or in int8 (``--precision int8``: :mod:`captioner.models.transformers.onnx_int8`, ONNX
 Runtime's dynamic quantisation of the checked float32 graphs, cached beside them); ``--precision auto`` then
 resolves to int8 only for an architecture whose ONNX int8 captions were measured to agree with float32 ones
 often enough (:data:`~captioner.models.transformers.precision.ONNX_INT8_AGREEMENT`, the rule of PyTorch's int8),
-else to float32. With ONNX int8 the PyTorch model, which runs each caption's first step, stays float32.
+else to float32. With ONNX int8 the PyTorch model, which runs a caption prefix's first step, stays float32.
 ``auto`` chooses ONNX Runtime wherever the model computes in float32 on the CPU: there it was measured faster
 than PyTorch float32 (benchmarks/bench_onnx_runtime.py; the precision guide's "Runtime" section). Where auto
 precision would pick bfloat16 (a CPU with AVX512-BF16 or AMX), ONNX Runtime float32 is chosen instead only for
-the architectures in :data:`ONNX_OVER_BFLOAT16`, measured faster there than PyTorch bfloat16; the others stay
-in bfloat16, and int8 under ``auto`` stays in PyTorch. Without ``onnxruntime``, or for a model whose export
+the architectures :data:`ONNX_OVER_BFLOAT16` measured faster than PyTorch bfloat16 on that CPU's class (AMX:
+ViT-GPT2; AVX512-BF16 without AMX: none); the others stay in bfloat16, and int8 under ``auto`` stays in PyTorch. Without ``onnxruntime``, or for a model whose export
 fails or is refused by its check, the PyTorch path runs (int8 then in PyTorch's own int8 kernel) and one
 warning line says why.
 """
@@ -37,10 +38,15 @@ RUNTIMES = ("auto", "torch", "onnx")
 RUNTIME_ENV = "CAPTIONER_RUNTIME"
 DEFAULT_RUNTIME = "auto"
 
-# Seconds per caption (ONNX Runtime float32, PyTorch bfloat16) at batch 1, beam 4, 20 words, measured in one
-# run of benchmarks/bench_onnx_runtime.py on a 2-core Intel Xeon with AMX and AVX512-BF16 (shared, so
-# indicative; a short run gave 1.40 against 1.84). The others were not measured against bfloat16 yet.
-ONNX_OVER_BFLOAT16 = {"vit-gpt2": (1.15, 2.65)}
+# Seconds per caption (ONNX Runtime float32, PyTorch bfloat16) at batch 1, each model's default beam, 20 words,
+# measured by benchmarks/bench_onnx_runtime.py on 2-core machines of each CPU class with native bf16
+# (precision.cpu_bf16_units): ONNX float32 runs instead of bfloat16 where its figure is the smaller.
+# "amx": an Intel Xeon with AMX, in a run shared with other work (indicative; a short run gave 1.40 against
+# 1.84), ViT-GPT2 only. "avx512_bf16": an AMD EPYC with AVX-512 and AVX512-BF16 (no AMX), quiet, 2026-12-08.
+ONNX_OVER_BFLOAT16 = {
+    "amx": {"vit-gpt2": (1.15, 2.65)},
+    "avx512_bf16": {"vit-gpt2": (0.85, 0.58), "blip": (1.05, 0.62), "git": (0.70, 0.41)},
+}
 ONNX_ARCHITECTURES = ("vit-gpt2", "blip", "git", "florence-2")  # those with an exported encoder and step
 
 log = logging.getLogger(__name__)
@@ -67,9 +73,8 @@ def precision_for_runtime(runtime: str, precision: str | None, architecture: str
     from captioner.models.transformers.precision import resolve_precision
 
     asked = (precision or environment.current().precision or "auto").strip().lower()
-    if runtime == "auto" and asked == "auto" and str(device) == "cpu" and architecture in ONNX_OVER_BFLOAT16:
-        faster = ONNX_OVER_BFLOAT16[architecture][0] < ONNX_OVER_BFLOAT16[architecture][1]
-        if faster and resolve_precision("auto", device, architecture) == "bfloat16" and onnxruntime_available():
+    if runtime == "auto" and asked == "auto" and str(device) == "cpu" and onnx_faster_than_bfloat16(architecture):
+        if resolve_precision("auto", device, architecture) == "bfloat16" and onnxruntime_available():
             return "float32"
     if runtime != "onnx":
         return precision
@@ -82,6 +87,15 @@ def precision_for_runtime(runtime: str, precision: str | None, architecture: str
         raise ValueError(f"the ONNX runtime computes in float32 or int8; choose --precision float32, int8 or "
                          f"auto, or --runtime torch for {asked}")
     return precision
+
+
+def onnx_faster_than_bfloat16(architecture: str | None) -> bool:
+    """Whether ONNX Runtime float32 was measured faster than PyTorch bfloat16 for ``architecture`` on this CPU's
+    class of bf16 units (:data:`ONNX_OVER_BFLOAT16`); False where it was not measured."""
+    from captioner.models.transformers.precision import cpu_bf16_units
+
+    measured = ONNX_OVER_BFLOAT16.get(cpu_bf16_units() or "", {}).get(architecture)
+    return measured is not None and measured[0] < measured[1]
 
 
 def torch_precision(runtime: str, precision: str) -> str:
@@ -177,16 +191,27 @@ class OnnxImageDecoder:
         from captioner.models.transformers.decoder_step import DecoderState
 
         masked = any(len(entry) > 2 and entry[2] is not None for entry in state.context)
-        if state.keys[0] is None or masked:  # the first step (start token and prefix at once), or a masked context
-            return self.torch_decoder.step(tokens, state)
-        tensors = [np.asarray(tokens, dtype=np.int64), np.array([state.keys[0].shape[2]], dtype=np.int64)]
-        tensors += [as_array(k) for k in state.keys] + [as_array(v) for v in state.values]
+        if masked or (state.keys[0] is None and state.prefix):  # a masked context, or a first step that feeds a
+            return self.torch_decoder.step(tokens, state)  # caption prefix with the start token, at once
+        rows = len(tokens)
+        keys = state.keys if state.keys[0] is not None else (self.empty_cache(rows),) * self.graphs.layers
+        values = state.values if state.values[0] is not None else keys
+        tensors = [np.asarray(tokens, dtype=np.int64), np.array([keys[0].shape[2]], dtype=np.int64)]
+        tensors += [as_array(k) for k in keys] + [as_array(v) for v in values]
         tensors += [as_array(t) for entry in state.context for t in entry[:2]]
         outputs = self.step_session.run(None, dict(zip(self.step_inputs, tensors)))
         layers = self.graphs.layers
         keys = tuple(torch.from_numpy(a) for a in outputs[1:1 + layers])  # (rows, heads, steps + 1, hd)
         values = tuple(torch.from_numpy(a) for a in outputs[1 + layers:1 + 2 * layers])
         return outputs[0], DecoderState(state.context, state.beams, keys, values, state.images, state.steps + 1)
+
+
+    def empty_cache(self, rows: int):
+        """A self-attention cache with no positions yet, (rows, heads, 0, head_dim), for the first step."""
+        import torch
+
+        _, heads, _, head_dim = self.step_session.get_inputs()[2].shape  # past_key.0: (rows, heads, steps, hd)
+        return torch.zeros(rows, heads, 0, head_dim)
 
 
 def as_array(tensor) -> np.ndarray:

@@ -53,18 +53,27 @@ class WordLimit(LogitsProcessor):
         self.max_words = max_words
         self.prompt_length = prompt_length  # tokens before the first generated one (the decoder start token)
         self.budget = budget  # most generated tokens, the end token included
+        self._masks: dict = {}  # (vocab, device) -> (all but the end, what a full caption may not write)
+
+    def masks(self, vocab: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(every token but the end, the tokens a full caption may not write), each (vocab,), made once for a
+        vocabulary size and device: they are the same at every step."""
+        key = (vocab, str(device))
+        if key not in self._masks:
+            all_but_end = torch.ones(vocab, dtype=torch.bool, device=device)  # (vocab,)
+            all_but_end[self.end_id] = False
+            # once full, a caption may only finish its last word or end: no new word, and no special token
+            # (padding, unknown, mask) that would only pad it out to the budget
+            closing = torch.zeros(vocab, dtype=torch.bool, device=device)  # (vocab,)
+            closing[: len(self.starts)] = self.starts[:vocab] | self.special[:vocab]
+            closing[self.end_id] = False
+            self._masks[key] = (all_but_end, closing)
+        return self._masks[key]
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         generated = input_ids[:, self.prompt_length:]  # (rows, steps)
-        vocab = scores.shape[1]
+        all_but_end, closing = self.masks(scores.shape[1], scores.device)
         if generated.shape[1] >= self.budget - 1:  # the last token the budget allows: the end token
-            banned = torch.ones(vocab, dtype=torch.bool, device=scores.device)  # (vocab,)
-            banned[self.end_id] = False
-            return scores.masked_fill(banned, -torch.inf)  # (rows, vocab)
+            return scores.masked_fill(all_but_end, -torch.inf)  # (rows, vocab)
         full = words_so_far(generated, self.starts, self.special) >= self.max_words  # (rows,)
-        # once full, a caption may only finish its last word or end: no new word, and no special token
-        # (padding, unknown, mask) that would only pad it out to the budget
-        closing = torch.zeros(vocab, dtype=torch.bool, device=scores.device)  # (vocab,)
-        closing[: len(self.starts)] = self.starts[:vocab] | self.special[:vocab]
-        closing[self.end_id] = False
         return scores.masked_fill(full[:, None] & closing[None, :], -torch.inf)  # (rows, vocab)
