@@ -192,10 +192,10 @@ def test_auto_chooses_onnx_for_float32_on_the_cpu_and_pytorch_otherwise(monkeypa
     with pytest.raises(ValueError, match="float32"):
         precision_for_runtime("onnx", "bfloat16")
 
-    for native, expected in ((True, "float32"), (False, None)):  # None: auto precision decides (bf16 / float32)
-        monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: native)
-        assert precision_for_runtime("auto", None, "vit-gpt2", "cpu") == expected  # measured faster than bf16
-        assert precision_for_runtime("auto", None, "git", "cpu") is None  # not measured against bf16: bf16
+    for units, expected in (("amx", "float32"), ("avx512_bf16", None), (None, None)):  # None: auto precision
+        monkeypatch.setattr(precision, "cpu_bf16_units", lambda: units)  # decides (bf16 where native, else float32)
+        assert precision_for_runtime("auto", None, "vit-gpt2", "cpu") == expected  # ONNX faster than bf16 on AMX
+        assert precision_for_runtime("auto", None, "git", "cpu") is None  # bf16 faster, or not measured: bf16
     monkeypatch.setenv("CAPTIONER_RUNTIME", "tensorrt")
     with pytest.raises(ValueError, match="CAPTIONER_RUNTIME"):
         captioner_of(*parts, runtime=None)

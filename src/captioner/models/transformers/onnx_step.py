@@ -45,7 +45,7 @@ DEFAULT_RUNTIME = "auto"
 # 1.84), ViT-GPT2 only. "avx512_bf16": an AMD EPYC with AVX-512 and AVX512-BF16 (no AMX), quiet, 2026-12-08.
 ONNX_OVER_BFLOAT16 = {
     "amx": {"vit-gpt2": (1.15, 2.65)},
-    "avx512_bf16": {"vit-gpt2": (0.85, 0.58), "blip": (1.05, 0.62), "git": (0.70, 0.41)},
+    "avx512_bf16": {"vit-gpt2": (0.85, 0.58), "blip": (1.05, 0.62), "git": (0.70, 0.41), "florence-2": (2.05, 1.71)},
 }
 ONNX_ARCHITECTURES = ("vit-gpt2", "blip", "git", "florence-2")  # those with an exported encoder and step
 

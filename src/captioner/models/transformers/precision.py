@@ -24,7 +24,6 @@ from pathlib import Path
 PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 PRECISION_ENV = "CAPTIONER_PRECISION"
 DEFAULT_PRECISION = "auto"  # see the README: bf16 captions agree with float32 ones on a trained model
-NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs with bf16 arithmetic
 
 # Share of held-out beam captions identical to float32's with int8 decoder weights, on a small model of each
 # architecture fine-tuned here (benchmarks/precision_agreement.py, 165 held-out images; the run's figures are
@@ -38,17 +37,23 @@ ONNX_INT8_AGREEMENT = {"vit-gpt2": 0.9394, "blip": 0.9152, "git": 0.9333}
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_has_native_bfloat16() -> bool:
-    """True when the CPU does bf16 arithmetic natively (Linux: its /proc/cpuinfo flags)."""
+def cpu_bf16_units() -> str | None:
+    """The CPU's bf16 arithmetic (Linux: its /proc/cpuinfo flags): "amx" (AMX tiles, Intel Xeon since Sapphire
+    Rapids), "avx512_bf16" (AVX512-BF16 vector instructions only, such as AMD EPYC since Zen 4), or None."""
     try:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
-        return False
+        return None
     for line in text.splitlines():
         if line.startswith("flags"):
             flags = set(line.split(":", 1)[1].split())
-            return any(flag in flags for flag in NATIVE_BF16_FLAGS)
-    return False
+            return "amx" if "amx_bf16" in flags else "avx512_bf16" if "avx512_bf16" in flags else None
+    return None
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """True when the CPU does bf16 arithmetic natively (AMX or AVX512-BF16)."""
+    return cpu_bf16_units() is not None
 
 
 def device_has_native_bfloat16(device) -> bool:
