@@ -13,7 +13,8 @@ Florence-2-base), each with its default beam (4, 3, 4, 3) and 20 words (BENCH_QU
   weights one step touches (bench_bandwidth's count), baseline the read bandwidth measured in this run: the
   ratio is the share of the floor reached (1 = at the limit).
 - Encoder: the ONNX encoder's GFLOP/s at batch 1 (FLOPs counted by torch's FlopCounterMode on the PyTorch
-  encoder) against this run's float32 peak (a 4096 x 4096 matrix product in PyTorch): the share of peak.
+  encoder) against this run's float32 peak (the faster of a 4096 x 4096 matrix product in PyTorch and in ONNX
+  Runtime): the share of peak.
 - int8 through ONNX Runtime (``--precision int8``: the float32 graphs dynamically quantised): its captions beside
   the others' (the note says how many equal ``generate``'s); its encoder at batch 1 against the float32 ONNX
   encoder, with the cosine between their outputs on the run's images; its decoder step against the float32 ONNX
@@ -25,6 +26,7 @@ Florence-2 (full mode) captions with its <CAPTION> task; its encoder row counts 
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import sys
@@ -43,30 +45,51 @@ def timed(call) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
-def matmul_peak_gflops(repeats: int = 3) -> float:
-    """The best float32 GFLOP/s of a PEAK_SIZE square matrix product with torch's threads."""
+def matmul_peak_gflops(repeats: int = 3) -> tuple[float, str]:
+    """The machine's measured float32 peak: the best GFLOP/s of a PEAK_SIZE square matrix product, in PyTorch
+    and in ONNX Runtime (whose kernels beat PyTorch's on some CPUs), and which of the two reached it."""
+    import numpy as np
+    import onnx
     import torch
+    from onnx import TensorProto, helper
 
+    from captioner.models.onnx_sessions import import_onnxruntime, session_options
+
+    flops = 2 * PEAK_SIZE ** 3
     a, b = torch.randn(PEAK_SIZE, PEAK_SIZE), torch.randn(PEAK_SIZE, PEAK_SIZE)
     a @ b
-    best = min(timed(lambda: a @ b)[0] for _ in range(repeats))
-    return 2 * PEAK_SIZE ** 3 / best / 1e9
+    best = {"PyTorch": flops / min(timed(lambda: a @ b)[0] for _ in range(repeats)) / 1e9}
+    square = [PEAK_SIZE, PEAK_SIZE]
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "peak",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, square) for n in ("a", "b")],
+                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, square)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    onnx.checker.check_model(model)
+    session = import_onnxruntime().InferenceSession(model.SerializeToString(), sess_options=session_options(),
+                                                    providers=["CPUExecutionProvider"])
+    feed = {"a": a.numpy(), "b": np.ascontiguousarray(b.numpy())}
+    session.run(None, feed)
+    best["ONNX Runtime"] = flops / min(timed(lambda: session.run(None, feed))[0] for _ in range(repeats)) / 1e9
+    winner = max(best, key=best.get)
+    return best[winner], winner
 
 
-def full_size_models(quick: bool) -> dict:
-    """name -> (model, image processor, tokenizer, processor or None, beams)."""
+def full_size_models(quick: bool):
+    """(name, (model, image processor, tokenizer, processor or None, beams)), one model at a time: the next is
+    built only once the previous one's captioners are gone (four full-size models at once, each with its
+    bfloat16 copy and graphs, came near this machine's memory)."""
     from bench_vit_gpt2 import full_size_parts
 
-    chosen = {}
     model, image_processor, tokenizer = full_size_parts()
-    chosen["vit-gpt2"] = (model, image_processor, tokenizer, None, 4)
-    if not quick:
-        from bench_image_to_text import blip_base, florence_2_base, git_base
+    yield "vit-gpt2", (model, image_processor, tokenizer, None, 4)
+    if quick:
+        return
+    from bench_image_to_text import blip_base, florence_2_base, git_base
 
-        for name, (model, processor), beams in (("blip-base", blip_base(), 3), ("git-base", git_base(), 4),
-                                                ("florence-2-base", florence_2_base(), 3)):
-            chosen[name] = (model.eval(), processor.image_processor, processor.tokenizer, processor, beams)
-    return chosen
+    for name, build, beams in (("blip-base", blip_base, 3), ("git-base", git_base, 4),
+                               ("florence-2-base", florence_2_base, 3)):
+        model, processor = build()
+        yield name, (model.eval(), processor.image_processor, processor.tokenizer, processor, beams)
 
 
 def captioner(model, image_processor, tokenizer, processor, runtime: str, precision: str):
@@ -155,7 +178,7 @@ def one_image(made) -> tuple:
     return (probe["pixel_values"][:1],)
 
 
-def encoder_row(name: str, made, peak: float, repeats: int) -> dict:
+def encoder_row(name: str, made, peak: float, peak_by: str, repeats: int) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -167,8 +190,8 @@ def encoder_row(name: str, made, peak: float, repeats: int) -> dict:
     seconds, _ = encoder_seconds_and_outputs(made, inputs, repeats)
     return figure(f"{name} encoder (ONNX Runtime float32), GFLOP/s vs float32 matmul peak", flops / seconds / 1e9,
                   peak, "GFLOP/s", higher_is_better=True,
-                  note=f"{flops / 1e9:.1f} GFLOP per image, {seconds * 1e3:.0f} ms at batch 1; peak from a "
-                       f"{PEAK_SIZE}-square float32 product")
+                  note=f"{flops / 1e9:.1f} GFLOP per image, {seconds * 1e3:.0f} ms at batch 1; peak: the best "
+                       f"{PEAK_SIZE}-square float32 product of PyTorch and ONNX Runtime ({peak_by}'s)")
 
 
 def encoder_seconds_and_outputs(made, inputs, repeats: int) -> tuple[float, list]:
@@ -213,16 +236,17 @@ def run(quick: bool) -> list[dict]:
     from bench_bandwidth import read_bandwidth
     from bench_vit_gpt2 import bench_threads, photos
 
+    from captioner.models import onnx_sessions
     from captioner.models.base import Decoding
     from captioner.models.transformers.precision import cpu_has_native_bfloat16
 
     bench_threads()
     bf16 = cpu_has_native_bfloat16()
-    bandwidth, peak = read_bandwidth(), matmul_peak_gflops()
+    bandwidth, (peak, peak_by) = read_bandwidth(), matmul_peak_gflops()
     images = photos(2 if quick else 8)
     repeats = 3 if quick else 10
     rows = []
-    for name, (model, image_processor, tokenizer, processor, beams) in full_size_models(quick).items():
+    for name, (model, image_processor, tokenizer, processor, beams) in full_size_models(quick):
         decoding = Decoding.beam(beams, max_length=8 if quick else 20, alternatives=0)
         export_seconds, onnx = timed(lambda: captioner(model, image_processor, tokenizer, processor, "onnx",
                                                        "float32"))
@@ -242,10 +266,12 @@ def run(quick: bool) -> list[dict]:
                 made.caption(images[:1], Decoding.beam(beams, max_length=2, alternatives=0))
         rows += caption_rows(name, sides, images, decoding, quick)
         rows.append(step_row(name, onnx, beams, bandwidth, export_seconds, repeats))
-        rows.append(encoder_row(name, onnx, peak, repeats))
+        rows.append(encoder_row(name, onnx, peak, peak_by, repeats))
         rows += int8_rows(name, onnx, int8, beams, images, decoding, repeats)
         print(f"{name}: {rows[-len(sides) * (1 if quick else 2) - 5:]}", file=sys.stderr, flush=True)  # progress
-        del sides, onnx, int8
+        del sides, onnx, int8, model
+        onnx_sessions.forget()  # this model's ONNX Runtime sessions go with it
+        gc.collect()
     return rows
 
 
