@@ -1,5 +1,5 @@
 """The ONNX Runtime path of the transformers captioners (tiny ViT-GPT2, BLIP, GIT
-and Florence-2): graphs exported from the loaded model, checked against PyTorch and cached; float32 captions, scores and
+and Florence-2; the VLMs' step: test_vlm_cached_step.py): graphs exported from the loaded model, checked against PyTorch and cached; float32 captions, scores and
 alternatives equal ``generate``'s for greedy and beam search, and sampling equals the PyTorch cached step's,
 all through the one search; the choice of runtime, its fallback to PyTorch, the command line and the API; int8
 graphs quantised from the float32 ones, cached beside them, and their agreement with float32."""
@@ -169,17 +169,18 @@ def test_without_onnxruntime_the_pytorch_path_runs(monkeypatch, caplog):
     assert captioner.caption([make_picture(random.Random(1))[0]])[0].text
 
 
-def test_a_vision_language_model_asked_for_onnx_runs_in_pytorch_with_one_line(caplog):
-    """A VLM has no cached decoder step (its language model decodes through generate): ONNX asked for, PyTorch
-    runs, and one line says why; under auto, nothing is said."""
+def test_a_vision_language_model_without_a_cached_step_asked_for_onnx_runs_in_pytorch_with_one_line(caplog):
+    """A VLM whose language model the cached step does not fit (Qwen3-VL) decodes through generate: ONNX asked
+    for, PyTorch runs, and one line says why; under auto, nothing is said. (The VLMs that fit:
+    test_vlm_cached_step.py.)"""
     from captioner.models.transformers.onnx_step import onnx_decoder
 
     with caplog.at_level(logging.WARNING, logger="captioner.models.transformers.onnx_step"):
-        assert onnx_decoder(None, "auto", "float32", "cpu", "smolvlm") == (None, "torch")
+        assert onnx_decoder(None, "auto", "float32", "cpu", "qwen3-vl") == (None, "torch")
         assert not caplog.records
-        assert onnx_decoder(None, "onnx", "float32", "cpu", "smolvlm") == (None, "torch")
+        assert onnx_decoder(None, "onnx", "float32", "cpu", "qwen3-vl") == (None, "torch")
     [line] = [r.getMessage() for r in caplog.records]
-    assert line.startswith("smolvlm runs in PyTorch, not ONNX Runtime: its language model decodes through generate")
+    assert line.startswith("qwen3-vl runs in PyTorch, not ONNX Runtime: its language model decodes through generate")
 
 
 def test_auto_chooses_onnx_for_float32_on_the_cpu_and_pytorch_otherwise(monkeypatch):

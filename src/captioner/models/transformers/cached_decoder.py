@@ -13,7 +13,8 @@ with the pieces of :mod:`captioner.models.transformers.decoder_step`.
 :func:`cached_decoder_for` picks the one that fits a loaded model, or None (then the caller uses
 ``generate``).
 Florence-2 (:mod:`captioner.models.transformers.florence2_decoder`) encodes its task prompt with the image;
-GIT (:mod:`captioner.models.transformers.git_decoder`) keeps its image tokens' keys and values per image.
+GIT (:mod:`captioner.models.transformers.git_decoder`) keeps its image tokens' keys and values per image, and
+a VLM (:mod:`captioner.models.transformers.vlm_decoder`) its prompt's, image and instruction together.
 """
 
 from __future__ import annotations
@@ -86,8 +87,18 @@ def decode_pixels(decoder: CachedDecoder, pixels: "torch.Tensor", decoding: Deco
     """
     import torch
 
+    with torch.inference_mode():
+        state = decoder.encode(pixels, input_ids, attention_mask) if decoder.prompted else decoder.encode(pixels)
+        return decode_state(decoder, state, decoding, limit, caption_prefix(decoder, input_ids))
+
+
+def decode_state(decoder: CachedDecoder, state: DecoderState, decoding: Decoding, limit,
+                 prefix: tuple[int, ...] = ()) -> list[list[Hypothesis]]:
+    """Hypotheses (best first) for each image of an encoded ``state``: :func:`decode_pixels` after the encoder
+    (a VLM's prompt is encoded by its own ``encode_prompt``). ``prefix`` is the caption prefix given."""
+    import torch
+
     config = decoder.model.generation_config
-    prefix = caption_prefix(decoder, input_ids)
     token_filter = processor_filter(limit, decoder.start_id, decoder.end_id, prefix)
     max_tokens = limit.budget - 1
     forced_first = getattr(config, "forced_bos_token_id", None)
@@ -103,7 +114,6 @@ def decode_pixels(decoder: CachedDecoder, pixels: "torch.Tensor", decoding: Deco
 
         forbidden = torch.nonzero(sampling_forbidden(limit)).flatten().tolist()
     with torch.inference_mode():
-        state = decoder.encode(pixels, input_ids, attention_mask) if decoder.prompted else decoder.encode(pixels)
         return decode(decoder.step, state, decoding, decoder.start_id, decoder.end_id, forbidden, TORCH_STATE,
                       max_tokens=max_tokens, token_filter=token_filter)
 
@@ -169,6 +179,10 @@ def cached_decoder_for(model, start_id: int, end_id: int) -> CachedDecoder | Non
         from captioner.models.transformers.florence2_decoder import Florence2ImageDecoder
 
         return Florence2ImageDecoder(model, start_id, end_id)
+    from captioner.models.transformers import vlm_decoder
+
+    if vlm_decoder.fits(model):  # a VLM whose language model is a Llama or Qwen2 stack
+        return vlm_decoder.VlmPromptDecoder(model, end_id)
     return None
 
 
@@ -176,12 +190,19 @@ def caption_pixels(decoder: CachedDecoder, tokenizer, inputs: dict, decoding: De
                    returned: int) -> list[Caption]:
     """One Caption per image from its ``returned`` best hypotheses (as many as ``generate`` would return);
     ``inputs`` are the model's (pixel_values, and the prompt's input_ids and attention_mask where it has one)."""
-    captions = []
     prefix = list(caption_prefix(decoder, inputs.get("input_ids")))  # a caption prefix is part of the text
-    for hypotheses in decode_pixels(decoder, inputs["pixel_values"], decoding, limit, inputs.get("input_ids"),
-                                    inputs.get("attention_mask")):
+    found = decode_pixels(decoder, inputs["pixel_values"], decoding, limit, inputs.get("input_ids"),
+                          inputs.get("attention_mask"))
+    return captions_of(found, tokenizer, decoding, returned, prefix)
+
+
+def captions_of(found: list[list[Hypothesis]], tokenizer, decoding: Decoding, returned: int,
+                prefix: Sequence[int] = ()) -> list[Caption]:
+    """One Caption per image from its ``returned`` best hypotheses, their texts decoded after ``prefix``."""
+    captions = []
+    for hypotheses in found:
         kept: Sequence[Hypothesis] = hypotheses[:max(1, returned)]
-        texts = [" ".join(t.split()) for t in tokenizer.batch_decode([prefix + list(h.tokens) for h in kept],
+        texts = [" ".join(t.split()) for t in tokenizer.batch_decode([[*prefix, *h.tokens] for h in kept],
                                                                      skip_special_tokens=True)]
         captions.append(Caption.from_ranked([(text, h.log_prob) for text, h in zip(texts, kept)], decoding))
     return captions

@@ -235,6 +235,12 @@ class ImageToTextCaptioner:
         self.precision = resolve_precision(precision, self.device, parts.architecture.name)  # float32, bfloat16, int8
         held = torch_precision(runtime, self.precision)  # ONNX int8 quantises float32 graphs: PyTorch keeps float32
         parts.model = apply_precision(parts.model.to(self.device).eval(), held, self.device)
+        self.vision_settings = None  # VLMs: the image bound and tiling in force (VisionLanguageSettings)
+        if parts.architecture.vision_language:  # before any export: its probe sees the images as bounded
+            from captioner.models.transformers.vlm import VisionLanguageSettings, bound_images
+
+            self.vision_settings = VisionLanguageSettings.for_device(str(self.device))
+            bound_images(parts.model, parts.processor, parts.architecture.name, self.vision_settings)
         # the one search over a cached decoder step; None: this architecture decodes through generate()
         start, end = parts.model.generation_config.decoder_start_token_id, end_token(parts)
         self.cached_decoder = cached_decoder_for(parts.model, start, end)
@@ -247,12 +253,6 @@ class ImageToTextCaptioner:
         self.architecture = parts.architecture.name  # "vit-gpt2", "blip", "git", "florence-2", "smolvlm", ...
         self.prompt_option = parts.architecture.prompt  # what Decoding.prompt may say; None: no prompt
         self.styles = parts.architecture.styles  # the caption styles it writes (captioner.models.styles)
-        self.vision_settings = None  # VLMs: the image bound and tiling in force (VisionLanguageSettings)
-        if parts.architecture.vision_language:
-            from captioner.models.transformers.vlm import VisionLanguageSettings, bound_images
-
-            self.vision_settings = VisionLanguageSettings.for_device(str(self.device))
-            bound_images(parts.model, parts.processor, self.architecture, self.vision_settings)
         self.reference = reference  # the catalogue entry (published quality) of a well-known checkpoint
         self.default_decoding = default_decoding or parts.architecture.default_decoding
         logging.getLogger("transformers.generation.utils").addFilter(_PIXEL_INPUTS_FILTER)
@@ -287,7 +287,7 @@ class ImageToTextCaptioner:
         for start in range(0, len(images), self.batch_size):
             chunk = images[start : start + self.batch_size]
             if self.vision_settings is not None:
-                results.extend(vlm.caption_batch(self.parts, chunk, decoding, prompt, self.device))
+                results.extend(vlm.caption_batch(self.parts, chunk, decoding, prompt, self.device, self.cached_decoder))
             else:
                 results.extend(caption_batch(self.parts, chunk, decoding, prompt, self.device, self.cached_decoder))
         return [finish(caption, style) for caption in results]

@@ -40,6 +40,11 @@ def probe_inputs(parts: ModelParts) -> dict:
 
     rng = np.random.default_rng(0)
     images = [Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)) for _ in range(2)]
+    if parts.architecture.vision_language:  # the caption style's instruction in the model's chat template
+        from captioner.models.transformers import vlm
+
+        instruction = vlm.instruction_for(parts.architecture, "caption", "")
+        return vlm.model_inputs(parts.processor, images, instruction, parts.model.dtype, "cpu")
     option = parts.architecture.prompt
     prompt = dict(parts.architecture.style_prompts).get("caption", option.default if option else "")
     return model_inputs(parts, images, prompt, "cpu")

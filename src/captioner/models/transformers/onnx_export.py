@@ -1,7 +1,8 @@
 """A transformers captioner's image encoder and cached decoder step as ONNX graphs: exported from the loaded
 model, checked against PyTorch, and cached.
 
-Two graphs per model, traced from the same code the PyTorch path runs
+Two graphs per model (a VLM's step alone: its prompt is encoded by the model's own forward), traced from the
+same code the PyTorch path runs
 (:class:`~captioner.models.transformers.cached_decoder.CachedDecoder`'s ``encode`` and its family's tensor-only
 ``logits``), so there is one description of the arithmetic:
 
@@ -54,6 +55,7 @@ class ExportedGraphs:
     folder: Path
     layers: int  # self-attention caches in the step graph
     contexts: int  # context tensors between the graphs
+    has_encoder: bool = True  # False for a VLM: its prompt is encoded by the model's own forward in PyTorch
 
     @property
     def encoder(self) -> Path:
@@ -83,18 +85,19 @@ def graphs_for(decoder, architecture: str, probe: dict | None = None) -> Exporte
     manifest = folder / MANIFEST
     if manifest.is_file():
         facts = json.loads(manifest.read_text(encoding="utf-8"))
-        return ExportedGraphs(folder, facts["layers"], facts["contexts"])
+        return ExportedGraphs(folder, facts["layers"], facts["contexts"], facts.get("encoder", True))
     with staged_folder(folder) as staging:
         probe = probe or {"pixel_values": probe_pixels(decoder.model)}
         graphs = export(decoder, staging, probe)
         check(decoder, graphs, probe)
         write_json_atomic(staging / MANIFEST, {"layers": graphs.layers, "contexts": graphs.contexts,
-                                               "architecture": architecture, **versions()})
+                                               "encoder": graphs.has_encoder, "architecture": architecture,
+                                               **versions()})
     from captioner.models import onnx_sessions
 
     onnx_sessions.forget(staging / "encoder.onnx")
     onnx_sessions.forget(staging / "step.onnx")
-    return ExportedGraphs(folder, graphs.layers, graphs.contexts)
+    return ExportedGraphs(folder, graphs.layers, graphs.contexts, graphs.has_encoder)
 
 
 def versions() -> dict:
@@ -196,11 +199,19 @@ class StepGraph:
         return Step().eval()
 
 
-def probe_state(decoder, inputs: tuple):
+def encodes_in_torch(decoder) -> bool:
+    """Whether ``decoder``'s encoding stays in PyTorch (a VLM's prompt: the model's own forward), so only its step
+    is exported."""
+    return getattr(decoder, "encodes_in_torch", False)
+
+
+def probe_state(decoder, probe: dict):
     """The PyTorch state after the first step, PROBE_BEAMS beams per image, and the tokens of the next step."""
     from captioner.models.transformers.cached_decoder import TORCH_STATE
 
-    state = TORCH_STATE.repeat(decoder.encode(*inputs), PROBE_BEAMS)
+    encoded = decoder.encode_prompt(probe) if encodes_in_torch(decoder) else decoder.encode(*encoder_inputs(decoder,
+                                                                                                            probe))
+    state = TORCH_STATE.repeat(encoded, PROBE_BEAMS)
     tokens = np.full(state.rows, decoder.start_id, dtype=np.int64)
     log_probs, state = decoder.step(tokens, state)  # (rows, vocab)
     return state, (np.arange(state.rows, dtype=np.int64) * 7 + 3) % log_probs.shape[1]  # (rows,) varied next tokens
@@ -210,28 +221,36 @@ def step_inputs(decoder, state, tokens):
     """The step graph's inputs, as torch tensors in order: ids, positions, keys, values, context."""
     import torch
 
-    positions = torch.tensor([state.keys[0].shape[2]])  # one token per row: the position is the cache's length
+    positions = torch.tensor([next_position(decoder, state)])  # one token per row
     return (torch.from_numpy(tokens), positions, *(k.contiguous() for k in state.keys),
             *(v.contiguous() for v in state.values), *flat_context(state))
+
+
+def next_position(decoder, state) -> int:
+    """The position of the next token: the rows' cached tokens, after the prompt's where the step counts them
+    (a VLM's ``position_offset``)."""
+    offset = getattr(decoder, "position_offset", None)
+    return (0 if state.keys[0] is None else state.keys[0].shape[2]) + (offset(state) if offset else 0)
 
 
 def export(decoder, folder: Path, probe: dict) -> ExportedGraphs:
     """Both graphs of ``decoder`` into ``folder`` (probe-shaped example inputs, dynamic rows and steps)."""
     import torch
 
-    inputs = encoder_inputs(decoder, probe)
-    names = ["pixels", "input_ids"][:len(inputs)]
     layers = len(decoder.layers if hasattr(decoder, "layers") else decoder.blocks)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on shapes it takes as constant (channels, size)
-            state, tokens = probe_state(decoder, inputs)
+            state, tokens = probe_state(decoder, probe)
             contexts = 2 * layers
             context_names = [f"context.{i}" for i in range(contexts)]
-            torch.onnx.export(EncoderGraph(decoder), inputs, str(folder / "encoder.onnx"), dynamo=False,
-                              opset_version=OPSET, input_names=names, output_names=context_names,
-                              dynamic_axes={"pixels": {0: "images"}, "input_ids": {0: "images", 1: "tokens"},
-                                            **{n: {0: "images", 2: "positions"} for n in context_names}})
+            if not encodes_in_torch(decoder):
+                inputs = encoder_inputs(decoder, probe)
+                torch.onnx.export(EncoderGraph(decoder), inputs, str(folder / "encoder.onnx"), dynamo=False,
+                                  opset_version=OPSET, input_names=["pixels", "input_ids"][:len(inputs)],
+                                  output_names=context_names,
+                                  dynamic_axes={"pixels": {0: "images"}, "input_ids": {0: "images", 1: "tokens"},
+                                                **{n: {0: "images", 2: "positions"} for n in context_names}})
             past = [f"past_key.{i}" for i in range(layers)] + [f"past_value.{i}" for i in range(layers)]
             grown = [f"key.{i}" for i in range(layers)] + [f"value.{i}" for i in range(layers)]
             torch.onnx.export(StepGraph(decoder, layers), step_inputs(decoder, state, tokens), str(folder / "step.onnx"),
@@ -243,7 +262,7 @@ def export(decoder, folder: Path, probe: dict) -> ExportedGraphs:
                                             **{n: {0: "images", 2: "positions"} for n in context_names}})
     except Exception as error:  # the exporter raises many types; the model then runs in PyTorch
         raise ExportRefused(f"the ONNX export failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}") from None
-    return ExportedGraphs(folder, layers, contexts)
+    return ExportedGraphs(folder, layers, contexts, not encodes_in_torch(decoder))
 
 
 def relative_error(ours: np.ndarray, reference: np.ndarray) -> float:
@@ -258,13 +277,16 @@ def check(decoder, graphs: ExportedGraphs, probe: dict) -> float:
 
     from captioner.models import onnx_sessions
 
-    inputs = encoder_inputs(decoder, {**probe, "pixel_values": probe["pixel_values"] * 0.5})  # not the example
+    probe = {**probe, "pixel_values": probe["pixel_values"] * 0.5}  # not the example the graphs were traced on
     worst = 0.0
+    expected, got = (), []
     with torch.no_grad():
-        encoder = onnx_sessions.session(graphs.encoder)
-        expected = EncoderGraph(decoder)(*inputs)
-        got = encoder.run(None, {i.name: t.numpy() for i, t in zip(encoder.get_inputs(), inputs)})
-        state, tokens = probe_state(decoder, inputs)
+        if graphs.has_encoder:
+            inputs = encoder_inputs(decoder, probe)
+            encoder = onnx_sessions.session(graphs.encoder)
+            expected = EncoderGraph(decoder)(*inputs)
+            got = encoder.run(None, {i.name: t.numpy() for i, t in zip(encoder.get_inputs(), inputs)})
+        state, tokens = probe_state(decoder, probe)
         inputs = step_inputs(decoder, state, tokens)
         expected += tuple(StepGraph(decoder, graphs.layers)(*inputs))
         step = onnx_sessions.session(graphs.step)

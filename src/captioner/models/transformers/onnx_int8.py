@@ -49,10 +49,11 @@ def int8_graphs(graphs):
 
     folder = int8_folder(graphs.folder)
     if (folder / MANIFEST).is_file():
-        return ExportedGraphs(folder, graphs.layers, graphs.contexts)
+        return ExportedGraphs(folder, graphs.layers, graphs.contexts, graphs.has_encoder)
     facts = json.loads((graphs.folder / MANIFEST).read_text(encoding="utf-8"))
+    names = ("encoder.onnx", "step.onnx") if graphs.has_encoder else ("step.onnx",)
     with staged_folder(folder) as staging:
-        for name in ("encoder.onnx", "step.onnx"):
+        for name in names:
             try:
                 quantise(graphs.folder / name, staging / name)
             except Exception as error:  # the quantiser raises many types; the model then runs in float32
@@ -62,9 +63,9 @@ def int8_graphs(graphs):
                                                "from": graphs.folder.name})
     from captioner.models import onnx_sessions
 
-    for name in ("encoder.onnx", "step.onnx"):
+    for name in names:
         onnx_sessions.forget(staging / name)
-    return ExportedGraphs(folder, graphs.layers, graphs.contexts)
+    return ExportedGraphs(folder, graphs.layers, graphs.contexts, graphs.has_encoder)
 
 
 def quantise(source: Path, target: Path) -> None:

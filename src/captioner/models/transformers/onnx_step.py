@@ -47,7 +47,6 @@ ONNX_OVER_BFLOAT16 = {
     "amx": {"vit-gpt2": (1.15, 2.65)},
     "avx512_bf16": {"vit-gpt2": (0.85, 0.58), "blip": (1.05, 0.62), "git": (0.70, 0.41), "florence-2": (2.05, 1.71)},
 }
-ONNX_ARCHITECTURES = ("vit-gpt2", "blip", "git", "florence-2")  # those with an exported encoder and step
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +122,7 @@ def onnx_decoder(decoder, runtime: str, precision: str, device, architecture: st
         why = f"ONNX graphs run on the CPU here, the model is on {device}"
     elif not onnxruntime_available():
         why = "onnxruntime is not installed (pip install onnxruntime)"
-    elif not exportable(decoder) or architecture not in ONNX_ARCHITECTURES:
+    elif not exportable(decoder):
         why = f"{architecture} has no exportable decoder step yet"
     if why is None:
         try:
@@ -143,9 +142,9 @@ def no_cached_step(architecture: str) -> str:
     """Why a model without a cached decoder step stays in PyTorch."""
     from captioner.models.transformers.vlm import PROCESSORS
 
-    if architecture in PROCESSORS:  # a vision-language model
-        return ("its language model decodes through generate, whose key/value cache holds the image and the "
-                "instruction; no cached step of a VLM's language model is exported yet")
+    if architecture in PROCESSORS:  # a vision-language model whose language model the cached step does not fit
+        return ("its language model decodes through generate: the cached step of vlm_decoder.py fits Llama and "
+                "Qwen2 language models with rotary positions along one axis, and this one is not such a model")
     return f"this {architecture} model decodes through generate (no cached decoder step to export)"
 
 
@@ -157,14 +156,20 @@ class OnnxImageDecoder:
 
         self.torch_decoder = decoder
         self.graphs = graphs
-        self.start_id, self.end_id = decoder.start_id, decoder.end_id
+        self.end_id = decoder.end_id
         self.model = decoder.model
         self.prompted = decoder.prompted
         if hasattr(decoder, "prefix"):
             self.prefix = decoder.prefix
-        self.encoder = onnx_sessions.session(graphs.encoder)
+        if hasattr(decoder, "encode_prompt"):  # a VLM: the model's own forward encodes the prompt
+            self.encode_prompt = decoder.encode_prompt
+        self.encoder = onnx_sessions.session(graphs.encoder) if graphs.has_encoder else None
         self.step_session = onnx_sessions.session(graphs.step)
         self.step_inputs = [i.name for i in self.step_session.get_inputs()]
+
+    @property
+    def start_id(self) -> int:
+        return self.torch_decoder.start_id  # a VLM's is its prompt's last token, known once it is encoded
 
     def encode(self, pixels, input_ids=None, attention_mask=None) -> DecoderState:
         import torch
@@ -189,6 +194,7 @@ class OnnxImageDecoder:
         import torch
 
         from captioner.models.transformers.decoder_step import DecoderState
+        from captioner.models.transformers.onnx_export import next_position
 
         masked = any(len(entry) > 2 and entry[2] is not None for entry in state.context)
         if masked or (state.keys[0] is None and state.prefix):  # a masked context, or a first step that feeds a
@@ -196,7 +202,8 @@ class OnnxImageDecoder:
         rows = len(tokens)
         keys = state.keys if state.keys[0] is not None else (self.empty_cache(rows),) * self.graphs.layers
         values = state.values if state.values[0] is not None else keys
-        tensors = [np.asarray(tokens, dtype=np.int64), np.array([keys[0].shape[2]], dtype=np.int64)]
+        position = next_position(self.torch_decoder, replace(state, keys=keys))
+        tensors = [np.asarray(tokens, dtype=np.int64), np.array([position], dtype=np.int64)]
         tensors += [as_array(k) for k in keys] + [as_array(v) for v in values]
         tensors += [as_array(t) for entry in state.context for t in entry[:2]]
         outputs = self.step_session.run(None, dict(zip(self.step_inputs, tensors)))
@@ -204,7 +211,6 @@ class OnnxImageDecoder:
         keys = tuple(torch.from_numpy(a) for a in outputs[1:1 + layers])  # (rows, heads, steps + 1, hd)
         values = tuple(torch.from_numpy(a) for a in outputs[1 + layers:1 + 2 * layers])
         return outputs[0], DecoderState(state.context, state.beams, keys, values, state.images, state.steps + 1)
-
 
     def empty_cache(self, rows: int):
         """A self-attention cache with no positions yet, (rows, heads, 0, head_dim), for the first step."""

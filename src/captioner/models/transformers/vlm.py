@@ -12,11 +12,11 @@ CPU, where every tile costs as much as the image again; ``CAPTIONER_VLM_TILING``
 ``CAPTIONER_VLM_IMAGE_SIZE`` change both. Only the image half of each processor is built
 (:func:`images_only`), so no video processor (and no torchvision) is needed.
 
-Decoding goes through ``generate`` with the same :class:`~captioner.models.transformers.word_limit.WordLimit`
-and scoring as the other architectures, not through the one search over a cached step: a VLM's decoder is a
-causal language model whose own key/value cache already holds the image and the instruction, so there are no
-cross-attention keys and values for a cached step to compute once instead of once per beam; what it could
-share between beams is that prefix cache, which greedy search (the VLMs' default) does not copy at all.
+Decoding goes through the one search over a cached step where the language model is a Llama or Qwen2 stack
+(SmolVLM, LLaVA and JoyCaption, LLaVA-OneVision: :mod:`captioner.models.transformers.vlm_decoder`), with the
+prompt's keys and values computed once per image and shared by its beams; that step also runs in ONNX Runtime.
+Elsewhere (Qwen3-VL's rotary positions over three axes, Gemma's, a padded batch, the repetition rules) it goes
+through ``generate``, with the same :class:`~captioner.models.transformers.word_limit.WordLimit` and scoring.
 """
 
 from __future__ import annotations
@@ -154,18 +154,24 @@ def model_inputs(processor, images: Sequence["Image.Image"], instruction: str, d
 
 
 def caption_batch(parts, images: Sequence["Image.Image"], decoding: Decoding, instruction: str,
-                  device) -> list[Caption]:
-    """One batch of RGB images into Captions through ``generate`` (see the module docstring for why); sampling
-    draws as the other architectures do (:mod:`captioner.models.transformers.sampling`), each image's samples
-    being rows of their own."""
+                  device, cached_decoder=None) -> list[Caption]:
+    """One batch of RGB images into Captions: through ``cached_decoder`` (the one search over the prompt's
+    cache, :mod:`captioner.models.transformers.vlm_decoder`) where it reads this batch, else ``generate``;
+    sampling draws as the other architectures do (:mod:`captioner.models.transformers.sampling`), each image's
+    samples being rows of their own."""
     import torch
 
     from captioner.models.transformers.generation import (end_token, generation_arguments, samples_per_image,
                                                           sequence_log_probs, word_limit)
+    from captioner.models.transformers.vlm_decoder import reads_batch
 
     per_image = samples_per_image(decoding)
-    rows = [image for image in images for _ in range(per_image)] if decoding.method == "sample" else list(images)
     with torch.inference_mode():
+        if cached_decoder is not None and searchable(decoding):
+            inputs = model_inputs(parts.processor, images, instruction, parts.model.dtype, device)
+            if reads_batch(inputs):
+                return cached_captions(parts, cached_decoder, inputs, decoding, per_image, device)
+        rows = [image for image in images for _ in range(per_image)] if decoding.method == "sample" else list(images)
         inputs = model_inputs(parts.processor, rows, instruction, parts.model.dtype, device)
         given = inputs["input_ids"].shape[1]  # (rows, prompt tokens): the prompt is not generated
         end = end_token(parts)
@@ -179,3 +185,23 @@ def caption_batch(parts, images: Sequence["Image.Image"], decoding: Decoding, in
     return [Caption.from_ranked([(texts[r], scores[r]) for r in range(i * per_image, (i + 1) * per_image)],
                                 decoding)
             for i in range(len(images))]
+
+
+def searchable(decoding: Decoding) -> bool:
+    """Whether the search gives ``generate``'s captions: ``generate``'s repetition rules also count the
+    prompt's tokens, which the search does not see."""
+    return not decoding.no_repeat_ngram_size and decoding.repetition_penalty == 1.0
+
+
+def cached_captions(parts, decoder, inputs: dict, decoding: Decoding, returned: int, device) -> list[Caption]:
+    """The batch's captions through the search over ``decoder``: the word limit as ``generate`` would get it,
+    counting from the first generated token."""
+    import copy
+
+    from captioner.models.transformers.cached_decoder import captions_of, decode_state
+    from captioner.models.transformers.generation import word_limit
+
+    limit = copy.copy(word_limit(parts, decoding, "", inputs["input_ids"].shape[1], device))
+    limit.prompt_length = 1  # the search's histories hold its start token, then what it generated
+    found = decode_state(decoder, decoder.encode_prompt(inputs), decoding, limit)
+    return captions_of(found, parts.tokenizer, decoding, returned)
