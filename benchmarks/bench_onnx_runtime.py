@@ -20,6 +20,8 @@ Florence-2-base), each with its default beam (4, 3, 4, 3) and 20 words (BENCH_QU
   encoder, with the cosine between their outputs on the run's images; its decoder step against the float32 ONNX
   step; and the agreement figure, the share of its beam captions identical to ONNX float32's (random weights
   here: the trained models' figure is ``precision_agreement.py``'s).
+- SmolVLM-256M (full run only): greedy, 20 words, its cached step in ONNX Runtime and in PyTorch against
+  ``generate``, and the ONNX step against its bandwidth floor; its prompt's forward runs in PyTorch everywhere.
 Graph export happens once per model before timing; its time is reported in the note of the step row.
 Florence-2 (full mode) captions with its <CAPTION> task; its encoder row counts DaViT and the BART encoder.
 """
@@ -106,19 +108,28 @@ def captioner(model, image_processor, tokenizer, processor, runtime: str, precis
                                 batch_size=8, device="cpu", precision=precision, runtime=runtime)
 
 
-def caption_rows(name: str, sides: dict, images, decoding, quick: bool) -> list[dict]:
-    """Seconds per image at batch 1 and batch 8, every side against generate, sides taking turns."""
+def generate_path(made):
+    """``(images, decoding) -> captions`` through stock ``generate`` in ``made``'s parts (a VLM's with the
+    caption style's instruction, as its caption method asks)."""
+    from captioner.models.transformers import vlm
     from captioner.models.transformers.image_to_text import caption_batch
 
-    reference = sides["onnx float32"]
+    if made.vision_settings is None:
+        return lambda chunk, decoding: caption_batch(made.parts, chunk, decoding, decoding.prompt, made.device, None)
+    instruction = vlm.instruction_for(made.parts.architecture, "caption", "")
+    return lambda chunk, decoding: vlm.caption_batch(made.parts, chunk, decoding, instruction, made.device, None)
+
+
+def caption_rows(name: str, sides: dict, images, decoding, quick: bool) -> list[dict]:
+    """Seconds per image at batch 1 and batch 8, every side against generate, sides taking turns."""
+    generate = generate_path(sides["onnx float32"])
     rows = []
     for batch in ((1,) if quick else (1, 8)):
         chunks = [images[i:i + batch] for i in range(0, len(images), batch)][:2 if batch == 1 else 1]
         times: dict[str, list[float]] = {side: [] for side in ["generate", *sides]}
         texts: dict[str, list[str]] = {side: [] for side in times}
         for chunk in chunks:
-            seconds, captions = timed(lambda: caption_batch(reference.parts, chunk, decoding, decoding.prompt,
-                                                            reference.device, None))
+            seconds, captions = timed(lambda: generate(chunk, decoding))
             times["generate"].append(seconds / len(chunk))
             texts["generate"] += [c.text for c in captions]
             for side, made in sides.items():
@@ -130,9 +141,13 @@ def caption_rows(name: str, sides: dict, images, decoding, quick: bool) -> list[
             same = sum(a == b for a, b in zip(texts[side], texts["generate"]))
             rows.append(figure(f"{name} batch {batch}, {side} vs float32 generate", statistics.median(times[side]),
                                baseline, "s/image", higher_is_better=False,
-                               note=f"beam {decoding.beam_size}, {decoding.max_length} words; {same}/"
+                               note=f"{search_of(decoding)}, {decoding.max_length} words; {same}/"
                                     f"{len(texts[side])} captions equal generate's"))
     return rows
+
+
+def search_of(decoding) -> str:
+    return f"beam {decoding.beam_size}" if decoding.method == "beam" else decoding.method
 
 
 def step_seconds(made, beams: int, repeats: int) -> float:
@@ -272,7 +287,65 @@ def run(quick: bool) -> list[dict]:
         del sides, onnx, int8, model
         onnx_sessions.forget()  # this model's ONNX Runtime sessions go with it
         gc.collect()
+    return rows + ([] if quick else vlm_rows(images, bandwidth, bf16, repeats))
+
+
+def vlm_rows(images, bandwidth: float, bf16: bool, repeats: int) -> list[dict]:
+    """SmolVLM-256M at full size with random weights (bench_vlm's), greedy, 20 words, tiling off: captions
+    through the cached step in ONNX Runtime (and in PyTorch) against generate, and the ONNX step against its
+    bandwidth floor. Its prompt's forward (SigLIP, the projector, the prompt through the text stack) runs in
+    PyTorch on every side, so it has no encoder row."""
+    import torch
+    from bench_vlm import smolvlm
+
+    from captioner.models.base import Decoding
+
+    name = "smolvlm-256m"
+    torch.manual_seed(0)
+    model, processor = smolvlm(name)
+    parts = (model, processor.image_processor, processor.tokenizer, processor)
+    export_seconds, onnx = timed(lambda: captioner(*parts, "onnx", "float32"))
+    if onnx.runtime != "onnx":
+        raise RuntimeError(f"{name} did not export (see the warning above)")
+    sides = {"onnx float32": onnx, "torch float32": captioner(*parts, "torch", "float32")}
+    if bf16:
+        sides["torch bfloat16"] = captioner(*parts, "torch", "bfloat16")
+    decoding = Decoding(method="greedy", max_length=20, alternatives=0)
+    with torch.inference_mode():
+        for made in sides.values():  # first-call allocations
+            made.caption(images[:1], Decoding(method="greedy", max_length=2, alternatives=0))
+    rows = caption_rows(name, sides, images, decoding, False)
+    rows.append(vlm_step_row(name, onnx, bandwidth, export_seconds, repeats))
+    print(f"{name}: {rows}", file=sys.stderr, flush=True)
     return rows
+
+
+def vlm_step_row(name: str, made, bandwidth: float, export_seconds: float, repeats: int) -> dict:
+    """The ONNX step of one row, 8 tokens after the prompt, in GB/s of the weights it reads (the text stack, its
+    final norm and the language-model head) against the measured read bandwidth."""
+    import numpy as np
+    import torch
+
+    from captioner.models.transformers.model_inputs import probe_inputs
+
+    decoder = made.cached_decoder
+    one = {key: value[:1] for key, value in probe_inputs(made.parts).items()}
+    text = decoder.torch_decoder.text
+    weights = [*text.layers.parameters(), *text.norm.parameters(), made.model.lm_head.weight]
+    size = sum(p.numel() * p.element_size() for p in weights)
+    seconds = {}
+    with torch.inference_mode():
+        for side, stepper in (("onnx", decoder), ("torch", decoder.torch_decoder)):
+            state = decoder.encode_prompt(one)
+            tokens = np.full(state.rows, decoder.start_id, dtype=np.int64)
+            for _ in range(8):
+                _, state = stepper.step(tokens, state)
+            seconds[side] = statistics.median(timed(lambda: stepper.step(tokens, state))[0] for _ in range(repeats))
+    return figure(f"{name} decoder step (ONNX Runtime float32), GB/s vs the read bandwidth",
+                  size / seconds["onnx"] / 1e9, bandwidth, "GB/s", higher_is_better=True,
+                  note=f"{size / 1e6:.0f} MB of weights, {seconds['onnx'] * 1e3:.1f} ms (PyTorch float32: "
+                       f"{seconds['torch'] * 1e3:.1f} ms), floor {size / bandwidth / 1e6:.1f} ms; one row, 8 tokens "
+                       f"after a {one['input_ids'].shape[1]}-token prompt; export and check took {export_seconds:.0f} s")
 
 
 if __name__ == "__main__":

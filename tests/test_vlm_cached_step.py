@@ -56,8 +56,11 @@ def loaded(folder, runtime: str, patch):
 
 
 def assert_search_equals_generate(captioner, images, decoding, instruction):
-    searched = vlm.caption_batch(captioner.parts, images, decoding, instruction, "cpu", captioner.cached_decoder)
-    generated = vlm.caption_batch(captioner.parts, images, decoding, instruction, "cpu", None)
+    parts, decoder = captioner.parts, captioner.cached_decoder
+    inputs = vlm.model_inputs(parts.processor, images, instruction, torch.float32, "cpu")
+    assert reads_batch(inputs)
+    searched = vlm.cached_captions(parts, decoder, inputs, decoding, 1 + decoding.alternatives, "cpu")
+    generated = vlm.caption_batch(parts, images, decoding, instruction, "cpu", None)
     assert [c.text for c in searched] == [c.text for c in generated]
     assert [c.score for c in searched] == pytest.approx([c.score for c in generated], abs=1e-4)
     assert [[a.text for a in c.alternatives] for c in searched] == [[a.text for a in c.alternatives]
@@ -71,9 +74,10 @@ def test_the_cached_step_gives_generates_captions(folders, images, kind, float32
     instruction = vlm.instruction_for(captioner.parts.architecture, "caption", "")
     for decoding in DECODINGS.values():
         assert_search_equals_generate(captioner, images, decoding, instruction)
-    sampled = Decoding(method="sample", seed=3, max_length=10, temperature=1.1, alternatives=1)
-    first, again = (captioner.caption(images[:2], sampled) for _ in range(2))
-    assert [c.text for c in first] == [c.text for c in again]  # seeded sampling repeats through the search
+    # in PyTorch, beam search goes through the step (its beams share the prompt's cache); greedy search and
+    # sampling, which copy no cache, stay with generate, which ran them faster
+    assert vlm.searched(captioner.cached_decoder, DECODINGS["beam"])
+    assert not vlm.searched(captioner.cached_decoder, DECODINGS["greedy"])
 
 
 @pytest.mark.parametrize("kind", FITTING)
@@ -87,7 +91,11 @@ def test_the_step_runs_in_onnx_runtime_and_gives_generates_captions(folders, ima
     assert json.loads((graphs.folder / onnx_export.MANIFEST).read_text())["encoder"] is False
     instruction = vlm.instruction_for(captioner.parts.architecture, "caption", "")
     for decoding in DECODINGS.values():
+        assert vlm.searched(decoder, decoding)  # in ONNX Runtime, every search
         assert_search_equals_generate(captioner, images, decoding, instruction)
+    sampled = Decoding(method="sample", seed=3, max_length=10, temperature=1.1, alternatives=1)
+    first, again = (captioner.caption(images[:2], sampled) for _ in range(2))
+    assert [c.text for c in first] == [c.text for c in again]  # seeded sampling repeats through the search
     # another instruction is a prompt of another length: the graph's positions follow it
     assert_search_equals_generate(captioner, images, DECODINGS["greedy"], "Say what is in this picture.")
     assert loaded(folders[kind], "onnx", float32_one_thread_own_cache).cached_decoder.graphs == graphs  # cached
@@ -100,7 +108,7 @@ def test_what_keeps_generate(folders, images, float32_one_thread_own_cache, capl
         assert loaded(folders["qwen3_vl"], "onnx", float32_one_thread_own_cache).runtime == "torch"
     assert any("Llama and Qwen2" in record.getMessage() for record in caplog.records)
     assert not vlm.searchable(Decoding(method="beam", beam_size=3, no_repeat_ngram_size=2))
-    assert not vlm.searchable(Decoding(method="greedy", repetition_penalty=1.2))
+    assert not vlm.searchable(Decoding(method="beam", beam_size=3, repetition_penalty=1.2))
     captioner = loaded(folders["idefics3"], "torch", float32_one_thread_own_cache)
     inputs = vlm.model_inputs(captioner.parts.processor, images[:2], "Describe it.", torch.float32, "cpu")
     assert reads_batch(inputs)

@@ -14,7 +14,8 @@ CPU, where every tile costs as much as the image again; ``CAPTIONER_VLM_TILING``
 
 Decoding goes through the one search over a cached step where the language model is a Llama or Qwen2 stack
 (SmolVLM, LLaVA and JoyCaption, LLaVA-OneVision: :mod:`captioner.models.transformers.vlm_decoder`), with the
-prompt's keys and values computed once per image and shared by its beams; that step also runs in ONNX Runtime.
+prompt's keys and values computed once per image and shared by its beams, when the step runs in ONNX Runtime
+or the search is a beam search (:func:`searched`).
 Elsewhere (Qwen3-VL's rotary positions over three axes, Gemma's, a padded batch, the repetition rules) it goes
 through ``generate``, with the same :class:`~captioner.models.transformers.word_limit.WordLimit` and scoring.
 """
@@ -167,7 +168,7 @@ def caption_batch(parts, images: Sequence["Image.Image"], decoding: Decoding, in
 
     per_image = samples_per_image(decoding)
     with torch.inference_mode():
-        if cached_decoder is not None and searchable(decoding):
+        if cached_decoder is not None and searched(cached_decoder, decoding):
             inputs = model_inputs(parts.processor, images, instruction, parts.model.dtype, device)
             if reads_batch(inputs):
                 return cached_captions(parts, cached_decoder, inputs, decoding, per_image, device)
@@ -185,6 +186,16 @@ def caption_batch(parts, images: Sequence["Image.Image"], decoding: Decoding, in
     return [Caption.from_ranked([(texts[r], scores[r]) for r in range(i * per_image, (i + 1) * per_image)],
                                 decoding)
             for i in range(len(images))]
+
+
+def searched(decoder, decoding: Decoding) -> bool:
+    """Whether a batch goes through the search over ``decoder``: where it gives ``generate``'s captions
+    (:func:`searchable`) and pays. In ONNX Runtime it always does; in PyTorch only for beam search, whose beams
+    share the prompt's cache: greedy search and sampling copy no cache, and ``generate`` ran them 3 to 8% faster
+    than the PyTorch step (SmolVLM-256M, benchmarks/bench_onnx_runtime.py)."""
+    from captioner.models.transformers.onnx_step import OnnxImageDecoder
+
+    return searchable(decoding) and (isinstance(decoder, OnnxImageDecoder) or decoding.method == "beam")
 
 
 def searchable(decoding: Decoding) -> bool:
