@@ -34,17 +34,26 @@ if TYPE_CHECKING:
 
 def _repeat(state: DecoderState, times: int) -> DecoderState:
     """``times`` beams per image; the per-image context is not copied."""
-    keys = tuple(None if k is None else k.repeat_interleave(times, dim=0) for k in state.keys)  # (rows * times, ...)
-    values = tuple(None if v is None else v.repeat_interleave(times, dim=0) for v in state.values)
+    def repeated(cache):  # (rows, ...) -> (rows * times, ...)
+        if cache is None:
+            return None
+        return np.repeat(cache, times, axis=0) if isinstance(cache, np.ndarray) else cache.repeat_interleave(times, 0)
+
+    keys, values = tuple(map(repeated, state.keys)), tuple(map(repeated, state.values))
     return replace(state, beams=state.beams * times, keys=keys, values=values)
 
 
 def _select(state: DecoderState, rows: np.ndarray) -> DecoderState:
-    """Beams reordered (within their images): only the self-attention cache moves."""
+    """Beams reordered (within their images): only the self-attention cache moves. The caches are torch tensors,
+    or numpy arrays where ONNX Runtime made them (reordered in numpy: no torch work between two graph runs)."""
     import torch
 
     if state.keys[0] is None or np.array_equal(rows, np.arange(state.rows)):
         return state
+    if isinstance(state.keys[0], np.ndarray):
+        index = np.ascontiguousarray(rows, dtype=np.int64)  # (rows,)
+        return replace(state, keys=tuple(k.take(index, axis=0) for k in state.keys),
+                       values=tuple(v.take(index, axis=0) for v in state.values))
     index = torch.from_numpy(np.ascontiguousarray(rows, dtype=np.int64)).to(state.keys[0].device)  # (rows,)
     return replace(state, keys=tuple(k.index_select(0, index) for k in state.keys),
                    values=tuple(v.index_select(0, index) for v in state.values))
@@ -140,18 +149,22 @@ def caption_prefix(decoder: CachedDecoder, input_ids) -> tuple[int, ...]:
     return prefix(input_ids) if prefix is not None and decoder.prompted else ()
 
 
-def processor_filter(processor, start_id: int, end_id: int, prefix: tuple[int, ...] = ()):
-    """A transformers LogitsProcessor that only masks tokens, as the search's ``token_filter``: each row's
-    history is given to it as ``generate`` holds it (start token and caption prefix first, finished rows
-    padded with the end)."""
+def processor_filter(limit, start_id: int, end_id: int, prefix: tuple[int, ...] = ()):
+    """The word limit (:class:`~captioner.models.transformers.word_limit.WordLimit`) as the search's
+    ``token_filter``: each row's history is given to its rule as ``generate`` holds it (start token and caption
+    prefix first, finished rows padded with the end), and the tokens it rules out are masked in numpy, so no
+    vocabulary-wide tensor work runs between two steps."""
     import torch
 
     def token_filter(histories, ranked: np.ndarray) -> np.ndarray:
         width = max((len(history) for history in histories), default=0)
         ids = torch.tensor([[start_id, *prefix, *history, *[end_id] * (width - len(history))]
                             for history in histories],
-                           dtype=torch.long, device=processor.starts.device)  # (rows, 1 + width)
-        return processor(ids, torch.from_numpy(ranked).to(processor.starts.device)).cpu().numpy()  # (rows, vocab)
+                           dtype=torch.long, device=limit.starts.device)  # (rows, 1 + width)
+        rows, banned = (mask.cpu().numpy() for mask in limit.rule(ids, ranked.shape[1]))  # (rows,), (vocab,)
+        if rows.any():
+            ranked[rows] = np.where(banned, -np.inf, ranked[rows])  # (bound rows, vocab)
+        return ranked
 
     return token_filter
 

@@ -2,10 +2,10 @@
 
 :class:`OnnxImageDecoder` is a :class:`~captioner.models.transformers.cached_decoder.CachedDecoder` like the
 PyTorch ones, so the one search in :mod:`captioner.models.decoding` drives it (greedy, beam and sampling)
-with the same state hooks: its state holds torch tensors that share memory with ONNX Runtime's numpy
-outputs, so reordering beams is the same ``index_select``. The encoder and every step after the first run
-the exported graphs (:mod:`captioner.models.transformers.onnx_export`) through the sessions of
-:mod:`captioner.models.onnx_sessions`, the first too (from caches with no positions); only a first step that
+with the same state hooks: its context is torch tensors sharing memory with the encoder graph's numpy outputs,
+and its self-attention caches are the step graph's numpy outputs, reordered in numpy, so no torch work runs
+between two steps. The encoder and every step run the exported graphs (:mod:`captioner.models.transformers.onnx_export`) through the sessions of
+:mod:`captioner.models.onnx_sessions`, the first from caches with no positions; only a first step that
 feeds a caption prefix with the start token (several tokens at once) runs in PyTorch.
 
 Runtime choice (``--runtime``, ``CAPTIONER_RUNTIME``): ``torch``, ``onnx`` or ``auto``. On ``onnx`` the graphs
@@ -191,7 +191,6 @@ class OnnxImageDecoder:
 
     def step(self, tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState]:
         import numpy as np
-        import torch
 
         from captioner.models.transformers.decoder_step import DecoderState
         from captioner.models.transformers.onnx_export import next_position
@@ -208,20 +207,20 @@ class OnnxImageDecoder:
         tensors += [as_array(t) for entry in state.context for t in entry[:2]]
         outputs = self.step_session.run(None, dict(zip(self.step_inputs, tensors)))
         layers = self.graphs.layers
-        keys = tuple(torch.from_numpy(a) for a in outputs[1:1 + layers])  # (rows, heads, steps + 1, hd)
-        values = tuple(torch.from_numpy(a) for a in outputs[1 + layers:1 + 2 * layers])
+        keys = tuple(outputs[1:1 + layers])  # numpy (rows, heads, steps + 1, hd), reordered in numpy
+        values = tuple(outputs[1 + layers:1 + 2 * layers])
         return outputs[0], DecoderState(state.context, state.beams, keys, values, state.images, state.steps + 1)
 
-    def empty_cache(self, rows: int):
+    def empty_cache(self, rows: int) -> np.ndarray:
         """A self-attention cache with no positions yet, (rows, heads, 0, head_dim), for the first step."""
-        import torch
+        import numpy as np
 
         _, heads, _, head_dim = self.step_session.get_inputs()[2].shape  # past_key.0: (rows, heads, steps, hd)
-        return torch.zeros(rows, heads, 0, head_dim)
+        return np.zeros((rows, heads, 0, head_dim), dtype=np.float32)
 
 
 def as_array(tensor) -> np.ndarray:
-    """A C-contiguous numpy view of a CPU tensor (a copy only when it is not contiguous)."""
+    """A C-contiguous numpy view of a CPU tensor or array (a copy only when it is not contiguous)."""
     import numpy as np
 
-    return np.ascontiguousarray(tensor.detach().numpy())
+    return np.ascontiguousarray(tensor if isinstance(tensor, np.ndarray) else tensor.detach().numpy())

@@ -70,10 +70,14 @@ class WordLimit(LogitsProcessor):
             self._masks[key] = (all_but_end, closing)
         return self._masks[key]
 
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    def rule(self, input_ids: torch.Tensor, vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the rows the limit binds (rows,), the tokens it rules out in them (vocab,)) for sequences so far."""
         generated = input_ids[:, self.prompt_length:]  # (rows, steps)
-        all_but_end, closing = self.masks(scores.shape[1], scores.device)
+        all_but_end, closing = self.masks(vocab, input_ids.device)
         if generated.shape[1] >= self.budget - 1:  # the last token the budget allows: the end token
-            return scores.masked_fill(all_but_end, -torch.inf)  # (rows, vocab)
-        full = words_so_far(generated, self.starts, self.special) >= self.max_words  # (rows,)
-        return scores.masked_fill(full[:, None] & closing[None, :], -torch.inf)  # (rows, vocab)
+            return torch.ones(len(input_ids), dtype=torch.bool, device=input_ids.device), all_but_end
+        return words_so_far(generated, self.starts, self.special) >= self.max_words, closing
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        rows, banned = self.rule(input_ids, scores.shape[1])
+        return scores.masked_fill(rows[:, None] & banned[None, :], -torch.inf)  # (rows, vocab)
