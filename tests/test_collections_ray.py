@@ -71,13 +71,16 @@ def test_ray_engine_resumes_and_agrees_with_the_local_engine(shapes_dataset, tmp
 
 
 @pytest.mark.slow
-def test_ray_actors_score_captions_as_the_local_engine_does(shapes_dataset, tmp_path, demo_bundle,
-                                                            clip_score_model):
-    """--score clip on Ray: each actor loads the CLIP the driver named and fills the same clip_score column."""
+def test_ray_actors_score_and_word_captions_as_the_local_engine_does(shapes_dataset, tmp_path, demo_bundle,
+                                                                     clip_score_model):
+    """--score clip and --template on Ray: each actor loads the CLIP the driver named and remakes the captioner
+    the command made (the template filled in), so the captions and the clip_score column are the local engine's."""
     from captioner.collections import CollectionJob, CollectionSettings, read_rows, run_collection
     from captioner.models.registry import load_captioner
+    from captioner.models.worded import WordingOptions, worded
 
-    captioner = load_captioner(demo_bundle)
+    wording = WordingOptions(template="a picture: {caption}")
+    captioner = worded(load_captioner(demo_bundle), wording)
     folder = tmp_path / "photos"
     folder.mkdir()
     for picture in sorted((shapes_dataset / "Images").iterdir())[:4]:
@@ -86,10 +89,17 @@ def test_ray_actors_score_captions_as_the_local_engine_does(shapes_dataset, tmp_
     def scores(out) -> dict:
         return {row.sha256: row.clip_score for row in read_rows(out)}
 
-    collection_on_ray(folder, tmp_path / "ray.jsonl", demo_bundle, "--score", "clip", "--batch-size", "2")
+    def captions(out) -> dict:
+        return {row.sha256: row.caption for row in read_rows(out)}
+
+    collection_on_ray(folder, tmp_path / "ray.jsonl", demo_bundle, "--score", "clip", "--batch-size", "2",
+                      "--template", wording.template)
     job = CollectionJob(roots=(str(folder),), out=str(tmp_path / "local.jsonl"), model=str(demo_bundle), score="clip",
-                        settings=CollectionSettings(batch_size=2))
+                        settings=CollectionSettings(batch_size=2), wording=wording.to_dict())
     run_collection(job, captioner, captioner.default_decoding)
     on_ray, local = scores(tmp_path / "ray.jsonl"), scores(tmp_path / "local.jsonl")
     assert len(on_ray) == 4 and all(score is not None and score > 0 for score in on_ray.values())
     assert on_ray == pytest.approx(local, abs=1e-5)
+    worded_captions = captions(tmp_path / "ray.jsonl")
+    assert worded_captions == captions(tmp_path / "local.jsonl")
+    assert all(text.startswith("a picture: ") and len(text) > len("a picture: ") for text in worded_captions.values())

@@ -85,8 +85,7 @@ def test_a_collection_writes_each_line_through_the_template(tagger_folder, red_p
     assert [row.caption for row in read_rows(out)] == ["ohwx, red theme, ^_^, long hair", "ohwx, red theme, ^_^",
                                                       "red theme, ^_^, long hair, ohwx"]
     assert read_rows(out)[1].decoding["tagger"]["general_threshold"] == 0.45
-    assert_clean_failure(run_main("collection", red_photo.parent, "--out", tmp_path / "other.jsonl", "--model",
-                                  tagger_folder, "--template", "{tags}", "--engine", "ray"), "local engine")
+    # (the Ray engine's actors remake the same captioner: test_collections_ray.py, in a process of its own)
 
 
 def test_the_api_takes_tags_from_a_tagger_into_the_instruction_and_the_template(tagging):

@@ -6,7 +6,7 @@ import sys
 
 from captioner.cli.common import (ALTERNATIVES_HELP, add_decoding_arguments, add_precision_argument, add_score_argument,
                                   add_language_argument, add_tagger_arguments, add_template_arguments,
-                                  apply_wording_arguments,
+                                  wording_options,
                                   decoding_request, positive_int, print_json)
 
 
@@ -125,12 +125,11 @@ def run(args) -> int:
     from captioner.models.base import check_prompt
     from captioner.models.registry import load_captioner, resolve_model_folder
     from captioner.models.styles import check_style
+    from captioner.models.worded import worded
     from captioner.translation.captions import language_of
 
     if args.alternatives is not None and args.alternatives < 0:
         raise ValueError("--alternatives must not be negative")
-    if (args.tags_from or args.template or args.language) and args.engine == "ray":
-        raise ValueError("--tags-from, --template and --language run on the local engine: leave out --engine ray")
     if args.address and args.engine != "ray":
         raise ValueError("--address is for --engine ray")
     if args.lines and args.lines > 1:  # the N best captions: the best and N - 1 alternatives, from a beam search
@@ -149,6 +148,7 @@ def run(args) -> int:
     if given and not args.metadata:
         raise ValueError(f"{', '.join(given)} only apply with --metadata sidecar or --metadata embed")
     files = caption_file_settings(args)
+    wording = wording_options(args, args.models_dir)
     write = _fields(args.write or "description")
     folder = resolve_model_folder(args.model, args.models_dir)
     job = CollectionJob(
@@ -159,9 +159,9 @@ def run(args) -> int:
         ray_actors=args.actors, model=str(folder.resolve()) if folder else args.model, models_dir=args.models_dir,
         settings=CollectionSettings(batch_size=args.batch_size, readers=args.readers), score=args.score,
         min_score=args.min_score, captions=args.captions, manifest=args.manifest,
-        **({"caption_files": files} if files else {}))
+        wording=wording.to_dict(), **({"caption_files": files} if files else {}))
     captioner = load_captioner(args.model, args.models_dir)
-    captioner = apply_wording_arguments(args, captioner, args.models_dir)
+    captioner = worded(captioner, wording)
     decoding = request.for_default(captioner.default_decoding)
     check_prompt(captioner, decoding.prompt)  # refused before any image is read
     check_style(captioner, decoding.style)

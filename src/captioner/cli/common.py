@@ -132,56 +132,29 @@ def add_template_arguments(parser: argparse.ArgumentParser, trigger: bool = Fals
 
 
 def apply_wording_arguments(args, captioner, models_dir=None):
-    """``captioner`` as the tagger options, --language, --tags-from and --template say (unchanged without them).
-    The language is that of the model's own text; a template is filled in after it, so its words stay as written."""
-    from captioner.models.registry import load_captioner
-    from captioner.models.tagged import template_fields, with_tags
+    """``captioner`` as the tagger options, --language, --tags-from and --template say (unchanged without them)."""
+    from captioner.models.worded import worded
 
-    tags_from, template = getattr(args, "tags_from", None), getattr(args, "template", None)
-    if template:
-        template_fields(template)  # a bad template is refused before the tagger loads
-    tagger = None
-    if tags_from:
-        tagger = load_captioner(tags_from, models_dir)
-        if tagger.kind == "tagger":
-            tagger = apply_tagger_arguments(args, tagger)
-    else:
-        captioner = apply_tagger_arguments(args, captioner)
-    captioner = apply_language_argument(args, captioner)
-    return with_tags(captioner, tagger, template, getattr(args, "trigger", "") or "")
+    return worded(captioner, wording_options(args, models_dir))
 
 
-def apply_tagger_arguments(args, captioner):
-    """``captioner`` choosing its tags as the tagger options say (unchanged when none was given); a tagger option
-    given for a model that is no tagger is a ValueError."""
-    names = ("general_threshold", "character_threshold", "undesired_tags", "always_first_tags", "keep_underscores")
-    if not any(getattr(args, name, None) for name in names):
-        return captioner
-    from captioner.models.taggers import with_settings
+def wording_options(args, models_dir=None):
+    """The wording options the command line gives (a :class:`~captioner.models.worded.WordingOptions`)."""
+    from captioner.models.worded import WordingOptions
 
-    changes = {name: getattr(args, name) for name in ("general_threshold", "character_threshold")
-               if getattr(args, name) is not None}
+    tagger = {name: getattr(args, name) for name in ("general_threshold", "character_threshold")
+              if getattr(args, name, None) is not None}
     for name in ("undesired_tags", "always_first_tags"):
-        if getattr(args, name):
-            changes[name] = _tag_names(getattr(args, name))
-    if args.keep_underscores:
-        changes["keep_underscores"] = True
-    return with_settings(captioner, **changes)
+        if getattr(args, name, None):
+            tagger[name] = _tag_names(getattr(args, name))
+    if getattr(args, "keep_underscores", False):
+        tagger["keep_underscores"] = True
+    return WordingOptions(tags_from=getattr(args, "tags_from", None), template=getattr(args, "template", None),
+                          trigger=getattr(args, "trigger", "") or "", language=getattr(args, "language", None),
+                          tagger=tagger, models_dir=str(models_dir) if models_dir else None)
 
 
 def add_language_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--language", metavar="CODE",
                         help="write captions in this language (e.g. de): vision-language models are instructed "
                              "in it, other models' English captions go through the configured translator")
-
-
-def apply_language_argument(args, captioner):
-    """``captioner`` writing in --language (unchanged without it); a language nothing can produce: ValueError."""
-    language = getattr(args, "language", None)
-    if not language:
-        return captioner
-    from captioner.translation import TranslationSettings, create_translator
-    from captioner.translation.captions import CaptionsInLanguage, takes_instructions
-
-    translator = None if takes_instructions(captioner) else create_translator(TranslationSettings.from_env())
-    return CaptionsInLanguage(captioner, language.strip(), translator)

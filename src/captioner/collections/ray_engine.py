@@ -33,11 +33,13 @@ class CaptionActor:
     """One Ray actor: loads the model once, then captions one batch of image bytes per call."""
 
     def __init__(self, model: str, models_dir: str | None, decoding: dict, max_side: int, max_pixels: int,
-                 score: str | None = None, score_model: str | None = None):
+                 score: str | None = None, score_model: str | None = None, wording: dict | None = None):
         from captioner.models.base import Decoding
         from captioner.models.registry import load_captioner
+        from captioner.models.worded import WordingOptions, worded
 
-        self.captioner = load_captioner(model, models_dir)
+        # the captioner the command made: the model, with the tags, template and language it was asked for
+        self.captioner = worded(load_captioner(model, models_dir), WordingOptions(**(wording or {})))
         self.decoding = Decoding(**decoding)
         self.max_side, self.max_pixels = max_side, max_pixels
         self.score = score  # "clip": each actor also holds a CLIP and rates its captions
@@ -113,9 +115,10 @@ def _run(ray, paths: list[Path], captioner, decoding, done: set, job) -> Iterato
                             compute=ray.data.ActorPoolStrategy(size=job.ray_actors),
                             num_gpus=gpus, num_cpus=0 if gpus else 1,
                             fn_constructor_kwargs={"model": job.model or model, "models_dir": job.models_dir,
-                                                   "decoding": decoding_dict, "max_side": job.settings.max_side,
+                                                   "decoding": decoding.to_dict(), "max_side": job.settings.max_side,
                                                    "max_pixels": job.settings.max_pixels, "score": job.score,
-                                                   "score_model": score_model_name() if job.score else None}))
+                                                   "score_model": score_model_name() if job.score else None,
+                                                   "wording": job.wording}))
     emitted, claimed = 0, set()
     for batch in dataset.iter_batches(batch_size=job.settings.batch_size, batch_format="numpy"):
         stopped = next((str(text) for text in batch[STOPPED] if text), "")

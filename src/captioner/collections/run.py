@@ -53,6 +53,7 @@ class CollectionJob:
     captions: str | None = None  # None (off) or "txt": a caption file beside each image (training sets)
     caption_files: CaptionFileSettings = CaptionFileSettings()  # what goes into each caption file
     manifest: str | None = None  # None, "hf", "musubi" or "kohya": one manifest of the set's caption files
+    wording: dict | None = None  # WordingOptions.to_dict() the captioner was made with, for Ray actors to remake it
 
     def __post_init__(self) -> None:
         from captioner.evaluation.clipscore import CLIP_WEIGHT, check_score
