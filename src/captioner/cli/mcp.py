@@ -28,15 +28,14 @@ def run(args) -> int:
     overrides = {name: value for name, value in (("models_dir", args.models_dir), ("mcp_roots", args.roots))
                  if value is not None}
     settings = WebSettings.from_env(secret_key="unused-over-stdio", **overrides)
-    service = CaptionService(settings)
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries the protocol alone
+        service = CaptionService(settings, translator=create_translator(TranslationSettings.from_env()))
         service.load()
-        translator = create_translator(TranslationSettings.from_env())
     if not service.models:
         problems = "; ".join(f"{p['name']}: {p['message']}" for p in service.problems) or "none found"
         raise ValueError(f"no model could be loaded ({problems}); check --models-dir")
     try:
-        build_server(service, settings, translator).run("stdio")
+        build_server(service, settings).run("stdio")
     finally:
         service.close()
     return 0

@@ -171,3 +171,41 @@ def test_the_guides_python_example(compat_server, pictures, tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip()
+
+
+def test_caption_image_writes_in_a_language_and_through_a_template(tagging):
+    """caption_image takes language, tags_from, template and trigger as the API does: a tagger's English is
+    translated, a vision-language model is instructed in the language; the answer says which."""
+    import httpx2
+    from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    from support.tagging import TAGGER, VLM, red_png
+
+    picture = base64.b64encode(red_png()).decode()
+    answers = {}
+
+    async def main():
+        async with httpx2.AsyncClient(timeout=60) as http:
+            async with streamable_http_client(f"{tagging.url}/mcp", http_client=http) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    for name, arguments in (
+                            ("translated", {"model": TAGGER, "language": "de"}),
+                            ("instructed", {"model": VLM, "language": "de", "tags_from": TAGGER,
+                                            "template": "{trigger}, {caption}", "trigger": "ohwx"}),
+                            ("impossible", {"model": TAGGER, "language": "ko"})):
+                        answers[name] = await session.call_tool("caption_image",
+                                                                {"image_base64": picture, **arguments})
+
+    run_in_own_loop(main)
+    translated, instructed = answers["translated"], answers["instructed"]
+    assert not translated.is_error and not instructed.is_error, (translated, instructed)
+    assert translated.structured_content["caption"] == "[de] red theme, [de] ^_^, [de] long hair"
+    assert (translated.structured_content["language"], translated.structured_content["language_path"]) == \
+        ("de", "translated")
+    assert instructed.structured_content["language_path"] == "instructed"
+    assert instructed.structured_content["caption"].startswith("ohwx, ")
+    assert tagging.instruction().endswith("These tags describe it: red theme, ^_^, long hair. Write the answer "
+                                          "in German.")
+    assert answers["impossible"].is_error and "nothing here can write 'ko'" in str(answers["impossible"].content)

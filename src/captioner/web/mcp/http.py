@@ -107,8 +107,6 @@ def mcp_endpoint():
 
 def init_mcp(app, service) -> None:
     """Serve the MCP tools of ``service`` at ``/mcp``; the SDK loads on the first request there."""
-    from captioner.web.translate import EXTENSION as TRANSLATOR
-
     settings = app.config["CAPTIONER_SETTINGS"]
     made: list[McpBridge] = []
     lock = threading.Lock()
@@ -120,7 +118,7 @@ def init_mcp(app, service) -> None:
                 from captioner.web.mcp.tools import McpMissing, build_server
 
                 try:
-                    server = build_server(service, settings, app.extensions.get(TRANSLATOR))
+                    server = build_server(service, settings)
                 except McpMissing as error:
                     raise ApiError("mcp_unavailable", str(error), 501) from None
                 made.append(McpBridge(server, settings.request_timeout_s))

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from captioner.errors import CaptionerError
 from captioner.models.base import CAPTION_STYLES, DecodingRequest
+from captioner.web.composed import Wording
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".heic", ".heif", ".tif", ".tiff")
 INSTRUCTIONS = ("Captions images with the models this captioner server has loaded. Give caption_image a file "
@@ -33,8 +34,9 @@ class Caption(BaseModel):
     model: str = Field(description="the model that wrote it")
     style: str = Field(description="the kind of text: " + ", ".join(CAPTION_STYLES))
     keywords: list[str] = Field(default_factory=list, description="keywords (the keywords style)")
-    original: str | None = Field(None, description="the caption before translation, when a language was asked for")
     language: str | None = Field(None, description="the language of the caption, when one was asked for")
+    language_path: str | None = Field(None, description="how it came to be in that language: 'instructed' (a "
+                                                        "vision-language model wrote it so) or 'translated'")
     source: str = Field(description="the image captioned: its path, its URL, or 'base64'")
 
 
@@ -63,9 +65,9 @@ class FolderCaptions(BaseModel):
     more: bool = Field(description="whether the folder holds more images than were captioned")
 
 
-def build_server(service, settings, translator=None):
-    """An MCPServer whose tools caption through ``service`` (a CaptionService) under ``settings``
-    (WebSettings: roots, image-URL policy, limits); ``translator`` (or None) writes other languages."""
+def build_server(service, settings):
+    """An MCPServer whose tools caption through ``service`` (a CaptionService, whose translator writes other
+    languages) under ``settings`` (WebSettings: roots, image-URL policy, limits)."""
     try:
         from mcp.server.mcpserver import MCPServer
         from mcp.server.mcpserver.exceptions import ToolError
@@ -86,7 +88,17 @@ def build_server(service, settings, translator=None):
                       image_base64: Annotated[str | None, Field(description="the image file, base64")] = None,
                       model: Annotated[str | None, Field(description="a model from list_models")] = None,
                       style: Annotated[str | None, Field(description=", ".join(CAPTION_STYLES))] = None,
-                      language: Annotated[str | None, Field(description="a language code, e.g. de")] = None
+                      language: Annotated[str | None, Field(description="a language code, e.g. de: "
+                                                                        "vision-language models are instructed in "
+                                                                        "it, other models' captions translated")]
+                      = None,
+                      tags_from: Annotated[str | None, Field(description="a loaded tagger whose tags go into a "
+                                                                         "vision-language model's instruction and "
+                                                                         "fill {tags}")] = None,
+                      template: Annotated[str | None, Field(description="write the caption as this text with "
+                                                                        "{caption}, {tags} and {trigger} filled in")]
+                      = None,
+                      trigger: Annotated[str | None, Field(description="what {trigger} stands for")] = None
                       ) -> Caption:
         given = [name for name, value in (("path", path), ("url", url), ("image_base64", image_base64)) if value]
         if len(given) != 1:
@@ -99,8 +111,9 @@ def build_server(service, settings, translator=None):
                 image, source = load_url(url, settings), url
             else:
                 image, source = load_base64(image_base64, settings), "base64"
-            answer = service.caption(image, model, DecodingRequest(style=style))
-            return described(answer, source, style, language, translator)
+            wording = Wording(tags_from=tags_from, template=template, trigger=trigger or "", language=language)
+            answer = service.caption(image, model, DecodingRequest(style=style), wording=wording)
+            return described(answer, source, style)
         except (CaptionerError, ValueError, OSError) as error:
             raise failing(error) from None
 
@@ -188,13 +201,9 @@ def load_base64(text: str, settings):
     return image_from_bytes(data, max_pixels=settings.max_pixels, name="the base64 image")
 
 
-def described(answer: dict, source: str, style: str | None, language: str | None, translator) -> Caption:
-    """The service's answer as a Caption, translated into ``language`` when one is asked for."""
-    text, original = answer["caption"], None
-    if language:
-        if translator is None:
-            raise ValueError("translation is not configured on this server (Azure Translator keys, or MarianMT "
-                             "models); ask without a language")
-        text, original = translator.translate(text, language), text
-    return Caption(caption=text, model=answer["model"], style=style or "caption", keywords=answer["keywords"],
-                   original=original, language=language, source=source)
+def described(answer: dict, source: str, style: str | None) -> Caption:
+    """The service's answer as a Caption, with the language path it took when a language was asked for."""
+    language = answer.get("language") or {}
+    return Caption(caption=answer["caption"], model=answer["model"], style=style or "caption",
+                   keywords=answer["keywords"], language=language.get("code"), language_path=language.get("how"),
+                   source=source)
