@@ -29,7 +29,7 @@ class TaggerSettings:
     always_first_tags: tuple[str, ...] = ()  # when found, these lead, in this order
     keep_underscores: bool = False  # write "long_hair" as published instead of "long hair"
     # Images per ONNX Runtime call. One: the ViT taggers are compute-bound on a CPU, and a batch of 8 was measured
-    # 10% slower than one image per call (benchmarks/bench_tagger.py, docs/benchmarks.md).
+    # 6% to 11% slower than one image per call (benchmarks/bench_tagger.py, docs/benchmarks.md).
     batch_size: int = 1
 
     def __post_init__(self) -> None:
