@@ -345,7 +345,8 @@ def vlm_step_row(name: str, made, bandwidth: float, export_seconds: float, repea
                   size / seconds["onnx"] / 1e9, bandwidth, "GB/s", higher_is_better=True,
                   note=f"{size / 1e6:.0f} MB of weights, {seconds['onnx'] * 1e3:.1f} ms (PyTorch float32: "
                        f"{seconds['torch'] * 1e3:.1f} ms), floor {size / bandwidth / 1e6:.1f} ms; one row, 8 tokens "
-                       f"after a {one['input_ids'].shape[1]}-token prompt; export and check took {export_seconds:.0f} s")
+                       f"after a {one['input_ids'].shape[1]}-token prompt; export and check took "
+                       f"{export_seconds:.0f} s")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""The ONNX Runtime path of the transformers captioners (tiny ViT-GPT2, BLIP, GIT
-and Florence-2; the VLMs' step: test_vlm_cached_step.py): graphs exported from the loaded model, checked against PyTorch and cached; float32 captions, scores and
-alternatives equal ``generate``'s for greedy and beam search, and sampling equals the PyTorch cached step's,
-all through the one search; the choice of runtime, its fallback to PyTorch, the command line and the API; int8
-graphs quantised from the float32 ones, cached beside them, and their agreement with float32."""
+"""The ONNX Runtime path of the transformers captioners (tiny ViT-GPT2, BLIP, GIT and Florence-2; the VLMs'
+step: test_vlm_cached_step.py): graphs exported from the loaded model, checked against PyTorch and cached;
+float32 captions, scores and alternatives equal ``generate``'s for greedy and beam search, and sampling equals
+the PyTorch cached step's, all through the one search; the choice of runtime, its fallback to PyTorch, the
+command line and the API; int8 graphs quantised from the float32 ones, cached beside them, and their agreement
+with float32."""
 
 from __future__ import annotations
 

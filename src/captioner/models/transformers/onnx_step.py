@@ -4,9 +4,10 @@
 PyTorch ones, so the one search in :mod:`captioner.models.decoding` drives it (greedy, beam and sampling)
 with the same state hooks: its context is torch tensors sharing memory with the encoder graph's numpy outputs,
 and its self-attention caches are the step graph's numpy outputs, reordered in numpy, so no torch work runs
-between two steps. The encoder and every step run the exported graphs (:mod:`captioner.models.transformers.onnx_export`) through the sessions of
-:mod:`captioner.models.onnx_sessions`, the first from caches with no positions; only a first step that
-feeds a caption prefix with the start token (several tokens at once) runs in PyTorch.
+between two steps. The encoder and every step run the exported graphs
+(:mod:`captioner.models.transformers.onnx_export`) through the sessions of :mod:`captioner.models.onnx_sessions`,
+the first step from caches with no positions; only a first step that feeds a caption prefix with the start
+token (several tokens at once) runs in PyTorch. A VLM has no encoder graph: its prompt is encoded in PyTorch.
 
 Runtime choice (``--runtime``, ``CAPTIONER_RUNTIME``): ``torch``, ``onnx`` or ``auto``. On ``onnx`` the graphs
 compute in float32, or in int8 (``--precision int8``: :mod:`captioner.models.transformers.onnx_int8`, ONNX
@@ -18,9 +19,9 @@ else to float32. With ONNX int8 the PyTorch model, which runs a caption prefix's
 than PyTorch float32 (benchmarks/bench_onnx_runtime.py; the precision guide's "Runtime" section). Where auto
 precision would pick bfloat16 (a CPU with AVX512-BF16 or AMX), ONNX Runtime float32 is chosen instead only for
 the architectures :data:`ONNX_OVER_BFLOAT16` measured faster than PyTorch bfloat16 on that CPU's class (AMX:
-ViT-GPT2; AVX512-BF16 without AMX: none); the others stay in bfloat16, and int8 under ``auto`` stays in PyTorch. Without ``onnxruntime``, or for a model whose export
-fails or is refused by its check, the PyTorch path runs (int8 then in PyTorch's own int8 kernel) and one
-warning line says why.
+ViT-GPT2; AVX512-BF16 without AMX: none); the others stay in bfloat16, and int8 under ``auto`` stays in
+PyTorch. Without ``onnxruntime``, or for a model whose export fails or is refused by its check, the PyTorch
+path runs (int8 then in PyTorch's own int8 kernel) and one warning line says why.
 """
 
 from __future__ import annotations
