@@ -77,7 +77,7 @@ def test_ray_actors_score_and_word_captions_as_the_local_engine_does(shapes_data
     the command made (the template filled in), so the captions and the clip_score column are the local engine's."""
     from captioner.collections import CollectionJob, CollectionSettings, read_rows, run_collection
     from captioner.models.registry import load_captioner
-    from captioner.models.worded import WordingOptions, worded
+    from captioner.collections.wording import WordingOptions, worded
 
     wording = WordingOptions(template="a picture: {caption}")
     captioner = worded(load_captioner(demo_bundle), wording)

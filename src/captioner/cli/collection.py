@@ -125,7 +125,7 @@ def run(args) -> int:
     from captioner.models.base import check_prompt
     from captioner.models.registry import load_captioner, resolve_model_folder
     from captioner.models.styles import check_style
-    from captioner.models.worded import worded
+    from captioner.collections.wording import worded
     from captioner.translation.captions import language_of
 
     if args.alternatives is not None and args.alternatives < 0:

@@ -133,14 +133,14 @@ def add_template_arguments(parser: argparse.ArgumentParser, trigger: bool = Fals
 
 def apply_wording_arguments(args, captioner, models_dir=None):
     """``captioner`` as the tagger options, --language, --tags-from and --template say (unchanged without them)."""
-    from captioner.models.worded import worded
+    from captioner.collections.wording import worded
 
     return worded(captioner, wording_options(args, models_dir))
 
 
 def wording_options(args, models_dir=None):
-    """The wording options the command line gives (a :class:`~captioner.models.worded.WordingOptions`)."""
-    from captioner.models.worded import WordingOptions
+    """The wording options the command line gives (a :class:`~captioner.collections.wording.WordingOptions`)."""
+    from captioner.collections.wording import WordingOptions
 
     tagger = {name: getattr(args, name) for name in ("general_threshold", "character_threshold")
               if getattr(args, name, None) is not None}

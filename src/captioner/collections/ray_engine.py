@@ -36,7 +36,7 @@ class CaptionActor:
                  score: str | None = None, score_model: str | None = None, wording: dict | None = None):
         from captioner.models.base import Decoding
         from captioner.models.registry import load_captioner
-        from captioner.models.worded import WordingOptions, worded
+        from captioner.collections.wording import WordingOptions, worded
 
         # the captioner the command made: the model, with the tags, template and language it was asked for
         self.captioner = worded(load_captioner(model, models_dir), WordingOptions(**(wording or {})))

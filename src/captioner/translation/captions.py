@@ -99,3 +99,14 @@ def language_of(captioner) -> dict | None:
             return captioner.describe()
         captioner = getattr(captioner, "inner", None)
     return None
+
+
+def in_language(captioner, language: str | None):
+    """``captioner`` writing in ``language`` (itself without one): VLMs are instructed, the others' English
+    captions go through the configured translator."""
+    if not language:
+        return captioner
+    from captioner.translation import TranslationSettings, create_translator
+
+    translator = None if takes_instructions(captioner) else create_translator(TranslationSettings.from_env())
+    return CaptionsInLanguage(captioner, language.strip(), translator)

@@ -1,7 +1,8 @@
-"""A captioner as the wording options make it, said once for the command line and Ray's actors: a tagger's
-settings, tags from a tagger (``tags_from``), a template with a trigger word, and a language. The options are
-plain values (:class:`WordingOptions`), so a Ray actor can rebuild on its own node the captioner the command
-built."""
+"""A captioner as the wording options make it, said once for the command line and the collection engines
+(Ray's actors rebuild it on their own nodes): a tagger's settings, tags from a tagger (``tags_from``), a
+template with a trigger word, and a language. The options are plain values (:class:`WordingOptions`), so they
+travel with a job. (The web service composes the same parts per request from its loaded models:
+:mod:`captioner.web.composed`.)"""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def worded(captioner, options: WordingOptions):
     from captioner.models.registry import load_captioner
     from captioner.models.tagged import template_fields, with_tags
     from captioner.models.taggers import with_settings
+    from captioner.translation.captions import in_language
 
     if options.template:
         template_fields(options.template)  # a bad template is refused before the tagger loads
@@ -45,15 +47,3 @@ def worded(captioner, options: WordingOptions):
         captioner = with_settings(captioner, **options.tagger)
     captioner = in_language(captioner, options.language)
     return with_tags(captioner, tagger, options.template, options.trigger)
-
-
-def in_language(captioner, language: str | None):
-    """``captioner`` writing in ``language`` (itself without one): VLMs are instructed, the others' English
-    captions go through the configured translator."""
-    if not language:
-        return captioner
-    from captioner.translation import TranslationSettings, create_translator
-    from captioner.translation.captions import CaptionsInLanguage, takes_instructions
-
-    translator = None if takes_instructions(captioner) else create_translator(TranslationSettings.from_env())
-    return CaptionsInLanguage(captioner, language.strip(), translator)
