@@ -1,7 +1,8 @@
 """What a transformers captioner's model reads for a batch of images and one prompt: the processor's pixels,
 the prompt's tokens as each architecture takes them (Florence-2's task question, BLIP's and GIT's caption
 prefix), how many tokens of a returned sequence were given rather than generated, and the probe input an ONNX
-export is checked on."""
+export is checked on. ``parts`` is always a loaded model's
+:class:`~captioner.models.transformers.image_to_text.ModelParts`."""
 
 from __future__ import annotations
 
@@ -10,10 +11,8 @@ from typing import TYPE_CHECKING, Sequence
 if TYPE_CHECKING:
     from PIL import Image
 
-    from captioner.models.transformers.image_to_text import ModelParts
 
-
-def model_inputs(parts: ModelParts, images: Sequence["Image.Image"], prompt: str, device) -> dict:
+def model_inputs(parts, images: Sequence["Image.Image"], prompt: str, device) -> dict:
     """The tensors ``generate`` reads for a batch of RGB images and one (already checked) prompt."""
     import torch
 
@@ -33,7 +32,7 @@ def model_inputs(parts: ModelParts, images: Sequence["Image.Image"], prompt: str
     return {key: value.to(device) for key, value in inputs.items()}
 
 
-def probe_inputs(parts: ModelParts) -> dict:
+def probe_inputs(parts) -> dict:
     """The model's inputs for two random images with its default prompt (what an ONNX export is checked on)."""
     import numpy as np
     from PIL import Image
@@ -50,7 +49,7 @@ def probe_inputs(parts: ModelParts) -> dict:
     return model_inputs(parts, images, prompt, "cpu")
 
 
-def given_tokens(parts: ModelParts, inputs: dict) -> int:
+def given_tokens(parts, inputs: dict) -> int:
     """How many tokens at the start of each returned sequence were given, not generated (start token, prompt)."""
     name = parts.architecture.name
     if name in ("blip", "git") and "input_ids" in inputs:

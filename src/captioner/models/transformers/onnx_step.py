@@ -152,7 +152,9 @@ def no_cached_step(architecture: str) -> str:
 
 
 class OnnxImageDecoder:
-    """``decoder``'s encoder and steps after the first through ONNX Runtime sessions of its exported graphs."""
+    """``decoder``'s encoder and steps through ONNX Runtime sessions of its exported graphs."""
+
+    runtime = "onnx"  # what runs the steps (the PyTorch decoders have no such attribute: "torch")
 
     def __init__(self, decoder, graphs):
         from captioner.models import onnx_sessions

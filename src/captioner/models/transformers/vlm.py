@@ -193,9 +193,8 @@ def searched(decoder, decoding: Decoding) -> bool:
     (:func:`searchable`) and pays. In ONNX Runtime it always does; in PyTorch only for beam search, whose beams
     share the prompt's cache: greedy search and sampling copy no cache, and ``generate`` ran them 3 to 8% faster
     than the PyTorch step (SmolVLM-256M, benchmarks/bench_onnx_runtime.py)."""
-    from captioner.models.transformers.onnx_step import OnnxImageDecoder
-
-    return searchable(decoding) and (isinstance(decoder, OnnxImageDecoder) or decoding.method == "beam")
+    in_onnx = getattr(decoder, "runtime", "torch") == "onnx"  # onnx_step.OnnxImageDecoder
+    return searchable(decoding) and (in_onnx or decoding.method == "beam")
 
 
 def searchable(decoding: Decoding) -> bool:
