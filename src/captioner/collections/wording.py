@@ -34,6 +34,7 @@ def worded(captioner, options: WordingOptions):
     from captioner.models.registry import load_captioner
     from captioner.models.tagged import template_fields, with_tags
     from captioner.models.taggers import with_settings
+    from captioner.translation import TranslationSettings, create_translator
     from captioner.translation.captions import in_language
 
     if options.template:
@@ -45,5 +46,5 @@ def worded(captioner, options: WordingOptions):
             tagger = with_settings(tagger, **options.tagger)
     elif options.tagger:
         captioner = with_settings(captioner, **options.tagger)
-    captioner = in_language(captioner, options.language)
+    captioner = in_language(captioner, options.language, lambda: create_translator(TranslationSettings.from_env()))
     return with_tags(captioner, tagger, options.template, options.trigger)

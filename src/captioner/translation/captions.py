@@ -101,12 +101,9 @@ def language_of(captioner) -> dict | None:
     return None
 
 
-def in_language(captioner, language: str | None):
-    """``captioner`` writing in ``language`` (itself without one): VLMs are instructed, the others' English
-    captions go through the configured translator."""
+def in_language(captioner, language: str | None, translator):
+    """``captioner`` writing in ``language`` (itself without one): a vision-language model is instructed in it,
+    the others' English captions go through ``translator()``, the configured translator (made only then)."""
     if not language:
         return captioner
-    from captioner.translation import TranslationSettings, create_translator
-
-    translator = None if takes_instructions(captioner) else create_translator(TranslationSettings.from_env())
-    return CaptionsInLanguage(captioner, language.strip(), translator)
+    return CaptionsInLanguage(captioner, language.strip(), None if takes_instructions(captioner) else translator())

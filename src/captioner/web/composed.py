@@ -114,7 +114,7 @@ def composed(service, loaded, wording: Wording, deadline: float):
     """The captioner ``wording`` asks for, made of ``loaded`` (and the tagger it names) as served, and the queued
     models it calls; ValueError when the wording cannot be followed (said before any image is captioned)."""
     from captioner.models.tagged import with_tags
-    from captioner.translation.captions import CaptionsInLanguage, takes_instructions
+    from captioner.translation.captions import in_language
 
     model = Queued(loaded, deadline)
     queued = [model]
@@ -127,11 +127,9 @@ def composed(service, loaded, wording: Wording, deadline: float):
                              f"{', '.join(taggers) or 'none (add a WD tagger folder to the models folder)'}")
         tagger = Queued(found, deadline)
         queued.append(tagger)
-    captioner = model
-    if wording.language:  # the model's own text in the language; the template's words stay as written
-        translator = None if takes_instructions(model) else service.translator
-        captioner = CaptionsInLanguage(model, wording.language.strip(), translator)
-    captioner = with_tags(captioner, tagger, wording.template, wording.trigger)
+    # the model's own text in the language; the template's words stay as written
+    captioner = with_tags(in_language(model, wording.language, lambda: service.translator), tagger,
+                          wording.template, wording.trigger)
     return captioner, queued
 
 

@@ -78,10 +78,12 @@ def log_probs_of(logits: "torch.Tensor") -> np.ndarray:
     return torch.log_softmax(logits.float(), dim=-1).cpu().numpy()  # (rows, vocab)
 
 
-def prefixed_step(logits, tokens: np.ndarray, state: DecoderState, device) -> tuple[np.ndarray, DecoderState]:
+def prefixed_step(logits, tokens: np.ndarray, state: DecoderState, device,
+                  offset: int = 0) -> tuple[np.ndarray, DecoderState]:
     """One step of a decoder whose tensor-only core is ``logits(ids, positions, keys, values, context, beams)``:
-    the chosen tokens (with the caption prefix on the first step), at the positions after those already cached,
-    against the flat cross-attention ``context``; answers log-probabilities and the next state."""
+    the chosen tokens (with the caption prefix on the first step), at the positions after those already cached
+    (and after ``offset`` more: a VLM's prompt), against the flat ``context``; answers log-probabilities and the
+    next state."""
     import torch
 
     fed = np.asarray(tokens, dtype=np.int64)[:, None]  # (rows, 1)
@@ -89,7 +91,7 @@ def prefixed_step(logits, tokens: np.ndarray, state: DecoderState, device) -> tu
         fed = np.concatenate([fed, np.tile(np.asarray(state.prefix, dtype=np.int64), (len(fed), 1))], axis=1)
     cached = 0 if state.keys[0] is None else state.keys[0].shape[2]  # positions already in the own cache
     ids = torch.from_numpy(fed).to(device)  # (rows, width)
-    positions = torch.arange(cached, cached + fed.shape[1], device=ids.device)  # (width,)
+    positions = torch.arange(offset + cached, offset + cached + fed.shape[1], device=ids.device)  # (width,)
     context = tuple(tensor for pair in state.context for tensor in pair)
     scores, keys, values = logits(ids, positions, state.keys, state.values, context, state.beams)
     next_state = DecoderState(state.context, state.beams, keys, values, state.images, state.steps + 1)

@@ -206,7 +206,7 @@ class OnnxImageDecoder:
         rows = len(tokens)
         keys = state.keys if state.keys[0] is not None else (self.empty_cache(rows),) * self.graphs.layers
         values = state.values if state.values[0] is not None else keys
-        position = next_position(self.torch_decoder, replace(state, keys=keys))
+        position = next_position(self.torch_decoder, state)  # no cache yet: the first position
         tensors = [np.asarray(tokens, dtype=np.int64), np.array([position], dtype=np.int64)]
         tensors += [as_array(k) for k in keys] + [as_array(v) for v in values]
         tensors += [as_array(t) for entry in state.context for t in entry[:2]]

@@ -19,11 +19,9 @@ the prompt's tokens too, which the search does not: with either rule asked for, 
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
-from captioner.models.transformers.decoder_step import DecoderState, grow_cache, log_probs_of, start_state
+from captioner.models.transformers.decoder_step import DecoderState, grow_cache, prefixed_step, start_state
 
 TEXT_MODELS = ("LlamaModel", "Qwen2Model")  # text stacks whose layers this step runs exactly
 
@@ -85,15 +83,7 @@ class VlmPromptDecoder:
         return start_state(context, len(ids), len(self.layers))
 
     def step(self, tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState]:
-        import torch
-
-        ids = torch.from_numpy(np.asarray(tokens, dtype=np.int64)[:, None]).to(self.model.device)  # (rows, 1)
-        cached = 0 if state.keys[0] is None else state.keys[0].shape[2]
-        first = self.position_offset(state) + cached
-        positions = torch.arange(first, first + 1, device=ids.device)  # (1,)
-        context = tuple(tensor for pair in state.context for tensor in pair)
-        logits, keys, values = self.logits(ids, positions, state.keys, state.values, context, state.beams)
-        return log_probs_of(logits), replace(state, keys=keys, values=values, steps=state.steps + 1)
+        return prefixed_step(self.logits, tokens, state, self.model.device, self.position_offset(state))
 
     @staticmethod
     def position_offset(state: DecoderState) -> int:
